@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef PFNSCOPE_READER_H
+#define PFNSCOPE_READER_H
+/*
+ * Physical-memory reader: the only way the core touches target memory.
+ * Modelled on libkdumpfile's addrxlat "read a physical range" callback.
+ * Front ends (drgn, libkdumpfile, raw RAM file, gdb) provide read_phys; the
+ * core adds a small cache of page-sized blocks in front of it, so a
+ * page-table page costs one read however many entries are decoded from it.
+ */
+#include <stddef.h>
+#include <stdint.h>
+
+#define PFS_PAGE_SIZE 4096u
+
+/* Return 0 when all len bytes were read, -1 when any byte is unavailable
+ * (filtered out of a dump, beyond the end of a file, not RAM). */
+typedef int (*pfs_read_phys_fn)(void *ctx, uint64_t paddr, void *buf, size_t len);
+
+#define PFS_READER_CACHE_BLOCKS 64
+
+struct pfs_reader {
+	pfs_read_phys_fn read_phys;
+	void *ctx;
+	/* cache of whole 4 KiB physical blocks, direct-mapped by pfn */
+	struct {
+		uint64_t pfn;       /* UINT64_MAX: empty */
+		int valid;          /* 1 data ok, 0 read failed (negative cache) */
+		unsigned char data[PFS_PAGE_SIZE];
+	} *cache;
+	uint64_t stats_reads;       /* calls into read_phys */
+	uint64_t stats_bytes;
+};
+
+/* 0 or -1 (errno-free: the core reports errors through return codes). */
+int pfs_reader_init(struct pfs_reader *r, pfs_read_phys_fn fn, void *ctx);
+void pfs_reader_fini(struct pfs_reader *r);
+void pfs_reader_flush(struct pfs_reader *r);
+/* Read through the page cache (for page-table pages and small objects). */
+int pfs_read_phys(struct pfs_reader *r, uint64_t paddr, void *buf, size_t len);
+/* Pointer to the cached 4 KiB block holding pfn, or NULL if unreadable. */
+const unsigned char *pfs_read_phys_page(struct pfs_reader *r, uint64_t pfn);
+/* Uncached bulk read (runs of struct page): one read_phys call. */
+int pfs_read_phys_bulk(struct pfs_reader *r, uint64_t paddr, void *buf, size_t len);
+
+#endif

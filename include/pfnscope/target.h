@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef PFNSCOPE_TARGET_H
+#define PFNSCOPE_TARGET_H
+/*
+ * A target = one kernel image to inspect: its layout plus a reader.  Holds
+ * the translation caches that make kernel-virtual reads cheap (vmemmap and
+ * slab objects are read through the kernel's own page tables, like drgn's
+ * arch_x86_64.c page-table iterator with its whole-table cache).
+ */
+#include <stdint.h>
+#include <stddef.h>
+#include "pfnscope/layout.h"
+#include "pfnscope/reader.h"
+
+/* error codes returned (negated) by core functions */
+enum pfs_err {
+	PFS_OK = 0,
+	PFS_EREAD = 1,      /* a physical read failed (unreadable memory) */
+	PFS_EFAULT = 2,     /* a virtual address is not mapped */
+	PFS_ELOOP = 3,      /* a list/tree loops or exceeds its bound */
+	PFS_ECORRUPT = 4,   /* a structure is malformed (bad maple node type, ...) */
+	PFS_ELAYOUT = 5,    /* layout incomplete */
+	PFS_ENOMEM = 6,
+	PFS_ENOENT = 7,     /* no such task / VMA */
+	PFS_EINVAL = 8,
+};
+const char *pfs_strerror(int err);   /* err may be negative */
+
+struct pfs_target {
+	const struct pfs_layout *lo;
+	struct pfs_reader *rd;
+	/* last kernel-virtual translation (vmemmap/direct map runs) */
+	uint64_t kv_cache_va, kv_cache_pa, kv_cache_len;
+	/* where the last error happened, for one-line messages */
+	uint64_t err_addr;
+	const char *err_what;
+};
+
+void pfs_target_init(struct pfs_target *t, const struct pfs_layout *lo, struct pfs_reader *rd);
+/* Record an error location and return -err. */
+int pfs_target_fail(struct pfs_target *t, int err, const char *what, uint64_t addr);
+
+/* Kernel virtual -> physical through init_top_pgt (any level, leaves of any
+ * size).  *run (optional) receives the bytes left in the same leaf mapping. */
+int pfs_kvirt_to_phys(struct pfs_target *t, uint64_t va, uint64_t *pa, uint64_t *run);
+/* Read kernel-virtual memory (crossing pages as needed). */
+int pfs_read_kvirt(struct pfs_target *t, uint64_t va, void *buf, size_t len);
+int pfs_read_kvirt_u64(struct pfs_target *t, uint64_t va, uint64_t *val);
+
+#endif

@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef PFNSCOPE_WALK_H
+#define PFNSCOPE_WALK_H
+/*
+ * The page-table walker: pgd -> p4d -> pud -> pmd -> pte over a VA range of
+ * one VMA, one 4 KiB read per table page and one memmap read per run of
+ * struct pages, then per entry: decode, vm_normal_page verdict, struct page,
+ * consumer verdicts and diagnoses.  Unreadable tables yield records of kind
+ * PFS_KIND_UNREADABLE (one per unreadable table, at its level), never abort.
+ */
+#include <stdint.h>
+#include "pfnscope/entry.h"
+#include "pfnscope/vma.h"
+
+#define PFS_WALK_NONE     (1u << 0)  /* also emit none entries (else skipped) */
+#define PFS_WALK_NO_PAGE  (1u << 1)  /* skip struct page decode (and page-based diagnoses) */
+
+/* Called once per entry in address order; non-zero return stops the walk
+ * and is returned by pfs_walk_vma. */
+typedef int (*pfs_entry_cb)(const struct pfs_entry *e, const struct pfs_vma *vma, void *arg);
+
+/* Walk [start, end) (clamped to the VMA) of the page tables rooted at the
+ * physical address pgd_pa. */
+int pfs_walk_vma(struct pfs_target *t, uint64_t pgd_pa, const struct pfs_vma *vma,
+		 uint64_t start, uint64_t end, unsigned flags, pfs_entry_cb cb, void *arg);
+
+#endif

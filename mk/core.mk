@@ -1,0 +1,4 @@
+# filled by the core area
+.PHONY: core check-core
+core:
+check-core:

@@ -1,0 +1,4 @@
+# filled by the python area
+.PHONY: python check-python
+python:
+check-python:

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Install what pfnscope's build, tests and lab need, from Debian's registry.
+# Idempotent: does nothing when every package is already installed.
+set -euo pipefail
+PKGS="build-essential clang libclang-rt-14-dev llvm python3-dev python3-setuptools python3-drgn
+python3-pytest libkdumpfile-dev libdw-dev libelf-dev libcmocka-dev qemu-system-x86 qemu-utils
+busybox-static gdb makedumpfile kexec-tools cpio xz-utils zstd dpkg-dev debootstrap socat
+file kmod bc flex bison libssl-dev"
+missing=""
+for p in $PKGS; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+  echo "deps.sh: missing packages:$missing; run as root to install them" >&2; exit 2
+fi
+echo "deps.sh: installing:$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q >&2
+apt-get install -y -q --no-install-recommends $missing >&2
