@@ -18,7 +18,7 @@ MODULES="fs/netfs/netfs fs/fscache/fscache net/9p/9pnet drivers/virtio/virtio_ri
 drivers/virtio/virtio drivers/virtio/virtio_pci_legacy_dev drivers/virtio/virtio_pci_modern_dev
 drivers/virtio/virtio_pci net/9p/9pnet_virtio fs/9p/9p drivers/firmware/qemu_fw_cfg
 lib/lz4/lz4_compress lib/lz4/lz4hc_compress crypto/lz4 crypto/lzo crypto/lzo-rle lib/lzo/lzo_compress
-drivers/block/zram/zram net/packet/af_packet drivers/block/virtio_blk
+mm/zsmalloc drivers/block/zram/zram net/packet/af_packet drivers/block/virtio_blk
 lib/crc16 fs/mbcache fs/jbd2/jbd2 crypto/crc32c_generic lib/libcrc32c fs/ext4/ext4"
 
 private_apt() { # SUITE ARGS...  apt-get with a private configuration for SUITE
@@ -42,10 +42,15 @@ fetch() { # GEN: bookworm|trixie|sid
     *) echo "kernels.sh: unknown kernel generation '$gen' (6.1, 6.12, 7)" >&2; exit 2 ;;
   esac
   local stamp=$KDIR/$gen.ready
-  if [ -f "$stamp" ] && [ -f "$(cat "$stamp")/vmlinux" ]; then echo "$gen $(cat "$stamp")"; return; fi
+  # reuse when complete and extracted with the current module list
+  if [ -f "$stamp" ] && [ -f "$(cat "$stamp")/vmlinux" ] &&
+     [ "$(cat "$(cat "$stamp")/modules.list" 2>/dev/null)" = "$MODULES" ]; then
+    echo "$gen $(cat "$stamp")"; return
+  fi
   if [ "$suite" != bookworm ]; then private_apt "$suite" update >&2; fi
   local img ver
-  img=$(apt_cache_dep "$suite" linux-image-amd64)
+  # 7.x: linux-image-amd64 depends on linux-base-amd64 first; take the linux-image-REL one
+  img=$(apt_cache_deps_all "$suite" linux-image-amd64 | grep -E '^linux-image-[0-9]' | head -n1)
   ver=$(apt_cache_ver "$suite" "$img")
   local rel=${img#linux-image-}
   local dir=$KDIR/$rel
@@ -56,12 +61,14 @@ fetch() { # GEN: bookworm|trixie|sid
   # 7.x: linux-image-REL is a meta package; the files are in linux-binary-/linux-modules-
   if [ "$gen" = 7 ]; then
     local sub; sub=$(apt_cache_deps_all "$suite" "$img" | grep -E '^linux-(binary|modules)-' || true)
-    pkgs+=($sub)
-    local dbg; dbg=$(apt_cache_deps_all "$suite" "$img-dbg" | grep -E 'dbg' || true)
+    pkgs+=($sub "linux-modules-$rel")
+    local dbg; dbg=$(apt_cache_deps_all "$suite" "$img-dbg" | grep -E -- '-dbg$' || true)
     pkgs+=($dbg)
   fi
-  [ "$gen" = 6.1 ] && pkgs+=("linux-headers-$rel" "$(apt_cache_dep "$suite" "linux-headers-$rel" | grep common || true)")
+  # headers: the arch package, the -common one it links to, and linux-kbuild (scripts/)
+  [ "$gen" = 6.1 ] && pkgs+=("linux-headers-$rel" $(apt_cache_deps_all "$suite" "linux-headers-$rel" | grep -E -- '-common$|^linux-kbuild-' || true))
   (cd "$dl" && for p in "${pkgs[@]}"; do [ -n "$p" ] || continue
+     case $p in *-dbg) [ -s "$dir/vmlinux" ] && continue ;; esac  # re-run: vmlinux already out
      ls "$p"_*.deb >/dev/null 2>&1 || "${apt[@]}" download "$p" >&2; done)
   for deb in "$dl"/*.deb; do
     case $deb in
@@ -75,12 +82,12 @@ fetch() { # GEN: bookworm|trixie|sid
         if [ -n "$member" ] && [ ! -s "$dir/vmlinux" ]; then
           dpkg-deb --fsys-tarfile "$deb" | tar -xO "$member" > "$dir/vmlinux.tmp" && mv "$dir/vmlinux.tmp" "$dir/vmlinux"
         fi ;;
-      *linux-headers-*)
+      *linux-headers-*|*linux-kbuild-*)
         mkdir -p "$dir/headers-root"; dpkg-deb -x "$deb" "$dir/headers-root" ;;
       *)
         local t; t=$(mktemp -d)
         dpkg-deb -x "$deb" "$t"
-        local z; z=$(ls "$t"/boot/vmlinuz-* 2>/dev/null | head -n1 || true)
+        local z; z=$(ls "$t"/boot/vmlinuz-* "$t"/usr/lib/modules/*/vmlinuz 2>/dev/null | head -n1 || true)
         [ -n "$z" ] && cp "$z" "$dir/vmlinuz"
         for m in $MODULES; do
           local f; f=$(ls "$t"/lib/modules/*/kernel/$m.ko* "$t"/usr/lib/modules/*/kernel/$m.ko* 2>/dev/null | head -n1 || true)
@@ -101,6 +108,7 @@ fetch() { # GEN: bookworm|trixie|sid
     ln -sfn "$dir/headers-root/usr/src/linux-headers-$rel" "$dir/build"
   fi
   echo "$rel" > "$dir/release"
+  echo "$MODULES" > "$dir/modules.list"
   # the -dbg .deb is only needed for its vmlinux: drop it to keep the cache small
   rm -f "$dl"/*-dbg_*.deb
   echo "$dir" > "$stamp"
