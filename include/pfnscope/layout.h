@@ -31,6 +31,13 @@ enum pfs_kvm_profile {
 	PFS_KVM_6_13 = 4,     /* never takes a reference */
 };
 
+/* follow_pte generations, reference section 5 (added by core-1). */
+enum pfs_follow_profile {
+	PFS_FOLLOW_PTE_MM = 1,        /* <= 6.9: follow_pte(mm, ...), any VMA */
+	PFS_FOLLOW_PTE_VMA = 2,       /* 6.10 .. 6.11: follow_pte(vma), requires IO|PFNMAP */
+	PFS_FOLLOW_PFNMAP_START = 3,  /* 6.12+: follow_pfnmap_start, PMD/PUD leaves too */
+};
+
 /* How page_type shares _mapcount (reference section 4 "Fields"). */
 enum pfs_page_type_scheme {
 	PFS_PGTYPE_6_1 = 1,   /* base 0xf0000000, type bit cleared when set */
@@ -54,7 +61,9 @@ struct pfs_layout {
 	enum pfs_kvm_profile kvm_profile;
 	int pgtable_levels;          /* 4 or 5 (VMCOREINFO pgtable_l5_enabled) */
 	int has_pte_special;         /* CONFIG_ARCH_HAS_PTE_SPECIAL: 1 on x86-64/arm64 */
+	enum pfs_follow_profile follow_profile;
 	int devmap_bit;              /* x86: 58 (<=6.5), 57 (6.6..6.16), -1 (6.17+) */
+	int saved_dirty_bit;         /* x86: 58 from 6.6 (_PAGE_BIT_SAVED_DIRTY), else -1 */
 	uint64_t sme_mask;           /* VMCOREINFO NUMBER(sme_mask) */
 	uint64_t phys_base;          /* VMCOREINFO NUMBER(phys_base) */
 	uint64_t kaslr_offset;       /* VMCOREINFO KERNELOFFSET */
@@ -70,6 +79,8 @@ struct pfs_layout {
 	    swp_migration_write, swp_device_read, swp_device_write,
 	    swp_device_exclusive_read, swp_device_exclusive_write,
 	    swp_pte_marker, swp_swapin_error;   /* -1 when absent */
+	/* PTE_MARKER_* bits (include/linux/swapops.h), -1 when absent */
+	int pte_marker_uffd_wp, pte_marker_poisoned, pte_marker_guard;
 
 	/* --- symbol values (already read by the front end) --- */
 	uint64_t init_task;          /* VA of init_task */
@@ -101,6 +112,14 @@ struct pfs_layout {
 	int32_t folio_large_mapcount;    /* 6.10+ folio._large_mapcount */
 	int32_t page_compound_order;     /* 6.1 page[1].compound_order (u8), else ABSENT */
 	int32_t folio_flags_1;           /* folio._flags_1 (order in low byte) if present */
+	/* Added by the page-decode helper.  Every field below is "absent when
+	 * <= 0" so a zero-filled layout stays safe (0 is never a valid value
+	 * for any of them).  Offsets of page[1] fields may be given either
+	 * within struct page or within struct folio (>= page_size). */
+	int32_t page_compound_dtor;      /* 6.1 page[1].compound_dtor, 6.2..6.8 folio._folio_dtor (u8) */
+	int hugetlb_page_dtor;           /* VMCOREINFO NUMBER(HUGETLB_PAGE_DTOR) where dtors exist */
+	int pg_double_map;               /* <= 6.1 PG_double_map (= PG_workingset, on page[1]) */
+	int nr_page_orders;              /* NR_PAGE_ORDERS (MAX_ORDER on <= 6.3); 0 means 11 */
 	enum pfs_page_type_scheme page_type_scheme;
 	enum pfs_mapcount_scheme mapcount_scheme;
 	/* page types; 6.1 values are bit masks (PG_buddy 0x80, PG_table 0x200,
@@ -137,6 +156,10 @@ struct pfs_layout {
 	int maple_dense_slots;       /* MAPLE_NODE_SLOTS: 31 */
 	int32_t maple_range64_pivot, maple_range64_slot;   /* offsets in maple_node */
 	int32_t maple_arange64_pivot, maple_arange64_slot;
+	/* Added by the maple helper; <= 0 means "derive from the above":
+	 * struct maple_metadata (end, gap) follows slot[15] of maple_range_64
+	 * (248) and gap[] of maple_arange_64 (240); dense slots start at 8. */
+	int32_t maple_range64_meta, maple_arange64_meta, maple_node_slot;
 
 	/* --- task_struct --- */
 	int32_t task_tasks, task_pid, task_tgid, task_mm, task_comm, task_flags;
@@ -147,6 +170,9 @@ struct pfs_layout {
 	/* vm_operations_struct pointers that name legitimate mappings (optional, 0) */
 	uint64_t special_mapping_vmops; /* VA of special_mapping_vmops ([vdso]/[vvar]) */
 	uint64_t legacy_special_mapping_vmops;
+	/* offsets in struct vm_operations_struct, PFS_ABSENT when unknown; the
+	 * VMA reader fills pfs_vma.vm_ops_access / vm_ops_find_special_page */
+	int32_t vmops_access, vmops_find_special_page;
 };
 
 /* Fill every field with PFS_ABSENT / 0 / -1 defaults. */

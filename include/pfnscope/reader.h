@@ -18,16 +18,21 @@
 typedef int (*pfs_read_phys_fn)(void *ctx, uint64_t paddr, void *buf, size_t len);
 
 #define PFS_READER_CACHE_BLOCKS 64
+#define PFS_READER_WAYS 4
 
 struct pfs_reader {
 	pfs_read_phys_fn read_phys;
 	void *ctx;
-	/* cache of whole 4 KiB physical blocks, direct-mapped by pfn */
-	struct {
+	/* cache of whole 4 KiB physical blocks, by pfn: PFS_READER_WAYS-way
+	 * set associative, least recently used replaced (a direct-mapped
+	 * cache thrashed on aligned kernel tables vs. vmemmap blocks) */
+	struct pfs_reader_block {
 		uint64_t pfn;       /* UINT64_MAX: empty */
+		uint64_t used;      /* LRU stamp */
 		int valid;          /* 1 data ok, 0 read failed (negative cache) */
 		unsigned char data[PFS_PAGE_SIZE];
 	} *cache;
+	uint64_t clock;             /* LRU stamps */
 	uint64_t stats_reads;       /* calls into read_phys */
 	uint64_t stats_bytes;
 };

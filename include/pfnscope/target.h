@@ -29,14 +29,21 @@ const char *pfs_strerror(int err);   /* err may be negative */
 struct pfs_target {
 	const struct pfs_layout *lo;
 	struct pfs_reader *rd;
-	/* last kernel-virtual translation (vmemmap/direct map runs) */
+	/* last kernel-virtual translation (vmemmap/direct map runs); setting
+	 * kv_cache_len to 0 (or pfs_target_flush) drops all of them */
 	uint64_t kv_cache_va, kv_cache_pa, kv_cache_len;
+	/* older translations: page decode alternates between the direct map
+	 * (mem_section) and the vmemmap */
+	struct { uint64_t va, pa, len; } kv_more[3];
 	/* where the last error happened, for one-line messages */
 	uint64_t err_addr;
 	const char *err_what;
 };
 
 void pfs_target_init(struct pfs_target *t, const struct pfs_layout *lo, struct pfs_reader *rd);
+/* Drop the translation caches and the reader's page cache (after the
+ * target's memory changed, e.g. a live kernel between two walks). */
+void pfs_target_flush(struct pfs_target *t);
 /* Record an error location and return -err. */
 int pfs_target_fail(struct pfs_target *t, int err, const char *what, uint64_t addr);
 

@@ -58,6 +58,10 @@ struct pfs_vma {
 	uint64_t file;      /* struct file *, 0 if anonymous */
 	uint64_t ops;       /* vm_ops */
 	uint64_t private_data;
+	/* vm_ops->access and vm_ops->find_special_page (6.18: find_normal_page);
+	 * 0 when vm_ops is NULL, the member is NULL or its offset is unknown */
+	uint64_t vm_ops_access;
+	uint64_t vm_ops_find_special_page;
 };
 
 /* Fill a pfs_vma from the vm_area_struct at va. */

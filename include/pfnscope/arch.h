@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef PFNSCOPE_ARCH_H
+#define PFNSCOPE_ARCH_H
+/*
+ * Architecture table: everything the walker and kernel-virtual reads need
+ * to know about one MMU format.  Levels are numbered as in entry.h (pte 0,
+ * pmd 1, pud 2, p4d 3, pgd 4); the table at level L is indexed by VA bits
+ * [12 + 9L, 21 + 9L).  With 4 levels the top table is level 3 (the
+ * kernel's pgd with p4d folded into it).
+ */
+#include <stdint.h>
+#include "pfnscope/entry.h"
+#include "pfnscope/layout.h"
+#include "pfnscope/target.h"
+
+/* what an entry of a table above the pte level is */
+enum pfs_table_entry {
+	PFS_TE_NONE = 0,   /* pXd_none: nothing below */
+	PFS_TE_TABLE,      /* points to the next-level table (*next_pa) */
+	PFS_TE_LEAF,       /* huge leaf, or a non-present (swap/migration) entry: decode it */
+	PFS_TE_BAD,        /* pXd_bad: the kernel would clear it; not walked */
+};
+
+struct pfs_arch_ops {
+	const char *name;
+	/* Classify an entry of the table at level (>= PFS_LEVEL_PMD). */
+	int (*classify)(const struct pfs_layout *lo, uint64_t raw, unsigned level, uint64_t *next_pa);
+	/* Decode a pte, or a pmd/pud leaf or non-present entry: fills kind,
+	 * bits, pfn, swp_type, swp_offset of e (raw and level too). */
+	void (*decode)(const struct pfs_layout *lo, uint64_t raw, unsigned level, struct pfs_entry *e);
+	/* Kernel virtual -> physical through the kernel's own tables. */
+	int (*kvirt_to_phys)(struct pfs_target *t, uint64_t va, uint64_t *pa, uint64_t *run);
+};
+
+extern const struct pfs_arch_ops pfs_arch_x86_64;
+extern const struct pfs_arch_ops pfs_arch_arm64;
+/* The ops for lo->arch (x86-64 when unknown). */
+const struct pfs_arch_ops *pfs_arch_get(const struct pfs_layout *lo);
+/* Level of the top table: pgtable_levels - 1. */
+static inline unsigned pfs_top_level(const struct pfs_layout *lo)
+{
+	return lo->pgtable_levels == 5 ? PFS_LEVEL_PGD : PFS_LEVEL_P4D;
+}
+static inline unsigned pfs_level_shift(unsigned level) { return 12 + 9 * level; }
+
+/* Decode through lo's arch. */
+void pfs_decode_entry(const struct pfs_layout *lo, uint64_t raw, unsigned level, struct pfs_entry *e);
+
+/* Arch-independent half of swap-entry decode (include/linux/swapops.h):
+ * given the swp_type and swp_offset the arch extracted, set kind, pfn and
+ * the bits carried by the type (write, exclusive) and offset (migration
+ * young/dirty, pte marker uffd-wp). */
+void pfs_decode_swp(const struct pfs_layout *lo, unsigned type, uint64_t offset, struct pfs_entry *e);
+
+#endif

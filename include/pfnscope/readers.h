@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef PFNSCOPE_READERS_H
+#define PFNSCOPE_READERS_H
+/*
+ * Physical-memory readers over files (pfs_read_phys_fn implementations):
+ * libkdumpfile (kdump-compressed, ELF vmcores, QEMU dumps) and a raw
+ * guest-RAM file (QEMU memory-backend-file).  Open errors are one line that
+ * names the file, written into err.
+ */
+#include <stddef.h>
+#include <stdint.h>
+
+#define PFS_READER_ERRLEN 512
+
+/* ---- libkdumpfile ---- */
+struct pfs_kdump;
+
+/* Open a dump.  A makedumpfile *flattened* file (QEMU dump-guest-memory -z)
+ * is rebuilt with `makedumpfile -R` into $TMPDIR first when convert_flat is
+ * set (a note goes to stderr), else refused with an error saying so.
+ * Returns NULL on error with err filled. */
+struct pfs_kdump *pfs_kdump_open(const char *path, int convert_flat,
+				 char *err, size_t errlen);
+void pfs_kdump_close(struct pfs_kdump *k);
+/* pfs_read_phys_fn over KDUMP_MACHPHYSADDR (thread-safe: one lock). */
+int pfs_kdump_read_phys(void *ctx, uint64_t paddr, void *buf, size_t len);
+/* VMCOREINFO raw text or NULL; libkdumpfile's file.format ("elf",
+ * "diskdump", ...); arch.name; 1 if rebuilt from the flattened form. */
+const char *pfs_kdump_vmcoreinfo(const struct pfs_kdump *k);
+const char *pfs_kdump_format(const struct pfs_kdump *k);
+const char *pfs_kdump_arch(const struct pfs_kdump *k);
+int pfs_kdump_rebuilt(const struct pfs_kdump *k);
+/* 1 if the first bytes of the file are makedumpfile's flattened header. */
+int pfs_is_flattened(const char *path);
+
+/* ---- raw guest RAM file ---- */
+struct pfs_rawfile;
+
+/* guest physical [0, low_size) = file [0, low_size);
+ * guest physical [high_start, ...) = file [low_size, ...). */
+struct pfs_rawfile *pfs_rawfile_open(const char *path, uint64_t low_size,
+				     uint64_t high_start, char *err, size_t errlen);
+void pfs_rawfile_close(struct pfs_rawfile *r);
+int pfs_rawfile_read_phys(void *ctx, uint64_t paddr, void *buf, size_t len);
+uint64_t pfs_rawfile_size(const struct pfs_rawfile *r);
+
+#endif

@@ -1,0 +1,238 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Layout defaults, version-derived facts and validation.  Everything a
+ * front end can read from the target's types it should override after
+ * pfs_layout_set_version(): that function only supplies what is invisible in
+ * DWARF/BTF (#defines, semantics) or a default for hand-built layouts.
+ */
+#include <string.h>
+#include "pfnscope/layout.h"
+
+#define V(maj, min) ((maj) * 1000u + (min))
+
+void pfs_layout_init(struct pfs_layout *lo)
+{
+	memset(lo, 0, sizeof(*lo));
+	lo->arch = PFS_ARCH_X86_64;
+	lo->pgtable_levels = 4;
+	lo->has_pte_special = 1;
+	lo->devmap_bit = -1;
+	lo->saved_dirty_bit = -1;
+	lo->start_kernel_map = 0xffffffff80000000ull;
+	lo->max_physmem_bits = 46;
+	lo->max_swapfiles = -1;
+	lo->swp_hwpoison = lo->swp_migration_read = lo->swp_migration_read_exclusive =
+		lo->swp_migration_write = lo->swp_device_read = lo->swp_device_write =
+		lo->swp_device_exclusive_read = lo->swp_device_exclusive_write =
+		lo->swp_pte_marker = lo->swp_swapin_error = -1;
+	lo->pte_marker_uffd_wp = -1;
+	lo->pte_marker_poisoned = -1;
+	lo->pte_marker_guard = -1;
+	lo->highest_memmap_pfn = UINT64_MAX;
+	lo->zero_pfn = UINT64_MAX;
+	lo->huge_zero_pfn = UINT64_MAX;
+	lo->section_size_bits = 27;
+	lo->pfn_section_shift = 15;
+	lo->subsection_shift = 21;
+
+	int32_t *absent[] = {
+		&lo->page_flags, &lo->page_refcount, &lo->page_mapcount,
+		&lo->page_page_type, &lo->page_mapping, &lo->page_index,
+		&lo->page_private, &lo->page_compound_head,
+		&lo->page_compound_mapcount, &lo->folio_entire_mapcount,
+		&lo->folio_nr_pages_mapped, &lo->folio_large_mapcount,
+		&lo->page_compound_order, &lo->folio_flags_1,
+		&lo->mem_section_section_mem_map, &lo->mem_section_usage,
+		&lo->usage_subsection_map,
+		&lo->vma_vm_start, &lo->vma_vm_end, &lo->vma_vm_flags, &lo->vma_vm_pgoff,
+		&lo->vma_vm_mm, &lo->vma_vm_file, &lo->vma_vm_ops, &lo->vma_vm_private_data,
+		&lo->vma_vm_next, &lo->mm_pgd, &lo->mm_mm_mt, &lo->mm_mmap,
+		&lo->maple_tree_ma_root, &lo->maple_range64_pivot, &lo->maple_range64_slot,
+		&lo->maple_arange64_pivot, &lo->maple_arange64_slot,
+		&lo->task_tasks, &lo->task_pid, &lo->task_tgid, &lo->task_mm,
+		&lo->task_comm, &lo->task_flags,
+		&lo->file_f_path, &lo->path_dentry, &lo->dentry_d_name, &lo->qstr_name,
+		&lo->vmops_access, &lo->vmops_find_special_page,
+	};
+	for (size_t i = 0; i < sizeof(absent) / sizeof(absent[0]); i++)
+		*absent[i] = PFS_ABSENT;
+	int *pg[] = { &lo->pg_locked, &lo->pg_reserved, &lo->pg_head, &lo->pg_slab,
+		      &lo->pg_lru, &lo->pg_swapbacked, &lo->pg_swapcache, &lo->pg_hwpoison,
+		      &lo->pg_private, &lo->pg_dirty, &lo->pg_uptodate, &lo->pg_mlocked };
+	for (size_t i = 0; i < sizeof(pg) / sizeof(pg[0]); i++)
+		*pg[i] = -1;
+}
+
+/*
+ * Swap-entry type numbers, include/linux/swap.h:
+ *   MAX_SWAPFILES = (1 << MAX_SWAPFILES_SHIFT(5)) - SWP_DEVICE_NUM
+ *                   - SWP_MIGRATION_NUM - SWP_HWPOISON_NUM
+ *                   - SWP_PTE_MARKER_NUM - SWP_SWAPIN_ERROR_NUM
+ *   SWP_HWPOISON = MAX_SWAPFILES; SWP_MIGRATION_READ (, _READ_EXCLUSIVE),
+ *   _WRITE follow; then SWP_DEVICE_WRITE, SWP_DEVICE_READ (write first!),
+ *   SWP_DEVICE_EXCLUSIVE_WRITE, _READ (one SWP_DEVICE_EXCLUSIVE from 6.15);
+ *   then SWP_PTE_MARKER, then SWP_SWAPIN_ERROR.
+ * Generations (all options y, as in Debian):
+ *   <= 5.13  device 2 (private w/r), migration 2 (r/w)          5.4: 27,28-29,30-31
+ *   5.14     device 4 (+ exclusive w/r, "mm: device exclusive memory access")
+ *                                                               5.15: 25,26-27,28-31
+ *   5.19     migration 3 (+ read_exclusive), PTE_MARKER 1
+ *   6.0      SWAPIN_ERROR 1                                     6.1: 22,23-25,26-29,30,31
+ *   6.2      SWAPIN_ERROR becomes a pte marker ("mm: use pte markers for swap errors")
+ *                                                               6.6 = 6.12: 23,24-26,27-30,31
+ *   6.15     device exclusive is one type (SWP_DEVICE_NUM 3)     7.2: 24,25-27,28-30,31
+ */
+static void set_swap_types(struct pfs_layout *lo, unsigned v)
+{
+	int dev = v >= V(6, 15) ? 3 : v >= V(5, 14) ? 4 : 2;
+	int mig = v >= V(5, 19) ? 3 : 2;
+	int hwp = 1;
+	int marker = v >= V(5, 19) ? 1 : 0;
+	int swapin = (v >= V(6, 0) && v < V(6, 2)) ? 1 : 0;
+	int max = 32 - dev - mig - hwp - marker - swapin;
+
+	lo->max_swapfiles = max;
+	lo->swp_hwpoison = max;
+	lo->swp_migration_read = max + hwp;
+	if (mig == 3) {
+		lo->swp_migration_read_exclusive = max + hwp + 1;
+		lo->swp_migration_write = max + hwp + 2;
+	} else {
+		lo->swp_migration_read_exclusive = -1;
+		lo->swp_migration_write = max + hwp + 1;
+	}
+	lo->swp_device_write = max + hwp + mig;
+	lo->swp_device_read = max + hwp + mig + 1;
+	if (dev == 4) {
+		lo->swp_device_exclusive_write = max + hwp + mig + 2;
+		lo->swp_device_exclusive_read = max + hwp + mig + 3;
+	} else if (dev == 3) {
+		lo->swp_device_exclusive_write = lo->swp_device_exclusive_read = max + hwp + mig + 2;
+	} else {
+		lo->swp_device_exclusive_write = lo->swp_device_exclusive_read = -1;
+	}
+	lo->swp_pte_marker = marker ? max + hwp + mig + dev : -1;
+	lo->swp_swapin_error = swapin ? max + hwp + mig + dev + marker : -1;
+
+	/* include/linux/swapops.h PTE_MARKER_* */
+	lo->pte_marker_uffd_wp = v >= V(5, 19) ? 1 : -1;
+	lo->pte_marker_poisoned = v >= V(6, 2) ? 2 : -1;   /* SWAPIN_ERROR, renamed POISONED 6.5 */
+	lo->pte_marker_guard = v >= V(6, 13) ? 4 : -1;
+}
+
+void pfs_layout_set_version(struct pfs_layout *lo, unsigned major, unsigned minor, unsigned patch)
+{
+	unsigned v = V(major, minor);
+
+	lo->version_major = major;
+	lo->version_minor = minor;
+	lo->version_patch = patch;
+
+	lo->vnp_profile = v >= V(6, 18) ? PFS_VNP_6_18 : v >= V(6, 12) ? PFS_VNP_6_12 : PFS_VNP_LE_6_11;
+	lo->kvm_profile = v >= V(6, 13) ? PFS_KVM_6_13 : v >= V(6, 0) ? PFS_KVM_6_0 :
+			  v >= V(5, 13) ? PFS_KVM_5_15 : PFS_KVM_5_4;
+	/* the follow_pte generations, reference section 5 */
+	lo->follow_profile = v >= V(6, 12) ? PFS_FOLLOW_PFNMAP_START :
+			     v >= V(6, 10) ? PFS_FOLLOW_PTE_VMA : PFS_FOLLOW_PTE_MM;
+
+	if (lo->arch == PFS_ARCH_ARM64) {
+		/* arch/arm64/include/asm/pgtable-prot.h: PTE_DEVMAP bit 57 until 6.16 */
+		lo->devmap_bit = v >= V(6, 17) ? -1 : 57;
+		lo->saved_dirty_bit = -1;
+	} else {
+		/* arch/x86/include/asm/pgtable_types.h: _PAGE_BIT_DEVMAP =
+		 * _PAGE_BIT_SOFTW4 (58) until 6.5; 6.6 (shadow stacks) moved it to
+		 * 57 and made 58 _PAGE_BIT_SAVED_DIRTY; 6.17 removed devmap. */
+		lo->devmap_bit = v >= V(6, 17) ? -1 : v >= V(6, 6) ? 57 : 58;
+		lo->saved_dirty_bit = v >= V(6, 6) ? 58 : -1;
+	}
+	set_swap_types(lo, v);
+
+	/* include/linux/page-flags.h page types */
+	if (v >= V(6, 12)) {
+		lo->page_type_scheme = PFS_PGTYPE_PGTY;
+		lo->pgtype_buddy = 0xf0;
+		lo->pgtype_offline = 0xf1;
+		lo->pgtype_table = 0xf2;
+		lo->pgtype_hugetlb = 0xf4;
+		lo->pgtype_slab = 0xf5;
+	} else {
+		lo->page_type_scheme = PFS_PGTYPE_6_1;
+		lo->pgtype_buddy = 0x80;
+		lo->pgtype_offline = 0x100;
+		lo->pgtype_table = 0x200;
+		lo->pgtype_hugetlb = 0;
+		lo->pgtype_slab = 0;
+	}
+	lo->mapcount_scheme = v >= V(6, 10) ? PFS_MAPCOUNT_LARGE :
+			      v >= V(6, 2) ? PFS_MAPCOUNT_ENTIRE : PFS_MAPCOUNT_COMPOUND;
+}
+
+int pfs_layout_validate(const struct pfs_layout *lo, const char **missing)
+{
+#define NEED(cond, name) do { if (!(cond)) { if (missing) *missing = name; return -1; } } while (0)
+	NEED(lo->arch == PFS_ARCH_X86_64 || lo->arch == PFS_ARCH_ARM64, "arch");
+	NEED(lo->version_major != 0, "version");
+	NEED(lo->vnp_profile >= PFS_VNP_LE_6_11 && lo->vnp_profile <= PFS_VNP_6_18, "vnp_profile");
+	NEED(lo->kvm_profile >= PFS_KVM_5_4 && lo->kvm_profile <= PFS_KVM_6_13, "kvm_profile");
+	NEED(lo->pgtable_levels == 4 || lo->pgtable_levels == 5, "pgtable_levels");
+	NEED(lo->max_swapfiles > 0 && lo->max_swapfiles <= 32, "max_swapfiles");
+	NEED(lo->page_offset_base != 0, "page_offset_base");
+	NEED(lo->vmemmap_base != 0, "vmemmap_base");
+	NEED(lo->init_top_pgt != 0, "init_top_pgt");
+	NEED(lo->start_kernel_map != 0, "start_kernel_map");
+	NEED(lo->highest_memmap_pfn != UINT64_MAX, "highest_memmap_pfn");
+	NEED(lo->zero_pfn != UINT64_MAX, "zero_pfn");
+	NEED(lo->mem_section != 0, "mem_section");
+	NEED(lo->page_size != 0, "page_size");
+	NEED(lo->page_flags != PFS_ABSENT, "page.flags");
+	NEED(lo->page_refcount != PFS_ABSENT, "page._refcount");
+	NEED(lo->page_mapcount != PFS_ABSENT, "page._mapcount");
+	NEED(lo->page_mapping != PFS_ABSENT, "page.mapping");
+	NEED(lo->page_compound_head != PFS_ABSENT, "page.compound_head");
+	NEED(lo->pg_reserved >= 0, "PG_reserved");
+	NEED(lo->pg_head >= 0, "PG_head");
+	NEED(lo->page_type_scheme != 0, "page_type_scheme");
+	NEED(lo->mapcount_scheme != 0, "mapcount_scheme");
+	switch (lo->mapcount_scheme) {
+	case PFS_MAPCOUNT_COMPOUND:
+		NEED(lo->page_compound_mapcount != PFS_ABSENT, "page.compound_mapcount");
+		break;
+	case PFS_MAPCOUNT_ENTIRE:
+		NEED(lo->folio_entire_mapcount != PFS_ABSENT, "folio._entire_mapcount");
+		break;
+	case PFS_MAPCOUNT_LARGE:
+		NEED(lo->folio_large_mapcount != PFS_ABSENT, "folio._large_mapcount");
+		break;
+	}
+	NEED(lo->mem_section_size != 0, "sizeof(struct mem_section)");
+	NEED(lo->mem_section_section_mem_map != PFS_ABSENT, "mem_section.section_mem_map");
+	NEED(lo->vma_vm_start != PFS_ABSENT, "vm_area_struct.vm_start");
+	NEED(lo->vma_vm_end != PFS_ABSENT, "vm_area_struct.vm_end");
+	NEED(lo->vma_vm_flags != PFS_ABSENT, "vm_area_struct.vm_flags");
+	NEED(lo->vma_vm_pgoff != PFS_ABSENT, "vm_area_struct.vm_pgoff");
+	NEED(lo->vma_vm_mm != PFS_ABSENT, "vm_area_struct.vm_mm");
+	NEED(lo->vma_vm_ops != PFS_ABSENT, "vm_area_struct.vm_ops");
+	NEED(lo->mm_pgd != PFS_ABSENT, "mm_struct.pgd");
+	NEED(lo->mm_mm_mt != PFS_ABSENT || lo->mm_mmap != PFS_ABSENT, "mm_struct.mm_mt");
+	if (lo->mm_mm_mt != PFS_ABSENT) {
+		NEED(lo->maple_tree_ma_root != PFS_ABSENT, "maple_tree.ma_root");
+		NEED(lo->maple_node_size != 0, "sizeof(struct maple_node)");
+		NEED(lo->maple_range64_pivot != PFS_ABSENT, "maple_range_64.pivot");
+		NEED(lo->maple_range64_slot != PFS_ABSENT, "maple_range_64.slot");
+		NEED(lo->maple_arange64_pivot != PFS_ABSENT, "maple_arange_64.pivot");
+		NEED(lo->maple_arange64_slot != PFS_ABSENT, "maple_arange_64.slot");
+	} else {
+		NEED(lo->vma_vm_next != PFS_ABSENT, "vm_area_struct.vm_next");
+	}
+	NEED(lo->task_tasks != PFS_ABSENT, "task_struct.tasks");
+	NEED(lo->task_pid != PFS_ABSENT, "task_struct.pid");
+	NEED(lo->task_tgid != PFS_ABSENT, "task_struct.tgid");
+	NEED(lo->task_mm != PFS_ABSENT, "task_struct.mm");
+	NEED(lo->task_comm != PFS_ABSENT, "task_struct.comm");
+	NEED(lo->init_task != 0, "init_task");
+#undef NEED
+	if (missing)
+		*missing = NULL;
+	return 0;
+}

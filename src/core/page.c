@@ -1,0 +1,789 @@
+// SPDX-License-Identifier: MIT
+/*
+ * struct page / folio decode (reference section 4).
+ *
+ * The kernel functions mirrored here, per generation:
+ *   pfn_valid(), __nr_to_section(), valid_section(), early_section(),
+ *   pfn_section_valid(), subsection_map_index()      include/linux/mmzone.h
+ *   _compound_head(), page_fixed_fake_head(), PageType()/page_has_type()
+ *   (6.1 PAGE_TYPE_BASE scheme) and page_type_has_type()/PGTY_* (6.12+)
+ *                                                    include/linux/page-flags.h
+ *   page_ref_count(), folio_ref_count()              include/linux/page_ref.h
+ *   6.1:  __page_mapcount(), folio_mapcount()        mm/util.c
+ *         compound_order(), PageHuge() (compound_dtor == HUGETLB_PAGE_DTOR)
+ *   6.2-6.9: page_mapcount(), folio_total_mapcount() include/linux/mm.h, mm/rmap.c
+ *   6.10+: folio_mapcount(), folio_large_mapcount(), page_mapcount() (to 6.11)
+ *   is_free_buddy_page()                             mm/page_alloc.c
+ *   PageAnon() / PageKsm(): mapping & PAGE_MAPPING_ANON / PAGE_MAPPING_KSM
+ *
+ * Reads: the struct pages of a run of valid pfns are read as one bulk
+ * physical read per leaf of the vmemmap mapping (2 MiB leaves normally, so
+ * one read for a page table's 512 pages); the head page, page[1] and the
+ * buddy-order candidates outside that run go through the reader's block
+ * cache.  Folio-level results and buddy candidates are memoised across the
+ * run, so a PTE-mapped THP costs one subpage scan, not one per PTE.
+ * Arithmetic on counts is done in 64 bits: a dump may hold any value.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include "pfnscope/page.h"
+
+/* include/linux/mmzone.h: enum { SECTION_MARKED_PRESENT_BIT, ... } */
+#define SECTION_HAS_MEM_MAP        (1ull << 1)
+#define SECTION_IS_EARLY           (1ull << 3)
+#define SECTION_TAINT_ZONE_DEVICE  (1ull << 4)
+
+/* 6.1 page-flags.h: PAGE_TYPE_BASE, PAGE_MAPCOUNT_RESERVE */
+#define PAGE_TYPE_BASE        0xf0000000u
+#define PAGE_MAPCOUNT_RESERVE (-128)
+/* 6.12+ page-flags.h: PGTY_mapcount_underflow = 0xff */
+#define PGTY_MAPCOUNT_UNDERFLOW 0xffu
+/* 6.2-6.9 FOLIO_PAGES_MAPPED = ENTIRELY_MAPPED (COMPOUND_MAPPED) - 1 */
+#define FOLIO_PAGES_MAPPED    0x7fffffu
+
+#define PFS_NR_PAGE_ORDERS_DEFAULT 11   /* x86-64/arm64 4K: MAX_ORDER 11 / MAX_PAGE_ORDER 10 */
+#define PFS_NR_PAGE_ORDERS_MAX     16
+/* Largest folio we scan: 1 GiB gigantic pages are order 18. */
+#define PFS_MAX_FOLIO_ORDER        20
+#define PFS_STRUCT_PAGE_MAX        256
+/* One bulk read buffer: a whole page table of 64-byte struct pages. */
+#define PFS_RUN_BUF_BYTES          (512u * 64u)
+
+struct section_cache {
+	uint64_t nr;            /* UINT64_MAX: nothing cached */
+	int state;              /* < 0 error, 0 no memmap, 1 has memmap */
+	uint64_t smm;           /* section_mem_map */
+	uint64_t usage;         /* mem_section_usage * */
+	uint64_t word_idx;      /* cached subsection_map word */
+	uint64_t word;
+	int word_state;         /* 0 none, 1 ok, < 0 error */
+};
+
+/* Folio-level facts, computed once per head in a run. */
+struct folio_info {
+	uint64_t head_pfn;      /* UINT64_MAX: none */
+	int ok;
+	uint64_t flags, mapping;
+	int32_t refcount;
+	uint32_t word;          /* head's mapcount/page_type word */
+	unsigned order;
+	int large, hugetlb, slab, anon, ksm, double_map, head_typed;
+	int64_t entire;         /* folio_entire_mapcount() */
+	int64_t mapcount;       /* folio_mapcount() */
+};
+
+struct decode_ctx {
+	struct pfs_target *t;
+	const struct pfs_layout *lo;
+	uint32_t ps;
+	struct section_cache sc;
+	/* the run buffer: struct pages of [buf_pfn, buf_pfn + buf_n) */
+	uint64_t buf_pfn;
+	unsigned buf_n, buf_cap;
+	unsigned char *buf;
+	unsigned char *buf_ok;          /* per page: read succeeded */
+	/* buddy candidates: result per order for the last candidate pfn */
+	uint64_t cand_pfn[PFS_NR_PAGE_ORDERS_MAX];
+	signed char cand_buddy[PFS_NR_PAGE_ORDERS_MAX];
+	struct folio_info fi;
+	unsigned char scratch[PFS_STRUCT_PAGE_MAX];
+	unsigned char scratch2[PFS_STRUCT_PAGE_MAX];
+};
+
+static uint64_t rd_u64(const unsigned char *p, int32_t off)
+{
+	uint64_t v;
+
+	memcpy(&v, p + off, sizeof(v));
+	return v;
+}
+
+static uint32_t rd_u32(const unsigned char *p, int32_t off)
+{
+	uint32_t v;
+
+	memcpy(&v, p + off, sizeof(v));
+	return v;
+}
+
+static int32_t clamp32(int64_t v)
+{
+	if (v > INT32_MAX)
+		return INT32_MAX;
+	if (v < INT32_MIN)
+		return INT32_MIN;
+	return (int32_t)v;
+}
+
+static int test_pg(uint64_t flags, int bit)
+{
+	return bit >= 0 && bit < 64 && ((flags >> bit) & 1);
+}
+
+/* ---------------------------------------------------------------- pfn_valid */
+
+/* NR_MEM_SECTIONS = 1 << (MAX_PHYSMEM_BITS - SECTION_SIZE_BITS) */
+static uint64_t nr_mem_sections(const struct pfs_layout *lo)
+{
+	int bits = (int)lo->max_physmem_bits - lo->section_size_bits;
+
+	if (lo->max_physmem_bits == 0 || lo->section_size_bits <= 0 || bits <= 0 || bits >= 63)
+		return UINT64_MAX;
+	return 1ull << bits;
+}
+
+/* PFN_SECTION_SHIFT; a value no kernel has (garbage layout) falls back to
+ * x86-64's 15 rather than shifting out of range */
+static int pfn_section_shift(const struct pfs_layout *lo)
+{
+	int s = lo->pfn_section_shift > 0 ? lo->pfn_section_shift : lo->section_size_bits - 12;
+
+	return s > 0 && s < 40 ? s : 15;
+}
+
+/* __nr_to_section() + reading section_mem_map and usage into sc. */
+static int section_load(struct pfs_target *t, struct section_cache *sc, uint64_t nr)
+{
+	const struct pfs_layout *lo = t->lo;
+	uint64_t per_root, roots, root, root_va, ms;
+	int ret;
+
+	if (sc->nr == nr)
+		return sc->state;
+	sc->nr = nr;
+	sc->word_state = 0;
+	sc->smm = sc->usage = 0;
+	if (lo->mem_section_size == 0 || lo->mem_section_section_mem_map < 0)
+		return sc->state = pfs_target_fail(t, PFS_ELAYOUT, "mem_section layout", nr);
+	if (nr >= nr_mem_sections(lo))
+		return sc->state = 0;
+	/* SECTIONS_PER_ROOT = PAGE_SIZE / sizeof(struct mem_section) (EXTREME) */
+	per_root = lo->sections_per_root ? lo->sections_per_root
+		: (lo->sparsemem_extreme ? PFS_PAGE_SIZE / lo->mem_section_size : 1);
+	roots = lo->nr_section_roots ? lo->nr_section_roots
+		: (nr_mem_sections(lo) + per_root - 1) / per_root;
+	root = nr / per_root;
+	if (root >= roots)
+		return sc->state = 0;
+	if (lo->sparsemem_extreme) {
+		/* mem_section is a pointer to an array of root pointers */
+		if (lo->mem_section == 0)
+			return sc->state = 0;
+		ret = pfs_read_kvirt_u64(t, lo->mem_section + root * 8, &root_va);
+		if (ret < 0)
+			return sc->state = pfs_target_fail(t, -ret, "mem_section root", lo->mem_section + root * 8);
+		if (root_va == 0)
+			return sc->state = 0;
+	} else {
+		/* static mem_section[NR_SECTION_ROOTS][SECTIONS_PER_ROOT] at lo->mem_section */
+		root_va = lo->mem_section + root * per_root * lo->mem_section_size;
+	}
+	ms = root_va + (nr % per_root) * lo->mem_section_size;
+	ret = pfs_read_kvirt_u64(t, ms + (uint64_t)lo->mem_section_section_mem_map, &sc->smm);
+	if (ret == 0 && lo->mem_section_usage >= 0)
+		ret = pfs_read_kvirt_u64(t, ms + (uint64_t)lo->mem_section_usage, &sc->usage);
+	if (ret < 0)
+		return sc->state = pfs_target_fail(t, -ret, "mem_section", ms);
+	/* valid_section(): SECTION_HAS_MEM_MAP */
+	return sc->state = (sc->smm & SECTION_HAS_MEM_MAP) ? 1 : 0;
+}
+
+/* pfn_valid() with the section flags for ZONE_DEVICE. */
+static int pfn_valid_sc(struct pfs_target *t, struct section_cache *sc, uint64_t pfn, int *zone_device)
+{
+	const struct pfs_layout *lo = t->lo;
+	int shift = pfn_section_shift(lo);
+	int sub_shift = (lo->subsection_shift > 12 && lo->subsection_shift < 52
+			 ? lo->subsection_shift : 21) - 12;
+	uint64_t idx, widx;
+	int ret;
+
+	if (zone_device)
+		*zone_device = 0;
+	/* PHYS_PFN(PFN_PHYS(pfn)) != pfn */
+	if (pfn >> (64 - 12))
+		return 0;
+	ret = section_load(t, sc, pfn >> shift);
+	if (ret <= 0)
+		return ret;
+	if (zone_device)
+		*zone_device = !!(sc->smm & SECTION_TAINT_ZONE_DEVICE);
+	/* early_section(): boot memory is valid for the whole section */
+	if (sc->smm & SECTION_IS_EARLY)
+		return 1;
+	/* pfn_section_valid(): usage may be NULL (READ_ONCE in 6.8+) */
+	if (sc->usage == 0 || lo->usage_subsection_map < 0)
+		return 0;
+	/* subsection_map_index() */
+	idx = (pfn & ((1ull << shift) - 1)) >> (shift > sub_shift ? sub_shift : 0);
+	widx = idx / 64;
+	if (sc->word_state == 0 || sc->word_idx != widx) {
+		uint64_t va = sc->usage + (uint64_t)lo->usage_subsection_map + widx * 8;
+
+		sc->word_idx = widx;
+		ret = pfs_read_kvirt_u64(t, va, &sc->word);
+		sc->word_state = ret < 0 ? pfs_target_fail(t, -ret, "mem_section_usage", va) : 1;
+	}
+	if (sc->word_state < 0)
+		return sc->word_state;
+	return (sc->word >> (idx % 64)) & 1;
+}
+
+int pfs_pfn_valid(struct pfs_target *t, uint64_t pfn)
+{
+	struct section_cache sc = { .nr = UINT64_MAX };
+
+	return pfn_valid_sc(t, &sc, pfn, NULL);
+}
+
+/* ------------------------------------------------------------ memmap reads */
+
+static uint64_t page_va(const struct decode_ctx *c, uint64_t pfn)
+{
+	return c->lo->vmemmap_base + pfn * c->ps;
+}
+
+/* Offsets of page[1] fields may be given in struct page or in struct folio. */
+static uint64_t second_off(const struct decode_ctx *c, int32_t off)
+{
+	return (uint64_t)off < c->ps ? c->ps + (uint64_t)off : (uint64_t)off;
+}
+
+/* Fill the run buffer with the struct pages of [pfn, pfn + n): one bulk read
+ * per leaf of the vmemmap mapping; a leaf that fails is retried page by page
+ * through the block cache so one bad block does not hide its neighbours. */
+static void run_fill(struct decode_ctx *c, uint64_t pfn, unsigned n)
+{
+	uint64_t va = page_va(c, pfn), len = (uint64_t)n * c->ps, done = 0;
+
+	c->buf_pfn = pfn;
+	c->buf_n = n;
+	memset(c->buf_ok, 1, n);
+	while (done < len) {
+		uint64_t pa, run, chunk;
+		int ok = pfs_kvirt_to_phys(c->t, va + done, &pa, &run) == 0;
+
+		chunk = len - done;
+		if (ok && run < chunk)
+			chunk = run;
+		if (!ok) {
+			/* unmapped: skip to the next 4 KiB of vmemmap */
+			chunk = PFS_PAGE_SIZE - ((va + done) & (PFS_PAGE_SIZE - 1));
+			if (chunk > len - done)
+				chunk = len - done;
+		}
+		if (ok && pfs_read_phys_bulk(c->t->rd, pa, c->buf + done, chunk) == 0) {
+			done += chunk;
+			continue;
+		}
+		/* salvage: every struct page wholly or partly in the chunk */
+		for (uint64_t i = done / c->ps; i < n && i * c->ps < done + chunk; i++)
+			if (!c->buf_ok[i] ||
+			    pfs_read_kvirt(c->t, va + i * c->ps, c->buf + i * c->ps, c->ps) < 0)
+				c->buf_ok[i] = 0;
+		done += chunk;
+	}
+}
+
+/* The struct page of pfn: from the run buffer, or read into dst. */
+static const unsigned char *get_page(struct decode_ctx *c, uint64_t pfn, unsigned char *dst)
+{
+	if (pfn >= c->buf_pfn && pfn - c->buf_pfn < c->buf_n) {
+		uint64_t i = pfn - c->buf_pfn;
+
+		return c->buf_ok[i] ? c->buf + i * c->ps : NULL;
+	}
+	if (pfs_read_kvirt(c->t, page_va(c, pfn), dst, c->ps) < 0)
+		return NULL;
+	return dst;
+}
+
+/* A field of a struct page at VA base + off (page[1] fields of a head). */
+static int read_field(struct decode_ctx *c, uint64_t head_pfn, uint64_t off, void *out, size_t size)
+{
+	uint64_t pfn = head_pfn + off / c->ps, in = off % c->ps;
+
+	if (in + size <= c->ps && pfn >= c->buf_pfn && pfn - c->buf_pfn < c->buf_n &&
+	    c->buf_ok[pfn - c->buf_pfn]) {
+		memcpy(out, c->buf + (pfn - c->buf_pfn) * c->ps + in, size);
+		return 0;
+	}
+	return pfs_read_kvirt(c->t, page_va(c, head_pfn) + off, out, size);
+}
+
+/* ------------------------------------------------------------- page types */
+
+/* The word holding the page type: its own field (PFS_ABSENT when it is
+ * the _mapcount union member, as in 6.1 .. 6.12). */
+static uint32_t type_word(const struct decode_ctx *c, const unsigned char *pg)
+{
+	int32_t off = c->lo->page_page_type >= 0 ? c->lo->page_page_type : c->lo->page_mapcount;
+
+	return rd_u32(pg, off);
+}
+
+/* page_has_type() */
+static int has_type(const struct pfs_layout *lo, uint32_t w)
+{
+	if (lo->page_type_scheme == PFS_PGTYPE_PGTY)
+		/* page_type_has_type(): page_type < PGTY_mapcount_underflow << 24 (signed) */
+		return (int32_t)w < (int32_t)(PGTY_MAPCOUNT_UNDERFLOW << 24);
+	return (int32_t)w < PAGE_MAPCOUNT_RESERVE;
+}
+
+/* PageType(page, flag) (6.1) / page_type >> 24 == PGTY_x (6.12+) */
+static int page_type_is(const struct pfs_layout *lo, uint32_t w, uint32_t type)
+{
+	if (type == 0)
+		return 0;       /* this kernel has no such type */
+	if (lo->page_type_scheme == PFS_PGTYPE_PGTY)
+		return (w >> 24) == type;
+	return (w & (PAGE_TYPE_BASE | type)) == PAGE_TYPE_BASE;
+}
+
+/* The _mapcount + 1 of one page, 0 for typed pages (6.10+ rule; earlier
+ * kernels leave page_mapcount() undefined for them, mm.h says so). */
+static int64_t own_mapcount(const struct decode_ctx *c, const unsigned char *pg)
+{
+	uint32_t w = rd_u32(pg, c->lo->page_mapcount);
+
+	if (c->lo->page_page_type < 0 && has_type(c->lo, w))
+		return 0;
+	return (int64_t)(int32_t)w + 1;
+}
+
+/* --------------------------------------------------------------- buddy */
+
+/* PageBuddy(page) && buddy_order_unsafe(page) >= order, memoised per
+ * order: consecutive pfns share their candidate head at every order > 0. */
+static int buddy_candidate(struct decode_ctx *c, unsigned order, uint64_t cand)
+{
+	const struct pfs_layout *lo = c->lo;
+	const unsigned char *pg;
+	int res = 0;
+
+	if (c->cand_pfn[order] == cand)
+		return c->cand_buddy[order];
+	pg = get_page(c, cand, c->scratch2);
+	/* unreadable memmap: not provably a free block */
+	if (pg && page_type_is(lo, type_word(c, pg), lo->pgtype_buddy)) {
+		/* buddy_order_unsafe(): READ_ONCE(page_private(page)) */
+		uint64_t bo = lo->page_private >= 0 ? rd_u64(pg, lo->page_private) : 0;
+
+		res = bo >= order;
+	}
+	c->cand_pfn[order] = cand;
+	c->cand_buddy[order] = (signed char)res;
+	return res;
+}
+
+/* is_free_buddy_page() (mm/page_alloc.c): a PageBuddy head of sufficient
+ * order at some order covering pfn.  A page that merged into a larger
+ * block lost PageBuddy itself, so every order must be looked at. */
+static int is_free_buddy_page(struct decode_ctx *c, uint64_t pfn)
+{
+	unsigned nr = c->lo->nr_page_orders > 0 ? (unsigned)c->lo->nr_page_orders
+		: PFS_NR_PAGE_ORDERS_DEFAULT;
+
+	if (nr > PFS_NR_PAGE_ORDERS_MAX)
+		nr = PFS_NR_PAGE_ORDERS_MAX;
+	for (unsigned order = 0; order < nr; order++)
+		if (buddy_candidate(c, order, pfn & ~((1ull << order) - 1)))
+			return 1;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- folios */
+
+/* Sum of _mapcount + 1 over the first nr pages from head (the loop of 6.1
+ * folio_mapcount() and of folio_total_mapcount()).  Unreadable subpages
+ * add nothing. */
+static int64_t subpages_mapcount(struct decode_ctx *c, uint64_t head_pfn, uint64_t nr)
+{
+	int64_t sum = 0;
+
+	for (uint64_t i = 0; i < nr; i++) {
+		uint64_t pfn = head_pfn + i;
+		const unsigned char *pg;
+
+		if (pfn < c->buf_pfn || pfn - c->buf_pfn >= c->buf_n) {
+			/* Outside the run: refill the run buffer with the rest of
+			 * the folio, one bulk read instead of nr small ones. */
+			uint64_t left = nr - i;
+
+			run_fill(c, pfn, left < c->buf_cap ? (unsigned)left : c->buf_cap);
+		}
+		pg = get_page(c, pfn, c->scratch2);
+		if (pg)
+			sum += (int64_t)(int32_t)rd_u32(pg, c->lo->page_mapcount) + 1;
+	}
+	return sum;
+}
+
+static int32_t second_i32(struct decode_ctx *c, uint64_t head_pfn, int32_t off, int *ok)
+{
+	uint32_t v = 0;
+
+	if (off < 0 || read_field(c, head_pfn, second_off(c, off), &v, sizeof(v)) < 0)
+		*ok = 0;
+	return (int32_t)v;
+}
+
+/* Folio facts of the head at head_pfn whose struct page is hp. */
+static void folio_load(struct decode_ctx *c, uint64_t head_pfn, const unsigned char *hp)
+{
+	const struct pfs_layout *lo = c->lo;
+	struct folio_info *fi = &c->fi;
+	int ok = 1;
+
+	memset(fi, 0, sizeof(*fi));
+	fi->head_pfn = head_pfn;
+	fi->ok = 1;
+	fi->flags = rd_u64(hp, lo->page_flags);
+	fi->mapping = rd_u64(hp, lo->page_mapping);
+	fi->refcount = (int32_t)rd_u32(hp, lo->page_refcount);
+	fi->word = type_word(c, hp);
+	fi->head_typed = has_type(lo, fi->word);
+	/* PageAnon(): mapping & PAGE_MAPPING_ANON; PageKsm(): (mapping & 3) == 3 */
+	fi->anon = (fi->mapping & 1) != 0;
+	fi->ksm = (fi->mapping & 3) == 3;
+	/* folio_test_large() = folio_test_head(): PG_head on the head */
+	fi->large = test_pg(fi->flags, lo->pg_head);
+	/* folio_test_slab(): PG_slab (<= 6.9) or the slab page type (6.10+) */
+	fi->slab = test_pg(fi->flags, lo->pg_slab) || page_type_is(lo, fi->word, lo->pgtype_slab);
+
+	if (fi->large) {
+		uint8_t order = 0, dtor = 0;
+
+		/* compound_order(): page[1].compound_order (6.1), folio_order():
+		 * _folio_order / low byte of _flags_1 (6.3+) */
+		if (lo->folio_flags_1 >= 0)
+			read_field(c, head_pfn, second_off(c, lo->folio_flags_1), &order, 1);
+		else if (lo->page_compound_order >= 0)
+			read_field(c, head_pfn, second_off(c, lo->page_compound_order), &order, 1);
+		fi->order = order;
+		/* folio_test_hugetlb(): the hugetlb page type (6.9+), else
+		 * PageHuge(): page[1].compound_dtor == HUGETLB_PAGE_DTOR */
+		if (page_type_is(lo, fi->word, lo->pgtype_hugetlb))
+			fi->hugetlb = 1;
+		else if (lo->page_compound_dtor > 0 && lo->hugetlb_page_dtor > 0 &&
+			 read_field(c, head_pfn, second_off(c, lo->page_compound_dtor), &dtor, 1) == 0)
+			fi->hugetlb = dtor == (uint8_t)lo->hugetlb_page_dtor;
+		/* PageDoubleMap(): PG_double_map on page[1] (PF_SECOND, <= 6.1) */
+		if (lo->pg_double_map > 0) {
+			uint64_t f1 = 0;
+
+			if (read_field(c, head_pfn, c->ps + (uint64_t)lo->page_flags, &f1, 8) == 0)
+				fi->double_map = test_pg(f1, lo->pg_double_map);
+		}
+	}
+
+	if (!fi->large) {
+		/* small folio: _mapcount + 1, 0 if page_has_type() (6.10
+		 * folio_mapcount(); same value as 6.1 for mappable pages) */
+		fi->mapcount = own_mapcount(c, hp);
+		return;
+	}
+	{
+		uint64_t nr = fi->order <= PFS_MAX_FOLIO_ORDER ? 1ull << fi->order : 0;
+
+		switch (lo->mapcount_scheme) {
+		case PFS_MAPCOUNT_COMPOUND: {
+			/* 6.1 mm/util.c folio_mapcount() */
+			int64_t sum;
+
+			fi->entire = (int64_t)second_i32(c, head_pfn, lo->page_compound_mapcount, &ok) + 1;
+			if (fi->hugetlb) {
+				fi->mapcount = fi->entire;
+				break;
+			}
+			sum = fi->entire + subpages_mapcount(c, head_pfn, nr);
+			/* File pages has compound_mapcount included in _mapcount */
+			if (!fi->anon)
+				sum -= fi->entire * (int64_t)nr;
+			else if (fi->double_map)
+				sum -= (int64_t)nr;
+			fi->mapcount = sum;
+			break;
+		}
+		case PFS_MAPCOUNT_ENTIRE: {
+			/* 6.3..6.9 folio_total_mapcount() (6.2 total_compound_mapcount()) */
+			int32_t mapped = 1;
+
+			fi->entire = (int64_t)second_i32(c, head_pfn, lo->folio_entire_mapcount, &ok) + 1;
+			fi->mapcount = fi->entire;
+			if (lo->folio_nr_pages_mapped >= 0) {
+				int ok2 = 1;
+
+				mapped = second_i32(c, head_pfn, lo->folio_nr_pages_mapped, &ok2);
+				if (!ok2)
+					mapped = 1;
+			}
+			/* the common case skips the loop when no page is PTE-mapped */
+			if ((uint32_t)mapped & FOLIO_PAGES_MAPPED)
+				fi->mapcount += subpages_mapcount(c, head_pfn, nr);
+			break;
+		}
+		case PFS_MAPCOUNT_LARGE:
+		default:
+			/* 6.10+ folio_large_mapcount(): _large_mapcount + 1 */
+			fi->mapcount = (int64_t)second_i32(c, head_pfn, lo->folio_large_mapcount, &ok) + 1;
+			if (lo->folio_entire_mapcount >= 0) {
+				int ok2 = 1;
+				int32_t e = second_i32(c, head_pfn, lo->folio_entire_mapcount, &ok2);
+
+				fi->entire = ok2 ? (int64_t)e + 1 : 0;
+			}
+			break;
+		}
+	}
+	(void)ok;   /* unreadable page[1] fields count as 0 (-1 + 1) */
+}
+
+/* ------------------------------------------------------------- decoding */
+
+/* _compound_head(): the head page of pfn, or UINT64_MAX if the tail's
+ * pointer does not name a struct page at or below it within a folio. */
+static uint64_t compound_head(struct decode_ctx *c, uint64_t pfn, const unsigned char *pg, int *tail)
+{
+	const struct pfs_layout *lo = c->lo;
+	uint64_t info = rd_u64(pg, lo->page_compound_head), va = page_va(c, pfn), head_va, hpfn;
+
+	*tail = 0;
+	if (!(info & 1)) {
+		/* page_fixed_fake_head(): with HVO, a page-aligned struct page
+		 * with PG_head may be a read-only copy of the head; the real
+		 * head is then in page[1].compound_head.  On a genuine head,
+		 * page[1] points back to itself, so this is always safe. */
+		if (!lo->compound_info_is_mask && (va & (PFS_PAGE_SIZE - 1)) == 0 &&
+		    test_pg(rd_u64(pg, lo->page_flags), lo->pg_head)) {
+			uint64_t h1 = 0;
+
+			if (read_field(c, pfn, c->ps + (uint64_t)lo->page_compound_head, &h1, 8) == 0 &&
+			    (h1 & 1) && h1 - 1 != va) {
+				head_va = h1 - 1;
+				*tail = 1;
+				goto check;
+			}
+		}
+		return pfn;
+	}
+	*tail = 1;
+	/* 7.1 compound_info: either head | 1 or a mask (head = page & info) */
+	head_va = lo->compound_info_is_mask ? (va & info) : info - 1;
+check:
+	if (head_va < lo->vmemmap_base || (head_va - lo->vmemmap_base) % c->ps)
+		return UINT64_MAX;
+	hpfn = (head_va - lo->vmemmap_base) / c->ps;
+	if (hpfn > pfn || pfn - hpfn >= (1ull << PFS_MAX_FOLIO_ORDER))
+		return UINT64_MAX;
+	return hpfn;
+}
+
+static void decode_one(struct decode_ctx *c, uint64_t pfn, struct pfs_page_info *out)
+{
+	const struct pfs_layout *lo = c->lo;
+	const unsigned char *pg, *hp;
+	struct folio_info *fi = &c->fi;
+	uint64_t head_pfn, own_flags;
+	uint32_t own_word;
+	int tail, zone_device = 0, v;
+	int64_t pmc;
+
+	memset(out, 0, sizeof(*out));
+	v = pfn_valid_sc(c->t, &c->sc, pfn, &zone_device);
+	if (v < 0) {
+		out->state = PFS_PAGE_UNREADABLE;
+		return;
+	}
+	if (v == 0) {
+		out->state = PFS_PAGE_INVALID;
+		return;
+	}
+	pg = get_page(c, pfn, c->scratch);
+	if (!pg) {
+		out->state = PFS_PAGE_UNREADABLE;
+		return;
+	}
+	own_flags = rd_u64(pg, lo->page_flags);
+	own_word = type_word(c, pg);
+	out->page_refcount = (int32_t)rd_u32(pg, lo->page_refcount);
+	out->raw_mapcount = (int32_t)rd_u32(pg, lo->page_mapcount);
+
+	head_pfn = compound_head(c, pfn, pg, &tail);
+	if (head_pfn == UINT64_MAX) {
+		/* a tail whose head pointer is garbage: decode it alone */
+		out->bits |= PFS_PG_TAIL;
+		head_pfn = pfn;
+		out->head_pfn = UINT64_MAX;
+	} else {
+		out->head_pfn = head_pfn;
+		if (tail)
+			out->bits |= PFS_PG_TAIL;
+	}
+	if (fi->head_pfn != head_pfn || !fi->ok) {
+		/* copy: folio_load() may refill the run buffer */
+		unsigned char hcopy[PFS_STRUCT_PAGE_MAX];
+		uint64_t buf_pfn = c->buf_pfn;
+		unsigned buf_n = c->buf_n;
+
+		hp = head_pfn == pfn ? pg : get_page(c, head_pfn, c->scratch2);
+		if (!hp) {
+			out->state = PFS_PAGE_UNREADABLE;
+			return;
+		}
+		memcpy(hcopy, hp, c->ps);
+		folio_load(c, head_pfn, hcopy);
+		if (c->buf_pfn != buf_pfn || c->buf_n != buf_n) {
+			/* folio_load() moved the run buffer; pg may point into it */
+			pg = get_page(c, pfn, c->scratch);
+			if (!pg) {
+				out->state = PFS_PAGE_UNREADABLE;
+				return;
+			}
+		}
+	}
+
+	out->state = PFS_PAGE_OK;
+	out->flags = fi->flags;
+	out->mapping = fi->mapping;
+	out->refcount = fi->refcount;           /* folio_ref_count() */
+	out->order = fi->order;
+	out->mapcount = clamp32(fi->mapcount);  /* folio_mapcount() */
+	if (fi->large && !tail)
+		out->bits |= PFS_PG_HEAD;
+	if (fi->anon)
+		out->bits |= PFS_PG_ANON;
+	if (fi->ksm)
+		out->bits |= PFS_PG_KSM;
+	if (fi->slab)
+		out->bits |= PFS_PG_SLAB;
+	if (fi->hugetlb)
+		out->bits |= PFS_PG_HUGETLB;
+	/* per-page types and flags (PF_NO_COMPOUND / PF_ANY in page-flags.h);
+	 * TYPED says this page's own word is a page type (page_has_type()) */
+	if (has_type(lo, own_word))
+		out->bits |= PFS_PG_TYPED;
+	if (page_type_is(lo, own_word, lo->pgtype_buddy))
+		out->bits |= PFS_PG_BUDDY;
+	if (page_type_is(lo, own_word, lo->pgtype_table))
+		out->bits |= PFS_PG_PGTABLE;
+	if (page_type_is(lo, own_word, lo->pgtype_offline))
+		out->bits |= PFS_PG_OFFLINE;
+	if (test_pg(own_flags, lo->pg_reserved))
+		out->bits |= PFS_PG_RESERVED;
+	if (test_pg(own_flags, lo->pg_hwpoison))
+		out->bits |= PFS_PG_HWPOISON;
+	if (zone_device)
+		out->bits |= PFS_PG_ZONE_DEVICE;
+	if ((lo->zero_pfn != UINT64_MAX && pfn == lo->zero_pfn) ||
+	    (lo->huge_zero_pfn != UINT64_MAX &&
+	     (pfn == lo->huge_zero_pfn || head_pfn == lo->huge_zero_pfn)))
+		out->bits |= PFS_PG_ZERO;
+	if (is_free_buddy_page(c, pfn))
+		out->bits |= PFS_PG_FREE;
+
+	/* page_mapcount() of this page */
+	pmc = own_mapcount(c, pg);
+	if (fi->large) {
+		switch (lo->mapcount_scheme) {
+		case PFS_MAPCOUNT_COMPOUND:
+			/* 6.1 __page_mapcount(): file THP subpage counts
+			 * already include PMD mappings */
+			if (fi->anon || fi->hugetlb)
+				pmc += fi->entire - (fi->double_map ? 1 : 0);
+			break;
+		default:
+			/* 6.2 .. 6.11 page_mapcount(): + folio_entire_mapcount() */
+			pmc += fi->entire;
+			break;
+		}
+	}
+	out->page_mapcount = clamp32(pmc);
+}
+
+void pfs_page_decode_run(struct pfs_target *t, uint64_t pfn, unsigned n, struct pfs_page_info *out)
+{
+	const struct pfs_layout *lo = t->lo;
+	/* Small runs (a single pfn, a PMD leaf's head) decode from a stack
+	 * buffer: no allocation per entry.  Page-table runs use one heap
+	 * buffer that holds a whole table's struct pages. */
+	unsigned char small_buf[4096], small_ok[4096 / 16];
+	struct decode_ctx ctx, *c = &ctx;
+	unsigned i = 0;
+	int heap = 0;
+
+	if (n == 0)
+		return;
+	memset(c, 0, sizeof(*c));
+	if (lo->page_size >= 16 && lo->page_size <= PFS_STRUCT_PAGE_MAX) {
+		if ((uint64_t)n * lo->page_size <= sizeof(small_buf)) {
+			c->buf_cap = (unsigned)(sizeof(small_buf) / lo->page_size);
+			c->buf = small_buf;
+			c->buf_ok = small_ok;
+		} else {
+			heap = 1;
+			c->buf_cap = PFS_RUN_BUF_BYTES / lo->page_size;
+			c->buf = malloc((size_t)c->buf_cap * lo->page_size);
+			c->buf_ok = malloc(c->buf_cap);
+		}
+	}
+	/* layout sanity: every struct page field we read lies in the struct */
+	if (!c->buf || !c->buf_ok || lo->page_flags < 0 || lo->page_refcount < 0 ||
+	    lo->page_mapcount < 0 || lo->page_mapping < 0 || lo->page_compound_head < 0 ||
+	    (uint64_t)lo->page_flags + 8 > lo->page_size ||
+	    (uint64_t)lo->page_refcount + 4 > lo->page_size ||
+	    (uint64_t)lo->page_mapcount + 4 > lo->page_size ||
+	    (uint64_t)lo->page_mapping + 8 > lo->page_size ||
+	    (uint64_t)lo->page_compound_head + 8 > lo->page_size ||
+	    (lo->page_private >= 0 && (uint64_t)lo->page_private + 8 > lo->page_size) ||
+	    (lo->page_page_type >= 0 && (uint64_t)lo->page_page_type + 4 > lo->page_size)) {
+		for (i = 0; i < n; i++) {
+			memset(&out[i], 0, sizeof(out[i]));
+			out[i].state = PFS_PAGE_UNREADABLE;
+		}
+		if (heap) {
+			free(c->buf);
+			free(c->buf_ok);
+		}
+		pfs_target_fail(t, PFS_ELAYOUT, "struct page layout", pfn);
+		return;
+	}
+	c->t = t;
+	c->lo = lo;
+	c->ps = lo->page_size;
+	c->sc.nr = UINT64_MAX;
+	c->fi.head_pfn = UINT64_MAX;
+	c->buf_pfn = UINT64_MAX;
+	for (unsigned o = 0; o < PFS_NR_PAGE_ORDERS_MAX; o++)
+		c->cand_pfn[o] = UINT64_MAX;
+
+	while (i < n) {
+		unsigned j = i;
+
+		/* the longest stretch of valid pfns from i that fits the buffer */
+		while (j < n && j - i < c->buf_cap && pfn_valid_sc(t, &c->sc, pfn + j, NULL) == 1)
+			j++;
+		if (j == i) {
+			decode_one(c, pfn + i, &out[i]);   /* invalid or unreadable */
+			i++;
+			continue;
+		}
+		run_fill(c, pfn + i, j - i);
+		for (; i < j; i++) {
+			/* a folio scan may have moved the buffer: bring the run back */
+			if (pfn + i < c->buf_pfn || pfn + i - c->buf_pfn >= c->buf_n)
+				run_fill(c, pfn + i, j - i);
+			decode_one(c, pfn + i, &out[i]);
+		}
+	}
+	if (heap) {
+		free(c->buf);
+		free(c->buf_ok);
+	}
+}
+
+void pfs_page_decode(struct pfs_target *t, uint64_t pfn, struct pfs_page_info *out)
+{
+	pfs_page_decode_run(t, pfn, 1, out);
+}

@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: MIT */
+/* Targets, errors, kernel-virtual reads (translation is per arch). */
+#include <string.h>
+#include "pfnscope/arch.h"
+#include "pfnscope/target.h"
+
+const char *pfs_strerror(int err)
+{
+	static const char *const msg[] = {
+		[PFS_OK] = "success",
+		[PFS_EREAD] = "memory not readable",
+		[PFS_EFAULT] = "address not mapped",
+		[PFS_ELOOP] = "list or tree loops or exceeds its bound",
+		[PFS_ECORRUPT] = "malformed structure",
+		[PFS_ELAYOUT] = "layout incomplete",
+		[PFS_ENOMEM] = "out of memory",
+		[PFS_ENOENT] = "not found",
+		[PFS_EINVAL] = "invalid argument",
+	};
+	if (err < 0)
+		err = -err;
+	if (err >= (int)(sizeof(msg) / sizeof(msg[0])))
+		return "unknown error";
+	return msg[err];
+}
+
+void pfs_target_init(struct pfs_target *t, const struct pfs_layout *lo, struct pfs_reader *rd)
+{
+	memset(t, 0, sizeof(*t));
+	t->lo = lo;
+	t->rd = rd;
+}
+
+void pfs_target_flush(struct pfs_target *t)
+{
+	t->kv_cache_len = 0;
+	memset(t->kv_more, 0, sizeof(t->kv_more));
+	if (t->rd)
+		pfs_reader_flush(t->rd);
+}
+
+int pfs_target_fail(struct pfs_target *t, int err, const char *what, uint64_t addr)
+{
+	t->err_addr = addr;
+	t->err_what = what;
+	return -err;
+}
+
+const struct pfs_arch_ops *pfs_arch_get(const struct pfs_layout *lo)
+{
+	return lo->arch == PFS_ARCH_ARM64 ? &pfs_arch_arm64 : &pfs_arch_x86_64;
+}
+
+void pfs_decode_entry(const struct pfs_layout *lo, uint64_t raw, unsigned level, struct pfs_entry *e)
+{
+	pfs_arch_get(lo)->decode(lo, raw, level, e);
+}
+
+int pfs_kvirt_to_phys(struct pfs_target *t, uint64_t va, uint64_t *pa, uint64_t *run)
+{
+	return pfs_arch_get(t->lo)->kvirt_to_phys(t, va, pa, run);
+}
+
+int pfs_read_kvirt(struct pfs_target *t, uint64_t va, void *buf, size_t len)
+{
+	unsigned char *out = buf;
+
+	while (len) {
+		uint64_t pa, run;
+		int err = pfs_kvirt_to_phys(t, va, &pa, &run);
+		if (err)
+			return err;
+		/* stay within one 4 KiB block per cached read */
+		uint64_t n = PFS_PAGE_SIZE - (pa & (PFS_PAGE_SIZE - 1));
+		if (n > run)
+			n = run;
+		if (n > len)
+			n = len;
+		if (pfs_read_phys(t->rd, pa, out, n))
+			return pfs_target_fail(t, PFS_EREAD, "kernel memory", va);
+		out += n;
+		va += n;
+		len -= n;
+	}
+	return 0;
+}
+
+int pfs_read_kvirt_u64(struct pfs_target *t, uint64_t va, uint64_t *val)
+{
+	return pfs_read_kvirt(t, va, val, sizeof(*val));
+}

@@ -1,0 +1,214 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The page-table walker (cf. mm/pagewalk.c walk_pgd_range ... walk_pte_range).
+ * Each table page is fetched once through the reader's page cache and its
+ * entries are visited by index inside the requested range, so a garbage
+ * table cannot make the walk loop; a table that points back to itself or
+ * an ancestor is skipped, and a walk visits at most PFS_WALK_MAX_TABLES
+ * tables.  For a pte table every entry is decoded first, then the pfns are
+ * grouped into runs of consecutive pfns at consecutive entries and each run
+ * costs one pfs_page_decode_run() (one memmap read); then per entry the
+ * vm_normal_page verdict, consumers and diagnoses are computed from the
+ * record alone.  Scratch space is allocated once per walk.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include "pfnscope/arch.h"
+#include "pfnscope/consumer.h"
+#include "pfnscope/diagnose.h"
+#include "pfnscope/page.h"
+#include "pfnscope/vnp.h"
+#include "pfnscope/walk.h"
+
+#define PFS_WALK_MAX_TABLES (1u << 20)
+
+struct walk {
+	struct pfs_target *t;
+	const struct pfs_layout *lo;
+	const struct pfs_arch_ops *ops;
+	const struct pfs_vma *vma;
+	uint64_t start, end;          /* page aligned, inside the VMA */
+	unsigned flags;
+	pfs_entry_cb cb;
+	void *arg;
+	unsigned tables;
+	uint64_t path[6];             /* table PAs from the top, by level */
+	struct pfs_entry ents[512];   /* one pte table */
+	struct pfs_page_info run[512];
+	/* copies of the upper tables on the path: the reader's cache is
+	 * direct-mapped, a child table may evict its parent's block */
+	uint64_t upper[5][512];
+};
+
+static int pfn_valid_of(const struct pfs_layout *lo, const struct pfs_entry *e)
+{
+	if (e->page.state == PFS_PAGE_INVALID)
+		return 0;
+	if (e->page.state == PFS_PAGE_NONE)
+		return e->pfn <= lo->highest_memmap_pfn;
+	return 1;
+}
+
+/* verdicts and callback for a decoded entry with its page filled */
+static int finish(struct walk *w, struct pfs_entry *e)
+{
+	pfs_vnp(w->lo, w->vma, e, pfn_valid_of(w->lo, e));
+	pfs_consumers(w->lo, w->vma, e);
+	pfs_diagnose_entry(w->lo, w->vma, e);
+	return w->cb(e, w->vma, w->arg);
+}
+
+static void blank(struct pfs_entry *e, uint64_t addr, unsigned level)
+{
+	memset(e, 0, sizeof(*e));
+	e->addr = addr;
+	e->level = (uint8_t)level;
+	e->pfn = PFS_NO_PFN;
+}
+
+static int emit_simple(struct walk *w, uint64_t addr, unsigned level, unsigned kind, uint64_t raw)
+{
+	struct pfs_entry *e = &w->ents[0];
+	blank(e, addr, level);
+	e->kind = (uint8_t)kind;
+	e->raw = raw;
+	return finish(w, e);
+}
+
+static int walk_ptes(struct walk *w, const unsigned char *tbl, uint64_t lo_va, uint64_t hi_va)
+{
+	unsigned first = (unsigned)((lo_va >> 12) & 511);
+	unsigned n = (unsigned)((hi_va - lo_va) >> 12);
+	int want_page = !(w->flags & PFS_WALK_NO_PAGE);
+
+	for (unsigned i = 0; i < n; i++) {
+		struct pfs_entry *e = &w->ents[i];
+		uint64_t raw;
+		memcpy(&raw, tbl + (first + i) * 8, 8);
+		blank(e, lo_va + ((uint64_t)i << 12), PFS_LEVEL_PTE);
+		w->ops->decode(w->lo, raw, PFS_LEVEL_PTE, e);
+		e->addr = lo_va + ((uint64_t)i << 12);
+	}
+	/* one memmap read per run of consecutive pfns */
+	for (unsigned i = 0; want_page && i < n;) {
+		if (w->ents[i].pfn == PFS_NO_PFN) {
+			i++;
+			continue;
+		}
+		unsigned j = i + 1;
+		while (j < n && w->ents[j].pfn != PFS_NO_PFN && w->ents[j].pfn == w->ents[j - 1].pfn + 1)
+			j++;
+		pfs_page_decode_run(w->t, w->ents[i].pfn, j - i, w->run);
+		for (unsigned k = i; k < j; k++)
+			w->ents[k].page = w->run[k - i];
+		i = j;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		struct pfs_entry *e = &w->ents[i];
+		if (e->kind == PFS_KIND_NONE && !(w->flags & PFS_WALK_NONE))
+			continue;
+		int r = finish(w, e);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+static int walk_leaf(struct walk *w, uint64_t raw, unsigned level, uint64_t addr)
+{
+	struct pfs_entry *e = &w->ents[0];
+	blank(e, addr, level);
+	w->ops->decode(w->lo, raw, level, e);
+	e->addr = addr;
+	if (e->pfn != PFS_NO_PFN && !(w->flags & PFS_WALK_NO_PAGE))
+		pfs_page_decode_run(w->t, e->pfn, 1, &e->page);
+	return finish(w, e);
+}
+
+/* the table at `level` (PA table_pa) maps [lo_va, hi_va) of the range */
+static int walk_table(struct walk *w, uint64_t table_pa, unsigned level, uint64_t lo_va, uint64_t hi_va)
+{
+	if (++w->tables > PFS_WALK_MAX_TABLES)
+		return pfs_target_fail(w->t, PFS_ELOOP, "page-table walk exceeds its bound", lo_va);
+	const unsigned char *tbl = pfs_read_phys_page(w->t->rd, table_pa >> 12);
+	if (!tbl)
+		return emit_simple(w, lo_va, level, PFS_KIND_UNREADABLE, table_pa);
+	if (level == PFS_LEVEL_PTE)
+		return walk_ptes(w, tbl, lo_va, hi_va);
+
+	w->path[level] = table_pa & ~0xfffull;
+	uint64_t *ents = w->upper[level];
+	memcpy(ents, tbl, PFS_PAGE_SIZE);
+	unsigned shift = pfs_level_shift(level);
+	uint64_t span = 1ull << shift;
+	uint64_t va = lo_va;
+	while (va < hi_va) {
+		unsigned idx = (unsigned)((va >> shift) & 511);
+		uint64_t next = (va & ~(span - 1)) + span;   /* 0 on wrap */
+		uint64_t sub_hi = (next == 0 || next > hi_va) ? hi_va : next;
+		uint64_t raw, next_pa = 0;
+		raw = ents[idx];
+		int r = 0;
+		switch (w->ops->classify(w->lo, raw, level, &next_pa)) {
+		case PFS_TE_NONE:
+			if (w->flags & PFS_WALK_NONE)
+				r = emit_simple(w, va, level, PFS_KIND_NONE, raw);
+			break;
+		case PFS_TE_LEAF:
+			r = walk_leaf(w, raw, level, va);
+			break;
+		case PFS_TE_TABLE: {
+			int loop = 0;
+			for (unsigned l = level; l <= pfs_top_level(w->lo); l++)
+				loop |= w->path[l] == (next_pa & ~0xfffull);
+			if (!loop)
+				r = walk_table(w, next_pa, level - 1, va, sub_hi);
+			break;
+		}
+		default:   /* pXd_bad: the kernel clears it, nothing below is mapped */
+			break;
+		}
+		if (r)
+			return r;
+		if (next == 0)
+			break;
+		va = sub_hi;
+	}
+	w->path[level] = UINT64_MAX;
+	return 0;
+}
+
+int pfs_walk_vma(struct pfs_target *t, uint64_t pgd_pa, const struct pfs_vma *vma,
+		 uint64_t start, uint64_t end, unsigned flags, pfs_entry_cb cb, void *arg)
+{
+	if (!t || !t->lo || !t->rd || !vma || !cb)
+		return -PFS_EINVAL;
+	if (start < vma->start)
+		start = vma->start;
+	if (end > vma->end)
+		end = vma->end;
+	start &= ~0xfffull;
+	end = (end + 0xfff) & ~0xfffull;
+	if (end == 0 && vma->end != 0)
+		end = vma->end & ~0xfffull;   /* rounding wrapped */
+	if (start >= end)
+		return 0;
+	struct walk *w = malloc(sizeof(*w));
+	if (!w)
+		return -PFS_ENOMEM;
+	w->t = t;
+	w->lo = t->lo;
+	w->ops = pfs_arch_get(t->lo);
+	w->vma = vma;
+	w->start = start;
+	w->end = end;
+	w->flags = flags;
+	w->cb = cb;
+	w->arg = arg;
+	w->tables = 0;
+	for (unsigned i = 0; i < 6; i++)
+		w->path[i] = UINT64_MAX;
+	int r = walk_table(w, pgd_pa, pfs_top_level(t->lo), start, end);
+	free(w);
+	return r;
+}

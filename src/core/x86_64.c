@@ -1,0 +1,215 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * x86-64 page-table entries (arch/x86/include/asm/pgtable_types.h,
+ * pgtable.h, pgtable_64.h) and kernel virtual-address translation through
+ * init_top_pgt.
+ */
+#include <string.h>
+#include "pfnscope/arch.h"
+
+#define X_P        (1ull << 0)   /* _PAGE_BIT_PRESENT */
+#define X_RW       (1ull << 1)
+#define X_USER     (1ull << 2)
+#define X_PWT      (1ull << 3)
+#define X_PCD      (1ull << 4)
+#define X_A        (1ull << 5)
+#define X_D        (1ull << 6)
+#define X_PSE      (1ull << 7)   /* PAT on 4K ptes */
+#define X_G        (1ull << 8)
+#define X_PROTNONE X_G           /* _PAGE_BIT_PROTNONE = _PAGE_BIT_GLOBAL, only when !P */
+#define X_SPECIAL  (1ull << 9)   /* _PAGE_BIT_SOFTW1 */
+#define X_UFFD_WP  (1ull << 10)  /* _PAGE_BIT_SOFTW2 */
+#define X_SOFT_DIRTY (1ull << 11)/* _PAGE_BIT_SOFTW3 */
+#define X_PAT_LARGE (1ull << 12)
+#define X_NX       (1ull << 63)
+/* swap-format bits, pgtable_64.h / pgtable.h */
+#define X_SWP_SOFT_DIRTY X_RW
+#define X_SWP_UFFD_WP    X_USER
+#define X_SWP_EXCLUSIVE  X_PWT
+#define X_SWP_TYPE_BITS  5
+#define X_SWP_OFFSET_SHIFT 14    /* SWP_OFFSET_FIRST_BIT (_PAGE_BIT_PROTNONE + 1) + SWP_TYPE_BITS */
+
+/* __PHYSICAL_MASK_SHIFT 52; physical_mask also drops sme_me_mask */
+static uint64_t phys_mask(const struct pfs_layout *lo)
+{
+	return ((1ull << 52) - 1) & ~lo->sme_mask;
+}
+
+/* pmd_present(): P | PROTNONE | PSE (a splitting THP has P clear, PSE set) */
+static int upper_present(uint64_t v)
+{
+	return (v & (X_P | X_PROTNONE | X_PSE)) != 0;
+}
+
+static int x86_classify(const struct pfs_layout *lo, uint64_t raw, unsigned level, uint64_t *next_pa)
+{
+	/* pXd_none() ignores the A/D "KNL erratum" bits */
+	if ((raw & ~(X_A | X_D)) == 0)
+		return PFS_TE_NONE;
+	if (level <= PFS_LEVEL_PUD) {
+		/* pmd_trans_huge/pmd_devmap/pud_leaf: PSE; pmd_present non-PSE
+		 * P=0 entries are swap-format (THP migration): decode them too */
+		if (raw & X_PSE)
+			return PFS_TE_LEAF;
+		if (!(raw & X_P))
+			return level == PFS_LEVEL_PMD ? PFS_TE_LEAF : PFS_TE_BAD;
+	} else if (!(raw & X_P)) {
+		return PFS_TE_BAD;   /* p4d_bad / pgd_bad: nothing the kernel walks */
+	} else if (raw & X_PSE) {
+		return PFS_TE_BAD;   /* no 512 GiB leaves */
+	}
+	*next_pa = raw & phys_mask(lo) & ~0xfffull;
+	return PFS_TE_TABLE;
+}
+
+static void x86_decode(const struct pfs_layout *lo, uint64_t v, unsigned level, struct pfs_entry *e)
+{
+	int huge = level >= PFS_LEVEL_PMD;
+
+	e->raw = v;
+	e->level = (uint8_t)level;
+	e->bits = 0;
+	e->pfn = PFS_NO_PFN;
+	e->swp_type = 0;
+	e->swp_offset = 0;
+
+	if ((v & ~(X_A | X_D)) == 0) {          /* pte_none */
+		e->kind = PFS_KIND_NONE;
+		return;
+	}
+	int present = huge ? upper_present(v) : (v & (X_P | X_PROTNONE)) != 0;
+	if (!present) {
+		/* __pte_to_swp_entry: type = v >> 59, offset = ~v << 5 >> 14
+		 * (the offset is stored inverted: L1TF, pgtable_64.h) */
+		unsigned type = (unsigned)(v >> (64 - X_SWP_TYPE_BITS));
+		uint64_t offset = (~v << X_SWP_TYPE_BITS) >> X_SWP_OFFSET_SHIFT;
+		if (v & X_SWP_SOFT_DIRTY)
+			e->bits |= PFS_E_SOFT_DIRTY;
+		if (v & X_SWP_UFFD_WP)
+			e->bits |= PFS_E_UFFD_WP;
+		if (v & X_SWP_EXCLUSIVE)
+			e->bits |= PFS_E_EXCLUSIVE;
+		pfs_decode_swp(lo, type, offset, e);
+		return;
+	}
+
+	/* pte_protnone / pmd_protnone: PROTNONE set, PRESENT clear */
+	e->kind = (v & (X_P | X_PROTNONE)) == X_PROTNONE ? PFS_KIND_PROTNONE : PFS_KIND_PRESENT;
+
+	/* protnone_mask(): __pte_needs_invert(v) = v && !(v & _PAGE_PRESENT) */
+	uint64_t inv = (v & X_P) ? 0 : ~0ull;
+	uint64_t mask = phys_mask(lo) & ~0xfffull;
+	int leaf = huge && (v & X_PSE);
+	if (leaf)       /* pmd_pfn_mask / pud_pfn_mask: PHYSICAL_PMD/PUD_PAGE_MASK */
+		mask &= ~((1ull << pfs_level_shift(level)) - 1);
+	e->pfn = ((v ^ inv) & mask) >> 12;
+
+	if (leaf)
+		e->bits |= PFS_E_LEAF;
+	if (v & X_RW)
+		e->bits |= PFS_E_WRITE;
+	if (v & X_USER)
+		e->bits |= PFS_E_USER;
+	if (v & X_PWT)
+		e->bits |= PFS_E_PWT;
+	if (v & X_PCD)
+		e->bits |= PFS_E_PCD;
+	if (v & X_A)
+		e->bits |= PFS_E_ACCESSED;
+	if (v & X_D)
+		e->bits |= PFS_E_DIRTY;
+	if ((v & X_G) && (v & X_P))
+		e->bits |= PFS_E_GLOBAL;
+	if (leaf ? (v & X_PAT_LARGE) : (v & X_PSE))
+		e->bits |= PFS_E_PAT;
+	/* pte_special(); pmd_special/pud_special (6.12+) use the same bit */
+	if (v & X_SPECIAL)
+		e->bits |= PFS_E_SPECIAL;
+	if (v & X_UFFD_WP)
+		e->bits |= PFS_E_UFFD_WP;
+	if (v & X_SOFT_DIRTY)
+		e->bits |= PFS_E_SOFT_DIRTY;
+	if (lo->devmap_bit > 0 && (v & (1ull << lo->devmap_bit)))
+		e->bits |= PFS_E_DEVMAP;
+	/* pte_dirty(): _PAGE_DIRTY_BITS = DIRTY | SAVED_DIRTY (6.6+) */
+	if (lo->saved_dirty_bit > 0 && (v & (1ull << lo->saved_dirty_bit)))
+		e->bits |= PFS_E_SAVED_DIRTY | PFS_E_DIRTY;
+	if (v & X_NX)
+		e->bits |= PFS_E_NX;
+}
+
+/*
+ * Kernel virtual -> physical: init_top_pgt is itself a kernel-image
+ * address, so its PA is va - __START_KERNEL_map + phys_base (__pa_symbol);
+ * then the ordinary 4/5-level walk with 1 GiB / 2 MiB leaves.  The last
+ * leaf is cached: vmemmap and direct-map runs translate without a read.
+ */
+static int x86_kvirt_to_phys(struct pfs_target *t, uint64_t va, uint64_t *pa, uint64_t *run)
+{
+	const struct pfs_layout *lo = t->lo;
+
+	if (t->kv_cache_len && va - t->kv_cache_va < t->kv_cache_len) {
+		*pa = t->kv_cache_pa + (va - t->kv_cache_va);
+		if (run)
+			*run = t->kv_cache_len - (va - t->kv_cache_va);
+		return 0;
+	}
+	if (!t->kv_cache_len)   /* invalidated by the front end */
+		memset(t->kv_more, 0, sizeof(t->kv_more));
+	for (unsigned i = 0; i < 3; i++) {
+		if (t->kv_more[i].len && va - t->kv_more[i].va < t->kv_more[i].len) {
+			/* swap it to the front */
+			uint64_t v = t->kv_more[i].va, p = t->kv_more[i].pa, l = t->kv_more[i].len;
+			t->kv_more[i].va = t->kv_cache_va;
+			t->kv_more[i].pa = t->kv_cache_pa;
+			t->kv_more[i].len = t->kv_cache_len;
+			t->kv_cache_va = v;
+			t->kv_cache_pa = p;
+			t->kv_cache_len = l;
+			*pa = p + (va - v);
+			if (run)
+				*run = l - (va - v);
+			return 0;
+		}
+	}
+	if (!lo->init_top_pgt || lo->init_top_pgt < lo->start_kernel_map)
+		return pfs_target_fail(t, PFS_ELAYOUT, "init_top_pgt", va);
+
+	uint64_t table = lo->init_top_pgt - lo->start_kernel_map + lo->phys_base;
+	uint64_t pm = phys_mask(lo);
+	for (int level = (int)pfs_top_level(lo); level >= 0; level--) {
+		unsigned shift = pfs_level_shift((unsigned)level);
+		uint64_t raw;
+		if (pfs_read_phys(t->rd, (table & ~0xfffull) + ((va >> shift) & 511) * 8, &raw, 8))
+			return pfs_target_fail(t, PFS_EREAD, "kernel page table", va);
+		if (!(raw & X_P))
+			return pfs_target_fail(t, PFS_EFAULT, "kernel address not mapped", va);
+		if (level == 0 || (level <= PFS_LEVEL_PUD && (raw & X_PSE))) {
+			uint64_t size = 1ull << shift;
+			uint64_t base = raw & pm & ~(size - 1);
+			if (t->kv_cache_len) {   /* age the front entry */
+				t->kv_more[2] = t->kv_more[1];
+				t->kv_more[1] = t->kv_more[0];
+				t->kv_more[0].va = t->kv_cache_va;
+				t->kv_more[0].pa = t->kv_cache_pa;
+				t->kv_more[0].len = t->kv_cache_len;
+			}
+			t->kv_cache_va = va & ~(size - 1);
+			t->kv_cache_pa = base;
+			t->kv_cache_len = size;
+			*pa = base + (va & (size - 1));
+			if (run)
+				*run = size - (va & (size - 1));
+			return 0;
+		}
+		table = raw & pm & ~0xfffull;
+	}
+	return pfs_target_fail(t, PFS_ECORRUPT, "kernel page table", va);
+}
+
+const struct pfs_arch_ops pfs_arch_x86_64 = {
+	.name = "x86_64",
+	.classify = x86_classify,
+	.decode = x86_decode,
+	.kvirt_to_phys = x86_kvirt_to_phys,
+};
