@@ -1,4 +1,27 @@
-# filled by the python area
-.PHONY: python check-python
-python:
-check-python:
+# Python area: the C extension pfnscope._core (setup.py), the package in
+# src/python/pfnscope, install for Debian's /usr/bin/python3, Python tests.
+.PHONY: python install check-python python-clean
+
+PY_SRC := $(wildcard src/core/*.c src/readers/*.c src/python/_core.c include/pfnscope/*.h) setup.py
+PY_STAMP := $(BUILD)/python.stamp
+
+python: $(PY_STAMP)
+
+$(PY_STAMP): $(PY_SRC)
+	$(PYTHON) setup.py -q build_ext --inplace
+	@mkdir -p $(BUILD) && touch $@
+
+# Installs the package, the extension and the `pfnscope` console script for
+# /usr/bin/python3: by default where Debian's pip puts root installs
+# (/usr/local/lib/python3.X/dist-packages, /usr/local/bin); PREFIX=DIR
+# installs under DIR instead (Debian's pip then adds local/: DIR/local/bin).
+PREFIX ?=
+install: python
+	$(PYTHON) -m pip install --no-deps --no-build-isolation --no-index --break-system-packages \
+	  $(if $(PREFIX),--prefix=$(PREFIX)) --root-user-action=ignore .
+
+check-python: python
+	PYTHONPATH=$(CURDIR)/src/python $(PYTHON) -m pytest -q tests/python
+
+python-clean:
+	rm -rf $(PY_STAMP) build/gen build/lib.* build/temp.* src/python/pfnscope/_core*.so src/python/pfnscope.egg-info

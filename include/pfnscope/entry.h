@@ -101,6 +101,18 @@ struct pfs_entry {
 	struct pfs_page_info page;        /* state PFS_PAGE_NONE when no pfn */
 };
 
+/* Bytes of address space one record covers (for run-length summaries): the
+ * entry's page size (4 KiB, 2 MiB, 1 GiB), or for PFS_KIND_UNREADABLE the
+ * whole range of the unreadable table at that level (512 entries), of
+ * which the walked range may use only a part starting at addr. */
+static inline uint64_t pfs_entry_span(const struct pfs_entry *e)
+{
+	unsigned shift = 12 + 9 * (unsigned)e->level;
+	if (e->kind == PFS_KIND_UNREADABLE)
+		shift += 9;
+	return shift >= 64 ? 0 : 1ull << shift;
+}
+
 const char *pfs_level_name(unsigned level);       /* "pte" "pmd" "pud" */
 const char *pfs_kind_name(unsigned kind);          /* "present" ... "unreadable" */
 const char *pfs_vnp_reason_name(unsigned reason);  /* "not_special" ... */

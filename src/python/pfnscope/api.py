@@ -1,0 +1,348 @@
+"""The Python API of DESIGN.md, for drgn sessions and scripts.
+
+    prog = pfnscope.open("vmcore")            # or the prog of `drgn -c vmcore`
+    for e in pfnscope.walk(prog, pid=147, addr=0x7f...):
+        print(e.addr, e.kind, e.pfn, e.special, e.normal_page, e.diagnoses)
+    for f in pfnscope.check(prog):
+        print(f)
+
+Arguments may be drgn Objects (``struct mm_struct *``, ``struct
+vm_area_struct *``, ``struct task_struct *``) or the light objects below.
+"""
+from __future__ import annotations
+
+import json
+import os
+from typing import Callable, Iterable, Iterator, List, NamedTuple, Optional
+
+import drgn
+
+from . import target as target_mod
+from .errors import PfnscopeError
+from .target import Session, VmaTuple, core, session_for
+
+SEVERITIES = ("low", "medium", "high", "critical")
+
+
+def severity_rank(sev: str) -> int:
+    return SEVERITIES.index(sev)
+
+
+class Diagnosis(NamedTuple):
+    code: str
+    severity: str
+
+
+class Task(NamedTuple):
+    task: int       # VA of task_struct
+    pid: int
+    tgid: int
+    mm: int         # VA of mm_struct, 0 for kernel threads
+    comm: str
+
+    def to_dict(self) -> dict:
+        return {"type": "task", "pid": self.pid, "tgid": self.tgid, "comm": self.comm,
+                "mm": f"{self.mm:#x}", "task": f"{self.task:#x}"}
+
+
+class Vma:
+    """A VMA with the fields of the DESIGN.md "vma" JSON object as attributes."""
+
+    __slots__ = ("session", "pid", "mm", "address", "start", "end", "flags", "pgoff",
+                 "file_ptr", "ops", "_tuple", "_file")
+    type = "vma"
+
+    def __init__(self, session: Session, mm: int, t: VmaTuple, pid: Optional[int] = None) -> None:
+        self.session = session
+        self.pid = pid
+        self.mm = mm
+        self._tuple = t
+        self.address, self.start, self.end, self.flags, self.pgoff, self.file_ptr, self.ops = t
+        self._file: Optional[str] = None
+
+    @property
+    def flag_names(self) -> List[str]:
+        return list(core().vma_flag_names(self.flags))
+
+    @property
+    def cow(self) -> bool:
+        return bool(core().is_cow_mapping(self.flags))
+
+    @property
+    def file(self) -> Optional[str]:
+        if self._file is None and self.file_ptr:
+            self._file = self.session.file_name(self.file_ptr)
+        return self._file
+
+    @property
+    def object(self) -> drgn.Object:
+        """The drgn ``struct vm_area_struct *``."""
+        return drgn.Object(self.session.prog, "struct vm_area_struct *", value=self.address)
+
+    def to_json(self) -> str:
+        return core().vma_json(self._tuple, self.pid if self.pid is not None else -1, self.file)
+
+    def to_dict(self) -> dict:
+        return json.loads(self.to_json())
+
+    def __repr__(self) -> str:
+        return (f"Vma({self.start:#x}-{self.end:#x} flags={self.flags:#x} "
+                f"[{' '.join(self.flag_names)}] file={self.file!r})")
+
+
+class Entry:
+    """One page-table entry: the DESIGN.md JSON fields as attributes
+    (addr, level, raw, kind, pfn, special, devmap, writable, normal_page,
+    vnp_reason, page, consumers, diagnoses, ...) plus pid and vma_start."""
+
+    __slots__ = ("_e", "pid", "vma_start")
+    type = "entry"
+
+    def __init__(self, e, pid: int, vma_start: int) -> None:
+        self._e = e
+        self.pid = pid
+        self.vma_start = vma_start
+
+    def __getattr__(self, name: str):
+        return getattr(self._e, name)
+
+    @property
+    def diagnoses(self) -> List[Diagnosis]:
+        return [Diagnosis(c, s) for c, s in self._e.diagnoses]
+
+    def to_json(self) -> str:
+        return self._e.to_json(self.pid, self.vma_start)
+
+    def to_dict(self) -> dict:
+        return json.loads(self.to_json())
+
+    def __repr__(self) -> str:
+        pfn = "-" if self._e.pfn is None else f"{self._e.pfn:#x}"
+        d = ",".join(c for c, _ in self._e.diagnoses)
+        return (f"Entry({self._e.addr:#x} {self._e.level} {self._e.kind} pfn={pfn} "
+                f"special={int(self._e.special)} normal_page={int(self._e.normal_page)} "
+                f"{self._e.vnp_reason}{' ' + d if d else ''})")
+
+
+class Finding(NamedTuple):
+    """One diagnosis found by check(): an address run in one VMA of one task
+    (scope "entry") or a whole VMA (scope "vma")."""
+    pid: int
+    comm: str
+    vma_start: int
+    vma_end: int
+    start: int
+    end: int
+    count: int
+    code: str
+    severity: str
+    scope: str
+    level: Optional[str] = None
+    kind: Optional[str] = None
+    pfn: Optional[int] = None
+    raw: Optional[int] = None
+    vnp_reason: Optional[str] = None
+    file: Optional[str] = None
+
+    def to_dict(self) -> dict:
+        return {"type": "finding", "pid": self.pid, "comm": self.comm,
+                "vma_start": f"{self.vma_start:#x}", "vma_end": f"{self.vma_end:#x}",
+                "start": f"{self.start:#x}", "end": f"{self.end:#x}", "count": self.count,
+                "code": self.code, "severity": self.severity, "scope": self.scope,
+                "level": self.level, "kind": self.kind, "pfn": self.pfn,
+                "raw": None if self.raw is None else f"{self.raw:#x}",
+                "vnp_reason": self.vnp_reason, "file": self.file}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), separators=(",", ":"))
+
+    def __str__(self) -> str:
+        where = (f"{self.start:#x}-{self.end:#x}" + (f" ({self.count} entries)" if self.count > 1 else ""))
+        extra = ""
+        if self.scope == "entry":
+            pfn = "-" if self.pfn is None else f"{self.pfn:#x}"
+            extra = f" {self.level} {self.kind} pfn={pfn} vnp={self.vnp_reason}"
+        return (f"{self.severity.upper():8} {self.code:24} pid {self.pid} ({self.comm}) "
+                f"vma {self.vma_start:#x}-{self.vma_end:#x}"
+                f"{' ' + self.file if self.file else ''} {where}{extra}")
+
+
+# --- resolving arguments -----------------------------------------------------
+
+def open(path: str, vmlinux: Optional[str] = None, reader: str = "kdumpfile") -> drgn.Program:
+    """Open a dump (any libkdumpfile format) and return a drgn Program on which
+    both pfnscope and drgn's own helpers work."""
+    return target_mod.open_dump(path, vmlinux, reader).prog
+
+
+def session(prog: drgn.Program) -> Session:
+    return session_for(prog)
+
+
+def _session_of(obj, prog: Optional[drgn.Program]) -> Session:
+    if isinstance(obj, drgn.Object):
+        return session_for(obj.prog_)
+    if isinstance(obj, Vma):
+        return obj.session
+    if prog is None:
+        raise PfnscopeError("argument", "pass prog= with an integer address")
+    return session_for(prog)
+
+
+def _mm_address(mm) -> int:
+    if isinstance(mm, Task):
+        return mm.mm
+    if isinstance(mm, drgn.Object):
+        tname = mm.type_.type_name()
+        if "task_struct" in tname:
+            mm = mm.mm
+        return int(mm.value_()) if mm.type_.kind == drgn.TypeKind.POINTER else int(mm.address_)
+    return int(mm)
+
+
+def tasks(prog: drgn.Program) -> List[Task]:
+    """Thread-group leaders, from init_task (kernel threads have mm == 0)."""
+    return [Task(*t) for t in session_for(prog).tasks()]
+
+
+def find_task(prog: drgn.Program, pid: int) -> Task:
+    return Task(*session_for(prog).find_task(pid))
+
+
+def for_each_vma(mm, prog: Optional[drgn.Program] = None, pid: Optional[int] = None) -> Iterator[Vma]:
+    """VMAs of mm (drgn ``struct mm_struct *``/``task_struct *``, a Task, or an
+    address with prog=) in address order.  Works on drgn 0.0.22, which has no
+    maple-tree helpers: the walk is the C core's."""
+    sess = _session_of(mm, prog)
+    mm_va = _mm_address(mm)
+    if pid is None and isinstance(mm, Task):
+        pid = mm.pid
+    for t in sess.vmas(mm_va):
+        yield Vma(sess, mm_va, t, pid)
+
+
+def find_vma(mm, addr: int, prog: Optional[drgn.Program] = None, pid: Optional[int] = None) -> Optional[Vma]:
+    """The VMA containing addr, or None."""
+    sess = _session_of(mm, prog)
+    mm_va = _mm_address(mm)
+    t = sess.find_vma(mm_va, int(addr))
+    return None if t is None else Vma(sess, mm_va, t, pid if pid is not None else getattr(mm, "pid", None))
+
+
+def _walk_flags(include_none: bool, no_page: bool = False) -> int:
+    c = core()
+    return (c.WALK_NONE if include_none else 0) | (c.WALK_NO_PAGE if no_page else 0)
+
+
+def walk_vma(vma, start: Optional[int] = None, end: Optional[int] = None,
+             include_none: bool = False, prog: Optional[drgn.Program] = None,
+             pid: Optional[int] = None) -> List[Entry]:
+    """Entries of one VMA (a Vma or a drgn ``struct vm_area_struct *``)."""
+    if isinstance(vma, Vma):
+        sess, mm_va, t = vma.session, vma.mm, vma._tuple
+        pid = vma.pid if pid is None else pid
+    elif isinstance(vma, drgn.Object):
+        sess = session_for(vma.prog_)
+        mm_va, t = sess.vma_from_object(vma)
+    else:
+        raise PfnscopeError("vma", "expected a pfnscope Vma or a drgn struct vm_area_struct *")
+    ents = sess.target.walk(mm_va, t, start, end, _walk_flags(include_none))
+    p = -1 if pid is None else pid
+    return [Entry(e, p, t[1]) for e in ents]
+
+
+def walk(prog: drgn.Program, pid: Optional[int] = None, addr: Optional[int] = None,
+         include_none: bool = False, mm=None) -> List[Entry]:
+    """Entries of the VMA of task pid containing addr (all VMAs without addr)."""
+    sess = session_for(prog)
+    if mm is None:
+        if pid is None:
+            raise PfnscopeError("walk", "give pid= (and addr=) or mm=")
+        t = Task(*sess.find_task(pid))
+        if not t.mm:
+            raise PfnscopeError(f"pid {pid}", f"{t.comm} is a kernel thread (no mm)")
+        mm_va = t.mm
+    else:
+        mm_va = _mm_address(mm)
+    if addr is not None:
+        v = sess.find_vma(mm_va, int(addr))
+        if v is None:
+            raise PfnscopeError(f"{int(addr):#x}", f"not mapped in pid {pid}")
+        vmas = [v]
+    else:
+        vmas = sess.vmas(mm_va)
+    out: List[Entry] = []
+    for v in vmas:
+        out.extend(walk_vma(Vma(sess, mm_va, v, pid), include_none=include_none))
+    return out
+
+
+def vma_findings(sess: Session, task: Task, vma: Vma) -> List[Finding]:
+    """Diagnoses of one VMA: VMA-level rules plus runs of entries."""
+    out: List[Finding] = []
+    for code, sev in sess.target.vma_diagnoses(vma._tuple):
+        out.append(Finding(task.pid, task.comm, vma.start, vma.end, vma.start, vma.end,
+                           1, code, sev, "vma", file=vma.file))
+    fd = os.memfd_create("pfnscope-check")
+    try:
+        sess.target.walk_write(fd, task.mm, vma._tuple, task.pid, mode="summary-json",
+                               only_diag=True)
+        os.lseek(fd, 0, os.SEEK_SET)
+        chunks = []
+        while True:
+            b = os.read(fd, 1 << 20)
+            if not b:
+                break
+            chunks.append(b)
+    finally:
+        os.close(fd)
+    for line in b"".join(chunks).splitlines():
+        run = json.loads(line)
+        for d in run.get("diagnoses") or []:
+            start = int(run["addr"], 16)
+            end = int(run["end"], 16) if run.get("end") else start + 4096
+            out.append(Finding(task.pid, task.comm, vma.start, vma.end, start, end,
+                               int(run.get("count", 1)), d["code"], d["severity"], "entry",
+                               run.get("level"), run.get("kind"), run.get("pfn"),
+                               int(run["raw"], 16) if run.get("raw") else None,
+                               run.get("vnp_reason"), vma.file))
+    return out
+
+
+class CheckError(NamedTuple):
+    pid: int
+    comm: str
+    message: str
+
+    def to_json(self) -> str:
+        return json.dumps({"type": "error", "pid": self.pid, "comm": self.comm,
+                           "message": self.message}, separators=(",", ":"))
+
+
+def check(prog: drgn.Program, pids: Optional[Iterable[int]] = None,
+          progress: Optional[Callable[[int, int, Task], None]] = None,
+          errors: Optional[List[CheckError]] = None) -> List[Finding]:
+    """Every task (or the given pids), every VMA: diagnoses only.
+
+    A task whose VMA tree or page tables cannot be read is skipped and
+    recorded in ``errors`` (when given) instead of aborting the check."""
+    sess = session_for(prog)
+    c = core()
+    if pids:
+        todo = [Task(*sess.find_task(p)) for p in pids]
+    else:
+        todo = [Task(*t) for t in sess.tasks()]
+    todo = [t for t in todo if t.mm]
+    out: List[Finding] = []
+    for i, t in enumerate(todo):
+        if progress:
+            progress(i, len(todo), t)
+        try:
+            for v in sess.vmas(t.mm):
+                out.extend(vma_findings(sess, t, Vma(sess, t.mm, v, t.pid)))
+        except c.Error as e:
+            if errors is None:
+                raise PfnscopeError(f"pid {t.pid}", str(e))
+            errors.append(CheckError(t.pid, t.comm, str(e)))
+    out.sort(key=lambda f: (-severity_rank(f.severity), f.pid, f.start))
+    return out

@@ -1,0 +1,325 @@
+"""The ``pfnscope`` command line (DESIGN.md).
+
+Exit status: 0 clean, 1 findings at or above --fail-on (check), 2 usage or
+input error (one line on stderr, never a traceback).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import List, Optional, Sequence
+
+EPILOG = """\
+targets:
+  -c VMCORE     a crash dump: makedumpfile kdump-compressed (real kdump, -d 31
+                filtered pages show as "unreadable"), QEMU dump-guest-memory ELF
+                (paging=false or true), QEMU kdump-zlib (flattened is rebuilt)
+  -k            the running kernel through /proc/kcore (root)
+  -s VMLINUX    debug vmlinux; default: the one matching the dump's release in
+                /usr/lib/debug/boot/vmlinux-REL, /usr/lib/debug/lib/modules/REL/vmlinux,
+                $PFNSCOPE_CACHE/kernels/REL/vmlinux.  A vmlinux from another build
+                is refused (build-id / release compared with VMCOREINFO).
+
+examples:
+  pfnscope -c vmcore tasks                      tasks that have an mm
+  pfnscope -c vmcore vmas -p 147                VMAs with decoded flags and file
+  pfnscope -c vmcore walk -p 147 -a 0x7f00000   entries of the VMA holding the address
+  pfnscope -c vmcore walk -p 147 --all --summary  runs of equal entries, every VMA
+  pfnscope -c vmcore walk -p 147 -a 0x7f00000 --json | jq .   one JSON object per line
+  pfnscope -c vmcore check                      diagnoses of every task; exit 1 if any
+                                                is high or critical
+  pfnscope -c vmcore check -p 147 --fail-on medium --json
+  pfnscope -k check                             the running kernel
+
+columns of the entry table: address, level (pte/pmd/pud), raw entry, kind
+(present, none, protnone, swap, migration, device, marker, hwpoison, unreadable),
+pfn, special bit, vm_normal_page() verdict and reason, refcount/mapcount of the
+struct page, page flags, diagnoses.  Severities: low < medium < high < critical.
+"""
+
+SEVERITIES = ("low", "medium", "high", "critical")
+
+
+def _int(s: str) -> int:
+    try:
+        return int(s, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {s!r}")
+
+
+def _pid(s: str) -> int:
+    v = _int(s)
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"not a pid: {s!r}")
+    return v
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # exit 2 with one line (+ usage)
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"pfnscope: {message}\n")
+        sys.exit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    tgt = argparse.ArgumentParser(add_help=False)
+    g = tgt.add_argument_group("target")
+    m = g.add_mutually_exclusive_group()
+    m.add_argument("-c", "--core", metavar="VMCORE", default=argparse.SUPPRESS,
+                   help="crash dump to read")
+    m.add_argument("-k", "--kernel", action="store_true", default=argparse.SUPPRESS,
+                   help="the running kernel (/proc/kcore)")
+    g.add_argument("-s", "--symbols", metavar="VMLINUX", default=argparse.SUPPRESS,
+                   help="debug vmlinux (default: matching the target's release)")
+    g.add_argument("--reader", choices=("kdumpfile", "drgn"), default=argparse.SUPPRESS,
+                   help="how dump memory is read: libkdumpfile in C (default; opens every "
+                        "format) or drgn's prog.read")
+    out = argparse.ArgumentParser(add_help=False)
+    o = out.add_argument_group("output")
+    o.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                   help="one JSON object per line (DESIGN.md schema)")
+
+    p = _Parser(prog="pfnscope", parents=[tgt, out],
+                formatter_class=argparse.RawDescriptionHelpFormatter,
+                description="Walk the page tables of a VMA in a crash dump or live kernel and "
+                            "report, per entry, what the kernel thinks it maps: special bit, "
+                            "vm_normal_page() verdict, struct page refcount/mapcount, consumer "
+                            "verdicts (GUP, follow_pte, KVM, VFIO) and diagnoses of "
+                            "mislabeled pfnmap pages.",
+                epilog=EPILOG)
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    kw = dict(parents=[tgt, out], formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub.add_parser("tasks", help="list tasks with an mm", **kw)
+    sp = sub.add_parser("vmas", help="VMAs of a task with decoded flags", **kw)
+    sp.add_argument("-p", "--pid", type=_pid, required=True)
+    sp = sub.add_parser("walk", help="page-table entries of a VMA (or of all VMAs)", **kw,
+                        epilog="example: pfnscope -c vmcore walk -p 147 -a 0x7f0000000000 --summary")
+    sp.add_argument("-p", "--pid", type=_pid, action="append", dest="pids", required=True,
+                    help="the task (repeatable: the same walk in each)")
+    w = sp.add_mutually_exclusive_group(required=True)
+    w.add_argument("-a", "--addr", type=_int, help="an address inside the VMA to walk")
+    w.add_argument("--all", action="store_true", help="walk every VMA of the task")
+    sp.add_argument("--summary", action="store_true", help="runs of equal entries")
+    sp.add_argument("--include-none", action="store_true", help="also report empty (none) entries")
+    sp = sub.add_parser("check", help="every task, every VMA: diagnoses only", **kw,
+                        epilog="exit status 1 when a finding is at or above --fail-on")
+    sp.add_argument("-p", "--pid", type=_pid, action="append", dest="pids",
+                    help="only this task (repeatable)")
+    sp.add_argument("--fail-on", choices=SEVERITIES, default="high",
+                    help="lowest severity that makes the exit status 1 (default: high)")
+    sp.add_argument("--summary", action="store_true", help="also print counts per code")
+    return p
+
+
+# --- commands ---------------------------------------------------------------
+
+def _open(args):
+    from . import target
+    vml = getattr(args, "symbols", None)
+    if vml is not None and not os.path.isfile(vml):
+        from .errors import PfnscopeError
+        raise PfnscopeError(vml, "no such file")
+    if getattr(args, "kernel", False):
+        return target.open_live(vml)
+    core = getattr(args, "core", None)
+    if core is None:
+        from .errors import PfnscopeError
+        raise PfnscopeError("target", "give -c VMCORE or -k")
+    return target.open_dump(core, vml, getattr(args, "reader", "kdumpfile"))
+
+
+def _write(s: str) -> None:
+    sys.stdout.write(s)
+
+
+def cmd_tasks(sess, args) -> int:
+    from .api import Task
+    ts = [Task(*t) for t in sess.tasks()]
+    if args.json:
+        for t in ts:
+            _write(json.dumps(t.to_dict(), separators=(",", ":")) + "\n")
+        return 0
+    _write(f"{'PID':>7} {'TGID':>7} {'MM':18} COMM\n")
+    for t in ts:
+        if t.mm:
+            _write(f"{t.pid:>7} {t.tgid:>7} {t.mm:#018x} {t.comm}\n")
+    return 0
+
+
+def _task_with_mm(sess, pid: int):
+    from .api import Task
+    from .errors import PfnscopeError
+    t = Task(*sess.find_task(pid))
+    if not t.mm:
+        raise PfnscopeError(f"pid {pid}", f"{t.comm} is a kernel thread (no mm)")
+    return t
+
+
+def _vma_line(v) -> str:
+    names = ",".join(v.flag_names)
+    return (f"{v.start:#018x}-{v.end:#018x} {v.flags:#010x} {names:40} "
+            f"pgoff={v.pgoff:#x} {v.file or ''}".rstrip())
+
+
+def cmd_vmas(sess, args) -> int:
+    from .api import Vma
+    t = _task_with_mm(sess, args.pid)
+    for vt in sess.vmas(t.mm):
+        v = Vma(sess, t.mm, vt, t.pid)
+        _write((v.to_json() if args.json else _vma_line(v)) + "\n")
+    return 0
+
+
+def cmd_walk(sess, args) -> int:
+    from . import target
+    from .api import Vma
+    from .errors import PfnscopeError
+    c = target.core()
+    flags = c.WALK_NONE if args.include_none else 0
+    mode = ("summary-" if args.summary else "") + ("json" if args.json else "table")
+    fd = sys.stdout.fileno()
+    todo = []
+    for pid in args.pids:  # resolve everything first: errors before output
+        t = _task_with_mm(sess, pid)
+        if args.addr is not None:
+            vt = sess.find_vma(t.mm, args.addr)
+            if vt is None:
+                raise PfnscopeError(f"{args.addr:#x}", f"not mapped in pid {t.pid} ({t.comm})")
+            todo += [(t, vt)]
+        else:
+            todo += [(t, vt) for vt in sess.vmas(t.mm)]
+    for t, vt in todo:
+        v = Vma(sess, t.mm, vt, t.pid)
+        if args.json:
+            _write(v.to_json() + "\n")
+        else:
+            _write(f"# pid {t.pid} ({t.comm}) vma " + _vma_line(v) + "\n")
+            _write(c.table_header(args.summary) + "\n")
+        sys.stdout.flush()
+        sess.target.walk_write(fd, t.mm, vt, t.pid, mode=mode, flags=flags)
+    return 0
+
+
+def cmd_check(sess, args) -> int:
+    from . import api
+    progress = None
+    if sys.stderr.isatty() and not os.environ.get("PFNSCOPE_NO_PROGRESS"):
+        def progress(i: int, n: int, t) -> None:
+            sys.stderr.write(f"\r\033[Kchecking {i + 1}/{n}: pid {t.pid} ({t.comm})")
+            sys.stderr.flush()
+    errors: List[api.CheckError] = []
+    findings = api.check(sess.prog, args.pids, progress, errors)
+    if progress:
+        sys.stderr.write("\r\033[K")
+        sys.stderr.flush()
+    for f in findings:
+        _write((f.to_json() if args.json else str(f)) + "\n")
+    for e in errors:
+        if args.json:
+            _write(e.to_json() + "\n")
+        sys.stderr.write(f"pfnscope: pid {e.pid} ({e.comm}): {e.message}\n")
+    counts: dict = {}
+    for f in findings:
+        counts[(f.severity, f.code)] = counts.get((f.severity, f.code), 0) + 1
+    if args.json:
+        if args.summary:
+            _write(json.dumps({"type": "summary", "counts": {c: n for (_, c), n in counts.items()},
+                               "errors": len(errors)}, separators=(",", ":")) + "\n")
+    else:
+        if args.summary or not findings:
+            for (sev, code), n in sorted(counts.items(), key=lambda k: -SEVERITIES.index(k[0][0])):
+                _write(f"# {n:6} {sev:8} {code}\n")
+        if not findings:
+            _write("# no findings\n")
+    fail = SEVERITIES.index(args.fail_on)
+    return 1 if any(SEVERITIES.index(f.severity) >= fail for f in findings) else 0
+
+
+COMMANDS = {"tasks": cmd_tasks, "vmas": cmd_vmas, "walk": cmd_walk, "check": cmd_check}
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    for name in ("json",):
+        if not hasattr(args, name):
+            setattr(args, name, False)
+    try:
+        return _run(args)
+    except BrokenPipeError:
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return 0
+    except KeyboardInterrupt:
+        sys.stderr.write("pfnscope: interrupted\n")
+        return 130
+
+
+def run_on_program(prog, argv: Sequence[str]) -> int:
+    """Run a pfnscope command on an existing drgn Program (a drgn session or
+    script): ``run_on_program(prog, ["walk", "-p", "1", "-a", "0x400000"])``.
+    Target options (-c/-k/-s) are ignored: the target is prog."""
+    try:
+        args = build_parser().parse_args(list(argv))
+    except SystemExit as e:
+        return int(e.code or 0)
+    if not hasattr(args, "json"):
+        args.json = False
+    return _run(args, prog)
+
+
+def _run(args, prog=None) -> int:
+    from .errors import PfnscopeError
+    try:
+        from . import target
+        try:
+            import drgn  # noqa: F401
+        except ImportError as e:
+            raise PfnscopeError("drgn", f"cannot import ({e}); run with /usr/bin/python3")
+        target.core()
+        sess = _open(args) if prog is None else target.session_for(prog)
+        rc = COMMANDS[args.command](sess, args)
+        sys.stdout.flush()
+        return rc
+    except PfnscopeError as e:
+        return _fail(str(e))
+    except Exception as e:
+        if os.environ.get("PFNSCOPE_DEBUG"):
+            raise
+        return _fail(_describe(e))
+
+
+def _describe(e: Exception) -> str:
+    """One line for an unexpected error: the core's message names the address."""
+    mod = type(e).__module__
+    name = type(e).__name__
+    msg = str(e).splitlines()[0] if str(e) else name
+    if name in ("Error", "OpenError") and "pfnscope" in mod:
+        what = getattr(e, "what", None)
+        addr = getattr(e, "addr", None)
+        if addr is not None and what:  # "<what> at 0x..: <strerror>"
+            return f"{what} at {addr:#x}: {msg.split(': ' + what)[0]}"
+        return msg
+    if name == "FaultError":
+        addr = getattr(e, "address", None)
+        return f"{addr:#x}: {msg}" if addr is not None else msg
+    if isinstance(e, OSError) and e.filename:
+        return f"{e.filename}: {e.strerror}"
+    return f"internal error: {name}: {msg} (PFNSCOPE_DEBUG=1 for a traceback)"
+
+
+def _fail(msg: str) -> int:
+    try:
+        sys.stdout.flush()
+    except Exception:
+        pass
+    sys.stderr.write(f"pfnscope: {msg}\n")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,375 @@
+"""Fill ``struct pfs_layout`` (include/pfnscope/layout.h) from drgn + VMCOREINFO.
+
+The result is a plain dict whose keys are the C struct's member names; the
+extension's ``_core.Layout(dict)`` copies it into the C struct.  Differences
+between kernels are detected from the types (a member that exists or not),
+never from the version alone: distribution kernels backport.
+
+Symbols: the drgn Program may or may not have applied the KASLR offset (a
+Program made on vmlinux only has not).  The delta is measured once, from the
+relocated ``SYMBOL(init_top_pgt)`` of VMCOREINFO, and added to every symbol.
+"""
+from __future__ import annotations
+
+import re
+from typing import Callable, Dict, List, Optional
+
+import drgn
+
+from .errors import LayoutError
+from .vmcoreinfo import VmcoreInfo
+
+ABSENT = -1
+U64_MAX = (1 << 64) - 1
+START_KERNEL_MAP = 0xFFFFFFFF80000000
+
+# enum values of layout.h
+ARCH_X86_64 = 1
+PGTYPE_6_1, PGTYPE_PGTY = 1, 2
+MAPCOUNT_COMPOUND, MAPCOUNT_ENTIRE, MAPCOUNT_LARGE = 1, 2, 3
+MAX_PAGEFLAGS = 64
+
+# 6.1-era page_type bits (include/linux/page-flags.h), used when the kernel
+# has no enum pagetype.
+_PGTYPE_6_1 = {"pgtype_buddy": 0x80, "pgtype_offline": 0x100,
+               "pgtype_table": 0x200, "pgtype_slab": 0, "pgtype_hugetlb": 0}
+
+ReadU64 = Callable[[int], int]
+
+
+class _Types:
+    """Small wrappers over drgn type lookups that name what is missing."""
+
+    def __init__(self, prog: drgn.Program) -> None:
+        self.prog = prog
+        self._cache: Dict[str, Optional[drgn.Type]] = {}
+
+    def type(self, name: str, required: bool = True) -> Optional[drgn.Type]:
+        if name not in self._cache:
+            try:
+                self._cache[name] = self.prog.type(name)
+            except LookupError:
+                self._cache[name] = None
+        t = self._cache[name]
+        if t is None and required:
+            raise LayoutError(name, "type not found in the vmlinux debug info")
+        return t
+
+    def has(self, tname: str, member: str) -> bool:
+        t = self.type(tname, required=False)
+        if t is None:
+            return False
+        try:
+            drgn.offsetof(t, member)
+            return True
+        except LookupError:
+            return False
+
+    def off(self, tname: str, member: str, required: bool = True) -> int:
+        t = self.type(tname, required=required)
+        if t is None:
+            return ABSENT
+        try:
+            return drgn.offsetof(t, member)
+        except LookupError:
+            if required:
+                raise LayoutError(f"{tname}.{member}", "member not found in the vmlinux debug info")
+            return ABSENT
+
+    def first_off(self, tname: str, members: List[str], required: bool = True) -> int:
+        for m in members:
+            o = self.off(tname, m, required=False)
+            if o != ABSENT:
+                return o
+        if required:
+            raise LayoutError(f"{tname}.{members[0]}", "member not found in the vmlinux debug info")
+        return ABSENT
+
+    def size(self, tname: str) -> int:
+        return int(drgn.sizeof(self.type(tname)))
+
+    def array_len(self, tname: str, member: str) -> int:
+        t = self.type(tname)
+        mt = t.member(member).type
+        while mt.kind == drgn.TypeKind.TYPEDEF:
+            mt = mt.type
+        if mt.kind != drgn.TypeKind.ARRAY or mt.length is None:
+            raise LayoutError(f"{tname}.{member}", "expected an array")
+        return int(mt.length)
+
+    def enumerators(self, tname: str) -> Optional[Dict[str, int]]:
+        t = self.type(tname, required=False)
+        if t is None or not t.enumerators:
+            return None
+        out: Dict[str, int] = {}
+        for e in t.enumerators:
+            out.setdefault(e.name, int(e.value))
+        return out
+
+
+class Symbols:
+    """Relocated symbol addresses and values of the target kernel."""
+
+    def __init__(self, prog: drgn.Program, vmci: VmcoreInfo, read_u64: ReadU64) -> None:
+        self.prog = prog
+        self.read_u64 = read_u64
+        self.delta = 0
+        ref = vmci.symbol("init_top_pgt") or vmci.symbol("swapper_pg_dir")
+        linked = self.address("init_top_pgt", required=False)
+        if ref is not None and linked is not None:
+            self.delta = (ref - linked) & U64_MAX
+            if self.delta not in (0, vmci.kaslr_offset):
+                raise LayoutError(
+                    "vmlinux",
+                    f"init_top_pgt is at {linked:#x} in the vmlinux but {ref:#x} in the "
+                    f"dump (KERNELOFFSET {vmci.kaslr_offset:#x}): vmlinux from another build")
+
+    def address(self, name: str, required: bool = True) -> Optional[int]:
+        try:
+            return (self.prog.symbol(name).address + self.delta) & U64_MAX
+        except LookupError:
+            pass
+        try:
+            return (int(self.prog.object(name).address_) + self.delta) & U64_MAX
+        except (LookupError, TypeError, ValueError):
+            if required:
+                raise LayoutError(name, "symbol not found in the vmlinux")
+            return None
+
+    def value(self, name: str, required: bool = True) -> Optional[int]:
+        addr = self.address(name, required)
+        if addr is None:
+            return None
+        try:
+            return self.read_u64(addr)
+        except Exception as e:
+            raise LayoutError(name, f"cannot read the symbol's value at {addr:#x}: {e}")
+
+
+def pageflag_table(enum: Dict[str, int]) -> Dict[int, str]:
+    """{bit: name}; the first enumerator of a value is its name (kernel
+    names without PG_)."""
+    nr = enum.get("__NR_PAGEFLAGS", MAX_PAGEFLAGS)
+    names: Dict[int, str] = {}
+    for name, value in enum.items():
+        if name.startswith("PG_") and 0 <= value < min(nr, MAX_PAGEFLAGS):
+            names.setdefault(value, name[3:])
+    return names
+
+
+def build_layout(prog: drgn.Program, vmci: VmcoreInfo, read_u64: Optional[ReadU64] = None) -> dict:
+    """Return the pfs_layout dict for the kernel described by prog + vmci.
+
+    read_u64(va) reads a u64 at a (relocated) kernel-image address; by
+    default drgn's prog.read_u64.
+    """
+    if read_u64 is None:
+        read_u64 = prog.read_u64
+    T = _Types(prog)
+    S = Symbols(prog, vmci, read_u64)
+    major, minor, patch = vmci.version
+    lo: dict = {
+        "arch": ARCH_X86_64,
+        "version_major": major, "version_minor": minor, "version_patch": patch,
+        "pgtable_levels": vmci.pgtable_levels,
+        "has_pte_special": 1,
+        "sme_mask": (vmci.number("sme_mask", 0) or 0) & U64_MAX,
+        "phys_base": (vmci.number("phys_base", 0) or 0) & U64_MAX,
+        "kaslr_offset": vmci.kaslr_offset,
+        "start_kernel_map": START_KERNEL_MAP,
+        "max_physmem_bits": 52 if vmci.pgtable_levels == 5 else 46,
+    }
+    top = vmci.symbol("init_top_pgt") or vmci.symbol("swapper_pg_dir") or S.address("init_top_pgt")
+    lo["init_top_pgt"] = top
+
+    # --- symbol values ---
+    lo["init_task"] = S.address("init_task")
+    lo["highest_memmap_pfn"] = S.value("highest_memmap_pfn")
+    zp = S.value("zero_pfn", required=False)
+    if zp is None:
+        zp = S.value("zero_page_pfn", required=False)
+    if zp is None:
+        ezp = S.address("empty_zero_page")
+        zp = (ezp - START_KERNEL_MAP + lo["phys_base"]) >> 12
+    lo["zero_pfn"] = zp
+    hz = S.value("huge_zero_pfn", required=False)
+    lo["huge_zero_pfn"] = U64_MAX if hz is None else hz
+    pob = S.value("page_offset_base", required=False)
+    lo["page_offset_base"] = pob if pob is not None else (
+        0xFF11000000000000 if vmci.pgtable_levels == 5 else 0xFFFF888000000000)
+    vmb = S.value("vmemmap_base", required=False)
+    lo["vmemmap_base"] = vmb if vmb is not None else (
+        0xFFD4000000000000 if vmci.pgtable_levels == 5 else 0xFFFFEA0000000000)
+
+    # --- sparsemem ---
+    ms_type = prog.object("mem_section").type_ if _has_object(prog, "mem_section") else None
+    extreme = ms_type is not None and ms_type.kind == drgn.TypeKind.POINTER
+    lo["sparsemem_extreme"] = 1 if extreme else 0
+    if extreme:
+        lo["mem_section"] = S.value("mem_section")
+    else:
+        lo["mem_section"] = S.address("mem_section")
+    lo["mem_section_size"] = T.size("struct mem_section")
+    lo["section_size_bits"] = vmci.number("SECTION_SIZE_BITS", 27)
+    lo["pfn_section_shift"] = lo["section_size_bits"] - 12
+    lo["subsection_shift"] = 21
+    lo["sections_per_root"] = 4096 // lo["mem_section_size"] if extreme else 1
+    nr_roots = vmci.length("mem_section")
+    if nr_roots is None:
+        nr_sections = 1 << (lo["max_physmem_bits"] - lo["section_size_bits"])
+        nr_roots = nr_sections // lo["sections_per_root"]
+    lo["nr_section_roots"] = nr_roots
+    lo["mem_section_section_mem_map"] = T.off("struct mem_section", "section_mem_map")
+    lo["mem_section_usage"] = T.off("struct mem_section", "usage", required=False)
+    lo["usage_subsection_map"] = T.off("struct mem_section_usage", "subsection_map", required=False)
+
+    # --- struct page / folio ---
+    P, F = "struct page", "struct folio"
+    lo["page_size"] = T.size(P)
+    lo["page_flags"] = T.off(P, "flags")
+    lo["page_refcount"] = T.off(P, "_refcount")
+    lo["page_mapcount"] = T.off(P, "_mapcount")
+    pt = T.off(P, "page_type", required=False)
+    lo["page_page_type"] = pt if pt != lo["page_mapcount"] else ABSENT
+    lo["page_mapping"] = T.off(P, "mapping")
+    lo["page_index"] = T.first_off(P, ["index", "__folio_index"])
+    lo["page_private"] = T.off(P, "private")
+    if T.has(P, "compound_head"):
+        lo["page_compound_head"] = T.off(P, "compound_head")
+        lo["compound_info_is_mask"] = 0
+    else:
+        lo["page_compound_head"] = T.off(P, "compound_info")
+        lo["compound_info_is_mask"] = 1
+    lo["page_compound_mapcount"] = T.off(P, "compound_mapcount", required=False)
+    lo["page_compound_order"] = T.off(P, "compound_order", required=False)
+    lo["folio_entire_mapcount"] = T.off(F, "_entire_mapcount", required=False)
+    lo["folio_nr_pages_mapped"] = T.off(F, "_nr_pages_mapped", required=False)
+    lo["folio_large_mapcount"] = T.off(F, "_large_mapcount", required=False)
+    lo["folio_flags_1"] = T.off(F, "_flags_1", required=False)
+    if lo["folio_large_mapcount"] != ABSENT:
+        lo["mapcount_scheme"] = MAPCOUNT_LARGE
+    elif lo["folio_entire_mapcount"] != ABSENT:
+        lo["mapcount_scheme"] = MAPCOUNT_ENTIRE
+    else:
+        lo["mapcount_scheme"] = MAPCOUNT_COMPOUND
+
+    pgty = T.enumerators("enum pagetype")
+    if pgty and "PGTY_buddy" in pgty:
+        lo["page_type_scheme"] = PGTYPE_PGTY
+        lo["pgtype_buddy"] = pgty["PGTY_buddy"]
+        lo["pgtype_table"] = pgty.get("PGTY_table", 0)
+        lo["pgtype_slab"] = pgty.get("PGTY_slab", 0)
+        lo["pgtype_offline"] = pgty.get("PGTY_offline", 0)
+        lo["pgtype_hugetlb"] = pgty.get("PGTY_hugetlb", 0)
+    else:
+        lo["page_type_scheme"] = PGTYPE_6_1
+        lo.update(_PGTYPE_6_1)
+        if pgty:  # 6.9-6.11 style: PG_buddy etc. as masks in enum pagetype
+            for key, name in (("pgtype_buddy", "PG_buddy"), ("pgtype_table", "PG_table"),
+                              ("pgtype_offline", "PG_offline"), ("pgtype_slab", "PG_slab"),
+                              ("pgtype_hugetlb", "PG_hugetlb")):
+                if name in pgty:
+                    lo[key] = pgty[name]
+        else:
+            buddy = vmci.number("PAGE_BUDDY_MAPCOUNT_VALUE")
+            if buddy is not None:
+                lo["pgtype_buddy"] = (~buddy) & 0xFFFFFFFF
+
+    flags = T.enumerators("enum pageflags")
+    if not flags:
+        raise LayoutError("enum pageflags", "type not found in the vmlinux debug info")
+    for name in ("locked", "reserved", "head", "slab", "lru", "swapbacked", "swapcache",
+                 "hwpoison", "private", "dirty", "uptodate", "mlocked"):
+        lo[f"pg_{name}"] = flags.get(f"PG_{name}", -1)
+    if lo["pg_head"] < 0 or lo["pg_reserved"] < 0:
+        raise LayoutError("enum pageflags", "no PG_head/PG_reserved")
+    lo["pageflag_names"] = pageflag_table(flags)
+
+    # --- vm_area_struct ---
+    V = "struct vm_area_struct"
+    lo["vma_vm_start"] = T.off(V, "vm_start")
+    lo["vma_vm_end"] = T.off(V, "vm_end")
+    lo["vma_vm_flags"] = T.first_off(V, ["vm_flags", "__vm_flags", "flags"])
+    lo["vma_vm_pgoff"] = T.off(V, "vm_pgoff")
+    lo["vma_vm_mm"] = T.off(V, "vm_mm")
+    lo["vma_vm_file"] = T.off(V, "vm_file")
+    lo["vma_vm_ops"] = T.off(V, "vm_ops")
+    lo["vma_vm_private_data"] = T.off(V, "vm_private_data")
+    lo["vma_vm_next"] = T.off(V, "vm_next", required=False)
+    lo["vma_size"] = T.size(V)
+
+    # --- mm_struct, maple tree ---
+    M = "struct mm_struct"
+    lo["mm_pgd"] = T.off(M, "pgd")
+    lo["mm_mm_mt"] = T.off(M, "mm_mt", required=False)
+    lo["mm_mmap"] = T.off(M, "mmap", required=False)
+    if lo["mm_mm_mt"] == ABSENT and lo["mm_mmap"] == ABSENT:
+        raise LayoutError("struct mm_struct.mm_mt", "neither mm_mt nor mmap in the vmlinux debug info")
+    if lo["mm_mm_mt"] != ABSENT:
+        N = "struct maple_node"
+        lo["maple_tree_ma_root"] = T.off("struct maple_tree", "ma_root")
+        lo["maple_node_size"] = T.size(N)
+        lo["maple_range64_slots"] = T.array_len("struct maple_range_64", "slot")
+        lo["maple_arange64_slots"] = T.array_len("struct maple_arange_64", "slot")
+        lo["maple_dense_slots"] = T.array_len(N, "slot")
+        lo["maple_range64_pivot"] = T.off(N, "mr64.pivot")
+        lo["maple_range64_slot"] = T.off(N, "mr64.slot")
+        lo["maple_arange64_pivot"] = T.off(N, "ma64.pivot")
+        lo["maple_arange64_slot"] = T.off(N, "ma64.slot")
+    else:
+        lo["maple_tree_ma_root"] = ABSENT
+
+    # --- task_struct ---
+    K = "struct task_struct"
+    for key, member in (("task_tasks", "tasks"), ("task_pid", "pid"), ("task_tgid", "tgid"),
+                        ("task_mm", "mm"), ("task_comm", "comm"), ("task_flags", "flags")):
+        lo[key] = T.off(K, member)
+    lo["task_comm_len"] = T.array_len(K, "comm")
+
+    # --- file name (optional) ---
+    lo["file_f_path"] = T.off("struct file", "f_path", required=False)
+    lo["path_dentry"] = T.off("struct path", "dentry", required=False)
+    lo["dentry_d_name"] = T.off("struct dentry", "d_name", required=False)
+    lo["qstr_name"] = T.off("struct qstr", "name", required=False)
+    lo["special_mapping_vmops"] = S.address("special_mapping_vmops", required=False) or 0
+    lo["legacy_special_mapping_vmops"] = S.address("legacy_special_mapping_vmops", required=False) or 0
+    O = "struct vm_operations_struct"
+    lo["vmops_access"] = T.off(O, "access", required=False)
+    lo["vmops_find_special_page"] = T.first_off(O, ["find_special_page", "find_normal_page"],
+                                                required=False)
+    patch = _distro_patch(prog, S)
+    if patch is not None and (major, minor) == (lo["version_major"], lo["version_minor"]):
+        lo["version_patch"] = patch
+    return lo
+
+
+_DISTRO_VERSION = re.compile(r"Debian (\d+)\.(\d+)\.(\d+)")
+
+
+def _distro_patch(prog: drgn.Program, S: "Symbols") -> Optional[int]:
+    """Debian's OSRELEASE says 6.1.0-56; UTS_VERSION says 'Debian 6.1.158-1'."""
+    try:
+        addr = S.address("init_uts_ns")
+        off = drgn.offsetof(prog.type("struct uts_namespace"), "name.version")
+        raw = b"".join(S.read_u64(addr + off + i).to_bytes(8, "little") for i in range(0, 64, 8))
+        m = _DISTRO_VERSION.search(raw.split(b"\0", 1)[0].decode("latin-1"))
+        return int(m.group(3)) if m else None
+    except Exception:
+        return None
+
+
+def _has_object(prog: drgn.Program, name: str) -> bool:
+    try:
+        prog.object(name)
+        return True
+    except LookupError:
+        return False
+
+
+def image_read_u64(read_phys: Callable[[int, int], bytes], phys_base: int) -> ReadU64:
+    """A read_u64 for kernel-image addresses through a physical reader:
+    __pa_symbol(x) = x - __START_KERNEL_map + phys_base."""
+    def read_u64(va: int) -> int:
+        pa = (va - START_KERNEL_MAP + phys_base) & U64_MAX
+        return int.from_bytes(read_phys(pa, 8), "little")
+    return read_u64

@@ -1,0 +1,349 @@
+"""Targets: a drgn Program (types, helpers) + a C core Target (fast walks).
+
+Three ways in:
+
+* ``open_dump(path, vmlinux, reader="kdumpfile")``: the C KdumpFile reader opens
+  the dump (any libkdumpfile format, including QEMU ELF paging=false and QEMU
+  kdump-zlib that drgn 0.0.22 cannot open).  For drgn's types *and memory*, a
+  tiny synthetic ELF core holding only the dump's VMCOREINFO note is handed to
+  ``Program.set_core_dump``: that is the only way drgn 0.0.22 learns
+  KERNELOFFSET (it relocates vmlinux by ``prog->vmcoreinfo.kaslr_offset``,
+  parsed only from a core's VMCOREINFO note) and marks the Program as a Linux
+  kernel.  Memory segments are then added: physical memory through the
+  KdumpFile, the kernel half of the virtual address space through
+  ``Target.read_kvirt`` -- so drgn's own helpers work on these dumps too.
+* ``open_dump(path, vmlinux, reader="drgn")``: drgn opens the dump itself and
+  ``prog.read(addr, n, True)`` is the core's reader.
+* ``open_live()``: /proc/kcore through drgn.
+* ``session_for(prog)``: an existing Program (an interactive drgn session).
+"""
+from __future__ import annotations
+
+import os
+import struct
+from typing import Callable, Dict, List, Optional, Tuple
+
+import drgn
+
+from . import layout as layout_mod
+from . import vmlinux as vmlinux_mod
+from .errors import PfnscopeError
+from .vmcoreinfo import VmcoreInfo, from_program
+
+try:
+    from . import _core
+except ImportError as _e:  # pragma: no cover - reported when used
+    _core = None
+    _CORE_IMPORT_ERROR = str(_e)
+else:
+    _CORE_IMPORT_ERROR = ""
+
+U64_MAX = (1 << 64) - 1
+
+# id(prog) -> Session; the Session holds the Program, so ids stay unique.
+_SESSIONS: Dict[int, "Session"] = {}
+
+
+def core():
+    """The C extension module, or a one-line error telling how to build it."""
+    if _core is None:
+        raise PfnscopeError("pfnscope._core", f"C extension not built ({_CORE_IMPORT_ERROR}); run `make python`")
+    return _core
+
+
+Task = Tuple[int, int, int, int, str]            # (task_va, pid, tgid, mm_va, comm)
+VmaTuple = Tuple[int, int, int, int, int, int, int]  # (vma_va, start, end, flags, pgoff, file, ops)
+
+
+class Session:
+    """One target: drgn Program + layout + C core Target."""
+
+    def __init__(self, prog: drgn.Program, vmci: VmcoreInfo, reader, source: str,
+                 reader_name: str, read_u64: Optional[Callable[[int], int]] = None) -> None:
+        c = core()
+        self.prog = prog
+        self.vmci = vmci
+        self.source = source
+        self.reader_name = reader_name
+        self.reader = reader
+        self.layout_dict = layout_mod.build_layout(prog, vmci, read_u64)
+        try:
+            self.layout = c.Layout(self.layout_dict)
+        except ValueError as e:
+            raise PfnscopeError("layout", str(e).replace("layout: ", ""))
+        self.target = c.Target(self.layout, reader)
+        self._files: Dict[int, Optional[str]] = {}
+        _SESSIONS[id(prog)] = self
+
+    # --- tasks and VMAs -------------------------------------------------
+    def tasks(self) -> List[Task]:
+        return list(self.target.tasks())
+
+    def find_task(self, pid: int) -> Task:
+        t = self.target.find_task(int(pid))
+        if t is None:
+            raise PfnscopeError(f"pid {pid}", "no such process in the target")
+        return t
+
+    def vmas(self, mm: int) -> List[VmaTuple]:
+        return list(self.target.vmas(int(mm)))
+
+    def find_vma(self, mm: int, addr: int) -> Optional[VmaTuple]:
+        return self.target.find_vma(int(mm), int(addr))
+
+    def vma_from_object(self, vma: drgn.Object) -> Tuple[int, VmaTuple]:
+        """(mm_va, vma tuple) for a drgn ``struct vm_area_struct *``."""
+        va = int(vma.value_()) if vma.type_.kind == drgn.TypeKind.POINTER else int(vma.address_)
+        mm = int(vma.vm_mm.value_())
+        start = int(vma.vm_start)
+        found = self.find_vma(mm, start)
+        if found is None or found[0] != va:
+            raise PfnscopeError(f"vma {va:#x}", "not found in its mm's VMA tree")
+        return mm, found
+
+    # --- file names ------------------------------------------------------
+    def file_name(self, file_va: int) -> Optional[str]:
+        if not file_va:
+            return None
+        if file_va not in self._files:
+            self._files[file_va] = self._resolve_file(file_va)
+        return self._files[file_va]
+
+    def _resolve_file(self, file_va: int) -> Optional[str]:
+        try:
+            from drgn.helpers.linux.fs import d_path
+            f = drgn.Object(self.prog, "struct file *", value=file_va)
+            return os.fsdecode(d_path(f.f_path.address_of_()))
+        except Exception:
+            pass
+        lo = self.layout_dict
+        try:  # the dentry name alone
+            dentry = self._u64(file_va + lo["file_f_path"] + lo["path_dentry"])
+            name = self._u64(dentry + lo["dentry_d_name"] + lo["qstr_name"])
+            raw = self.target.read_kvirt(name, 256).split(b"\0", 1)[0]
+            return raw.decode("utf-8", "replace")
+        except Exception:
+            return None
+
+    def _u64(self, va: int) -> int:
+        return int.from_bytes(self.target.read_kvirt(va, 8), "little")
+
+    def close(self) -> None:
+        _SESSIONS.pop(id(self.prog), None)
+        close = getattr(self.reader, "close", None)
+        if close is not None:
+            close()
+
+
+# --- synthetic ELF core ----------------------------------------------------
+
+def vmcoreinfo_elf(vmci_text: str) -> bytes:
+    """An ELF64 x86-64 ET_CORE file whose only content is a VMCOREINFO note."""
+    desc = vmci_text.encode()
+    if not desc.endswith(b"\n"):
+        desc += b"\n"
+    name = b"VMCOREINFO\0"
+    note = struct.pack("<III", len(name), len(desc), 0)
+    note += name + b"\0" * (-len(name) % 4) + desc + b"\0" * (-len(desc) % 4)
+    ehdr = b"\x7fELF" + bytes([2, 1, 1, 0]) + b"\0" * 8
+    ehdr += struct.pack("<HHIQQQIHHHHHH", 4, 62, 1, 0, 64, 0, 0, 64, 56, 1, 0, 0, 0)
+    phdr = struct.pack("<IIQQQQQQ", 4, 0, 64 + 56, 0, 0, len(note), 0, 4)
+    return ehdr + phdr + note
+
+
+def _program_from_vmcoreinfo(vmci: VmcoreInfo) -> drgn.Program:
+    prog = drgn.Program()
+    fd = os.memfd_create("pfnscope-vmcoreinfo")
+    try:
+        os.write(fd, vmcoreinfo_elf(vmci.text))
+        prog.set_core_dump(f"/proc/self/fd/{fd}")
+    finally:
+        os.close(fd)
+    return prog
+
+
+def _kernel_half(levels: int) -> int:
+    return 0xFF00000000000000 if levels == 5 else 0xFFFF800000000000
+
+
+def _add_segments(prog: drgn.Program, sess: Session) -> None:
+    """Physical memory through the session's reader, kernel virtual memory
+    through the C core's page-table translation (Target.read_kvirt)."""
+    c = core()
+    tgt = sess.target
+
+    def read_phys(address: int, count: int, offset: int, physical: bool) -> bytes:
+        try:
+            return tgt.read_phys(address, count)
+        except c.Error as e:
+            raise drgn.FaultError(f"physical memory not in the dump: {e}", address)
+
+    def read_kvirt(address: int, count: int, offset: int, physical: bool) -> bytes:
+        try:
+            return tgt.read_kvirt(address, count)
+        except c.Error as e:
+            raise drgn.FaultError(f"cannot read kernel memory: {e}", address)
+
+    maxphys = 1 << int(sess.layout_dict["max_physmem_bits"])
+    prog.add_memory_segment(0, maxphys, read_phys, True)
+    start = _kernel_half(sess.layout_dict["pgtable_levels"])
+    prog.add_memory_segment(start, (1 << 64) - start, read_kvirt, False)
+
+
+# --- opening targets ---------------------------------------------------------
+
+def _open_kdumpfile(path: str):
+    c = core()
+    if not os.path.exists(path):
+        raise PfnscopeError(path, "no such file")
+    try:
+        return c.KdumpFile(path)
+    except c.OpenError as e:
+        msg = str(e)
+        raise PfnscopeError(path, msg[len(path) + 2:] if msg.startswith(path + ": ") else msg)
+    except OSError as e:
+        raise PfnscopeError(path, e.strerror or str(e))
+
+
+def _load_vmlinux(prog: drgn.Program, vmlinux: str) -> None:
+    try:
+        prog.load_debug_info([vmlinux])
+    except drgn.MissingDebugInfoError as e:
+        raise PfnscopeError(vmlinux, f"cannot load debug info: {e}")
+    except OSError as e:
+        raise PfnscopeError(vmlinux, e.strerror or str(e))
+
+
+def _check_file(path: str) -> None:
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        raise PfnscopeError(path, e.strerror or "cannot open")
+    if st.st_size == 0:
+        raise PfnscopeError(path, "empty file")
+    check_elf_truncation(path, st.st_size)
+
+
+def check_elf_truncation(path: str, size: int) -> None:
+    """An ELF vmcore whose PT_LOAD data extends past the end of the file."""
+    try:
+        with open(path, "rb") as f:
+            hdr = f.read(64)
+            if hdr[:4] != b"\x7fELF" or hdr[4] != 2:
+                return
+            phoff, = struct.unpack_from("<Q", hdr, 32)
+            phentsize, phnum = struct.unpack_from("<HH", hdr, 54)
+            f.seek(phoff)
+            raw = f.read(phentsize * phnum)
+    except OSError as e:
+        raise PfnscopeError(path, e.strerror or str(e))
+    if len(raw) < phentsize * phnum:
+        raise PfnscopeError(path, "truncated dump (program headers past the end of the file)")
+    end = 0
+    for i in range(phnum):
+        p_type, _, p_offset, _, _, p_filesz = struct.unpack_from("<IIQQQQ", raw, i * phentsize)
+        if p_type in (1, 4):
+            end = max(end, p_offset + p_filesz)
+    if end > size:
+        raise PfnscopeError(path, f"truncated dump: {size} bytes, its headers describe {end}")
+
+
+def open_dump(path: str, vmlinux: Optional[str] = None, reader: str = "kdumpfile") -> Session:
+    """Open a crash dump; returns a Session (session.prog is a drgn Program)."""
+    _check_file(path)
+    if reader == "kdumpfile":
+        kf = _open_kdumpfile(path)
+        if not kf.vmcoreinfo:
+            raise PfnscopeError(path, "no VMCOREINFO in the dump (QEMU needs -device vmcoreinfo)")
+        vmci = VmcoreInfo(kf.vmcoreinfo)
+        vml = vmlinux or vmlinux_mod.find_vmlinux(vmci.osrelease)
+        vmlinux_mod.check_match(vml, vmci)
+        prog = _program_from_vmcoreinfo(vmci)
+        _load_vmlinux(prog, vml)
+        phys_base = (vmci.number("phys_base", 0) or 0) & U64_MAX
+        read_u64 = layout_mod.image_read_u64(kf.read_phys, phys_base)
+        try:
+            sess = Session(prog, vmci, kf, path, "kdumpfile", _guard_read(read_u64, path))
+        except Exception:
+            kf.close()
+            raise
+        _add_segments(prog, sess)
+        sess.vmlinux = vml
+        return sess
+    if reader == "drgn":
+        prog = drgn.Program()
+        try:
+            prog.set_core_dump(path)
+        except (drgn.FaultError, ValueError, OSError, Exception) as e:
+            raise PfnscopeError(path, f"drgn cannot open this dump: {e} (try --reader kdumpfile)")
+        release = _uts_release(prog)
+        vml = vmlinux or vmlinux_mod.find_vmlinux(release)
+        vmlinux_mod.check_match(vml, VmcoreInfo(f"OSRELEASE={release}\n"))
+        _load_vmlinux(prog, vml)
+        try:
+            vmci = from_program(prog)
+        except PfnscopeError as e:
+            raise PfnscopeError(path, "drgn cannot read kernel memory from this dump "
+                                "(physical-only ELF?); use --reader kdumpfile") from e
+        vmlinux_mod.check_match(vml, vmci)
+        sess = Session(prog, vmci, _drgn_reader(prog), path, "drgn")
+        sess.vmlinux = vml
+        return sess
+    raise PfnscopeError("--reader", f"unknown reader {reader!r} (kdumpfile or drgn)")
+
+
+def open_live(vmlinux: Optional[str] = None) -> Session:
+    """The running kernel through /proc/kcore (needs root)."""
+    prog = drgn.Program()
+    try:
+        prog.set_kernel()
+    except (PermissionError, OSError) as e:
+        raise PfnscopeError("/proc/kcore", f"cannot open: {getattr(e, 'strerror', None) or e}")
+    except Exception as e:
+        raise PfnscopeError("/proc/kcore", f"cannot open: {e}")
+    release = _uts_release(prog)
+    vml = vmlinux or vmlinux_mod.find_vmlinux(release)
+    vmlinux_mod.check_match(vml, VmcoreInfo(f"OSRELEASE={release}\n"))
+    _load_vmlinux(prog, vml)
+    vmci = from_program(prog)
+    sess = Session(prog, vmci, _drgn_reader(prog), "/proc/kcore", "kcore")
+    sess.vmlinux = vml
+    return sess
+
+
+def session_for(prog: drgn.Program) -> Session:
+    """The Session of a Program (made on first use for foreign Programs)."""
+    sess = _SESSIONS.get(id(prog))
+    if sess is not None and sess.prog is prog:
+        return sess
+    if not (prog.flags & drgn.ProgramFlags.IS_LINUX_KERNEL):
+        raise PfnscopeError("program", "not a Linux kernel program")
+    vmci = from_program(prog)
+    src = "/proc/kcore" if prog.flags & drgn.ProgramFlags.IS_LIVE else "drgn program"
+    return Session(prog, vmci, _drgn_reader(prog), src, "drgn")
+
+
+def _drgn_reader(prog: drgn.Program) -> Callable[[int, int], bytes]:
+    read = prog.read
+
+    def read_phys(paddr: int, size: int) -> bytes:
+        return read(paddr, size, True)
+    return read_phys
+
+
+def _uts_release(prog: drgn.Program) -> str:
+    try:
+        return prog["UTS_RELEASE"].string_().decode()
+    except Exception as e:
+        raise PfnscopeError("UTS_RELEASE", f"not available from the target: {e}")
+
+
+def _guard_read(read_u64: Callable[[int], int], path: str) -> Callable[[int], int]:
+    c = core()
+
+    def read(va: int) -> int:
+        try:
+            return read_u64(va)
+        except c.Error as e:
+            raise PfnscopeError(path, f"cannot read kernel image at {va:#x}: {e}")
+    return read

@@ -1,0 +1,126 @@
+"""VMCOREINFO: the kernel's own "KEY=VALUE" note about itself.
+
+Parsed once per target.  Sources: the dump's VMCOREINFO note (KdumpFile), or
+the running/dumped kernel's ``vmcoreinfo_data`` buffer read through drgn.
+"""
+from __future__ import annotations
+
+import re
+import struct
+from typing import Callable, Dict, Optional, Union
+
+from .errors import LayoutError
+
+_VERSION_RE = re.compile(r"^(\d+)\.(\d+)(?:\.(\d+))?")
+
+
+class VmcoreInfo:
+    """Parsed VMCOREINFO text with typed accessors."""
+
+    def __init__(self, text: Union[str, bytes]) -> None:
+        if isinstance(text, bytes):
+            text = text.split(b"\0", 1)[0].decode("utf-8", "replace")
+        self.text: str = text
+        self.items: Dict[str, str] = {}
+        for line in text.splitlines():
+            key, sep, value = line.partition("=")
+            if sep:
+                self.items[key.strip()] = value.strip()
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.items
+
+    def get(self, key: str) -> Optional[str]:
+        return self.items.get(key)
+
+    def number(self, name: str, default: Optional[int] = None) -> Optional[int]:
+        """NUMBER(name), decimal (may be negative)."""
+        v = self.items.get(f"NUMBER({name})")
+        if v is None:
+            return default
+        try:
+            return int(v, 10)
+        except ValueError:
+            return int(v, 0)
+
+    def symbol(self, name: str) -> Optional[int]:
+        """SYMBOL(name), hex without 0x."""
+        v = self.items.get(f"SYMBOL({name})")
+        return int(v, 16) if v is not None else None
+
+    def size(self, name: str) -> Optional[int]:
+        v = self.items.get(f"SIZE({name})")
+        return int(v, 10) if v is not None else None
+
+    def offset(self, name: str) -> Optional[int]:
+        v = self.items.get(f"OFFSET({name})")
+        return int(v, 10) if v is not None else None
+
+    def length(self, name: str) -> Optional[int]:
+        v = self.items.get(f"LENGTH({name})")
+        return int(v, 10) if v is not None else None
+
+    @property
+    def osrelease(self) -> str:
+        v = self.items.get("OSRELEASE")
+        if not v:
+            raise LayoutError("VMCOREINFO", "no OSRELEASE")
+        return v
+
+    @property
+    def build_id(self) -> Optional[str]:
+        v = self.items.get("BUILD-ID")
+        return v.lower() if v else None
+
+    @property
+    def kaslr_offset(self) -> int:
+        v = self.items.get("KERNELOFFSET")
+        return int(v, 16) if v else 0
+
+    @property
+    def pgtable_levels(self) -> int:
+        return 5 if self.number("pgtable_l5_enabled", 0) == 1 else 4
+
+    @property
+    def version(self) -> tuple:
+        return parse_version(self.osrelease)
+
+
+def parse_version(release: str) -> tuple:
+    """'6.1.0-56-amd64' -> (6, 1, 0)."""
+    m = _VERSION_RE.match(release)
+    if not m:
+        raise LayoutError("OSRELEASE", f"cannot parse kernel version {release!r}")
+    return (int(m.group(1)), int(m.group(2)), int(m.group(3) or 0))
+
+
+def from_program(prog, read: Optional[Callable[[int, int], bytes]] = None) -> VmcoreInfo:
+    """Read VMCOREINFO from the kernel itself via drgn: the ELF note
+    ``vmcoreinfo_note`` (filled at boot and at crash), else the
+    ``vmcoreinfo_data`` buffer."""
+    rd = read or (lambda a, n: prog.read(a, n))
+    errors = []
+    try:
+        note = prog["vmcoreinfo_note"]
+        # u32 *vmcoreinfo_note (5.x+) or u32 vmcoreinfo_note[] (older)
+        addr = int(note.value_()) if note.type_.kind.name == "POINTER" else int(note.address_)
+        hdr = rd(addr, 12)
+        namesz, descsz, _ = struct.unpack("<III", hdr)
+        if 0 < namesz <= 16 and 0 < descsz <= 65536:
+            raw = rd(addr + 12 + ((namesz + 3) & ~3), descsz)
+            info = VmcoreInfo(raw)
+            if "OSRELEASE" in info:
+                return info
+        errors.append("vmcoreinfo_note is empty")
+    except Exception as e:  # drgn.FaultError, LookupError
+        errors.append(f"vmcoreinfo_note: {e}")
+    try:
+        data = prog["vmcoreinfo_data"]
+        size = int(prog["vmcoreinfo_size"])
+        info = VmcoreInfo(rd(int(data.value_()), size))
+        if "OSRELEASE" in info:
+            return info
+        errors.append("vmcoreinfo_data is empty")
+    except Exception as e:
+        errors.append(f"vmcoreinfo_data: {e}")
+    raise LayoutError("VMCOREINFO", "cannot read it from the kernel (" + "; ".join(errors) + ")")

@@ -1,0 +1,136 @@
+"""Find the debug vmlinux of a kernel release and check it matches a dump.
+
+The match is checked two ways: the GNU build-id note of the vmlinux against
+VMCOREINFO's BUILD-ID (5.9+), and the release string in the vmlinux's
+``linux_banner`` against VMCOREINFO's OSRELEASE.
+"""
+from __future__ import annotations
+
+import os
+import re
+import struct
+from typing import Dict, List, Optional, Tuple
+
+from .errors import PfnscopeError
+from .vmcoreinfo import VmcoreInfo
+
+
+def candidates(release: str) -> List[str]:
+    """Debug vmlinux paths tried for a release, in order."""
+    cache = os.environ.get("PFNSCOPE_CACHE", os.path.expanduser("~/.cache/pfnscope"))
+    return [
+        f"/usr/lib/debug/boot/vmlinux-{release}",
+        f"/usr/lib/debug/lib/modules/{release}/vmlinux",
+        f"/lib/modules/{release}/build/vmlinux",
+        f"/boot/vmlinux-{release}",
+        os.path.join(cache, "kernels", release, "vmlinux"),
+    ]
+
+
+def find_vmlinux(release: str) -> str:
+    for path in candidates(release):
+        if os.path.isfile(path):
+            return path
+    raise PfnscopeError(
+        "vmlinux", f"no debug vmlinux found for {release} (tried {', '.join(candidates(release))}); "
+        "pass one with -s")
+
+
+class ElfFile:
+    """Just enough ELF64 little-endian parsing for sections and notes."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        try:
+            self.f = open(path, "rb")
+        except OSError as e:
+            raise PfnscopeError(path, e.strerror or str(e))
+        hdr = self.f.read(64)
+        if len(hdr) < 64 or hdr[:4] != b"\x7fELF":
+            raise PfnscopeError(path, "not an ELF file")
+        if hdr[4] != 2 or hdr[5] != 1:
+            raise PfnscopeError(path, "not a 64-bit little-endian ELF file")
+        self.e_type, self.e_machine = struct.unpack_from("<HH", hdr, 16)
+        (self.e_phoff, self.e_shoff) = struct.unpack_from("<QQ", hdr, 32)
+        (_, _, self.e_phentsize, self.e_phnum, self.e_shentsize, self.e_shnum,
+         self.e_shstrndx) = struct.unpack_from("<IHHHHHH", hdr, 48)
+        self.sections: Dict[str, Tuple[int, int, int, int]] = {}
+        if self.e_shoff and self.e_shnum:
+            self.f.seek(self.e_shoff)
+            raw = self.f.read(self.e_shnum * self.e_shentsize)
+            shdrs = [struct.unpack_from("<IIQQQQIIQQ", raw, i * self.e_shentsize)
+                     for i in range(self.e_shnum)]
+            if self.e_shstrndx < len(shdrs):
+                strtab = self._read(shdrs[self.e_shstrndx][4], shdrs[self.e_shstrndx][5])
+                for sh in shdrs:
+                    name = strtab[sh[0]:strtab.index(b"\0", sh[0])].decode()
+                    # (type, addr, offset, size)
+                    self.sections[name] = (sh[1], sh[3], sh[4], sh[5])
+
+    def _read(self, off: int, size: int) -> bytes:
+        self.f.seek(off)
+        return self.f.read(size)
+
+    def section(self, name: str) -> Optional[bytes]:
+        s = self.sections.get(name)
+        if s is None or s[0] == 8:  # SHT_NOBITS
+            return None
+        return self._read(s[2], s[3])
+
+    def close(self) -> None:
+        self.f.close()
+
+
+def iter_notes(data: bytes):
+    off = 0
+    while off + 12 <= len(data):
+        namesz, descsz, ntype = struct.unpack_from("<III", data, off)
+        off += 12
+        name = data[off:off + namesz].rstrip(b"\0")
+        off += (namesz + 3) & ~3
+        desc = data[off:off + descsz]
+        off += (descsz + 3) & ~3
+        yield name, ntype, desc
+
+
+def build_id(elf: ElfFile) -> Optional[str]:
+    data = elf.section(".notes") or elf.section(".note.gnu.build-id")
+    if not data:
+        return None
+    for name, ntype, desc in iter_notes(data):
+        if name == b"GNU" and ntype == 3:
+            return desc.hex()
+    return None
+
+
+_BANNER = re.compile(rb"Linux version (\S+) \(")
+
+
+def release_of(elf: ElfFile) -> Optional[str]:
+    data = elf.section(".rodata")
+    if not data:
+        return None
+    m = _BANNER.search(data)
+    return m.group(1).decode() if m else None
+
+
+def check_match(vmlinux: str, vmci: VmcoreInfo) -> None:
+    """Raise PfnscopeError unless the vmlinux belongs to the dumped kernel."""
+    elf = ElfFile(vmlinux)
+    try:
+        if elf.e_machine != 62:
+            raise PfnscopeError(vmlinux, f"not an x86-64 vmlinux (e_machine {elf.e_machine})")
+        if ".debug_info" not in elf.sections:
+            raise PfnscopeError(vmlinux, "has no debug info (need the -dbg vmlinux)")
+        want = vmci.build_id
+        have = build_id(elf)
+        if want and have and not have.startswith(want) and not want.startswith(have):
+            raise PfnscopeError(
+                vmlinux, f"build-id {have} does not match the dump's {want} "
+                f"(dump is {vmci.osrelease}): vmlinux from another build")
+        rel = release_of(elf)
+        if rel is not None and rel != vmci.osrelease:
+            raise PfnscopeError(
+                vmlinux, f"is {rel} but the dump is {vmci.osrelease}: vmlinux from another build")
+    finally:
+        elf.close()

@@ -1,0 +1,156 @@
+"""The CLI agrees with the kernel's own truth, on every lab fixture and every
+dump format: VMA lists with /proc/PID/maps, pfns with pagemap and the /dev/mem
+offsets, mapcounts with kpagecount, flags with kpageflags, special and
+vm_normal_page() verdicts with the scenario manifest."""
+import pytest
+
+import lab_support as L
+
+CASES = [(k, f) for k in L.fixture_keys() for f in L.FORMATS]
+IDS = [f"{L.key_id(k)}-{f}" for k, f in CASES]
+
+# /proc/kpageflags bits (include/uapi/linux/kernel-page-flags.h + kernel-private)
+KPF_LRU, KPF_SLAB, KPF_BUDDY, KPF_ANON = 5, 7, 10, 12
+KPF_SWAPBACKED, KPF_HEAD, KPF_TAIL, KPF_HUGE, KPF_THP = 14, 15, 16, 17, 22
+KPF_ZERO_PAGE, KPF_RESERVED, KPF_MLOCKED = 24, 32, 33
+
+
+@pytest.mark.parametrize("key,fmt", CASES, ids=IDS)
+def test_vmas_match_proc_maps(key, fmt):
+    fx = L.fixture(*key)
+    vmas, _ = L.walk_all(key, fmt)
+    checked = 0
+    for pid in L.manifest_pids(fx):
+        assert pid in fx.maps, f"no maps for pid {pid} in {fx.dir}"
+        want = [m for m in L.parse_maps(fx.maps[pid]) if m["path"] != "[vsyscall]"]
+        got = vmas.get(pid, [])
+        assert [(int(v["start"], 16), int(v["end"], 16)) for v in got] == \
+            [(m["start"], m["end"]) for m in want], f"pid {pid}"
+        for v, m in zip(got, want):
+            names = set(v["flag_names"])
+            perms = m["perms"]
+            assert ("read" in names) == (perms[0] == "r"), (pid, v, m)
+            assert ("write" in names) == (perms[1] == "w"), (pid, v, m)
+            assert ("exec" in names) == (perms[2] == "x"), (pid, v, m)
+            assert ("mayshare" in names) == (perms[3] == "s"), (pid, v, m)
+            if m["path"].startswith("/") and not m["path"].endswith("(deleted)"):
+                assert v["file"] == m["path"], (pid, v, m)
+                assert v["pgoff"] * 4096 == m["pgoff"], (pid, v, m)
+            checked += 1
+    assert checked > 10
+
+
+@pytest.mark.parametrize("key,fmt", CASES, ids=IDS)
+def test_pfns_mapcounts_flags_match_pagemap(key, fmt):
+    fx = L.fixture(*key)
+    _, ents = L.walk_all(key, fmt)
+    pids = set(L.manifest_pids(fx))
+    lines = [p for p in fx.pagemap if int(p["pid"]) in pids and p.get("present") and p.get("pfn")]
+    assert len(lines) > 50, "pagemap truth too small"
+    n_flags = 0
+    for p in lines:
+        pid, addr = int(p["pid"]), int(p["addr"], 16)
+        e = L.entry_at(ents.get(pid, []), addr)
+        assert e is not None, f"pid {pid} {addr:#x}: no entry (pagemap pfn {p['pfn']})"
+        assert e["kind"] == "present", (p, e)
+        pfn = e["pfn"] + ((addr - int(e["addr"], 16)) >> 12)
+        assert pfn == p["pfn"], (p, e)
+        page = e["page"]
+        if p.get("kpagecount") is None or page is None:
+            continue
+        flags = int(p["kpageflags"], 16) if p.get("kpageflags") else 0
+        if e["level"] == "pte" and not flags & ((1 << KPF_HEAD) | (1 << KPF_TAIL)):
+            assert page.get("page_mapcount", page["mapcount"]) == p["kpagecount"], (p, e)
+        assert page["anon"] == bool(flags & (1 << KPF_ANON)), (p, e)
+        assert page["reserved"] == bool(flags & (1 << KPF_RESERVED)), (p, e)
+        if not flags & ((1 << KPF_HEAD) | (1 << KPF_TAIL)):
+            names = set(page["flags"])
+            assert ("lru" in names) == bool(flags & (1 << KPF_LRU)), (p, e)
+            assert ("swapbacked" in names) == bool(flags & (1 << KPF_SWAPBACKED)), (p, e)
+            assert ("mlocked" in names) == bool(flags & (1 << KPF_MLOCKED)), (p, e)
+            n_flags += 1
+    assert n_flags > 20
+
+
+def _tri(v):
+    return None if v is None else bool(v)
+
+
+@pytest.mark.parametrize("key,fmt", CASES, ids=IDS)
+def test_manifest_expectations(key, fmt):
+    """Every mapping kind: special / normal_page / level / kind of its entries,
+    and per listed page its pfn (the /dev/mem offset for /dev/mem mappings)."""
+    fx = L.fixture(*key)
+    _, ents = L.walk_all(key, fmt)
+    kinds = set()
+    for m in fx.manifest:
+        if "start" not in m or "error" in m or "expect" not in m:
+            continue
+        pid, start, end = int(m["pid"]), int(m["start"], 16), int(m["end"], 16)
+        es = [e for e in L.entries_in(ents.get(pid, []), start, end) if e["kind"] != "none"]
+        exp = m["expect"]
+        pages = m.get("pages") or []
+        if not pages:
+            assert es, f"{m['kind']}: no entries in {start:#x}-{end:#x} (pid {pid})"
+        for e in es if not pages else []:
+            if exp.get("kind"):
+                assert e["kind"] == exp["kind"], (m["kind"], e)
+            if exp.get("level"):
+                assert e["level"] == exp["level"], (m["kind"], e)
+            if _tri(exp.get("special")) is not None:
+                assert e["special"] == exp["special"], (m["kind"], e)
+            if _tri(exp.get("normal_page")) is not None:
+                assert e["normal_page"] == exp["normal_page"], (m["kind"], e)
+        for pg in pages:
+            addr = int(pg["addr"], 16)
+            e = L.entry_at(ents.get(pid, []), addr)
+            assert e is not None, (m["kind"], pg)
+            if pg.get("kind"):
+                assert e["kind"] == pg["kind"], (m["kind"], pg, e)
+            if pg.get("pfn") is not None:
+                got = e["pfn"] + ((addr - int(e["addr"], 16)) >> 12)
+                assert got == pg["pfn"], (m["kind"], pg, e)
+            if _tri(pg.get("special")) is not None:
+                assert e["special"] == pg["special"], (m["kind"], pg, e)
+            if _tri(pg.get("normal_page")) is not None:
+                assert e["normal_page"] == pg["normal_page"], (m["kind"], pg, e)
+        kinds.add(m["kind"])
+    assert len(kinds) >= 10, f"only {sorted(kinds)} in the manifest"
+
+
+@pytest.mark.parametrize("key", L.fixture_keys(), ids=[L.key_id(k) for k in L.fixture_keys()])
+def test_diagnoses_and_exit_status(key):
+    """Codes the manifest says must fire are found in the mapping's range with
+    the DESIGN severity; only allowed codes appear there; healthy exits 0,
+    buggy exits 1."""
+    fx = L.fixture(*key)
+    r = L.check_json(key, "kdump-real")
+    assert r.rc in (0, 1), r
+    findings = [o for o in r.json() if o["type"] == "finding"]
+    for f in findings:
+        assert f["severity"] == L.SEVERITY[f["code"]], f
+    want_any = False
+    for m in fx.manifest:
+        if "start" not in m or "diagnoses" not in m:
+            continue
+        pid, start, end = int(m["pid"]), int(m["start"], 16), int(m["end"], 16)
+        here = [f for f in findings if f["pid"] == pid
+                and int(f["start"], 16) < end and int(f["end"], 16) > start]
+        codes = {f["code"] for f in here}
+        for code in m["diagnoses"]:
+            want_any = True
+            assert code in codes, (m["kind"], code, here)
+        allowed = set(m["diagnoses"]) | set(m.get("diagnoses_may") or [])
+        assert codes <= allowed, (m["kind"], codes - allowed)
+    high = [f for f in findings if L.SEVERITIES.index(f["severity"]) >= 2]
+    assert r.rc == (1 if high else 0), r
+    if key[2] == "healthy":
+        # a healthy kernel has no high finding except those the manifest
+        # documents as real kernel behaviour (e.g. 6.1 vvar under a time
+        # namespace: special PTE over alloc_page'd RAM, case C)
+        expected = {(int(m["pid"]), c) for m in fx.manifest if "start" in m
+                    for c in m.get("diagnoses") or []}
+        assert all((f["pid"], f["code"]) in expected for f in high), high
+    else:
+        assert want_any, "buggy manifest lists no diagnoses"
+        assert high and r.rc == 1, r
