@@ -66,7 +66,8 @@ fetch() { # GEN: bookworm|trixie|sid
     pkgs+=($dbg)
   fi
   # headers: the arch package, the -common one it links to, and linux-kbuild (scripts/)
-  [ "$gen" = 6.1 ] && pkgs+=("linux-headers-$rel" $(apt_cache_deps_all "$suite" "linux-headers-$rel" | grep -E -- '-common$|^linux-kbuild-' || true))
+  # (6.12/7.x headers want trixie's/sid's gcc: tests/vm/build-module.sh builds in a chroot)
+  pkgs+=("linux-headers-$rel" $(apt_cache_deps_all "$suite" "linux-headers-$rel" | grep -E -- '-common$|^linux-kbuild-' || true))
   (cd "$dl" && for p in "${pkgs[@]}"; do [ -n "$p" ] || continue
      case $p in *-dbg) [ -s "$dir/vmlinux" ] && continue ;; esac  # re-run: vmlinux already out
      ls "$p"_*.deb >/dev/null 2>&1 || "${apt[@]}" download "$p" >&2; done)

@@ -44,6 +44,7 @@
 #include <linux/uaccess.h>
 #include <linux/version.h>
 #include <linux/pgtable.h>
+#include <linux/rcupdate.h>
 #include <asm/pgtable.h>
 
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)
@@ -290,13 +291,24 @@ static ssize_t buggy_read(struct file *file, char __user *buf, size_t len, loff_
 	return ret;
 }
 
-/* Raw pte of addr in current->mm, walked by hand (follow_pte changed across releases). */
+/*
+ * Raw pte of addr in current->mm, walked by hand (follow_pte changed across releases).
+ * Before 6.5 under the pte lock (pte_offset_map_lock is inline there); from 6.5 on the
+ * pte lock helper (__pte_offset_map_lock) is not exported to modules, so the pte is
+ * read locklessly, as GUP-fast does: page tables are freed through RCU since 6.5, and
+ * a single 8-byte pte read is atomic on x86-64.  The value is the same either way for
+ * the test mappings, which nothing changes once built.
+ */
 static long buggy_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
 	struct pfnscope_buggy_pte q;
 	struct mm_struct *mm = current->mm;
 	pgd_t *pgd; p4d_t *p4d; pud_t *pud; pmd_t *pmd; pte_t *pte;
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 5, 0)
+	pmd_t pmdval;
+#else
 	spinlock_t *ptl;
+#endif
 
 	if (cmd != PFNSCOPE_BUGGY_PTE)
 		return -ENOTTY;
@@ -316,11 +328,21 @@ static long buggy_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	pmd = pmd_offset(pud, q.addr);
 	if (pmd_none(*pmd) || pmd_bad(*pmd) || pmd_trans_huge(*pmd))
 		goto out;
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 5, 0)
+	rcu_read_lock();
+	pmdval = pmdp_get_lockless(pmd);
+	if (!pmd_none(pmdval) && !pmd_bad(pmdval) && !pmd_trans_huge(pmdval)) {
+		pte = pte_offset_kernel(&pmdval, q.addr);
+		q.pte = pte_val(ptep_get(pte));
+	}
+	rcu_read_unlock();
+#else
 	pte = pte_offset_map_lock(mm, pmd, q.addr, &ptl);
 	if (!pte)
 		goto out;
 	q.pte = pte_val(*pte);
 	pte_unmap_unlock(pte, ptl);
+#endif
 out:
 	mmap_read_unlock(mm);
 	if (copy_to_user((void __user *)arg, &q, sizeof(q)))
