@@ -34,8 +34,11 @@ static void verdict(struct pfs_entry *e, int normal, unsigned reason)
 }
 
 /* Does the arch have the special bit at this level for this profile?
- * pte: CONFIG_ARCH_HAS_PTE_SPECIAL; pmd/pud: 6.18's
- * CONFIG_ARCH_SUPPORTS_PMD_PFNMAP (x86-64, arm64) / _PUD_PFNMAP (x86-64). */
+ * pte: CONFIG_ARCH_HAS_PTE_SPECIAL; pmd/pud: pgtable_level_has_pxx_special()
+ * (CONFIG_ARCH_SUPPORTS_PMD_PFNMAP: x86-64, arm64; _PUD_PFNMAP: x86-64).
+ * 6.18's __vm_normal_page() itself tested CONFIG_ARCH_HAS_PTE_SPECIAL at
+ * every level; the per-level test came with a 2026 follow-up.  Both agree
+ * on x86-64; on arm64 they differ for pud leaves only. */
 static int special_at_level(const struct pfs_layout *lo, unsigned level)
 {
 	if (!lo->has_pte_special)

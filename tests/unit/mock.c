@@ -129,7 +129,7 @@ int mock_read_phys(void *ctx, uint64_t pa, void *buf, size_t len)
 #define TABLE_USER   0x67ull  /* _PAGE_TABLE: P RW US A D */
 #define TABLE_KERNEL 0x63ull  /* _KERNPG_TABLE: P RW A D */
 #define ADDR_MASK    0x000ffffffffff000ull
-#define MOCK_IMAGE_SIZE (512ull << 20)
+#define MOCK_IMAGE_SIZE (64ull << 20)
 #define MOCK_IMAGE_DATA (16ull << 20)   /* kimage_alloc starts past "text" */
 
 static void flush(struct mock_kernel *k)
@@ -144,8 +144,11 @@ uint64_t mock_alloc_pfns(struct mock_kernel *k, unsigned n)
 	k->next_pfn += n;
 	if (k->next_pfn > MOCK_VMEMMAP_BACKING_PFN)
 		die("out of mock pfns", pfn);
-	for (unsigned i = 0; i < n; i++)
-		memset(mock_mem_page(&k->mem, pfn + i), 0, 4096);
+	/* fresh pfns are never reused, so they are zero already; only a
+	 * strict memory must materialize them to make them readable */
+	if (k->mem.strict)
+		for (unsigned i = 0; i < n; i++)
+			mock_mem_page(&k->mem, pfn + i);
 	return pfn;
 }
 
@@ -543,14 +546,13 @@ void mock_kernel_init(struct mock_kernel *k, int levels, unsigned major, unsigne
 	uint64_t pgt_va = mock_kimage_alloc(k, 4096);
 	lo->init_top_pgt = pgt_va;
 	k->top_pgt_pa = pgt_va - lo->start_kernel_map + lo->phys_base;
-	memset(mock_mem_page(&k->mem, k->top_pgt_pa >> 12), 0, 4096);
 
 	/* kernel image: 2 MiB leaves, like level2_kernel_pgt */
 	for (uint64_t off = 0; off < MOCK_IMAGE_SIZE; off += 2ull << 20)
 		mock_map(k, k->top_pgt_pa, lo->start_kernel_map + off, PFS_LEVEL_PMD,
 			 (lo->phys_base + off) | TABLE_KERNEL | MOCK_PSE | MOCK_G);
-	/* direct map: PA [0, 512 GiB) with 1 GiB leaves */
-	for (uint64_t gb = 0; gb < 512; gb++)
+	/* direct map: PA [0, MOCK_DIRECT_MAP_GB GiB) with 1 GiB leaves */
+	for (uint64_t gb = 0; gb < MOCK_DIRECT_MAP_GB; gb++)
 		mock_map(k, k->top_pgt_pa, lo->page_offset_base + (gb << 30), PFS_LEVEL_PUD,
 			 (gb << 30) | TABLE_KERNEL | MOCK_PSE | MOCK_G | MOCK_NX);
 

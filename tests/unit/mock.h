@@ -15,11 +15,11 @@
  * mapping 24, index 32, private 40, _mapcount 48, _refcount 52; page[1]:
  * compound_order 17, compound_mapcount 20), or the folio fields of the
  * chosen version; kernel page tables (init_top_pgt, 4 or 5 levels) that map
- *   - the direct map at page_offset_base: PA [0, 512 GiB) with 1 GiB leaves,
+ *   - the direct map at page_offset_base: PA [0, 64 GiB) with 1 GiB leaves,
  *   - the vmemmap at vmemmap_base with 2 MiB leaves, added on demand when a
  *     struct page is touched through mock_page_*,
  *   - the kernel image: start_kernel_map + x -> phys_base + x, 2 MiB leaves,
- *     [start_kernel_map, +512 MiB);
+ *     [start_kernel_map, +64 MiB);
  * mem_section (SPARSEMEM_EXTREME) with RAM pfns [0, MOCK_RAM_PFNS) valid.
  * Physical map: kernel image at phys_base (0x2a000000); pages handed out by
  * mock_alloc_pfn from pfn MOCK_FIRST_ALLOC_PFN (4 GiB) up; vmemmap backing
@@ -41,6 +41,7 @@
 #define MOCK_VMEMMAP_BACKING_PFN 0x400000ull  /* 16 GiB */
 #define MOCK_MMIO_PFN            0x8000000ull /* 512 GiB: no struct page */
 #define MOCK_PHYS_BASE           0x2a000000ull
+#define MOCK_DIRECT_MAP_GB       64
 
 /* x86-64 entry bits for building raw entries */
 #define MOCK_P     0x1ull

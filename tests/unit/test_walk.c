@@ -139,6 +139,9 @@ static void walk_mixed_entries(int levels, unsigned maj, unsigned min)
 	REQUIRE(e);
 	CHECK_EQ(e->kind, PFS_KIND_UNREADABLE);
 	CHECK_EQ(e->level, PFS_LEVEL_PTE);
+	CHECK_EQ(pfs_entry_span(e), 2ull << 20);
+	CHECK_EQ(pfs_entry_span(at(g, VA + (2ull << 20))), 2ull << 20);
+	CHECK_EQ(pfs_entry_span(at(g, VA)), 4096);
 	CHECK_EQ(e->consumers[PFS_C_GUP], PFS_CV_NA);
 
 	/* entries come in address order */
