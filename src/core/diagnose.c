@@ -63,6 +63,7 @@ void pfs_diagnose_entry(const struct pfs_layout *lo, const struct pfs_vma *vma, 
 	uint64_t f = vma->vm_flags;
 
 	e->diag = 0;
+	e->diag_demoted = 0;
 	if (!present(e) || e->pfn == PFS_NO_PFN || (f & PFS_VM_HUGETLB))
 		return;
 	int special = (e->bits & PFS_E_SPECIAL) && special_meaningful(lo, e);
@@ -95,9 +96,18 @@ void pfs_diagnose_entry(const struct pfs_layout *lo, const struct pfs_vma *vma, 
 	}
 
 	/* 6. HIGH: case C: special over ordinary RAM in a pfn/mixed map (KVM
-	 * < 6.13 takes references to pages the mapping does not own) */
-	if (special && (f & (PFS_VM_PFNMAP | PFS_VM_MIXEDMAP)) && ordinary_ram(e) && !is_zero(lo, e))
+	 * < 6.13 takes references to pages the mapping does not own).  Medium
+	 * where that hazard is absent: from 6.13 KVM never takes the reference
+	 * ("KVM: Stop grabbing references to PFNMAP'd pages"), and a kernel
+	 * special mapping ([vvar] of a time namespace, via
+	 * _install_special_mapping) maps a page whose owner outlives the VMA.
+	 * The real use-after-free shows as MAPS_FREED_PAGE /
+	 * REFCOUNT_BELOW_MAPCOUNT, which are not demoted. */
+	if (special && (f & (PFS_VM_PFNMAP | PFS_VM_MIXEDMAP)) && ordinary_ram(e) && !is_zero(lo, e)) {
 		d |= 1u << PFS_D_SPECIAL_OVER_RAM;
+		if (lo->kvm_profile >= PFS_KVM_6_13 || pfs_vma_is_special_mapping(lo, vma))
+			e->diag_demoted |= 1u << PFS_D_SPECIAL_OVER_RAM;
+	}
 
 	/* 7. HIGH: non-special in a PFNMAP VMA that is not COW, or maps a
 	 * non-anon page, or sits at the linear pfn: rmap-accounted on zap */

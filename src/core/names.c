@@ -87,6 +87,14 @@ unsigned pfs_diag_severity(unsigned diag)
 	return diag < PFS_D__COUNT ? s[diag] : PFS_SEV_LOW;
 }
 
+unsigned pfs_entry_diag_severity(const struct pfs_entry *e, unsigned diag)
+{
+	unsigned s = pfs_diag_severity(diag);
+	if (diag < PFS_D__COUNT && (e->diag_demoted & (1u << diag)) && s > PFS_SEV_LOW)
+		s--;
+	return s;
+}
+
 const char *pfs_severity_name(unsigned sev)
 {
 	static const char *const n[] = { "low", "medium", "high", "critical" };

@@ -247,3 +247,47 @@ TEST(diag_pfnmap_without_io)
 	CHECK_EQ(D(&lo, &vvar61, P, MMIO + 77, S, INV, 0, 0, 0, 0), 0);
 	CHECK_EQ(pfs_diag_max_severity(BIT(PFS_D_PFNMAP_WITHOUT_IO)), PFS_SEV_LOW);
 }
+
+/* case C severity: high while KVM (< 6.13) takes references to such pages,
+ * medium from 6.13 or inside a kernel special mapping ([vvar] of a time
+ * namespace); the code itself always fires */
+static unsigned sev_over_ram(const struct pfs_layout *lo, const struct pfs_vma *v)
+{
+	struct pfs_entry e;
+	memset(&e, 0, sizeof(e));
+	e.addr = v->start;
+	e.kind = PFS_KIND_PRESENT;
+	e.pfn = RAM;
+	e.bits = PFS_E_SPECIAL;
+	e.page.state = PFS_PAGE_OK;
+	e.page.refcount = e.page.page_refcount = 1;
+	pfs_vnp(lo, v, &e, 1);
+	pfs_diagnose_entry(lo, v, &e);
+	CHECK(e.diag & BIT(PFS_D_SPECIAL_OVER_RAM));
+	return pfs_entry_diag_severity(&e, PFS_D_SPECIAL_OVER_RAM);
+}
+
+TEST(diag_special_over_ram_severity)
+{
+	struct pfs_layout lo = L(6, 1);
+	struct pfs_vma drv = V(SHARED_PFNMAP);
+	drv.pgoff = RAM;
+	CHECK_EQ(sev_over_ram(&lo, &drv), PFS_SEV_HIGH);
+	lo = L(6, 12);
+	CHECK_EQ(sev_over_ram(&lo, &drv), PFS_SEV_HIGH);
+	lo = L(6, 13);
+	CHECK_EQ(sev_over_ram(&lo, &drv), PFS_SEV_MEDIUM);
+	lo = L(6, 1);
+	struct pfs_vma vvar = V(PFS_VM_READ | PFS_VM_MAYREAD | PFS_VM_IO | PFS_VM_PFNMAP |
+				PFS_VM_DONTEXPAND | PFS_VM_DONTDUMP);
+	vvar.file = 0;
+	vvar.ops = SPECIAL_OPS;
+	CHECK_EQ(sev_over_ram(&lo, &vvar), PFS_SEV_MEDIUM);
+	/* the demoted mask lowers exactly one level, whatever the code */
+	struct pfs_entry e;
+	memset(&e, 0, sizeof(e));
+	e.diag = e.diag_demoted = BIT(PFS_D_BAD_SPECIAL);
+	CHECK_EQ(pfs_entry_diag_severity(&e, PFS_D_BAD_SPECIAL), PFS_SEV_HIGH);
+	e.diag_demoted = 0;
+	CHECK_EQ(pfs_entry_diag_severity(&e, PFS_D_BAD_SPECIAL), PFS_SEV_CRITICAL);
+}
