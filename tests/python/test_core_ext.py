@@ -35,18 +35,42 @@ VM_PFNMAP, VM_IO, VM_DONTEXPAND, VM_DONTDUMP, VM_MIXEDMAP = 0x400, 0x4000, 0x400
 MMIO_PFN = 0x8000000  # MOCK_MMIO_PFN: no struct page
 
 
+def layout_members():
+    """Integer members of struct pfs_layout, from the header (as setup.py does)."""
+    header = open(os.path.join(ROOT, "include", "pfnscope", "layout.h")).read()
+    body = re.search(r"struct pfs_layout \{(.*?)\n\};", header, re.S).group(1)
+    body = re.sub(r"/\*.*?\*/", "", body, flags=re.S)
+    members = []
+    for decl in body.split(";"):
+        decl = " ".join(decl.split())
+        if not decl or "[" in decl:
+            continue
+        first, *rest = decl.split(",")
+        members.append(first.split()[-1].lstrip("*"))
+        members.extend(r.strip().lstrip("*") for r in rest)
+    return members
+
+
 def _build_helper():
+    gen = os.path.join(ROOT, "build", "test-gen")
+    os.makedirs(gen, exist_ok=True)
+    text = "".join("F(%s)\n" % n for n in layout_members())
+    hdr = os.path.join(gen, "layout_fields.h")
+    if not os.path.exists(hdr) or open(hdr).read() != text:
+        with open(hdr, "w") as f:
+            f.write(text)
     srcs = [os.path.join(ROOT, "tests", "python", "core_ext_mock.c"),
             os.path.join(ROOT, "tests", "unit", "mock.c")]
     core = sorted(os.path.join(ROOT, "src", "core", f)
                   for f in os.listdir(os.path.join(ROOT, "src", "core")) if f.endswith(".c"))
     deps = srcs + core
+    deps.append(hdr)
     if os.path.exists(HELPER) and all(os.path.getmtime(HELPER) >= os.path.getmtime(s) for s in deps):
         return
     os.makedirs(os.path.dirname(HELPER), exist_ok=True)
     cmd = ["cc", "-std=c11", "-D_GNU_SOURCE", "-O1", "-g", "-shared", "-fPIC",
-           "-I" + os.path.join(ROOT, "include"), "-I" + os.path.join(ROOT, "build", "gen"),
-           "-I" + os.path.join(ROOT, "tests", "unit"), "-o", HELPER] + deps
+           "-I" + os.path.join(ROOT, "include"), "-I" + gen,
+           "-I" + os.path.join(ROOT, "tests", "unit"), "-o", HELPER] + deps[:-1]
     subprocess.run(cmd, check=True)
 
 
@@ -247,17 +271,7 @@ def test_vma_json_and_flags():
 
 
 def test_layout_errors_and_fields(mock):
-    header = open(os.path.join(ROOT, "include", "pfnscope", "layout.h")).read()
-    body = re.search(r"struct pfs_layout \{(.*?)\n\};", header, re.S).group(1)
-    body = re.sub(r"/\*.*?\*/", "", body, flags=re.S)
-    members = set()
-    for decl in body.split(";"):
-        decl = " ".join(decl.split())
-        if not decl:
-            continue
-        first, *rest = decl.split(",")
-        members.add(first.split()[-1].split("[")[0].lstrip("*"))
-        members.update(r.strip() for r in rest)
+    members = set(layout_members())
     assert members <= set(_core.Layout.fields())
 
     fields = dict(mock.fields)

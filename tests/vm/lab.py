@@ -580,6 +580,30 @@ class Live:
     def qmp(self):
         return self.guest.connect_qmp()
 
+    def run(self, script, timeout=300):
+        """Run the shell SCRIPT inside the guest, chrooted into the host's root
+        (read-only 9p; the guest's /proc, /sys, /dev, a tmpfs /tmp): e.g.
+        "pfnscope -k check -s VMLINUX".  Returns (rc, stdout, stderr).  Commands
+        run one at a time, in order (the guest init's live loop)."""
+        n = getattr(self, "_exec_n", 0)
+        self._exec_n = n + 1
+        base = os.path.join(self.dir, "exec-%d" % n)
+        with open(base + ".sh.tmp", "w") as f:
+            f.write(script if script.endswith("\n") else script + "\n")
+        os.rename(base + ".sh.tmp", base + ".sh")
+        deadline = time.time() + timeout
+        while not os.path.exists(base + ".rc"):
+            if self.guest.proc.poll() is not None:
+                self.guest._fail("exec %d" % n, "QEMU exited (rc %s)" % self.guest.proc.returncode)
+            if time.time() > deadline:
+                self.guest._fail("exec %d" % n, "timeout after %ds running %r" % (timeout, script))
+            time.sleep(0.1)
+        out = []
+        for ext in (".rc", ".out", ".err"):
+            with open(base + ext, errors="replace") as f:
+                out.append(f.read())
+        return int(out[0].strip() or "255"), out[1], out[2]
+
     def stop(self):
         self.guest.stop()
         shutil.rmtree(self.dir, ignore_errors=True)

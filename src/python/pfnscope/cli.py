@@ -17,6 +17,10 @@ targets:
                 filtered pages show as "unreadable"), QEMU dump-guest-memory ELF
                 (paging=false or true), QEMU kdump-zlib (flattened is rebuilt)
   -k            the running kernel through /proc/kcore (root)
+  --qemu-ram FILE  a running QEMU guest's RAM (-object memory-backend-file,
+                mem-path=FILE,share=on); VMCOREINFO is found in guest RAM.  The guest
+                keeps running: walk re-reads every VMA and reports entries that
+                changed meanwhile ({"type":"changed",...} / "# changed" lines)
   -s VMLINUX    debug vmlinux; default: the one matching the dump's release in
                 /usr/lib/debug/boot/vmlinux-REL, /usr/lib/debug/lib/modules/REL/vmlinux,
                 $PFNSCOPE_CACHE/kernels/REL/vmlinux.  A vmlinux from another build
@@ -71,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="crash dump to read")
     m.add_argument("-k", "--kernel", action="store_true", default=argparse.SUPPRESS,
                    help="the running kernel (/proc/kcore)")
+    m.add_argument("--qemu-ram", metavar="FILE", default=argparse.SUPPRESS,
+                   help="a running QEMU guest's RAM file (memory-backend-file,share=on), "
+                        "read without pausing the guest")
     g.add_argument("-s", "--symbols", metavar="VMLINUX", default=argparse.SUPPRESS,
                    help="debug vmlinux (default: matching the target's release)")
     g.add_argument("--reader", choices=("kdumpfile", "drgn"), default=argparse.SUPPRESS,
@@ -124,10 +131,12 @@ def _open(args):
         raise PfnscopeError(vml, "no such file")
     if getattr(args, "kernel", False):
         return target.open_live(vml)
+    if getattr(args, "qemu_ram", None) is not None:
+        return target.open_qemu_ram(args.qemu_ram, vml)
     core = getattr(args, "core", None)
     if core is None:
         from .errors import PfnscopeError
-        raise PfnscopeError("target", "give -c VMCORE or -k")
+        raise PfnscopeError("target", "give -c VMCORE, -k or --qemu-ram FILE")
     return target.open_dump(core, vml, getattr(args, "reader", "kdumpfile"))
 
 
@@ -199,8 +208,55 @@ def cmd_walk(sess, args) -> int:
             _write(f"# pid {t.pid} ({t.comm}) vma " + _vma_line(v) + "\n")
             _write(c.table_header(args.summary) + "\n")
         sys.stdout.flush()
-        sess.target.walk_write(fd, t.mm, vt, t.pid, mode=mode, flags=flags)
+        if getattr(sess, "live", False):
+            _walk_live(sess, t, vt, fd, mode, flags, args.json)
+        else:
+            sess.target.walk_write(fd, t.mm, vt, t.pid, mode=mode, flags=flags)
     return 0
+
+
+def _walk_live(sess, t, vt, fd, mode, flags, as_json) -> None:
+    """A walk of a target that keeps running (--qemu-ram): raw entries are
+    read before and after the reported walk (caches dropped each time); an
+    entry that differs is reported after the VMA's output, never an error.
+    A VMA whose tables vanish meanwhile is reported the same way."""
+    from . import target
+    c = target.core()
+
+    def raws():
+        sess.target.flush_cache()
+        try:
+            return {e.addr: e.raw for e in
+                    sess.target.walk(t.mm, vt, None, None, flags | c.WALK_NO_PAGE)}, None
+        except c.Error as e:
+            return {}, str(e)
+    before, err1 = raws()
+    sess.target.flush_cache()
+    err2 = None
+    try:
+        sess.target.walk_write(fd, t.mm, vt, t.pid, mode=mode, flags=flags)
+    except c.Error as e:
+        err2 = str(e)
+    after, err3 = raws()
+    out = []
+    for addr in sorted(set(before) | set(after)):
+        b, a = before.get(addr, 0), after.get(addr, 0)
+        if b != a:
+            if as_json:
+                out.append(json.dumps({"type": "changed", "pid": t.pid, "vma_start": f"{vt[1]:#x}",
+                                       "addr": f"{addr:#x}", "raw_before": f"{b:#x}",
+                                       "raw_after": f"{a:#x}"}, separators=(",", ":")))
+            else:
+                out.append(f"# changed during the walk: {addr:#018x} raw {b:#018x} -> {a:#018x}")
+    for err in dict.fromkeys(e for e in (err1, err2, err3) if e):
+        if as_json:
+            out.append(json.dumps({"type": "error", "pid": t.pid, "comm": t.comm,
+                                   "vma_start": f"{vt[1]:#x}", "message": err},
+                                  separators=(",", ":")))
+        sys.stderr.write(f"pfnscope: pid {t.pid} vma {vt[1]:#x}: changed under the walk: {err}\n")
+    if out:
+        _write("\n".join(out) + "\n")
+        sys.stdout.flush()
 
 
 def cmd_check(sess, args) -> int:

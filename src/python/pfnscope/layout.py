@@ -97,6 +97,13 @@ class _Types:
             raise LayoutError(f"{tname}.{member}", "expected an array")
         return int(mt.length)
 
+    def object_is_pointer(self, name: str) -> Optional[bool]:
+        """Whether the global object name is a pointer (None: no such object)."""
+        try:
+            return self.prog.object(name).type_.kind == drgn.TypeKind.POINTER
+        except LookupError:
+            return None
+
     def enumerators(self, tname: str) -> Optional[Dict[str, int]]:
         t = self.type(tname, required=False)
         if t is None or not t.enumerators:
@@ -157,16 +164,19 @@ def pageflag_table(enum: Dict[str, int]) -> Dict[int, str]:
     return names
 
 
-def build_layout(prog: drgn.Program, vmci: VmcoreInfo, read_u64: Optional[ReadU64] = None) -> dict:
+def build_layout(prog: Optional[drgn.Program], vmci: VmcoreInfo, read_u64: Optional[ReadU64] = None,
+                 types=None, symbols=None) -> dict:
     """Return the pfs_layout dict for the kernel described by prog + vmci.
 
     read_u64(va) reads a u64 at a (relocated) kernel-image address; by
-    default drgn's prog.read_u64.
+    default drgn's prog.read_u64.  types/symbols: objects with the methods
+    of _Types / Symbols from another debugger (the GDB front end passes its
+    own, built on gdb.lookup_type); prog is then unused.
     """
-    if read_u64 is None:
+    if read_u64 is None and symbols is None:
         read_u64 = prog.read_u64
-    T = _Types(prog)
-    S = Symbols(prog, vmci, read_u64)
+    T = types if types is not None else _Types(prog)
+    S = symbols if symbols is not None else Symbols(prog, vmci, read_u64)
     major, minor, patch = vmci.version
     lo: dict = {
         "arch": ARCH_X86_64,
@@ -202,8 +212,7 @@ def build_layout(prog: drgn.Program, vmci: VmcoreInfo, read_u64: Optional[ReadU6
         0xFFD4000000000000 if vmci.pgtable_levels == 5 else 0xFFFFEA0000000000)
 
     # --- sparsemem ---
-    ms_type = prog.object("mem_section").type_ if _has_object(prog, "mem_section") else None
-    extreme = ms_type is not None and ms_type.kind == drgn.TypeKind.POINTER
+    extreme = T.object_is_pointer("mem_section") is True
     lo["sparsemem_extreme"] = 1 if extreme else 0
     if extreme:
         lo["mem_section"] = S.value("mem_section")
@@ -337,7 +346,7 @@ def build_layout(prog: drgn.Program, vmci: VmcoreInfo, read_u64: Optional[ReadU6
     lo["vmops_access"] = T.off(O, "access", required=False)
     lo["vmops_find_special_page"] = T.first_off(O, ["find_special_page", "find_normal_page"],
                                                 required=False)
-    patch = _distro_patch(prog, S)
+    patch = _distro_patch(T, S)
     if patch is not None and (major, minor) == (lo["version_major"], lo["version_minor"]):
         lo["version_patch"] = patch
     return lo
@@ -346,11 +355,11 @@ def build_layout(prog: drgn.Program, vmci: VmcoreInfo, read_u64: Optional[ReadU6
 _DISTRO_VERSION = re.compile(r"Debian (\d+)\.(\d+)\.(\d+)")
 
 
-def _distro_patch(prog: drgn.Program, S: "Symbols") -> Optional[int]:
+def _distro_patch(T: "_Types", S: "Symbols") -> Optional[int]:
     """Debian's OSRELEASE says 6.1.0-56; UTS_VERSION says 'Debian 6.1.158-1'."""
     try:
         addr = S.address("init_uts_ns")
-        off = drgn.offsetof(prog.type("struct uts_namespace"), "name.version")
+        off = T.off("struct uts_namespace", "name.version")
         raw = b"".join(S.read_u64(addr + off + i).to_bytes(8, "little") for i in range(0, 64, 8))
         m = _DISTRO_VERSION.search(raw.split(b"\0", 1)[0].decode("latin-1"))
         return int(m.group(3)) if m else None

@@ -347,3 +347,75 @@ def _guard_read(read_u64: Callable[[int], int], path: str) -> Callable[[int], in
         except c.Error as e:
             raise PfnscopeError(path, f"cannot read kernel image at {va:#x}: {e}")
     return read
+
+
+# --- a running QEMU guest's RAM (memory-backend-file,share=on) ----------------
+
+_VMCI_NAME = b"VMCOREINFO\0"
+
+
+def scan_vmcoreinfo(path: str, limit: Optional[int] = None) -> Tuple[VmcoreInfo, int]:
+    """Find the kernel's VMCOREINFO ELF note in raw guest RAM.
+
+    The kernel fills ``vmcoreinfo_note`` (an ELF note "VMCOREINFO" whose
+    descriptor is the KEY=VALUE text starting with OSRELEASE=) at boot, so
+    a live guest has it in RAM.  Returns (info, file offset of the note).
+    Several copies may exist (stale pages); the first complete one wins."""
+    import mmap
+    try:
+        f = open(path, "rb")
+    except OSError as e:
+        raise PfnscopeError(path, e.strerror or str(e))
+    with f:
+        size = os.fstat(f.fileno()).st_size
+        if size == 0:
+            raise PfnscopeError(path, "empty file")
+        mm = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)
+        try:
+            end = min(size, limit) if limit else size
+            pos = mm.find(_VMCI_NAME, 0, end)
+            while pos >= 0:
+                hdr = pos - 12
+                if hdr >= 0:
+                    namesz, descsz, ntype = struct.unpack_from("<III", mm, hdr)
+                    desc = pos + 12
+                    if (namesz == len(_VMCI_NAME) and ntype == 0 and 0 < descsz <= 65536
+                            and mm[desc:desc + 10] == b"OSRELEASE=" and desc + descsz <= size):
+                        info = VmcoreInfo(mm[desc:desc + descsz])
+                        if "OSRELEASE" in info and "KERNELOFFSET" in info:
+                            return info, hdr
+                pos = mm.find(_VMCI_NAME, pos + 1, end)
+        finally:
+            mm.close()
+    raise PfnscopeError(path, "no VMCOREINFO note found in guest RAM "
+                        "(not a guest RAM file, or the guest has not booted yet)")
+
+
+def open_qemu_ram(path: str, vmlinux: Optional[str] = None, low_size: int = 3 << 30,
+                  high_start: int = 4 << 30) -> Session:
+    """A running QEMU guest through its RAM file (``-object
+    memory-backend-file,mem-path=FILE,share=on``), read without pausing the
+    guest: entries may change under a walk (session.live is True; the CLI
+    re-reads and reports entries that changed).  Guest physical [0, low_size)
+    is file offset [0, low_size); RAM above 4 GiB follows (QEMU pc/q35)."""
+    c = core()
+    vmci, _ = scan_vmcoreinfo(path)
+    vml = vmlinux or vmlinux_mod.find_vmlinux(vmci.osrelease)
+    vmlinux_mod.check_match(vml, vmci)
+    try:
+        raw = c.RawFile(path, low_size, high_start)
+    except c.OpenError as e:
+        raise PfnscopeError(path, str(e).replace(path + ": ", "", 1))
+    prog = _program_from_vmcoreinfo(vmci)
+    _load_vmlinux(prog, vml)
+    phys_base = (vmci.number("phys_base", 0) or 0) & U64_MAX
+    read_u64 = layout_mod.image_read_u64(raw.read_phys, phys_base)
+    try:
+        sess = Session(prog, vmci, raw, path, "qemu-ram", _guard_read(read_u64, path))
+    except Exception:
+        raw.close()
+        raise
+    _add_segments(prog, sess)
+    sess.vmlinux = vml
+    sess.live = True
+    return sess
