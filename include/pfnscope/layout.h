@@ -170,6 +170,9 @@ struct pfs_layout {
 	/* vm_operations_struct pointers that name legitimate mappings (optional, 0) */
 	uint64_t special_mapping_vmops; /* VA of special_mapping_vmops ([vdso]/[vvar]) */
 	uint64_t legacy_special_mapping_vmops;
+	/* perf_mmap_vmops: the perf ring is a non-linear, non-COW mapping by
+	 * design (vm_insert_page up to ~6.14, remap_pfn_range per page after) */
+	uint64_t perf_mmap_vmops;
 	/* offsets in struct vm_operations_struct, PFS_ABSENT when unknown; the
 	 * VMA reader fills pfs_vma.vm_ops_access / vm_ops_find_special_page */
 	int32_t vmops_access, vmops_find_special_page;

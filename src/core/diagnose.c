@@ -140,7 +140,8 @@ void pfs_diagnose_entry(const struct pfs_layout *lo, const struct pfs_vma *vma, 
 	    (f & (PFS_VM_READ | PFS_VM_WRITE | PFS_VM_EXEC)))
 		d |= 1u << PFS_D_PFNMAP_WITHOUT_IO;
 	if (pfnmap && special && !pfs_is_cow_mapping(f) && !linear(vma, e) &&
-	    !pfs_vma_is_special_mapping(lo, vma))
+	    !pfs_vma_is_special_mapping(lo, vma) &&
+	    !(lo->perf_mmap_vmops && vma->ops == lo->perf_mmap_vmops))
 		d |= 1u << PFS_D_PFNMAP_WITHOUT_IO;
 
 	e->diag = d;

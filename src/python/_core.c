@@ -798,7 +798,8 @@ static PyObject *Entry_get_consumers(EntryObject *self, void *c)
 	return d;
 }
 
-static PyObject *diag_list(uint32_t mask)
+/* e: the entry whose diagnoses these are (its severities), NULL for VMA-level ones */
+static PyObject *diag_list(uint32_t mask, const struct pfs_entry *e)
 {
 	PyObject *l = PyList_New(0);
 	if (!l)
@@ -807,8 +808,8 @@ static PyObject *diag_list(uint32_t mask)
 		unsigned d = (unsigned)__builtin_ctz(m);
 		if (d >= PFS_D__COUNT)
 			break;
-		PyObject *t = Py_BuildValue("(ss)", pfs_diag_name(d),
-					    pfs_severity_name(pfs_diag_severity(d)));
+		unsigned sev = e ? pfs_entry_diag_severity(e, d) : pfs_diag_severity(d);
+		PyObject *t = Py_BuildValue("(ss)", pfs_diag_name(d), pfs_severity_name(sev));
 		if (!t || PyList_Append(l, t) < 0) {
 			Py_XDECREF(t);
 			Py_DECREF(l);
@@ -822,7 +823,7 @@ static PyObject *diag_list(uint32_t mask)
 static PyObject *Entry_get_diagnoses(EntryObject *self, void *c)
 {
 	(void)c;
-	return diag_list(self->e.diag);
+	return diag_list(self->e.diag, &self->e);
 }
 
 static PyObject *buf_to_str(struct pfs_buf *b, int strip_nl)
@@ -1393,7 +1394,7 @@ static PyObject *Target_vma_diagnoses(TargetObject *self, PyObject *arg)
 	vma_complete(self, &v);
 	if (tgt_leave(self, 0))
 		return NULL;
-	return diag_list(pfs_diagnose_vma(&self->layout->lo, &v));
+	return diag_list(pfs_diagnose_vma(&self->layout->lo, &v), NULL);
 #else
 	(void)self;
 	PyErr_SetString(PyExc_NotImplementedError, "vma_diagnoses: core has no pfs_diagnose_vma yet");

@@ -291,3 +291,15 @@ TEST(diag_special_over_ram_severity)
 	e.diag_demoted = 0;
 	CHECK_EQ(pfs_entry_diag_severity(&e, PFS_D_BAD_SPECIAL), PFS_SEV_CRITICAL);
 }
+
+/* rule 11: a non-linear special pte in a non-COW pfnmap is low, except in
+ * the kernel's own non-linear mappings ([vvar]-like, the perf ring) */
+TEST(diag_nonlinear_pfnmap_perf_ring_exempt)
+{
+	struct pfs_layout lo = L(7, 2);
+	struct pfs_vma ring = V(SHARED_PFNMAP);
+	ring.pgoff = 0;
+	CHECK(D(&lo, &ring, P, RAM + 7, S, INV, 0, 0, 0, 0) & BIT(PFS_D_PFNMAP_WITHOUT_IO));
+	lo.perf_mmap_vmops = ring.ops;
+	CHECK_EQ(D(&lo, &ring, P, RAM + 7, S, INV, 0, 0, 0, 0) & BIT(PFS_D_PFNMAP_WITHOUT_IO), 0);
+}

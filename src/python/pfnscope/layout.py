@@ -342,6 +342,7 @@ def build_layout(prog: Optional[drgn.Program], vmci: VmcoreInfo, read_u64: Optio
     lo["qstr_name"] = T.off("struct qstr", "name", required=False)
     lo["special_mapping_vmops"] = S.address("special_mapping_vmops", required=False) or 0
     lo["legacy_special_mapping_vmops"] = S.address("legacy_special_mapping_vmops", required=False) or 0
+    lo["perf_mmap_vmops"] = S.address("perf_mmap_vmops", required=False) or 0
     O = "struct vm_operations_struct"
     lo["vmops_access"] = T.off(O, "access", required=False)
     lo["vmops_find_special_page"] = T.first_off(O, ["find_special_page", "find_normal_page"],

@@ -59,14 +59,17 @@ class Session:
     """One target: drgn Program + layout + C core Target."""
 
     def __init__(self, prog: drgn.Program, vmci: VmcoreInfo, reader, source: str,
-                 reader_name: str, read_u64: Optional[Callable[[int], int]] = None) -> None:
+                 reader_name: str, read_u64: Optional[Callable[[int], int]] = None,
+                 types=None, symbols=None) -> None:
         c = core()
         self.prog = prog
         self.vmci = vmci
         self.source = source
         self.reader_name = reader_name
         self.reader = reader
-        self.layout_dict = layout_mod.build_layout(prog, vmci, read_u64)
+        # types/symbols: another debugger's (the GDB front end's), else drgn's
+        self.layout_dict = layout_mod.build_layout(prog, vmci, read_u64, types=types,
+                                                   symbols=symbols)
         try:
             self.layout = c.Layout(self.layout_dict)
         except ValueError as e:
@@ -110,14 +113,22 @@ class Session:
         return self._files[file_va]
 
     def _resolve_file(self, file_va: int) -> Optional[str]:
+        dname = self._dentry_name(file_va)
         try:
             from drgn.helpers.linux.fs import d_path
             f = drgn.Object(self.prog, "struct file *", value=file_va)
-            return os.fsdecode(d_path(f.f_path.address_of_()))
+            path = os.fsdecode(d_path(f.f_path.address_of_()))
         except Exception:
-            pass
+            return dname
+        # anon_inode_getfile() files live on a pseudo fs whose d_path is the
+        # fs root; /proc/PID/maps prints them via d_dname as anon_inode:NAME
+        if path.endswith("[anon_inodefs]") and dname and dname != path:
+            return "anon_inode:" + dname
+        return path
+
+    def _dentry_name(self, file_va: int) -> Optional[str]:
         lo = self.layout_dict
-        try:  # the dentry name alone
+        try:
             dentry = self._u64(file_va + lo["file_f_path"] + lo["path_dentry"])
             name = self._u64(dentry + lo["dentry_d_name"] + lo["qstr_name"])
             raw = self.target.read_kvirt(name, 256).split(b"\0", 1)[0]
