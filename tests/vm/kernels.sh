@@ -19,7 +19,7 @@ drivers/virtio/virtio drivers/virtio/virtio_pci_legacy_dev drivers/virtio/virtio
 drivers/virtio/virtio_pci net/9p/9pnet_virtio fs/9p/9p drivers/firmware/qemu_fw_cfg
 lib/lz4/lz4_compress lib/lz4/lz4hc_compress crypto/lz4 crypto/lzo crypto/lzo-rle lib/lzo/lzo_compress
 mm/zsmalloc drivers/block/zram/zram net/packet/af_packet drivers/block/virtio_blk
-lib/crc16 fs/mbcache fs/jbd2/jbd2 crypto/crc32c_generic lib/libcrc32c fs/ext4/ext4"
+lib/crc16 lib/crc/crc16 fs/mbcache fs/jbd2/jbd2 crypto/crc32c_generic lib/libcrc32c fs/ext4/ext4"
 
 private_apt() { # SUITE ARGS...  apt-get with a private configuration for SUITE
   local suite=$1; shift
