@@ -34,13 +34,16 @@ LABDIR = os.path.join(CACHE, "lab")
 GENERATIONS = ("6.1", "6.12", "7")
 CPUS = ("max", "qemu64")
 SCENARIOS = ("healthy", "buggy")
-DUMP_FORMATS = ("elf-nopaging", "elf-paging", "kdump-zlib", "kdump-real")
+DUMP_FORMATS = ("elf-nopaging", "elf-paging", "kdump-zlib", "kdump-real", "kdump-real-d23")
 DUMP_FILES = {
     "elf-nopaging": "elf-nopaging.vmcore",
     "elf-paging": "elf-paging.vmcore",
     "kdump-zlib": "kdump-zlib.vmcore",
-    "kdump-real": "kdump-real.vmcore",
+    "kdump-real": "kdump-real.vmcore",          # makedumpfile -c -d 31 in the capture kernel
+    "kdump-real-d23": "kdump-real-d23.vmcore",  # same /proc/vmcore, user pages kept
 }
+# Formats whose user pages are filtered out (the magic page reads as excluded).
+USER_FILTERED = ("kdump-real",)
 # The set `make check-lab` builds: (kernel, cpu, scenario).
 DEFAULT_SET = (
     ("6.1", "max", "healthy"),
@@ -50,10 +53,11 @@ DEFAULT_SET = (
     ("6.1", "max", "buggy"),
 )
 GUEST_MEM = "1G"
-# makedumpfile -d for the real kdump. 31 (Debian's default) also drops user pages, so
-# the magic anon page could not be read back; 23 keeps user data, drops zero, page
-# cache and free pages.
-KDUMP_LEVEL = int(os.environ.get("PFNSCOPE_LAB_KDUMP_LEVEL", "23"))
+# makedumpfile -d for the real kdump: 31 as Debian's kdump-tools (drops zero, cache,
+# user and free pages; page tables and the memmap stay).  The capture kernel also
+# writes a -d 23 dump (user pages kept) so the magic anon page proves that the real
+# kdump path holds the guest's memory.
+KDUMP_LEVEL = int(os.environ.get("PFNSCOPE_LAB_KDUMP_LEVEL", "31"))
 TIMEOUT_READY = int(os.environ.get("PFNSCOPE_LAB_READY_TIMEOUT", "420"))
 TIMEOUT_DUMP = 600
 TIMEOUT_KDUMP = 300

@@ -1,0 +1,546 @@
+"""pfnscope inside GDB, over QEMU's gdbstub.
+
+    $ gdb vmlinux                      # the guest kernel's debug vmlinux
+    (gdb) target remote /path/to/gdb.sock     # QEMU -gdb unix:PATH,server=on,wait=off
+    (gdb) source plugins/gdb/pfnscope.py
+    (gdb) pfnscope tasks
+    (gdb) pfnscope walk -p 148 -a 0x7f0000000000 --json
+    (gdb) pfnscope check --fail-on medium
+    (gdb) print $pfnscope_rc           # the CLI's exit status of the last command
+
+Commands and options are the CLI's (`pfnscope --help`), parsed by the same
+parser and run by the same code (pfnscope.cli, the C core); output is the
+CLI's, --json included.  GDB-only options (before or after the command):
+  --kaslr-offset OFF   the kernel's virtual KASLR offset (default: found)
+  --reload             forget the cached layout (e.g. after a guest reboot)
+The target options -c/-k/--qemu-ram do not apply (the target is GDB's
+inferior); -s is ignored (the vmlinux is GDB's own file).
+
+How it works
+------------
+* Layout: from GDB's types of the loaded vmlinux (gdb.lookup_type, offsets by
+  pointer arithmetic on a null pointer, enum values from the type's fields,
+  symbol addresses from lookup_global_symbol / minimal symbols).  The values
+  fill the same pfs_layout dict as the drgn front end (pfnscope.layout.
+  build_layout, given these types/symbols objects): one layout builder.
+* Physical reads: QEMU's gdbstub "Qqemu.PhyMemMode:1" mode, switched on for
+  the duration of one pfnscope command and off again afterwards.  Chosen over
+  reading through the direct map (page_offset_base + pa with the inferior's
+  virtual reads) because a virtual read is translated with the CR3 of the
+  vCPU GDB stopped: with page-table isolation (Debian's default, and on under
+  -cpu max) a vCPU stopped in user mode has a CR3 that maps neither the direct
+  map nor the kernel image, so direct-map reads would fail or depend on where
+  the guest happened to stop.  Physical mode is independent of the vCPU's
+  state, reads non-RAM pfns too, and is what the C core wants anyway (it
+  translates kernel virtual addresses itself from init_top_pgt).  GDB's own
+  view (print, x) is virtual again when the command returns.
+* KASLR: the physical load address is found by looking for the vmlinux's own
+  linux_banner bytes at every 2 MiB-aligned candidate (CONFIG_PHYSICAL_ALIGN;
+  the image's physical offset from _text is fixed).  That gives __pa_symbol()
+  of every image symbol without knowing the virtual offset; the kernel's
+  VMCOREINFO note (vmcoreinfo_note, a direct-map buffer filled at boot) is
+  then read and gives KERNELOFFSET, phys_base and the rest, exactly as a dump
+  would.  Symbols are relocated by adding the offset to GDB's (link-time)
+  addresses; no add-symbol-file.  --kaslr-offset overrides KERNELOFFSET.
+"""
+from __future__ import annotations
+
+import os
+import re
+import struct
+import sys
+
+import gdb
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_SRC = os.path.normpath(os.path.join(_HERE, "..", "..", "src", "python"))
+if os.path.isfile(os.path.join(_SRC, "pfnscope", "__init__.py")) and _SRC not in sys.path:
+    sys.path.insert(0, _SRC)      # the source tree; else an installed pfnscope
+
+import drgn  # noqa: E402  (only for an empty Program: the session registry key)
+
+from pfnscope import cli as _cli  # noqa: E402
+from pfnscope import layout as _layout  # noqa: E402
+from pfnscope import target as _target  # noqa: E402
+from pfnscope.errors import PfnscopeError  # noqa: E402
+from pfnscope.vmcoreinfo import VmcoreInfo  # noqa: E402
+
+ABSENT = _layout.ABSENT
+U64 = (1 << 64) - 1
+SKM = _layout.START_KERNEL_MAP
+ALIGN = 2 << 20                 # CONFIG_PHYSICAL_ALIGN (x86-64 default)
+SCAN_LIMIT = 64 << 30           # physical load address candidates below this
+
+
+# --- reading the inferior ---------------------------------------------------
+
+class PhysMode:
+    """QEMU gdbstub physical-memory mode for the duration of a with block."""
+
+    def __init__(self) -> None:
+        self.on = False
+
+    @staticmethod
+    def _packet(p: str) -> str:
+        out = gdb.execute(f"maintenance packet {p}", to_string=True)
+        m = re.search(r'received: "(.*)"', out)
+        return m.group(1) if m else out.strip()
+
+    def __enter__(self) -> "PhysMode":
+        r = self._packet("Qqemu.PhyMemMode:1")
+        if r != "OK":
+            raise PfnscopeError("gdbstub", f"Qqemu.PhyMemMode not supported (reply {r!r}): "
+                                "pfnscope needs QEMU's gdbstub (qemu -gdb / -s)")
+        self.on = True
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.on:
+            self._packet("Qqemu.PhyMemMode:0")
+            self.on = False
+
+
+def _read_phys(pa: int, n: int) -> bytes:
+    """Reader for the C core (PhyMemMode must be on).  A failed read raises:
+    the core sees an unreadable range."""
+    return bytes(gdb.selected_inferior().read_memory(pa, n))
+
+
+def _u64(pa: int) -> int:
+    return struct.unpack("<Q", _read_phys(pa, 8))[0]
+
+
+# --- types and symbols from GDB ---------------------------------------------
+
+_ULONG = None
+
+
+def _ulong() -> gdb.Type:
+    global _ULONG
+    if _ULONG is None:
+        _ULONG = gdb.lookup_type("unsigned long")
+    return _ULONG
+
+
+class GdbTypes:
+    """The methods pfnscope.layout.build_layout uses (same as its _Types)."""
+
+    def __init__(self) -> None:
+        self._cache: dict = {}
+
+    def type(self, name: str, required: bool = True):
+        if name not in self._cache:
+            try:
+                self._cache[name] = gdb.lookup_type(name)
+            except gdb.error:
+                self._cache[name] = None
+        t = self._cache[name]
+        if t is None and required:
+            raise PfnscopeError(name, "type not found in the vmlinux debug info")
+        return t
+
+    def _member(self, tname: str, member: str):
+        """((tname *)0)->member as a lazy gdb.Value (never read); member may be
+        a designator (a.b), anonymous structs/unions are searched by GDB.
+        gdb.Value arithmetic, not parse_and_eval: parsing "struct page" in an
+        expression makes GDB expand every compilation unit defining it (~12 s
+        on Debian's vmlinux); lookup_type stops at the first."""
+        v = gdb.Value(0).cast(self.type(tname).pointer()).dereference()
+        for part in member.split("."):
+            v = v[part]
+        return v
+
+    def off(self, tname: str, member: str, required: bool = True) -> int:
+        """offsetof(tname, member): the address of the member of a null pointer."""
+        if self.type(tname, required=required) is None:
+            return ABSENT
+        try:
+            return int(self._member(tname, member).address.cast(_ulong()))
+        except (gdb.error, KeyError, TypeError):
+            if required:
+                raise PfnscopeError(f"{tname}.{member}", "member not found in the vmlinux debug info")
+            return ABSENT
+
+    def has(self, tname: str, member: str) -> bool:
+        return self.off(tname, member, required=False) != ABSENT
+
+    def first_off(self, tname: str, members, required: bool = True) -> int:
+        for m in members:
+            o = self.off(tname, m, required=False)
+            if o != ABSENT:
+                return o
+        if required:
+            raise PfnscopeError(f"{tname}.{members[0]}", "member not found in the vmlinux debug info")
+        return ABSENT
+
+    def size(self, tname: str) -> int:
+        return int(self.type(tname).sizeof)
+
+    def array_len(self, tname: str, member: str) -> int:
+        self.type(tname)
+        try:
+            t = self._member(tname, member).type.strip_typedefs()
+        except (gdb.error, KeyError, TypeError):
+            raise PfnscopeError(f"{tname}.{member}", "member not found in the vmlinux debug info")
+        if t.code != gdb.TYPE_CODE_ARRAY:
+            raise PfnscopeError(f"{tname}.{member}", "expected an array")
+        lo, hi = t.range()
+        return hi - lo + 1
+
+    def enumerators(self, tname: str):
+        t = self.type(tname, required=False)
+        if t is None:
+            return None
+        t = t.strip_typedefs()
+        if t.code != gdb.TYPE_CODE_ENUM or not t.fields():
+            return None
+        out: dict = {}
+        for f in t.fields():
+            out.setdefault(f.name, int(f.enumval))
+        return out
+
+    def object_is_pointer(self, name: str):
+        sym = _symbol(name)
+        if sym is None or sym.is_function:
+            return None
+        return sym.type.strip_typedefs().code == gdb.TYPE_CODE_PTR
+
+
+def _symbol(name: str):
+    sym = gdb.lookup_global_symbol(name)
+    if sym is None:
+        sym = gdb.lookup_static_symbol(name)
+    return sym
+
+
+def linked_address(name: str):
+    """Link-time (unrelocated) address of a symbol of the vmlinux, from its
+    debug info or, for assembler symbols (init_top_pgt, _text), its minimal
+    symbol; None when absent."""
+    sym = _symbol(name)
+    try:
+        if sym is not None:
+            v = sym.value()
+            a = v.address if sym.is_variable or v.address is not None else None
+            if a is not None:
+                return int(a.cast(_ulong()))
+            if sym.is_function:
+                return int(v.address.cast(_ulong()))
+    except gdb.error:
+        pass
+    try:
+        return int(gdb.parse_and_eval(f"(unsigned long)&'{name}'"))
+    except gdb.error:
+        return None
+
+
+class GdbSymbols:
+    """Relocated symbols (link address + KASLR offset), values read through
+    __pa_symbol (the layout builder's interface, as its Symbols)."""
+
+    def __init__(self, voff: int, phys_base: int) -> None:
+        self.delta = voff
+        self.phys_base = phys_base
+        self.read_u64 = _layout.image_read_u64(_read_phys, phys_base)
+
+    def address(self, name: str, required: bool = True):
+        a = linked_address(name)
+        if a is None:
+            if required:
+                raise PfnscopeError(name, "symbol not found in the vmlinux")
+            return None
+        return (a + self.delta) & U64
+
+    def value(self, name: str, required: bool = True):
+        a = self.address(name, required)
+        if a is None:
+            return None
+        try:
+            return self.read_u64(a)
+        except Exception as e:
+            raise PfnscopeError(name, f"cannot read the symbol's value at {a:#x}: {e}")
+
+
+# --- locating the kernel (KASLR) ---------------------------------------------
+
+def _elf_bytes(path: str, vaddr: int, n: int) -> bytes:
+    """n bytes at link address vaddr of the vmlinux file (PT_LOAD segments)."""
+    with open(path, "rb") as f:
+        eh = f.read(64)
+        if eh[:4] != b"\x7fELF" or eh[4] != 2:
+            raise PfnscopeError(path, "not an ELF64 vmlinux")
+        phoff, = struct.unpack_from("<Q", eh, 32)
+        phentsize, phnum = struct.unpack_from("<HH", eh, 54)
+        f.seek(phoff)
+        ph = f.read(phentsize * phnum)
+        for i in range(phnum):
+            p_type, _, p_off, p_vaddr, _, p_filesz = struct.unpack_from("<IIQQQQ", ph, i * phentsize)
+            if p_type == 1 and p_vaddr <= vaddr and vaddr + n <= p_vaddr + p_filesz:
+                f.seek(p_off + vaddr - p_vaddr)
+                return f.read(n)
+    raise PfnscopeError(path, f"{vaddr:#x} is not in a loaded segment of the vmlinux")
+
+
+def _vmlinux_path() -> str:
+    path = gdb.current_progspace().filename
+    if not path:
+        raise PfnscopeError("gdb", "no vmlinux loaded: start gdb with the guest's debug vmlinux")
+    return path
+
+
+def locate_kernel(kaslr_offset=None):
+    """(VmcoreInfo, kaslr offset, phys_base) of the kernel in the inferior.
+    PhyMemMode must be on."""
+    vml = _vmlinux_path()
+    banner_va, text_va = linked_address("linux_banner"), linked_address("_text")
+    if banner_va is None or text_va is None:
+        raise PfnscopeError(vml, "no linux_banner/_text symbol: not a Linux vmlinux")
+    banner = _elf_bytes(vml, banner_va, 64)
+    banner = banner.split(b"\0", 1)[0]
+    delta = banner_va - text_va
+    found = None
+    for base in range(0, SCAN_LIMIT, ALIGN):
+        try:
+            if _read_phys(base + delta, len(banner)) == banner:
+                found = base + delta
+                break
+        except gdb.MemoryError:
+            continue
+    if found is None:
+        raise PfnscopeError("kernel image", "the vmlinux's linux_banner is nowhere in guest "
+                            "physical memory: is this vmlinux the running kernel's?")
+    # __pa_symbol(x) = x - __START_KERNEL_map + phys_base, x = link address + voff:
+    # for image symbols only phys_base + voff matters; call it c.
+    c = (found - banner_va + SKM) & U64
+
+    def image_u64(name):
+        a = linked_address(name)
+        return None if a is None else _u64((a - SKM + c) & U64)
+    vmci = None
+    try:
+        note = image_u64("vmcoreinfo_note")
+        pob = image_u64("page_offset_base")
+        if note and pob:
+            pa = (note - pob) & U64
+            namesz, descsz, _ = struct.unpack("<III", _read_phys(pa, 12))
+            if namesz == 11 and 0 < descsz <= 65536:
+                info = VmcoreInfo(_read_phys(pa + 12 + 12, descsz))
+                if "OSRELEASE" in info:
+                    vmci = info
+    except (gdb.MemoryError, gdb.error, struct.error):
+        vmci = None
+    release = banner.decode("latin-1").split(" ")[2] if banner.count(b" ") >= 2 else "unknown"
+    if vmci is None:
+        # no readable VMCOREINFO (e.g. CONFIG_CRASH_CORE off): the kernel's own
+        # init_mm.pgd == swapper_pg_dir (a relocated image address) gives voff
+        mm_pgd = _u64((linked_address("init_mm") + GdbTypes().off("struct mm_struct", "pgd")
+                       - SKM + c) & U64)
+        voff = (mm_pgd - linked_address("init_top_pgt")) & U64
+        l5 = linked_address("__pgtable_l5_enabled")
+        l5v = (struct.unpack("<I", _read_phys((l5 - SKM + c) & U64, 4))[0] if l5 else 0)
+        vmci = VmcoreInfo(f"OSRELEASE={release}\nKERNELOFFSET={voff:x}\n"
+                          f"NUMBER(phys_base)={(c - voff) & U64}\nNUMBER(pgtable_l5_enabled)={l5v}\n")
+    if release != vmci.osrelease:
+        raise PfnscopeError(vml, f"vmlinux is {release}, the guest runs {vmci.osrelease}")
+    voff = vmci.kaslr_offset if kaslr_offset is None else kaslr_offset
+    if kaslr_offset is not None and kaslr_offset != vmci.kaslr_offset:
+        gdb.write(f"pfnscope: warning: --kaslr-offset {kaslr_offset:#x} differs from the "
+                  f"kernel's KERNELOFFSET {vmci.kaslr_offset:#x}\n", gdb.STDERR)
+    phys_base = (c - voff) & U64
+    items = dict(vmci.items)
+    items["KERNELOFFSET"] = f"{voff:x}"
+    items["NUMBER(phys_base)"] = str(phys_base)
+    top = f"{(linked_address('init_top_pgt') + voff) & U64:x}"
+    if kaslr_offset is not None:
+        items["SYMBOL(init_top_pgt)"] = top
+    else:
+        items.setdefault("SYMBOL(init_top_pgt)", top)
+    vmci = VmcoreInfo("".join(f"{k}={v}\n" for k, v in items.items()))
+    return vmci, voff, phys_base
+
+
+# --- the session ---------------------------------------------------------------
+
+class GdbSession(_target.Session):
+    """pfnscope Session over the inferior (a drgn-free layout)."""
+
+    def __init__(self, kaslr_offset=None) -> None:
+        vmci, voff, phys_base = locate_kernel(kaslr_offset)
+        types, syms = GdbTypes(), GdbSymbols(voff, phys_base)
+        super().__init__(drgn.Program(), vmci, _read_phys, "gdb:" + _vmlinux_path(), "gdb",
+                         types=types, symbols=syms)
+        self.kaslr_offset = voff
+        self.phys_base = phys_base
+        self.vmlinux = _vmlinux_path()
+        self.live = False           # the guest is stopped while GDB reads it
+        self._T = types
+
+    def _resolve_file(self, file_va: int):
+        """d_path(): dentry names up to the mount root, across mounts."""
+        T = self._T
+        try:
+            o = {k: T.off(*k.split(":")) for k in (
+                "struct file:f_path", "struct path:mnt", "struct path:dentry",
+                "struct dentry:d_parent", "struct dentry:d_name", "struct qstr:name",
+                "struct vfsmount:mnt_root", "struct mount:mnt", "struct mount:mnt_parent",
+                "struct mount:mnt_mountpoint")}
+            path = file_va + o["struct file:f_path"]
+            vfsmnt = self._u64(path + o["struct path:mnt"])
+            dentry = self._u64(path + o["struct path:dentry"])
+            mount = vfsmnt - o["struct mount:mnt"]
+            names = []
+            for _ in range(256):
+                root = self._u64(vfsmnt + o["struct vfsmount:mnt_root"])
+                parent = self._u64(dentry + o["struct dentry:d_parent"])
+                if dentry == root or dentry == parent:
+                    up = self._u64(mount + o["struct mount:mnt_parent"])
+                    if up == mount or dentry != root:
+                        break
+                    dentry = self._u64(mount + o["struct mount:mnt_mountpoint"])
+                    mount, vfsmnt = up, up + o["struct mount:mnt"]
+                    continue
+                name = self._u64(dentry + o["struct dentry:d_name"] + o["struct qstr:name"])
+                names.append(self.target.read_kvirt(name, 256).split(b"\0", 1)[0]
+                             .decode("utf-8", "replace"))
+                dentry = parent
+            return "/" + "/".join(reversed(names))
+        except Exception:
+            return super()._resolve_file(file_va)
+
+
+_SESSION = {"key": None, "sess": None}
+
+
+def session(kaslr_offset=None, reload=False) -> GdbSession:
+    inf = gdb.selected_inferior()
+    key = (inf.num, inf.connection_num, _vmlinux_path(), kaslr_offset)
+    if reload or _SESSION["key"] != key:
+        old = _SESSION["sess"]
+        if old is not None:
+            old.close()
+        _SESSION["key"], _SESSION["sess"] = None, None
+        _SESSION["sess"] = GdbSession(kaslr_offset)
+        _SESSION["key"] = key
+    sess = _SESSION["sess"]
+    sess.target.flush_cache()       # the guest may have run since the last command
+    sess._files.clear()
+    return sess
+
+
+def _forget(*_a) -> None:
+    _SESSION["key"] = None
+
+
+gdb.events.exited.connect(_forget)
+
+
+# --- the command ---------------------------------------------------------------
+
+class _MemOut:
+    """sys.stdout for the CLI code: one memfd, written unbuffered so that
+    walk_write's direct writes to fileno() and write() stay in order."""
+
+    def __init__(self) -> None:
+        self.fd = os.memfd_create("pfnscope-gdb")
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def write(self, s: str) -> int:
+        os.write(self.fd, s.encode())
+        return len(s)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+    def drain(self) -> None:
+        os.lseek(self.fd, 0, os.SEEK_SET)
+        while True:
+            b = os.read(self.fd, 1 << 20)
+            if not b:
+                break
+            gdb.write(b.decode("utf-8", "replace"))
+        os.close(self.fd)
+
+
+def _split_gdb_opts(argv):
+    """Take the GDB-only options out of argv."""
+    out, kaslr, reload = [], None, False
+    it = iter(argv)
+    for a in it:
+        if a == "--kaslr-offset" or a.startswith("--kaslr-offset="):
+            v = a.split("=", 1)[1] if "=" in a else next(it, None)
+            if v is None:
+                raise gdb.GdbError("pfnscope: --kaslr-offset needs a value")
+            try:
+                kaslr = int(v, 0)
+            except ValueError:
+                raise gdb.GdbError(f"pfnscope: --kaslr-offset: not a number: {v!r}")
+        elif a == "--reload":
+            reload = True
+        elif a in ("-c", "--core", "--qemu-ram", "-k", "--kernel"):
+            raise gdb.GdbError(f"pfnscope: {a} does not apply in GDB (the target is the inferior)")
+        elif a in ("-s", "--symbols"):
+            next(it, None)
+        else:
+            out.append(a)
+    return out, kaslr, reload
+
+
+def run(argv) -> int:
+    """Run one pfnscope command in GDB; returns the CLI's exit status."""
+    argv, kaslr, reload = _split_gdb_opts(list(argv))
+    try:
+        args = _cli.build_parser().parse_args(argv)
+    except SystemExit as e:
+        return int(e.code or 0)
+    if not hasattr(args, "json"):
+        args.json = False
+    out = _MemOut()
+    saved = sys.stdout
+    os.environ.setdefault("PFNSCOPE_NO_PROGRESS", "1")
+    try:
+        with PhysMode():
+            sess = session(kaslr, reload)
+            sys.stdout = out
+            try:
+                rc = _cli.COMMANDS[args.command](sess, args)
+            finally:
+                sys.stdout = saved
+    except PfnscopeError as e:
+        sys.stdout = saved
+        out.drain()
+        raise gdb.GdbError(f"pfnscope: {e}")
+    except Exception as e:
+        sys.stdout = saved
+        out.drain()
+        if os.environ.get("PFNSCOPE_DEBUG"):
+            raise
+        raise gdb.GdbError(f"pfnscope: {_cli._describe(e)}")
+    out.drain()
+    return rc
+
+
+class PfnscopeCommand(gdb.Command):
+    """pfnscope tasks|vmas|walk|check [options]: page-table entries of a VMA as the
+kernel sees them (special bit, vm_normal_page verdict, struct page refcount and
+mapcount, consumer verdicts, diagnoses).  Same options and output as the
+`pfnscope` CLI (try `pfnscope --help`, `pfnscope walk --help`), e.g.
+  pfnscope walk -p 148 -a 0x7f0000000000 --json
+  pfnscope check --fail-on medium
+GDB-only: --kaslr-offset OFF (default: found from the guest), --reload.
+The exit status of the command is in $pfnscope_rc.  Needs QEMU's gdbstub."""
+
+    def __init__(self) -> None:
+        super().__init__("pfnscope", gdb.COMMAND_DATA)
+
+    def invoke(self, arg: str, from_tty: bool) -> None:
+        self.dont_repeat()
+        rc = run(gdb.string_to_argv(arg))
+        gdb.set_convenience_variable("pfnscope_rc", rc)
+
+
+PfnscopeCommand()
