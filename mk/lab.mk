@@ -1,7 +1,7 @@
 # VM lab (tests/vm): kernels, guest programs, test module, fixtures, lab tests.
 #   make lab         kernels + guest programs + module + every fixture of the check set
 #   make check-lab   lab, then pytest tests/vm (fails when a fixture cannot be built)
-#   make demo        the healthy 6.1 fixture; prints where its dumps are
+#   make demo        the README's main job (mk/demo.mk: fixture + pfnscope check/walk)
 # PFNSCOPE_LAB_KERNELS narrows the set: "6.1", "6.1 7", or "6.1:max:healthy,7:max:healthy".
 # PFNSCOPE_LAB_JOBS: fixture builds in parallel (default 2).
 LAB_PY ?= /usr/bin/python3
@@ -23,12 +23,8 @@ lab: lab-fixtures
 check-lab: deps lab
 	$(LAB_PY) -m pytest -q -p no:cacheprovider tests/vm
 
-demo: deps lab-guest
-	./tests/vm/kernels.sh 6.1
-	$(LAB_PY) -m tests.vm.lab build 6.1 max healthy
-	@$(LAB_PY) -c 'from tests.vm import lab; fx = lab.fixture("6.1", "max", "healthy"); \
-	  print("fixture:", fx.dir); print("vmlinux:", fx.vmlinux); \
-	  [print("dump %-13s %s" % (k, v)) for k, v in fx.dumps.items()]'
+# the README's main job: boot the lab's default scenario, dump it, run pfnscope on it
+demo: demo-run
 
 lab-clean:
 	rm -rf $(PFNSCOPE_CACHE)/lab

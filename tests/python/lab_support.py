@@ -23,7 +23,7 @@ for p in (ROOT, SRC):
 from tests.vm import lab  # noqa: E402
 
 BIN = os.path.join(ROOT, "bin", "pfnscope")
-FORMATS = ("elf-nopaging", "elf-paging", "kdump-zlib", "kdump-real")
+FORMATS = ("elf-nopaging", "elf-paging", "kdump-zlib", "kdump-real", "kdump-real-d23")
 SEVERITY = {
     "BAD_SPECIAL": "critical", "PFN_BEYOND_MEMMAP": "critical", "MAPS_FREED_PAGE": "critical",
     "REFCOUNT_BELOW_MAPCOUNT": "high", "PFNMAP_AND_MIXEDMAP": "high", "SPECIAL_OVER_RAM": "high",

@@ -51,6 +51,8 @@ DEFAULT_SET = (
     ("6.12", "max", "healthy"),
     ("7", "max", "healthy"),
     ("6.1", "max", "buggy"),
+    ("6.12", "max", "buggy"),
+    ("7", "max", "buggy"),
 )
 GUEST_MEM = "1G"
 # makedumpfile -d for the real kdump: 31 as Debian's kdump-tools (drops zero, cache,

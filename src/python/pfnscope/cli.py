@@ -343,6 +343,8 @@ def _run(args, prog=None) -> int:
         return rc
     except PfnscopeError as e:
         return _fail(str(e))
+    except BrokenPipeError:
+        raise  # the reader of our output went away (| head): main() ends quietly
     except Exception as e:
         if os.environ.get("PFNSCOPE_DEBUG"):
             raise
