@@ -363,6 +363,41 @@ static char *c_json_str(char *p, const char *s)
 	return p;
 }
 
+/* The consumers object's members.  Consecutive entries of a VMA nearly
+ * always share their verdicts, so the previous rendering is kept per thread
+ * (the key is the verdict bytes; names are constants) and copied. */
+static char *c_consumers(char *p, const uint8_t *v)
+{
+	static _Thread_local struct {
+		int valid;
+		uint8_t key[PFS_C__COUNT];
+		size_t len;
+		char s[384];
+	} cache;
+	char *p0 = p;
+
+	if (cache.valid && memcmp(cache.key, v, PFS_C__COUNT) == 0) {
+		memcpy(p, cache.s, cache.len);
+		return p + cache.len;
+	}
+	for (unsigned c = 0; c < PFS_C__COUNT; c++) {
+		if (c)
+			*p++ = ',';
+		*p++ = '"';
+		p = c_str(p, pfs_consumer_name(c));
+		CL(p, "\":\"");
+		p = c_str(p, pfs_consumer_verdict_name(v[c]));
+		*p++ = '"';
+	}
+	if ((size_t)(p - p0) <= sizeof(cache.s)) {
+		memcpy(cache.key, v, PFS_C__COUNT);
+		cache.len = (size_t)(p - p0);
+		memcpy(cache.s, p0, cache.len);
+		cache.valid = 1;
+	}
+	return p;
+}
+
 /* Upper bound of json_entry_body's output: fixed part + the flag names. */
 static size_t entry_bound(const struct pfs_entry *e, const struct pfs_layout *lo)
 {
@@ -468,15 +503,7 @@ static char *json_entry_body(char *p, const struct pfs_entry *e, int32_t pid,
 		CL(p, "null");
 	}
 	CL(p, ",\"consumers\":{");
-	for (unsigned c = 0; c < PFS_C__COUNT; c++) {
-		if (c)
-			*p++ = ',';
-		*p++ = '"';
-		p = c_str(p, pfs_consumer_name(c));
-		CL(p, "\":\"");
-		p = c_str(p, pfs_consumer_verdict_name(e->consumers[c]));
-		*p++ = '"';
-	}
+	p = c_consumers(p, e->consumers);
 	CL(p, "},\"diagnoses\":[");
 	int first = 1;
 	for (uint32_t m = e->diag; m; m &= m - 1) {
