@@ -164,6 +164,15 @@ struct pfs_layout {
 	/* --- task_struct --- */
 	int32_t task_tasks, task_pid, task_tgid, task_mm, task_comm, task_flags;
 	uint32_t task_comm_len;      /* TASK_COMM_LEN */
+	/* pid idr, the fallback when the task list is broken (optional:
+	 * init_pid_ns 0 / offsets PFS_ABSENT disable it) */
+	uint64_t init_pid_ns;        /* VA of init_pid_ns */
+	int32_t pidns_idr_xa_head;   /* pid_namespace.idr.idr_rt.xa_head */
+	int32_t xa_node_shift, xa_node_slots;   /* struct xa_node */
+	uint32_t xa_chunk_size;      /* XA_CHUNK_SIZE: ARRAY_SIZE(xa_node.slots), 64 */
+	int32_t pid_tasks0;          /* struct pid.tasks[PIDTYPE_PID].first */
+	int32_t pid_nr0;             /* struct pid.numbers[0].nr */
+	int32_t task_pid_links0;     /* task_struct.pid_links[PIDTYPE_PID] */
 
 	/* --- file / path / dentry for the VMA file name (optional) --- */
 	int32_t file_f_path, path_dentry, dentry_d_name, qstr_name;

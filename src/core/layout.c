@@ -51,6 +51,8 @@ void pfs_layout_init(struct pfs_layout *lo)
 		&lo->maple_arange64_pivot, &lo->maple_arange64_slot,
 		&lo->task_tasks, &lo->task_pid, &lo->task_tgid, &lo->task_mm,
 		&lo->task_comm, &lo->task_flags,
+		&lo->pidns_idr_xa_head, &lo->xa_node_shift, &lo->xa_node_slots,
+		&lo->pid_tasks0, &lo->pid_nr0, &lo->task_pid_links0,
 		&lo->file_f_path, &lo->path_dentry, &lo->dentry_d_name, &lo->qstr_name,
 		&lo->vmops_access, &lo->vmops_find_special_page,
 	};

@@ -1213,6 +1213,15 @@ static int vec_push(struct vec *v, const void *x)
 
 static int task_cb(const struct pfs_task *task, void *arg)
 {
+	if (task->err)           /* unreadable: see Target.unreadable_tasks() */
+		return 0;
+	return vec_push(arg, task) ? -PFS_ENOMEM : 0;
+}
+
+static int unreadable_task_cb(const struct pfs_task *task, void *arg)
+{
+	if (!task->err)
+		return 0;
 	return vec_push(arg, task) ? -PFS_ENOMEM : 0;
 }
 
@@ -1245,6 +1254,36 @@ static PyObject *Target_tasks(TargetObject *self, PyObject *noargs)
 			break;
 		}
 		PyList_SET_ITEM(l, (Py_ssize_t)i, t);
+	}
+	free(v.data);
+	return l;
+}
+
+/* Leaders whose task_struct could not be read (found through the pid idr
+ * after the task list broke): [(task_va, pid, errno_name_message)] */
+static PyObject *Target_unreadable_tasks(TargetObject *self, PyObject *noargs)
+{
+	(void)noargs;
+	struct vec v = { NULL, 0, 0, sizeof(struct pfs_task) };
+	int r;
+
+	if (tgt_enter(self))
+		return NULL;
+	CORE_CALL(self, r, pfs_for_each_task(&self->t, unreadable_task_cb, &v));
+	if (tgt_leave(self, r)) {
+		free(v.data);
+		return NULL;
+	}
+	PyObject *l = PyList_New((Py_ssize_t)v.n);
+	for (size_t i = 0; l && i < v.n; i++) {
+		const struct pfs_task *t = (struct pfs_task *)v.data + i;
+		PyObject *o = Py_BuildValue("(Kis)", (unsigned long long)t->task, (int)t->pid,
+					    pfs_strerror(t->err));
+		if (!o) {
+			Py_CLEAR(l);
+			break;
+		}
+		PyList_SET_ITEM(l, (Py_ssize_t)i, o);
 	}
 	free(v.data);
 	return l;
@@ -1696,6 +1735,9 @@ static PyMethodDef Target_methods[] = {
 	{ "tasks", (PyCFunction)Target_tasks, METH_NOARGS,
 	  "tasks() -> [(task_va, pid, tgid, mm_va, comm)]" },
 	{ "find_task", (PyCFunction)Target_find_task, METH_O, "find_task(pid) -> task tuple | None" },
+	{ "unreadable_tasks", (PyCFunction)Target_unreadable_tasks, METH_NOARGS,
+	  "unreadable_tasks() -> [(task_va, pid, reason)]: leaders found through the pid idr "
+	  "whose task_struct could not be read (the task list was broken)" },
 	{ "vmas", (PyCFunction)Target_vmas, METH_O,
 	  "vmas(mm) -> [(vma_va, start, end, vm_flags, pgoff, file_va, ops_va)]" },
 	{ "find_vma", (PyCFunction)Target_find_vma, METH_VARARGS, "find_vma(mm, addr) -> vma tuple | None" },

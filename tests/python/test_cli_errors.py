@@ -199,10 +199,13 @@ def test_filtered_page_table_gives_unreadable_entries(fx, tmp_path):
 
 def test_dump_level_31(fx, tmp_path):
     """Debian's default -d 31 (user pages dropped): page tables and struct
-    pages are still there, the user data is not."""
+    pages are still there, the user data is not.  The full dump is the
+    -d 23 companion of the real kdump (user pages kept): "kdump-real" is
+    itself -d 31 now."""
+    full_path = fx.dumps["kdump-real-d23"]
     dst = tmp_path / "d31.kdump"
     cp = subprocess.run(["makedumpfile", "-c", "-d", "31", "-x", fx.vmlinux,
-                         fx.dumps["kdump-real"], str(dst)], capture_output=True, text=True)
+                         full_path, str(dst)], capture_output=True, text=True)
     assert cp.returncode == 0, cp.stderr[-2000:]
     pid = L.num(fx.magic["pid"])
     addr = L.num(fx.magic["addr"])
@@ -215,7 +218,7 @@ def test_dump_level_31(fx, tmp_path):
     prog = pfnscope.open(str(dst), fx.vmlinux)
     with pytest.raises(drgn.FaultError):
         prog.read(L.num(fx.magic["pfn"]) << 12, 64, True)
-    full = pfnscope.open(fx.dumps["kdump-real"], fx.vmlinux)
+    full = pfnscope.open(full_path, fx.vmlinux)
     pattern = bytes.fromhex(fx.magic["pattern"])
     assert full.read(L.num(fx.magic["pfn"]) << 12, len(pattern), True) == pattern
     chk = L.run("-c", str(dst), "-s", fx.vmlinux, "check")

@@ -18,7 +18,10 @@ KPF_ZERO_PAGE, KPF_RESERVED, KPF_MLOCKED = 24, 32, 33
 @pytest.mark.parametrize("key,fmt", CASES, ids=IDS)
 def test_vmas_match_proc_maps(key, fmt):
     fx = L.fixture(*key)
-    vmas, _ = L.walk_all(key, fmt)
+    res = L.walk_result(key, fmt)
+    if res is None:  # kdump-real of a kernel makedumpfile 1.7.2 does not support: asserted there
+        return
+    vmas, _ = res
     checked = 0
     for pid in L.manifest_pids(fx):
         assert pid in fx.maps, f"no maps for pid {pid} in {fx.dir}"
@@ -43,7 +46,10 @@ def test_vmas_match_proc_maps(key, fmt):
 @pytest.mark.parametrize("key,fmt", CASES, ids=IDS)
 def test_pfns_mapcounts_flags_match_pagemap(key, fmt):
     fx = L.fixture(*key)
-    _, ents = L.walk_all(key, fmt)
+    res = L.walk_result(key, fmt)
+    if res is None:  # kdump-real of a kernel makedumpfile 1.7.2 does not support: asserted there
+        return
+    _, ents = res
     pids = set(L.manifest_pids(fx))
     lines = [p for p in fx.pagemap if int(p["pid"]) in pids and p.get("present") and p.get("pfn")]
     assert len(lines) > 50, "pagemap truth too small"
@@ -51,8 +57,18 @@ def test_pfns_mapcounts_flags_match_pagemap(key, fmt):
     for p in lines:
         pid, addr = int(p["pid"]), int(p["addr"], 16)
         e = L.entry_at(ents.get(pid, []), addr)
+        if e is None and fmt.startswith("kdump-real") and p.get("file"):
+            # the real kdump is captured after the QEMU dumps and the truth
+            # snapshot: a clean page-cache page may have been unmapped by
+            # reclaim meanwhile; then the dump's own struct page says so
+            assert L.page_unmapped_in_dump(key, fmt, p["pfn"]), \
+                f"pid {pid} {addr:#x}: no entry, yet pfn {p['pfn']} is still mapped in the dump"
+            continue
         assert e is not None, f"pid {pid} {addr:#x}: no entry (pagemap pfn {p['pfn']})"
-        assert e["kind"] == "present", (p, e)
+        # pagemap's PM_PRESENT is pte_present(), which on x86 is true for
+        # PROT_NONE / NUMA-hinting entries too (_PAGE_PRESENT|_PAGE_PROTNONE,
+        # arch/x86/include/asm/pgtable.h): those are pfnscope's "protnone"
+        assert e["kind"] in ("present", "protnone"), (p, e)
         pfn = e["pfn"] + ((addr - int(e["addr"], 16)) >> 12)
         assert pfn == p["pfn"], (p, e)
         page = e["page"]
@@ -60,7 +76,16 @@ def test_pfns_mapcounts_flags_match_pagemap(key, fmt):
             continue
         flags = int(p["kpageflags"], 16) if p.get("kpageflags") else 0
         if e["level"] == "pte" and not flags & ((1 << KPF_HEAD) | (1 << KPF_TAIL)):
-            assert page.get("page_mapcount", page["mapcount"]) == p["kpagecount"], (p, e)
+            mc = page.get("page_mapcount", page["mapcount"])
+            if mc != p["kpagecount"]:
+                # kpagecount was read by the guest's `truth` process, before
+                # the dump.  A page mapped outside the manifest's processes
+                # -- the [vdso] text page is in every mm, `truth`'s own
+                # included -- has changed count since; the kernel's rule
+                # still holds in the dump: an order-0 page's _mapcount+1 is
+                # the number of PTEs mapping it (mm/rmap.c), over every mm.
+                assert mc == L.pte_mappings(key, fmt, p["pfn"]), (p, e)
+                assert special_or_shared(fx, pid, addr), (p, e)
         assert page["anon"] == bool(flags & (1 << KPF_ANON)), (p, e)
         assert page["reserved"] == bool(flags & (1 << KPF_RESERVED)), (p, e)
         if not flags & ((1 << KPF_HEAD) | (1 << KPF_TAIL)):
@@ -72,6 +97,15 @@ def test_pfns_mapcounts_flags_match_pagemap(key, fmt):
     assert n_flags > 20
 
 
+def special_or_shared(fx, pid, addr):
+    """A mapping other processes than the manifest's map too: a kernel
+    special mapping ([vdso]) or a file mapping (page cache)."""
+    for m in L.parse_maps(fx.maps.get(pid, "")):
+        if m["start"] <= addr < m["end"]:
+            return m["path"].startswith("[v") or m["path"].startswith("/")
+    return False
+
+
 def _tri(v):
     return None if v is None else bool(v)
 
@@ -81,7 +115,10 @@ def test_manifest_expectations(key, fmt):
     """Every mapping kind: special / normal_page / level / kind of its entries,
     and per listed page its pfn (the /dev/mem offset for /dev/mem mappings)."""
     fx = L.fixture(*key)
-    _, ents = L.walk_all(key, fmt)
+    res = L.walk_result(key, fmt)
+    if res is None:  # kdump-real of a kernel makedumpfile 1.7.2 does not support: asserted there
+        return
+    _, ents = res
     kinds = set()
     for m in fx.manifest:
         if "start" not in m or "error" in m or "expect" not in m:
@@ -104,6 +141,16 @@ def test_manifest_expectations(key, fmt):
         for pg in pages:
             addr = int(pg["addr"], 16)
             e = L.entry_at(ents.get(pid, []), addr)
+            if pg.get("kind") == "none":
+                # no pte (the fault gave SIGBUS): walk leaves none entries
+                # out unless --include-none, so no entry or a "none" one
+                assert e is None or e["kind"] == "none", (m["kind"], pg, e)
+                continue
+            if e is None and fmt.startswith("kdump-real") and m["kind"] == "file_readonly":
+                # reclaimed page-cache page (see the pagemap test above)
+                assert pg.get("pfn") is not None and L.page_unmapped_in_dump(key, fmt, pg["pfn"]), \
+                    (m["kind"], pg)
+                continue
             assert e is not None, (m["kind"], pg)
             if pg.get("kind"):
                 assert e["kind"] == pg["kind"], (m["kind"], pg, e)
@@ -118,39 +165,52 @@ def test_manifest_expectations(key, fmt):
     assert len(kinds) >= 10, f"only {sorted(kinds)} in the manifest"
 
 
-@pytest.mark.parametrize("key", L.fixture_keys(), ids=[L.key_id(k) for k in L.fixture_keys()])
-def test_diagnoses_and_exit_status(key):
+@pytest.mark.parametrize("key,fmt", CASES, ids=IDS)
+def test_diagnoses_and_exit_status(key, fmt):
     """Codes the manifest says must fire are found in the mapping's range with
-    the DESIGN severity; only allowed codes appear there; healthy exits 0,
-    buggy exits 1."""
+    the expected severity (L.expected_severity: SPECIAL_OVER_RAM is per
+    entry); only allowed codes appear there; healthy exits 0 (nothing at
+    high or above), buggy exits 1."""
     fx = L.fixture(*key)
-    r = L.check_json(key, "kdump-real")
+    r = L.check_json(key, fmt)
+    if r.rc == 2:
+        L.assert_filtered_kernel_data(key, fmt, r)
+        return
     assert r.rc in (0, 1), r
     findings = [o for o in r.json() if o["type"] == "finding"]
+    errored = set()
+    for o in r.json():
+        if o["type"] == "error":  # per task: only where the dump lacks the data
+            L.assert_filtered_message(key, fmt, o["message"])
+            errored.add(o["pid"])
     for f in findings:
-        assert f["severity"] == L.SEVERITY[f["code"]], f
+        assert f["severity"] == L.expected_severity(fx, f["code"], f["pid"], int(f["start"], 16)), f
     want_any = False
     for m in fx.manifest:
         if "start" not in m or "diagnoses" not in m:
             continue
         pid, start, end = int(m["pid"]), int(m["start"], 16), int(m["end"], 16)
+        if pid in errored:
+            continue  # asserted above: its mm is not in this dump
         here = [f for f in findings if f["pid"] == pid
                 and int(f["start"], 16) < end and int(f["end"], 16) > start]
         codes = {f["code"] for f in here}
         for code in m["diagnoses"]:
             want_any = True
             assert code in codes, (m["kind"], code, here)
+            want = {L.expected_severity(fx, code, pid, start)}
+            assert {f["severity"] for f in here if f["code"] == code} == want, (m["kind"], code, here)
         allowed = set(m["diagnoses"]) | set(m.get("diagnoses_may") or [])
         assert codes <= allowed, (m["kind"], codes - allowed)
     high = [f for f in findings if L.SEVERITIES.index(f["severity"]) >= 2]
     assert r.rc == (1 if high else 0), r
     if key[2] == "healthy":
-        # a healthy kernel has no high finding except those the manifest
-        # documents as real kernel behaviour (e.g. 6.1 vvar under a time
-        # namespace: special PTE over alloc_page'd RAM, case C)
-        expected = {(int(m["pid"]), c) for m in fx.manifest if "start" in m
-                    for c in m.get("diagnoses") or []}
-        assert all((f["pid"], f["code"]) in expected for f in high), high
+        # a healthy kernel has nothing at high or above: case C under a time
+        # namespace's [vvar] (6.1) and the 7.2 perf ring is medium (above)
+        assert not high and r.rc == 0, high
     else:
         assert want_any, "buggy manifest lists no diagnoses"
         assert high and r.rc == 1, r
+        modes = {m["kind"] for m in fx.manifest if m.get("kind", "").startswith("buggy_")
+                 and m.get("start")}
+        assert len(modes) >= 11, f"buggy modes missing: only {sorted(modes)}"

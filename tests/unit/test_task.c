@@ -107,3 +107,92 @@ TEST(task_list_long)
 	free(l);
 	mock_kernel_fini(&k);
 }
+
+/* The pid idr fallback: a task_struct filtered out of a dump (makedumpfile
+ * dropping a slab page) breaks init_task.tasks; the leaders after it come
+ * from init_pid_ns.idr (an xarray of struct pid), and the unreadable one
+ * is reported with its pid and err set.  An idr that is itself unreadable
+ * leaves the list's error. */
+static void idr_layout(struct mock_kernel *k)
+{
+	struct pfs_layout *lo = &k->lo;
+	lo->init_pid_ns = mock_kimage_alloc(k, 0x100);
+	lo->pidns_idr_xa_head = 8;
+	lo->xa_node_shift = 0;
+	lo->xa_node_slots = 40;
+	lo->xa_chunk_size = 64;
+	lo->pid_tasks0 = 32;
+	lo->pid_nr0 = 112;
+	lo->task_pid_links0 = 0x600;
+}
+
+static uint64_t idr_pid(struct mock_kernel *k, int nr, uint64_t task)
+{
+	uint64_t pid = mock_kalloc(k, 0x100);
+	mock_write_kva_u32(k, pid + 112, (uint32_t)nr);
+	mock_write_kva_u64(k, pid + 32, task ? task + 0x600 : 0);
+	return pid;
+}
+
+TEST(task_list_broken_idr_fallback)
+{
+	struct mock_kernel k;
+	mock_kernel_init(&k, 4, 6, 12);
+	idr_layout(&k);
+	uint64_t mm = mm_mm_alloc(&k);
+	uint64_t t1 = mm_task(&k, 1, mm, "init");
+	uint64_t t2 = mm_task(&k, 23, 0, "cpuhp/0");
+	uint64_t t3 = mm_task(&k, 45, mm, "scenarios");
+	uint64_t t4 = mm_task(&k, 47, mm, "scenarios");
+	uint64_t th = mm_task(&k, 48, mm, "thread");       /* a thread of 47 */
+	mock_write_kva_u32(&k, th + (uint64_t)k.lo.task_tgid, 47);
+	uint64_t t5 = mm_task(&k, 59, mm, "scenarios");
+	(void)t1; (void)t3; (void)t5;
+	/* a one-level xarray (pids < 64): node with shift 0, slots[nr] = struct pid;
+	 * the shift-6 root over leaf nodes is walked the same way */
+	uint64_t node = mock_kalloc(&k, 0x400);
+	int nrs[] = { 1, 23, 45, 47, 48, 59, 40 /* a pid of no task */ };
+	uint64_t tks[] = { t1, t2, t3, t4, th, t5, 0 };
+	for (unsigned i = 0; i < 7; i++)
+		mock_write_kva_u64(&k, node + 40 + 8 * (uint64_t)nrs[i], idr_pid(&k, nrs[i], tks[i]));
+	mock_write_kva_u64(&k, k.lo.init_pid_ns + 8, node | 2);
+
+	struct tlist *l = calloc(1, sizeof(*l));
+	struct pfs_task t;
+	/* intact list: the idr is not consulted, same result as before */
+	CHECK_EQ(pfs_for_each_task(&k.t, collect_task, l), 0);
+	CHECK_EQ(l->n, 7);
+
+	/* cpuhp/0's task_struct page filtered out of the dump */
+	mock_set_unreadable(&k, mock_kva_to_pa(&k, t2) >> 12, 1);
+	memset(l, 0, sizeof(*l));
+	CHECK_EQ(pfs_for_each_task(&k.t, collect_task, l), 0);
+	/* init_task, init from the list; then 23 (unreadable), 45, 47, 59
+	 * from the idr; the thread 48 and the task-less pid 40 are not */
+	CHECK_EQ(l->n, 6);
+	CHECK_EQ(l->t[1].pid, 1);
+	CHECK_EQ(l->t[2].pid, 23);
+	CHECK_EQ(l->t[2].err, PFS_EREAD);
+	CHECK_EQ(l->t[2].task, t2);
+	CHECK_EQ(l->t[3].pid, 45);
+	CHECK_EQ(l->t[3].err, 0);
+	CHECK_EQ(l->t[3].mm, mm);
+	CHECK_EQ(l->t[4].pid, 47);
+	CHECK_EQ(l->t[5].pid, 59);
+	CHECK_EQ(pfs_find_task(&k.t, 59, &t), 0);
+	CHECK_EQ(t.task, t5);
+	/* the unreadable task itself: an error naming its task_struct */
+	CHECK_EQ(pfs_find_task(&k.t, 23, &t), -PFS_EREAD);
+	CHECK_EQ(k.t.err_addr, t2);
+	CHECK_EQ(pfs_find_task(&k.t, 4242, &t), -PFS_ENOENT);
+
+	/* the idr node filtered too: no proof of absence, the list's error */
+	mock_set_unreadable(&k, mock_kva_to_pa(&k, node) >> 12, 1);
+	memset(l, 0, sizeof(*l));
+	CHECK_EQ(pfs_for_each_task(&k.t, collect_task, l), -PFS_EREAD);
+	CHECK_EQ(l->n, 2);
+	CHECK_EQ(pfs_find_task(&k.t, 59, &t), -PFS_EREAD);
+	CHECK_EQ(pfs_find_task(&k.t, 1, &t), 0);
+	free(l);
+	mock_kernel_fini(&k);
+}

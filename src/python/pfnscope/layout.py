@@ -334,6 +334,19 @@ def build_layout(prog: Optional[drgn.Program], vmci: VmcoreInfo, read_u64: Optio
                         ("task_mm", "mm"), ("task_comm", "comm"), ("task_flags", "flags")):
         lo[key] = T.off(K, member)
     lo["task_comm_len"] = T.array_len(K, "comm")
+    # pid idr (optional): the fallback when the task list is broken, e.g.
+    # a task_struct page filtered out of a makedumpfile dump
+    lo["init_pid_ns"] = S.address("init_pid_ns", required=False) or 0
+    lo["pidns_idr_xa_head"] = T.off("struct pid_namespace", "idr.idr_rt.xa_head", required=False)
+    lo["xa_node_shift"] = T.off("struct xa_node", "shift", required=False)
+    lo["xa_node_slots"] = T.off("struct xa_node", "slots", required=False)
+    try:
+        lo["xa_chunk_size"] = T.array_len("struct xa_node", "slots")
+    except Exception:
+        lo["xa_chunk_size"] = 0
+    lo["pid_tasks0"] = T.off("struct pid", "tasks[0]", required=False)
+    lo["pid_nr0"] = T.off("struct pid", "numbers[0].nr", required=False)
+    lo["task_pid_links0"] = T.off(K, "pid_links[0]", required=False)
 
     # --- file name (optional) ---
     lo["file_f_path"] = T.off("struct file", "f_path", required=False)
