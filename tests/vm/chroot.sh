@@ -28,7 +28,7 @@ die() { echo "chroot.sh: $*" >&2; exit 2; }
 suite=${1:-}
 case $suite in
   trixie) PKGS=$BASE ;;
-  sid) PKGS=$BASE,python3-drgn,crash ;;
+  sid) PKGS=$BASE,python3-drgn,crash,makedumpfile ;;
   *) die "usage: chroot.sh trixie|sid [run [-r DIR]... [-w DIR]... [-C DIR] -- CMD...]" ;;
 esac
 shift

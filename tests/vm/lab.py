@@ -407,10 +407,24 @@ class Guest:
         shutil.rmtree(self.sockdir, ignore_errors=True)
 
 
+def makedumpfile_root(k):
+    """Host path of the root whose makedumpfile the capture kernel runs: the host's
+    for 6.1; Debian 12's makedumpfile 1.7.2 says "The kernel version is not
+    supported" for 6.12+ and, not knowing PG_slab became a page type, drops slab
+    pages (task_struct, mm_struct) at -d 31, so newer kernels use the sid chroot's
+    makedumpfile (tests/vm/chroot.sh)."""
+    if k.gen == "6.1":
+        return "/"
+    _run("makedumpfile chroot", ["bash", os.path.join(VMDIR, "chroot.sh"), "sid"])
+    return os.path.join(CACHE, "chroots", "sid")
+
+
 def _append(k, scenario, mode, initrd):
     return ("console=ttyS0 crashkernel=256M panic=1 transparent_hugepage=madvise "
-            "pfnlab.mode=%s pfnlab.scenario=%s pfnlab.kernel=%s pfnlab.initrd=%s pfnlab.dumplevel=%d"
-            % (mode, scenario, k.vmlinuz, initrd, KDUMP_LEVEL))
+            "pfnlab.mode=%s pfnlab.scenario=%s pfnlab.kernel=%s pfnlab.initrd=%s pfnlab.dumplevel=%d "
+            "pfnlab.mkdroot=%s"
+            % (mode, scenario, k.vmlinuz, initrd, KDUMP_LEVEL,
+               makedumpfile_root(k) if mode == "dump" else "/"))
 
 
 # ---------------------------------------------------------------- fixtures

@@ -289,9 +289,13 @@ def cmd_check(sess, args) -> int:
             for (sev, code), n in sorted(counts.items(), key=lambda k: -SEVERITIES.index(k[0][0])):
                 _write(f"# {n:6} {sev:8} {code}\n")
         if not findings:
-            _write("# no findings\n")
+            _write("# no findings\n" if not errors else
+                   f"# no findings in the tasks read; {len(errors)} task(s) unreadable\n")
     fail = SEVERITIES.index(args.fail_on)
-    return 1 if any(SEVERITIES.index(f.severity) >= fail for f in findings) else 0
+    if any(SEVERITIES.index(f.severity) >= fail for f in findings):
+        return 1
+    # a task that could not be read was not checked: not a clean bill of health
+    return 2 if errors else 0
 
 
 COMMANDS = {"tasks": cmd_tasks, "vmas": cmd_vmas, "walk": cmd_walk, "check": cmd_check}
