@@ -43,6 +43,13 @@ static inline unsigned pfs_top_level(const struct pfs_layout *lo)
 }
 static inline unsigned pfs_level_shift(unsigned level) { return 12 + 9 * level; }
 
+/* The translation cache of struct pfs_target, for kvirt_to_phys
+ * implementations: lookup returns 1 (and *pa, *run) on a hit, moving the
+ * hit to the front; insert makes [va, va + size) -> pa the front entry and
+ * ages the others.  (x86_64.c still open-codes the same logic.) */
+int pfs_kv_cache_lookup(struct pfs_target *t, uint64_t va, uint64_t *pa, uint64_t *run);
+void pfs_kv_cache_insert(struct pfs_target *t, uint64_t va, uint64_t pa, uint64_t size);
+
 /* Decode through lo's arch. */
 void pfs_decode_entry(const struct pfs_layout *lo, uint64_t raw, unsigned level, struct pfs_entry *e);
 

@@ -72,6 +72,14 @@ struct pfs_layout {
 	uint64_t init_top_pgt;       /* VA of init_top_pgt / swapper_pg_dir (relocated) */
 	uint64_t start_kernel_map;   /* __START_KERNEL_map, 0xffffffff80000000 on x86-64 */
 	uint64_t max_physmem_bits;   /* 46 (4-level) or 52 (5-level) */
+	/* arm64 only (required by pfs_layout_validate for PFS_ARCH_ARM64; the
+	 * root table is init_top_pgt = swapper_pg_dir, the linear map base is
+	 * page_offset_base = PAGE_OFFSET), arch/arm64/include/asm/memory.h:
+	 *   __kimg_to_phys(va) = va - kimage_voffset     (kernel image)
+	 *   __lm_to_phys(va) = va - PAGE_OFFSET + PHYS_OFFSET  (linear map) */
+	uint64_t kimage_voffset;     /* VMCOREINFO NUMBER(kimage_voffset); 0 = unknown */
+	uint64_t phys_offset;        /* VMCOREINFO NUMBER(PHYS_OFFSET) (memstart_addr); UINT64_MAX = unknown */
+	uint32_t va_bits;            /* VMCOREINFO NUMBER(VA_BITS); only 48 (4K, 4 levels) supported */
 
 	/* swap-entry type numbers (include/linux/swap.h) for this kernel */
 	int max_swapfiles;           /* first non-swap-device type */

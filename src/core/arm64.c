@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * arm64, 4 KiB granule, 48-bit VA (4 levels): arch/arm64/include/asm/
- * pgtable-hwdef.h, pgtable-prot.h, pgtable.h.  Entry decode and walking
- * are complete for that configuration; what remains is listed at the end.
+ * pgtable-hwdef.h, pgtable-prot.h, pgtable.h, memory.h.  Entry decode,
+ * walking and kernel-virtual translation are complete for that
+ * configuration; what remains is listed at the end.
  */
 #include "pfnscope/arch.h"
 
@@ -113,20 +114,103 @@ static void arm64_decode(const struct pfs_layout *lo, uint64_t v, unsigned level
 }
 
 /*
+ * Kernel virtual -> physical through swapper_pg_dir (TTBR1_EL1), 4 KiB
+ * granule, VA_BITS 48: four levels (Arm ARM lookup levels 0-3 = our
+ * P4D/PUD/PMD/PTE, 9 VA bits each from bit 12, so the indexing is the
+ * same as x86-64's 4-level walk).  Descriptors, pgtable-hwdef.h:
+ *   bits[1:0] 0b11  PUD_TYPE_TABLE / PMD_TYPE_TABLE at levels 0-2,
+ *                   PTE_TYPE_PAGE at level 3;
+ *   bits[1:0] 0b01  PUD_TYPE_SECT / PMD_TYPE_SECT: a 1 GiB (level 1) or
+ *                   2 MiB (level 2) block; reserved (invalid) at level 3,
+ *                   and at level 0 without FEAT_LPA2;
+ *   bit 0 clear     invalid: translation fault;
+ * output address bits[47:12] (PTE_ADDR_LOW), aligned down to the block
+ * size for blocks.  52-bit PAs (FEAT_LPA's PTE_ADDR_HIGH bits[15:12] with
+ * 64K pages, or LPA2's bits[9:8]) are not decoded.
+ *
+ * swapper_pg_dir's own PA, arch/arm64/include/asm/memory.h
+ * __virt_to_phys_nodebug(): a linear-map address
+ * (__is_lm_address: va - PAGE_OFFSET < PAGE_END - PAGE_OFFSET, PAGE_END =
+ * PAGE_OFFSET + 2^(VA_BITS - 1) with VA_BITS_MIN = VA_BITS = 48) is
+ * __lm_to_phys = va - PAGE_OFFSET + PHYS_OFFSET, anything else
+ * __kimg_to_phys = va - kimage_voffset (swapper_pg_dir is a kernel-image
+ * symbol, so this is __pa_symbol()).  5.4 .. 5.10 tested the bit
+ * VA_BITS - 1 instead: the same set of TTBR1 addresses at 48 bits.
+ * Translations are cached like x86_64.c's (pfs_kv_cache_*).
+ */
+#define A_TYPE_MASK  3ull
+#define A_TYPE_BLOCK 1ull   /* PMD_TYPE_SECT / PUD_TYPE_SECT */
+#define A_TYPE_TABLE 3ull   /* PMD_TYPE_TABLE / PTE_TYPE_PAGE */
+
+static int arm64_va_to_pa_lm_or_kimg(const struct pfs_layout *lo, uint64_t va, uint64_t *pa)
+{
+	uint64_t lm_size = 1ull << (lo->va_bits - 1);
+	if (lo->page_offset_base && va - lo->page_offset_base < lm_size) {
+		if (lo->phys_offset == UINT64_MAX)
+			return -1;
+		*pa = va - lo->page_offset_base + lo->phys_offset;
+		return 0;
+	}
+	if (!lo->kimage_voffset || va < lo->kimage_voffset)
+		return -1;
+	*pa = va - lo->kimage_voffset;
+	return 0;
+}
+
+static int arm64_kvirt_to_phys(struct pfs_target *t, uint64_t va, uint64_t *pa, uint64_t *run)
+{
+	const struct pfs_layout *lo = t->lo;
+
+	if (pfs_kv_cache_lookup(t, va, pa, run))
+		return 0;
+	if (lo->va_bits != 48 || lo->pgtable_levels != 4)
+		return pfs_target_fail(t, PFS_ELAYOUT, "arm64: only 4K pages with 48-bit VA", va);
+	uint64_t table;
+	if (!lo->init_top_pgt || arm64_va_to_pa_lm_or_kimg(lo, lo->init_top_pgt, &table))
+		return pfs_target_fail(t, PFS_ELAYOUT, "swapper_pg_dir", va);
+	/* TTBR1 covers [2^64 - 2^VA_BITS, 2^64): bits 63..48 all ones (no
+	 * TBI1 pointer tags: KASAN_SW/HW_TAGS addresses are not reset) */
+	if ((va >> 48) != 0xffff)
+		return pfs_target_fail(t, PFS_EFAULT, "not a kernel (TTBR1) address", va);
+
+	/* at most four reads: a table that points to itself or an ancestor
+	 * ends at level 3 like the hardware walk, it cannot loop */
+	for (int level = PFS_LEVEL_P4D; level >= PFS_LEVEL_PTE; level--) {
+		unsigned shift = pfs_level_shift((unsigned)level);
+		uint64_t raw;
+		if (pfs_read_phys(t->rd, (table & ~0xfffull) + ((va >> shift) & 511) * 8, &raw, 8))
+			return pfs_target_fail(t, PFS_EREAD, "kernel page table", va);
+		if (!(raw & A_VALID))
+			return pfs_target_fail(t, PFS_EFAULT, "kernel address not mapped", va);
+		uint64_t type = raw & A_TYPE_MASK;
+		int block = type == A_TYPE_BLOCK && (level == PFS_LEVEL_PMD || level == PFS_LEVEL_PUD);
+		if (type == A_TYPE_BLOCK && !block)   /* reserved at level 3 (and level 0 w/o LPA2) */
+			return pfs_target_fail(t, PFS_EFAULT, "invalid kernel descriptor", va);
+		if (level == PFS_LEVEL_PTE || block) {
+			uint64_t size = 1ull << shift;
+			uint64_t base = raw & A_ADDR & ~(size - 1);
+			pfs_kv_cache_insert(t, va & ~(size - 1), base, size);
+			*pa = base + (va & (size - 1));
+			if (run)
+				*run = size - (va & (size - 1));
+			return 0;
+		}
+		table = raw & A_ADDR;
+	}
+	return pfs_target_fail(t, PFS_ECORRUPT, "kernel page table", va);
+}
+
+/*
  * Not done for arm64 yet (x86-64 is complete):
- *  - kernel virtual translation through swapper_pg_dir (TTBR1, VA_BITS,
- *    kimage_voffset): returns PFS_ELAYOUT;
- *  - 16K/64K granules, 52-bit VA/PA (LPA/LPA2 address bits), 3-level tables;
+ *  - 16K/64K granules, 3-level (VA_BITS 39) and 5-level (52-bit VA,
+ *    LPA2) tables, 52-bit PAs (FEAT_LPA/LPA2 address bits): kernel
+ *    translation refuses them (PFS_ELAYOUT), entry decode assumes 48-bit PA;
+ *  - pointer tags (TBI1, KASAN_SW_TAGS/HW_TAGS) on kernel addresses;
+ *  - the Python front end fills the layout for x86-64 only (kimage_voffset,
+ *    phys_offset, va_bits, PAGE_OFFSET, VMEMMAP_START from VMCOREINFO);
  *  - contiguous-bit (PTE_CONT) runs, MAIR AttrIndx cache attributes (no
  *    PWT/PCD/PAT equivalent decoded), MTE / BTI VMA flags.
  */
-static int arm64_kvirt_to_phys(struct pfs_target *t, uint64_t va, uint64_t *pa, uint64_t *run)
-{
-	(void)pa;
-	(void)run;
-	return pfs_target_fail(t, PFS_ELAYOUT, "arm64 kernel translation not implemented", va);
-}
-
 const struct pfs_arch_ops pfs_arch_arm64 = {
 	.name = "arm64",
 	.classify = arm64_classify,

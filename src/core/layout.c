@@ -20,6 +20,7 @@ void pfs_layout_init(struct pfs_layout *lo)
 	lo->saved_dirty_bit = -1;
 	lo->start_kernel_map = 0xffffffff80000000ull;
 	lo->max_physmem_bits = 46;
+	lo->phys_offset = UINT64_MAX;   /* arm64 PHYS_OFFSET: 0 is a valid value */
 	lo->max_swapfiles = -1;
 	lo->swp_hwpoison = lo->swp_migration_read = lo->swp_migration_read_exclusive =
 		lo->swp_migration_write = lo->swp_device_read = lo->swp_device_write =
@@ -178,6 +179,13 @@ int pfs_layout_validate(const struct pfs_layout *lo, const char **missing)
 	NEED(lo->vnp_profile >= PFS_VNP_LE_6_11 && lo->vnp_profile <= PFS_VNP_6_18, "vnp_profile");
 	NEED(lo->kvm_profile >= PFS_KVM_5_4 && lo->kvm_profile <= PFS_KVM_6_13, "kvm_profile");
 	NEED(lo->pgtable_levels == 4 || lo->pgtable_levels == 5, "pgtable_levels");
+	if (lo->arch == PFS_ARCH_ARM64) {
+		/* arm64.c translates 4 KiB granule, 48-bit VA (4 levels) only */
+		NEED(lo->pgtable_levels == 4, "pgtable_levels (arm64: 4)");
+		NEED(lo->va_bits == 48, "va_bits (arm64: 48)");
+		NEED(lo->kimage_voffset != 0, "kimage_voffset");
+		NEED(lo->phys_offset != UINT64_MAX, "phys_offset");
+	}
 	NEED(lo->max_swapfiles > 0 && lo->max_swapfiles <= 32, "max_swapfiles");
 	NEED(lo->page_offset_base != 0, "page_offset_base");
 	NEED(lo->vmemmap_base != 0, "vmemmap_base");
