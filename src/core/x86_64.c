@@ -148,30 +148,8 @@ static int x86_kvirt_to_phys(struct pfs_target *t, uint64_t va, uint64_t *pa, ui
 {
 	const struct pfs_layout *lo = t->lo;
 
-	if (t->kv_cache_len && va - t->kv_cache_va < t->kv_cache_len) {
-		*pa = t->kv_cache_pa + (va - t->kv_cache_va);
-		if (run)
-			*run = t->kv_cache_len - (va - t->kv_cache_va);
+	if (pfs_kv_cache_lookup(t, va, pa, run))
 		return 0;
-	}
-	if (!t->kv_cache_len)   /* invalidated by the front end */
-		memset(t->kv_more, 0, sizeof(t->kv_more));
-	for (unsigned i = 0; i < 3; i++) {
-		if (t->kv_more[i].len && va - t->kv_more[i].va < t->kv_more[i].len) {
-			/* swap it to the front */
-			uint64_t v = t->kv_more[i].va, p = t->kv_more[i].pa, l = t->kv_more[i].len;
-			t->kv_more[i].va = t->kv_cache_va;
-			t->kv_more[i].pa = t->kv_cache_pa;
-			t->kv_more[i].len = t->kv_cache_len;
-			t->kv_cache_va = v;
-			t->kv_cache_pa = p;
-			t->kv_cache_len = l;
-			*pa = p + (va - v);
-			if (run)
-				*run = l - (va - v);
-			return 0;
-		}
-	}
 	if (!lo->init_top_pgt || lo->init_top_pgt < lo->start_kernel_map)
 		return pfs_target_fail(t, PFS_ELAYOUT, "init_top_pgt", va);
 
@@ -187,16 +165,7 @@ static int x86_kvirt_to_phys(struct pfs_target *t, uint64_t va, uint64_t *pa, ui
 		if (level == 0 || (level <= PFS_LEVEL_PUD && (raw & X_PSE))) {
 			uint64_t size = 1ull << shift;
 			uint64_t base = raw & pm & ~(size - 1);
-			if (t->kv_cache_len) {   /* age the front entry */
-				t->kv_more[2] = t->kv_more[1];
-				t->kv_more[1] = t->kv_more[0];
-				t->kv_more[0].va = t->kv_cache_va;
-				t->kv_more[0].pa = t->kv_cache_pa;
-				t->kv_more[0].len = t->kv_cache_len;
-			}
-			t->kv_cache_va = va & ~(size - 1);
-			t->kv_cache_pa = base;
-			t->kv_cache_len = size;
+			pfs_kv_cache_insert(t, va & ~(size - 1), base, size);
 			*pa = base + (va & (size - 1));
 			if (run)
 				*run = size - (va & (size - 1));
