@@ -49,7 +49,7 @@ class Vma:
     """A VMA with the fields of the DESIGN.md "vma" JSON object as attributes."""
 
     __slots__ = ("session", "pid", "mm", "address", "start", "end", "flags", "pgoff",
-                 "file_ptr", "ops", "_tuple", "_file")
+                 "file_ptr", "ops", "_tuple", "_file", "_name", "_name_done")
     type = "vma"
 
     def __init__(self, session: Session, mm: int, t: VmaTuple, pid: Optional[int] = None) -> None:
@@ -59,6 +59,8 @@ class Vma:
         self._tuple = t
         self.address, self.start, self.end, self.flags, self.pgoff, self.file_ptr, self.ops = t
         self._file: Optional[str] = None
+        self._name: Optional[str] = None
+        self._name_done = False
 
     @property
     def flag_names(self) -> List[str]:
@@ -75,19 +77,31 @@ class Vma:
         return self._file
 
     @property
+    def name(self) -> Optional[str]:
+        """What /proc/PID/maps prints in its path column: the file's path,
+        [vdso]/[vvar]/[vvar_vclock] (special mappings), [heap], [stack],
+        [anon:NAME]; None for a plain anonymous VMA.  Resolved once."""
+        if not self._name_done:
+            self._name = self.session.vma_name(self.mm, self._tuple, self.file)
+            self._name_done = True
+        return self._name
+
+    @property
     def object(self) -> drgn.Object:
         """The drgn ``struct vm_area_struct *``."""
         return drgn.Object(self.session.prog, "struct vm_area_struct *", value=self.address)
 
     def to_json(self) -> str:
-        return core().vma_json(self._tuple, self.pid if self.pid is not None else -1, self.file)
+        # the core's line (unchanged bytes) plus "name" as the last member
+        line = core().vma_json(self._tuple, self.pid if self.pid is not None else -1, self.file)
+        return line[:-1] + ',"name":' + json.dumps(self.name) + "}"
 
     def to_dict(self) -> dict:
         return json.loads(self.to_json())
 
     def __repr__(self) -> str:
         return (f"Vma({self.start:#x}-{self.end:#x} flags={self.flags:#x} "
-                f"[{' '.join(self.flag_names)}] file={self.file!r})")
+                f"[{' '.join(self.flag_names)}] file={self.file!r} name={self.name!r})")
 
 
 class Entry:

@@ -28,7 +28,7 @@ targets:
 
 examples:
   pfnscope -c vmcore tasks                      tasks that have an mm
-  pfnscope -c vmcore vmas -p 147                VMAs with decoded flags and file
+  pfnscope -c vmcore vmas -p 147                VMAs with decoded flags and name
   pfnscope -c vmcore walk -p 147 -a 0x7f00000   entries of the VMA holding the address
   pfnscope -c vmcore walk -p 147 --all --summary  runs of equal entries, every VMA
   pfnscope -c vmcore walk -p 147 -a 0x7f00000 --json | jq .   one JSON object per line
@@ -101,7 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     kw = dict(parents=[tgt, out], formatter_class=argparse.RawDescriptionHelpFormatter)
     sub.add_parser("tasks", help="list tasks with an mm", **kw)
     sp = sub.add_parser("vmas", help="VMAs of a task with decoded flags", **kw)
-    sp.add_argument("-p", "--pid", type=_pid, required=True)
+    sp.add_argument("-p", "--pid", type=_pid, action="append", dest="pids", required=True,
+                    help="the task (repeatable: the VMAs of each, in order)")
     sp = sub.add_parser("walk", help="page-table entries of a VMA (or of all VMAs)", **kw,
                         epilog="example: pfnscope -c vmcore walk -p 147 -a 0x7f0000000000 --summary")
     sp.add_argument("-p", "--pid", type=_pid, action="append", dest="pids", required=True,
@@ -170,15 +171,18 @@ def _task_with_mm(sess, pid: int):
 def _vma_line(v) -> str:
     names = ",".join(v.flag_names)
     return (f"{v.start:#018x}-{v.end:#018x} {v.flags:#010x} {names:40} "
-            f"pgoff={v.pgoff:#x} {v.file or ''}".rstrip())
+            f"pgoff={v.pgoff:#x} {v.file or v.name or ''}".rstrip())
 
 
 def cmd_vmas(sess, args) -> int:
     from .api import Vma
-    t = _task_with_mm(sess, args.pid)
-    for vt in sess.vmas(t.mm):
-        v = Vma(sess, t.mm, vt, t.pid)
-        _write((v.to_json() if args.json else _vma_line(v)) + "\n")
+    ts = [_task_with_mm(sess, pid) for pid in args.pids]  # errors before output
+    for t in ts:
+        if not args.json and len(ts) > 1:
+            _write(f"# pid {t.pid} ({t.comm})\n")
+        for vt in sess.vmas(t.mm):
+            v = Vma(sess, t.mm, vt, t.pid)
+            _write((v.to_json() if args.json else _vma_line(v)) + "\n")
     return 0
 
 

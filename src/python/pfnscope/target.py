@@ -76,6 +76,8 @@ class Session:
             raise PfnscopeError("layout", str(e).replace("layout: ", ""))
         self.target = c.Target(self.layout, reader)
         self._files: Dict[int, Optional[str]] = {}
+        self._mm_names: Dict[int, Tuple[int, int, int]] = {}
+        self._name_offs: Optional[Dict[str, int]] = None
         _SESSIONS[id(prog)] = self
 
     # --- tasks and VMAs -------------------------------------------------
@@ -135,6 +137,137 @@ class Session:
             return raw.decode("utf-8", "replace")
         except Exception:
             return None
+
+    # --- VMA names (/proc/PID/maps' path column) --------------------------
+    def _name_offsets(self) -> Dict[str, int]:
+        """Offsets for vma_name(), from the types; -1 when absent."""
+        if self._name_offs is None:
+            def off(tname: str, member: str) -> int:
+                try:
+                    return drgn.offsetof(self.prog.type(tname), member)
+                except (LookupError, ValueError):
+                    return -1
+            o = {"brk": off("struct mm_struct", "brk"),
+                 "start_brk": off("struct mm_struct", "start_brk"),
+                 "start_stack": off("struct mm_struct", "start_stack"),
+                 "sm_name": off("struct vm_special_mapping", "name"),
+                 "ops_name": off("struct vm_operations_struct", "name"),
+                 "anon_name": off("struct vm_area_struct", "anon_name"),
+                 "avn_name": off("struct anon_vma_name", "name")}
+            # 6.1: anon_name shares a union with shared.rb (valid only
+            # without vm_file); later kernels give it its own member
+            shared = off("struct vm_area_struct", "shared")
+            o["anon_name_union"] = int(o["anon_name"] >= 0 and o["anon_name"] == shared)
+            self._name_offs = o
+        return self._name_offs
+
+    def _mm_bounds(self, mm: int) -> Tuple[int, int, int]:
+        """(start_brk, brk, start_stack) of mm, read once per mm."""
+        if mm not in self._mm_names:
+            o = self._name_offsets()
+            vals = []
+            for k in ("start_brk", "brk", "start_stack"):
+                try:
+                    vals.append(self._u64(mm + o[k]) if o[k] >= 0 and mm else -1)
+                except Exception:
+                    vals.append(-1)
+            self._mm_names[mm] = (vals[0], vals[1], vals[2])
+        return self._mm_names[mm]
+
+    def _maps_path(self, file_va: int, file: Optional[str]) -> Optional[str]:
+        """The path column of maps for a file VMA, as d_path() prints it:
+        the dentry's d_dname when it has one (socket:[INO], pipe:[INO],
+        anon_inode:NAME, simple_dname's /NAME (deleted) of memfd and hugetlb
+        files), else ``file`` plus " (deleted)" for an unlinked dentry.
+        ``file`` itself when any of that cannot be read."""
+        if file is None:
+            return None
+        try:
+            f = drgn.Object(self.prog, "struct file *", value=file_va)
+            dentry = f.f_path.dentry
+            is_root = int(dentry.d_parent.value_()) == int(dentry.value_())
+            dop = dentry.d_op
+            dname_fn = int(dop.d_dname.value_()) if int(dop.value_()) else 0
+            if dname_fn and (not is_root or int(dentry.value_()) != int(f.f_path.mnt.mnt_root.value_())):
+                fn = self.prog.symbol(dname_fn).name
+                name = os.fsdecode(drgn.cast("char *", dentry.d_name.name).string_())
+                if fn == "simple_dname":
+                    return f"/{name} (deleted)"
+                if fn in ("sockfs_dname", "pipefs_dname"):
+                    ino = int(dentry.d_inode.i_ino)
+                    return f"{'socket' if fn == 'sockfs_dname' else 'pipe'}:[{ino}]"
+                if fn == "anon_inodefs_dname":
+                    return "anon_inode:" + name
+                return file
+            # d_unlinked(): d_unhashed() && !IS_ROOT()
+            if not int(dentry.d_hash.pprev.value_()) and not is_root:
+                return file + " (deleted)"
+            return file
+        except Exception:
+            return file
+
+    def _kstr(self, va: int, n: int = 256) -> Optional[str]:
+        if not va:
+            return None
+        try:
+            return self.target.read_kvirt(va, n).split(b"\0", 1)[0].decode("utf-8", "replace")
+        except Exception:
+            return None
+
+    def vma_name(self, mm: int, t: VmaTuple, file: Optional[str]) -> Optional[str]:
+        """The name /proc/PID/maps prints for the VMA (fs/proc/task_mmu.c
+        get_vma_name / 6.1 show_map_vma): the file's path, the special
+        mapping's name ([vdso], [vvar], [vvar_vclock], ...), [heap], [stack],
+        [anon:NAME]; None when maps prints nothing."""
+        vma_va, start, end, _flags, _pgoff, file_ptr, ops = t
+        o = self._name_offsets()
+        lo = self.layout_dict
+        if file_ptr:
+            if o["anon_name"] >= 0 and not o["anon_name_union"] and o["avn_name"] >= 0:
+                try:
+                    an = self._u64(vma_va + o["anon_name"])
+                except Exception:
+                    an = 0
+                if an:  # shmem named with PR_SET_VMA_ANON_NAME
+                    n = self._kstr(an + o["avn_name"])
+                    if n is not None:
+                        return f"[anon_shmem:{n}]"
+            return self._maps_path(file_ptr, file)
+        special = lo.get("special_mapping_vmops", 0)
+        legacy = lo.get("legacy_special_mapping_vmops", 0)
+        if ops and ops in (special, legacy):
+            # vm_ops->name is special_mapping_name for these ops (6.1's
+            # legacy_special_mapping_vmops has no .name: maps shows nothing)
+            has_name = ops == special
+            if o["ops_name"] >= 0:
+                try:
+                    has_name = bool(self._u64(ops + o["ops_name"]))
+                except Exception:
+                    pass
+            if has_name and o["sm_name"] >= 0:
+                try:
+                    sm = self._u64(vma_va + lo["vma_vm_private_data"])
+                    n = self._kstr(self._u64(sm + o["sm_name"])) if sm else None
+                except Exception:
+                    n = None
+                if n:
+                    return n
+        start_brk, brk, start_stack = self._mm_bounds(mm)
+        if brk >= 0 and start_brk >= 0:
+            if start <= brk and end >= start_brk:
+                return "[heap]"
+        if start_stack >= 0 and start <= start_stack <= end:
+            return "[stack]"
+        if o["anon_name"] >= 0 and o["avn_name"] >= 0:
+            try:
+                an = self._u64(vma_va + o["anon_name"])
+            except Exception:
+                an = 0
+            if an:
+                n = self._kstr(an + o["avn_name"])
+                if n is not None:
+                    return f"[anon:{n}]"
+        return None
 
     def _u64(self, va: int) -> int:
         return int.from_bytes(self.target.read_kvirt(va, 8), "little")
