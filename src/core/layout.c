@@ -132,8 +132,12 @@ void pfs_layout_set_version(struct pfs_layout *lo, unsigned major, unsigned mino
 	lo->version_patch = patch;
 
 	lo->vnp_profile = v >= V(6, 18) ? PFS_VNP_6_18 : v >= V(6, 12) ? PFS_VNP_6_12 : PFS_VNP_LE_6_11;
+	/* kvm_try_get_pfn ("KVM: do not allow mapping valid but non-reference-
+	 * counted pages", 5.13) reached 5.10.y in 5.10.47 (stable batch of
+	 * 2021-06-28); Debian 5.10.223's kvm.ko has it inlined in hva_to_pfn
+	 * (get_page_unless_zero after follow_pte + kvm_is_reserved_pfn) */
 	lo->kvm_profile = v >= V(6, 13) ? PFS_KVM_6_13 : v >= V(6, 0) ? PFS_KVM_6_0 :
-			  v >= V(5, 13) ? PFS_KVM_5_15 : PFS_KVM_5_4;
+			  v >= V(5, 13) || (v == V(5, 10) && patch >= 47) ? PFS_KVM_5_15 : PFS_KVM_5_4;
 	/* the follow_pte generations, reference section 5 */
 	lo->follow_profile = v >= V(6, 12) ? PFS_FOLLOW_PFNMAP_START :
 			     v >= V(6, 10) ? PFS_FOLLOW_PTE_VMA : PFS_FOLLOW_PTE_MM;
@@ -163,7 +167,10 @@ void pfs_layout_set_version(struct pfs_layout *lo, unsigned major, unsigned mino
 		lo->page_type_scheme = PFS_PGTYPE_6_1;
 		lo->pgtype_buddy = 0x80;
 		lo->pgtype_offline = 0x100;
-		lo->pgtype_table = 0x200;
+		/* until 5.10 PG_kmemcg was 0x200 and PG_table 0x400; 5.11
+		 * ("mm: Convert page kmemcg type to a page memcg flag") dropped
+		 * PG_kmemcg and renumbered PG_table to 0x200 */
+		lo->pgtype_table = v >= V(5, 11) ? 0x200 : 0x400;
 		lo->pgtype_hugetlb = 0;
 		lo->pgtype_slab = 0;
 	}

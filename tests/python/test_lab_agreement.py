@@ -207,7 +207,15 @@ def test_diagnoses_and_exit_status(key, fmt):
     # 1: findings at --fail-on; else 2 when a task could not be read (not
     # checked is not clean); else 0
     assert r.rc == (1 if high else 2 if errored else 0), r
-    if key[2] == "healthy":
+    if key[2] == "healthy" and L.healthy_high_declared(fx):
+        # 5.10: the io_uring rings are case C at high (L.healthy_high_declared);
+        # every high finding must be one its mapping's manifest line declares
+        for f in high:
+            a = int(f["start"], 16)
+            decl = [m for m in fx.manifest if m.get("start") and int(m["pid"]) == f["pid"]
+                    and int(m["start"], 16) <= a < int(m["end"], 16)]
+            assert any(f["code"] in m.get("diagnoses", []) for m in decl), ("undeclared high", f)
+    elif key[2] == "healthy":
         # a healthy kernel has nothing at high or above: case C under a time
         # namespace's [vvar] (6.1) and the 7.2 perf ring is medium (above)
         assert not high and r.rc == (2 if errored else 0), high
@@ -217,3 +225,39 @@ def test_diagnoses_and_exit_status(key, fmt):
         modes = {m["kind"] for m in fx.manifest if m.get("kind", "").startswith("buggy_")
                  and m.get("start")}
         assert len(modes) >= 11, f"buggy modes missing: only {sorted(modes)}"
+
+
+@pytest.mark.parametrize("key", L.healthy_keys(), ids=[L.key_id(k) for k in L.healthy_keys()])
+def test_page_table_page_type(key):
+    """The page type pfnscope takes for page tables (layout pgtype_table) is
+    the one the kernel put on the PTE table that maps the magic page, read
+    from the dump: PGTY_table (0xf2 top byte) from 6.12; before, the
+    PageType() bit cleared under PAGE_TYPE_BASE 0xf0000000: 0x200 (5.11-6.11)
+    or 0x400 on 5.10 and older, where 0x200 was PG_kmemcg
+    (include/linux/page-flags.h; 5.11 "mm: Convert page kmemcg type to a
+    page memcg flag" renumbered PG_table)."""
+    from drgn.helpers.linux.pid import find_task
+    from pfnscope import layout, target
+    fx = L.fixture(*key)
+    sess = target.open_dump(fx.dumps["elf-paging"], fx.vmlinux)
+    prog, lo = sess.prog, sess.layout_dict
+    mm = find_task(prog, L.num(fx.magic["pid"])).mm
+    addr = L.num(fx.magic["addr"])
+    pa = mm.pgd.value_() - lo["page_offset_base"]
+    for shift in ([48, 39, 30, 21] if fx.levels == 5 else [39, 30, 21]):
+        ent = int.from_bytes(prog.read(pa + 8 * ((addr >> shift) & 511), 8, True), "little")
+        assert ent & 1 and not ent & 0x80, (shift, hex(ent))
+        pa = ent & 0x000FFFFFFFFFF000
+    # pa: the PTE table; its struct page's page_type word
+    off = lo["page_page_type"] if lo["page_page_type"] >= 0 else lo["page_mapcount"]
+    word = int.from_bytes(prog.read(lo["vmemmap_base"] + (pa >> 12) * lo["page_size"] + off, 4),
+                          "little")
+    if L.kernel_version(fx) >= (6, 12):
+        assert lo["page_type_scheme"] == layout.PGTYPE_PGTY
+        assert word >> 24 == lo["pgtype_table"] == 0xF2, hex(word)
+    else:
+        assert lo["page_type_scheme"] == layout.PGTYPE_6_1
+        table = lo["pgtype_table"]
+        assert word & (0xF0000000 | table) == 0xF0000000, (hex(word), hex(table))
+        want = 0x400 if L.kernel_version(fx) < (5, 11) else 0x200
+        assert table == want, hex(table)

@@ -144,6 +144,41 @@ TEST(layout_version_profiles)
 	CHECK_EQ(lo.devmap_bit, 57);
 }
 
+TEST(layout_kvm_profile_5_10_stable)
+{
+	/* 5.10.47+ carries the kvm_try_get_pfn backport (Debian 5.10.223 does) */
+	struct pfs_layout lo;
+	pfs_layout_init(&lo);
+	pfs_layout_set_version(&lo, 5, 10, 0);
+	CHECK_EQ(lo.kvm_profile, PFS_KVM_5_4);
+	pfs_layout_init(&lo);
+	pfs_layout_set_version(&lo, 5, 10, 46);
+	CHECK_EQ(lo.kvm_profile, PFS_KVM_5_4);
+	pfs_layout_init(&lo);
+	pfs_layout_set_version(&lo, 5, 10, 223);
+	CHECK_EQ(lo.kvm_profile, PFS_KVM_5_15);
+	pfs_layout_init(&lo);
+	pfs_layout_set_version(&lo, 5, 4, 223);
+	CHECK_EQ(lo.kvm_profile, PFS_KVM_5_4);
+}
+
+TEST(layout_page_types_before_5_11)
+{
+	/* include/linux/page-flags.h: 5.10 has PG_kmemcg 0x200, PG_table 0x400;
+	 * 5.11 dropped PG_kmemcg and moved PG_table to 0x200 */
+	static const struct { unsigned maj, min; uint32_t table; } c[] = {
+		{ 5, 4, 0x400 }, { 5, 10, 0x400 }, { 5, 11, 0x200 }, { 5, 15, 0x200 }, { 6, 1, 0x200 },
+	};
+	struct pfs_layout lo;
+	for (unsigned i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		pfs_layout_init(&lo);
+		pfs_layout_set_version(&lo, c[i].maj, c[i].min, 0);
+		CHECK_EQ(lo.pgtype_buddy, 0x80);
+		CHECK_EQ(lo.pgtype_offline, 0x100);
+		CHECK_EQ(lo.pgtype_table, c[i].table);
+	}
+}
+
 TEST(layout_swap_types_per_version)
 {
 	struct pfs_layout lo;

@@ -31,7 +31,7 @@ ROOT = os.path.dirname(os.path.dirname(VMDIR))
 CACHE = os.environ.get("PFNSCOPE_CACHE") or os.path.expanduser("~/.cache/pfnscope")
 LABDIR = os.path.join(CACHE, "lab")
 
-GENERATIONS = ("6.1", "6.12", "7")
+GENERATIONS = ("5.10", "6.1", "6.12", "7")
 CPUS = ("max", "qemu64")
 SCENARIOS = ("healthy", "buggy")
 DUMP_FORMATS = ("elf-nopaging", "elf-paging", "kdump-zlib", "kdump-real", "kdump-real-d23")
@@ -50,6 +50,7 @@ DEFAULT_SET = (
     ("6.1", "qemu64", "healthy"),
     ("6.12", "max", "healthy"),
     ("7", "max", "healthy"),
+    ("5.10", "max", "healthy"),
     ("6.1", "max", "buggy"),
     ("6.12", "max", "buggy"),
     ("7", "max", "buggy"),
@@ -111,7 +112,7 @@ _kernels = {}
 
 
 def kernel(gen):
-    """Fetch (or reuse) the cached kernel of generation GEN (6.1, 6.12, 7)."""
+    """Fetch (or reuse) the cached kernel of generation GEN (5.10, 6.1, 6.12, 7)."""
     if gen not in GENERATIONS:
         raise LabError("unknown kernel generation %r (one of %s)" % (gen, ", ".join(GENERATIONS)))
     if gen in _kernels:
@@ -409,11 +410,11 @@ class Guest:
 
 def makedumpfile_root(k):
     """Host path of the root whose makedumpfile the capture kernel runs: the host's
-    for 6.1; Debian 12's makedumpfile 1.7.2 says "The kernel version is not
-    supported" for 6.12+ and, not knowing PG_slab became a page type, drops slab
-    pages (task_struct, mm_struct) at -d 31, so newer kernels use the sid chroot's
-    makedumpfile (tests/vm/chroot.sh)."""
-    if k.gen == "6.1":
+    for 5.10 and 6.1 (1.7.2 supports kernels up to 6.1); Debian 12's makedumpfile
+    1.7.2 says "The kernel version is not supported" for 6.12+ and, not knowing
+    PG_slab became a page type, drops slab pages (task_struct, mm_struct) at -d 31,
+    so newer kernels use the sid chroot's makedumpfile (tests/vm/chroot.sh)."""
+    if k.gen in ("5.10", "6.1"):
         return "/"
     _run("makedumpfile chroot", ["bash", os.path.join(VMDIR, "chroot.sh"), "sid"])
     return os.path.join(CACHE, "chroots", "sid")

@@ -273,6 +273,11 @@ def build_layout(prog: Optional[drgn.Program], vmci: VmcoreInfo, read_u64: Optio
     else:
         lo["page_type_scheme"] = PGTYPE_6_1
         lo.update(_PGTYPE_6_1)
+        if (major, minor) < (5, 11):
+            # 5.10 and older: PG_kmemcg 0x200, PG_table 0x400 (5.11, "mm: Convert
+            # page kmemcg type to a page memcg flag", dropped PG_kmemcg and
+            # renumbered PG_table to 0x200)
+            lo["pgtype_table"] = 0x400
         if pgty:  # 6.9-6.11 style: PG_buddy etc. as masks in enum pagetype
             for key, name in (("pgtype_buddy", "PG_buddy"), ("pgtype_table", "PG_table"),
                               ("pgtype_offline", "PG_offline"), ("pgtype_slab", "PG_slab"),

@@ -37,7 +37,7 @@
 
 static const char *manifest;
 static char release[128];
-static int kver;	/* major * 100 + minor, e.g. 601, 612, 702 */
+static int kver;	/* major * 100 + minor, e.g. 510, 601, 612, 702 */
 static int ready_fd = -1;
 static const char *cur_kind;
 
@@ -504,7 +504,7 @@ static int vvar_lines(int timens)
 				continue;
 			}
 			if (kver <= 612 && !strcmp(kind, timens ? "vvar_timens" : "vvar")) {
-				/* x86 6.1-6.12 layout: vvar_page, pvclock, hvclock, timens_page */
+				/* x86 5.10-6.12 layout (vdso-layout.lds.S): vvar_page, pvclock, hvclock, timens_page */
 				if (idx == 0)
 					note = timens ? "vvar_page offset: the time namespace page, alloc_page RAM (case C)"
 						      : "__vvar_page (kernel image, PG_reserved)";
@@ -631,7 +631,8 @@ static int k_pci_bar_resource(void)
 		FAIL("mmap %s: %s", path, strerror(errno));
 	touch_read(p, (size_t)npages * PAGE);
 	line_start(&b, cur_kind, (unsigned long)p, (unsigned long)p + (size_t)npages * PAGE);
-	add_flags(&b, "rd wr sh mr mw me ms io pf de dd");
+	/* no "me": kernfs sets SB_I_NOEXEC (since 4.8), so do_mmap() clears VM_MAYEXEC */
+	add_flags(&b, "rd wr sh mr mw ms io pf de dd");
 	add_seen(&b, (unsigned long)p);
 	sb_add(&b, ",\"bar\":\"0x%llx\",\"bar_end\":\"0x%llx\",\"file\":", bs, be);
 	sb_str(&b, path);
@@ -733,8 +734,11 @@ static int k_io_uring(void)
 		pages_open(&b);
 		counted_or_pfnmap_pages(&b, s, r[i].len, fl, "ring page (vm_insert_pages), counted");
 		pages_close(&b);
-		line_end(&b, pf ? "SPECIAL_OVER_RAM" : "", pf ? "REFCOUNT_BELOW_MAPCOUNT" : "",
-			 pf ? "io_uring ring via remap_pfn_range (upstream <6.10): case C"
+		/* remap_pfn_range() only sets vm_pgoff = pfn for COW mappings: a
+		 * MAP_SHARED ring keeps its IORING_OFF_* offset, a non-linear non-COW
+		 * pfnmap (DESIGN rule 11, LOW; only [vvar] and perf are exempt) */
+		line_end(&b, pf ? "SPECIAL_OVER_RAM PFNMAP_WITHOUT_IO" : "", pf ? "REFCOUNT_BELOW_MAPCOUNT" : "",
+			 pf ? "io_uring ring via remap_pfn_range (upstream <6.10, e.g. 5.10): case C"
 			    : "io_uring ring via vm_insert_pages (>=6.10, Debian 6.1.192 backport)");
 	}
 	return 0;
