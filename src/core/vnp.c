@@ -81,6 +81,31 @@ static int nospecial_vma_rules(const struct pfs_layout *lo, const struct pfs_vma
 	return 0;
 }
 
+/* The start of the special-bit path shared by vm_normal_page() (<= 6.17)
+ * and __vm_normal_page() (6.18+): find_special_page/find_normal_page, then
+ * PFNMAP, MIXEDMAP and the zero pfn each end with a verdict (returns 1). */
+static int special_vma_rules(const struct pfs_layout *lo, const struct pfs_vma *vma,
+			     struct pfs_entry *e, int pfn_valid)
+{
+	if (vma->vm_ops_find_special_page) {
+		verdict(e, pfn_valid, PFS_VNP_FIND_SPECIAL_PAGE);
+		return 1;
+	}
+	if (vma->vm_flags & PFS_VM_PFNMAP) {
+		verdict(e, 0, PFS_VNP_PFNMAP);
+		return 1;
+	}
+	if (vma->vm_flags & PFS_VM_MIXEDMAP) {
+		verdict(e, 0, PFS_VNP_MIXEDMAP);
+		return 1;
+	}
+	if (is_zero_pfn(lo, e->pfn)) {
+		verdict(e, 0, PFS_VNP_ZERO_PFN);
+		return 1;
+	}
+	return 0;
+}
+
 static unsigned version(const struct pfs_layout *lo)
 {
 	return lo->version_major * 1000u + lo->version_minor;
@@ -93,22 +118,8 @@ static void vnp_pte_legacy(const struct pfs_layout *lo, const struct pfs_vma *vm
 	if (lo->has_pte_special) {
 		if (!(e->bits & PFS_E_SPECIAL))
 			goto check_pfn;
-		if (vma->vm_ops_find_special_page) {
-			verdict(e, pfn_valid, PFS_VNP_FIND_SPECIAL_PAGE);
+		if (special_vma_rules(lo, vma, e, pfn_valid))
 			return;
-		}
-		if (vma->vm_flags & PFS_VM_PFNMAP) {
-			verdict(e, 0, PFS_VNP_PFNMAP);
-			return;
-		}
-		if (vma->vm_flags & PFS_VM_MIXEDMAP) {
-			verdict(e, 0, PFS_VNP_MIXEDMAP);
-			return;
-		}
-		if (is_zero_pfn(lo, e->pfn)) {
-			verdict(e, 0, PFS_VNP_ZERO_PFN);
-			return;
-		}
 		if (lo->devmap_bit >= 0 && (e->bits & PFS_E_DEVMAP)) {   /* pte_devmap(), <= 6.16 */
 			verdict(e, 0, PFS_VNP_DEVMAP);
 			return;
@@ -179,22 +190,8 @@ static void vnp_6_18(const struct pfs_layout *lo, const struct pfs_vma *vma,
 {
 	if (special_at_level(lo, e->level)) {
 		if (e->bits & PFS_E_SPECIAL) {
-			if (vma->vm_ops_find_special_page) {   /* find_normal_page */
-				verdict(e, pfn_valid, PFS_VNP_FIND_SPECIAL_PAGE);
+			if (special_vma_rules(lo, vma, e, pfn_valid))   /* find_normal_page first */
 				return;
-			}
-			if (vma->vm_flags & PFS_VM_PFNMAP) {
-				verdict(e, 0, PFS_VNP_PFNMAP);
-				return;
-			}
-			if (vma->vm_flags & PFS_VM_MIXEDMAP) {
-				verdict(e, 0, PFS_VNP_MIXEDMAP);
-				return;
-			}
-			if (is_zero_pfn(lo, e->pfn)) {
-				verdict(e, 0, PFS_VNP_ZERO_PFN);
-				return;
-			}
 			if (is_huge_zero_pfn(lo, e->pfn)) {
 				verdict(e, 0, PFS_VNP_HUGE_ZERO);
 				return;
