@@ -29,6 +29,7 @@
 #endif
 
 static PyObject *ErrorType;      /* _core.Error */
+int pfs_py_btf_init(PyObject *m);  /* _btf.c: Btf, kallsyms_find */
 static PyObject *OpenErrorType;  /* _core.OpenError(Error, OSError) */
 
 #define WRITE_ERROR 0x7fff0001   /* callback stop code: output write failed */
@@ -1961,6 +1962,8 @@ PyMODINIT_FUNC PyInit__core(void)
 		PyTuple_SET_ITEM(vf, (Py_ssize_t)i, t);
 	}
 	if (add_obj(m, "VM_FLAG_NAMES", vf))
+		goto fail;
+	if (pfs_py_btf_init(m) < 0)
 		goto fail;
 	return m;
 fail:
