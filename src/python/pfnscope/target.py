@@ -602,13 +602,15 @@ def _image_session(phys, vmci: VmcoreInfo, path: str, reader_name: str,
 
 
 def _vmcoreinfo_no_debuginfo(prog: drgn.Program, path: str) -> VmcoreInfo:
-    """VMCOREINFO of a Program without debug info: drgn parsed it from the
-    dump and exposes it as the VMCOREINFO object."""
+    """VMCOREINFO of a dump drgn opened without debug info (drgn 0.0.22 does
+    not expose the one it parsed): the dump's note, through libkdumpfile."""
+    kf = _open_kdumpfile(path)
     try:
-        return VmcoreInfo(prog["VMCOREINFO"].string_())
-    except Exception as e:
-        raise PfnscopeError(path, f"no VMCOREINFO from drgn without a vmlinux ({e}); "
-                            "use --reader kdumpfile")
+        if not kf.vmcoreinfo:
+            raise PfnscopeError(path, "no VMCOREINFO in the dump (QEMU needs -device vmcoreinfo)")
+        return VmcoreInfo(kf.vmcoreinfo)
+    finally:
+        kf.close()
 
 
 def _drgn_image_reader(prog: drgn.Program) -> Callable[[int, int], bytes]:
