@@ -63,14 +63,22 @@ def _compare(key, fmt, args):
     assert len(a) == len(b), (len(a), len(b))
     for i, (x, y) in enumerate(zip(a, b)):
         assert x == y, f"record {i + 1} differs:\n debuginfo {x}\n btf       {y}"
-    return a
+    return dbg.rc, a
 
 
 @pytest.mark.parametrize("fmt", L.FORMATS)
 @pytest.mark.parametrize("key", KEYS, ids=L.key_id)
 def test_walk_all_json_btf_equals_debuginfo(key, fmt):
-    recs = _compare(key, fmt, _walk_args(L.fixture(*key)))
-    if recs is not None:
+    fx = L.fixture(*key)
+    res = _compare(key, fmt, _walk_args(fx))
+    if res is None:
+        return
+    rc, recs = res
+    if rc != 0:
+        # both failed alike: only where makedumpfile dropped kernel data
+        # (see lab_support.makedumpfile_unsupported)
+        assert fmt == "kdump-real" and L.makedumpfile_unsupported(fx), rc
+    else:
         assert len(recs) > 100, len(recs)
 
 
@@ -86,7 +94,9 @@ def test_layout_dict_btf_equals_debuginfo(key):
     from pfnscope import target
     fx = L.fixture(*key)
     if not has_kallsyms_in_vmcoreinfo(fx):
-        pytest.xfail("no kallsyms tables in VMCOREINFO before 6.0 (asserted in the CLI tests)")
+        with pytest.raises(target.PfnscopeError, match="no kallsyms tables in VMCOREINFO"):
+            target.open_dump(fx.dumps["elf-paging"], btf=True)
+        return
     a = target.open_dump(fx.dumps["elf-paging"], fx.vmlinux)
     b = target.open_dump(fx.dumps["elf-paging"], btf=True)
     assert a.layout_source.kind == "debuginfo" and b.layout_source.kind == "btf"

@@ -6,11 +6,14 @@ debug vmlinuxes are hidden from it (a tmpfs over $PFNSCOPE_CACHE/kernels, an
 empty $PFNSCOPE_CACHE) and the distribution paths pfnscope tries must not
 exist either.  The healthy 6.1 guest must exit 0, the buggy one (the test
 module's mislabeled pfnmap pages) 1 with the codes its manifest expects.
-One guest at a time.
+The host's --qemu-ram check of the same running guest, without a vmlinux
+either, must agree on the exit status.  One guest at a time.
 """
 from __future__ import annotations
 
 import os
+import subprocess
+import tempfile
 
 import pytest
 
@@ -30,10 +33,19 @@ PFNSCOPE_CACHE=/tmp/empty-cache PFNSCOPE_NO_PROGRESS=1 {cli} -k check --json
 
 
 def _run(scenario: str):
+    """(rc, out, err) of the in-guest check, the guest's manifest, and
+    (rc, out, err) of the host's check of the same running guest through its
+    RAM file (--qemu-ram), also without a vmlinux."""
     with L.lab.live(kernel="6.1", cpu="max", scenario=scenario) as guest:
         script = HIDE.format(cache=L.lab.CACHE, cli=L.GUEST_CLI)
         rc, out, err = guest.run(script, timeout=900)
-        return rc, out, err, guest.manifest
+        env = dict(os.environ, PFNSCOPE_NO_PROGRESS="1", PFNSCOPE_CACHE=EMPTY_CACHE)
+        cp = subprocess.run([L.BIN, "--qemu-ram", guest.ram_file, "check", "--json"],
+                            capture_output=True, text=True, timeout=900, env=env)
+        return rc, out, err, guest.manifest, (cp.returncode, cp.stdout, cp.stderr)
+
+
+EMPTY_CACHE = tempfile.mkdtemp(prefix="pfnscope-no-vmlinux-")
 
 
 def _target(out: str) -> dict:
@@ -49,8 +61,9 @@ def healthy():
 
 
 def test_kcore_btf_check_healthy_guest_exits_0(healthy):
-    rc, out, err, _ = healthy
+    rc, out, err, _, ram = healthy
     assert rc == 0, (rc, out[-2000:], err[-2000:])
+    assert ram[0] == 0 and _target(ram[1])["layout_source"] == "btf", ram
     t = _target(out)
     assert t["layout_source"] == "btf" and t["release"].startswith("6.1."), t
     assert not [o for o in L.jsonl(out) if o["type"] in ("finding", "error")
@@ -58,8 +71,9 @@ def test_kcore_btf_check_healthy_guest_exits_0(healthy):
 
 
 def test_kcore_btf_check_buggy_guest_exits_1():
-    rc, out, err, manifest = _run("buggy")
+    rc, out, err, manifest, ram = _run("buggy")
     assert rc == 1, (rc, out[-2000:], err[-2000:])
+    assert ram[0] == 1 and _target(ram[1])["layout_source"] == "btf", ram
     assert _target(out)["layout_source"] == "btf"
     findings = [o for o in L.jsonl(out) if o["type"] == "finding"]
     missing = []
