@@ -356,13 +356,15 @@ def cmd_rmap(sess, args) -> int:
                         _write(f"# pid {t.pid} ({t.comm}) vma " + _vma_line(v) + "\n")
                         _write(c.table_header(False) + "\n")
                     sys.stdout.flush()
+                    # as walk_write does: straight to stdout's descriptor,
+                    # after what was written through sys.stdout
                     os.lseek(fd, 0, os.SEEK_SET)
                     while True:
                         b = os.read(fd, 1 << 20)
                         if not b:
                             break
-                        sys.stdout.buffer.write(b)
-                    sys.stdout.buffer.flush()
+                        while b:
+                            b = b[os.write(sys.stdout.fileno(), b):]
             except c.Error as e:
                 errors.append(api.CheckError(t.pid, t.comm, str(e)))
     finally:
