@@ -1483,12 +1483,22 @@ struct collect {
 	uint64_t pfn_lo, pfn_hi;        /* only entries mapping a pfn in [lo, hi] */
 };
 
+/* The pfns= filter of walk/walk_write: without one (the whole [0, max]
+ * range) every entry passes, also those that map no pfn (swap entries,
+ * markers, none entries). */
+static int pfn_filter_pass(const struct pfs_entry *e, uint64_t lo, uint64_t hi)
+{
+	if (lo == 0 && hi == UINT64_MAX)
+		return 1;
+	return pfs_entry_maps_pfn(e, lo, hi);
+}
+
 static int entry_collect_cb(const struct pfs_entry *e, const struct pfs_vma *vma, void *arg)
 {
 	struct collect *c = arg;
 	(void)vma;
 
-	if (!pfs_entry_maps_pfn(e, c->pfn_lo, c->pfn_hi))
+	if (!pfn_filter_pass(e, c->pfn_lo, c->pfn_hi))
 		return 0;
 	return vec_push(&c->vec, e) ? -PFS_ENOMEM : 0;
 }
@@ -1579,7 +1589,7 @@ static int entry_write_cb(const struct pfs_entry *e, const struct pfs_vma *vma, 
 	struct wctx *w = arg;
 	(void)vma;
 
-	if (!pfs_entry_maps_pfn(e, w->pfn_lo, w->pfn_hi))
+	if (!pfn_filter_pass(e, w->pfn_lo, w->pfn_hi))
 		return 0;
 	w->entries++;
 	for (uint32_t m = e->diag; m; m &= m - 1) {
