@@ -32,7 +32,19 @@ uint32_t pfs_btf_nr_types(const struct pfs_btf *btf);
  * definition wins over a forward declaration.  0 when absent. */
 uint32_t pfs_btf_find(const struct pfs_btf *btf, const char *cname);
 
+/* The BTF_KIND_FUNC named name (a function of the vmlinux); 0 when absent. */
+uint32_t pfs_btf_find_func(const struct pfs_btf *btf, const char *name);
+
 int pfs_btf_kind(const struct pfs_btf *btf, uint32_t id);
+/* kind, name ("" when anonymous) and the referenced type (pointer target,
+ * typedef/qualifier/function/array element type; 0 for others). */
+int pfs_btf_type_info(const struct pfs_btf *btf, uint32_t id, int *kind, const char **name,
+		      uint32_t *ref);
+/* Parameters of a FUNC or FUNC_PROTO: count (-1: neither), then the i-th
+ * (name may be "", type 0 for a trailing "...").*/
+int pfs_btf_param_count(const struct pfs_btf *btf, uint32_t id);
+int pfs_btf_param(const struct pfs_btf *btf, uint32_t id, int i, const char **name,
+		  uint32_t *type);
 /* id with typedefs and qualifiers (const, volatile, restrict, type tags)
  * stripped; 0 on a loop or a bad id. */
 uint32_t pfs_btf_resolve(const struct pfs_btf *btf, uint32_t id);

@@ -77,7 +77,7 @@ static size_t rec_size(int kind, uint32_t vlen)
 }
 
 /* name classes: "struct X", "union X", "enum X" and the ordinary namespace */
-enum { NS_ORD, NS_STRUCT, NS_UNION, NS_ENUM };
+enum { NS_ORD, NS_STRUCT, NS_UNION, NS_ENUM, NS_FUNC };
 
 static int ns_of(const uint8_t *t)
 {
@@ -87,6 +87,7 @@ static int ns_of(const uint8_t *t)
 	case PFS_BTF_FWD: return kflag_of(t) ? NS_UNION : NS_STRUCT;
 	case PFS_BTF_ENUM: case PFS_BTF_ENUM64: return NS_ENUM;
 	case PFS_BTF_TYPEDEF: case PFS_BTF_INT: case PFS_BTF_FLOAT: return NS_ORD;
+	case PFS_BTF_FUNC: return NS_FUNC;
 	}
 	return -1;
 }
@@ -213,6 +214,27 @@ uint32_t pfs_btf_nr_types(const struct pfs_btf *b)
 	return b->n;
 }
 
+static uint32_t find_ns(const struct pfs_btf *b, int ns, const char *cname)
+{
+	size_t len = strlen(cname);
+	uint32_t h = hash_name(ns, cname, len) & b->hmask, fwd = 0;
+	for (uint32_t id; (id = b->hash[h]); h = (h + 1) & b->hmask) {
+		const uint8_t *t = rec(b, id);
+		if (ns_of(t) != ns || strcmp(name_at(b, rd32(t)), cname))
+			continue;
+		if (kind_of(t) != PFS_BTF_FWD)
+			return id;
+		if (!fwd)
+			fwd = id;
+	}
+	return fwd;
+}
+
+uint32_t pfs_btf_find_func(const struct pfs_btf *b, const char *name)
+{
+	return find_ns(b, NS_FUNC, name);
+}
+
 uint32_t pfs_btf_find(const struct pfs_btf *b, const char *cname)
 {
 	int ns = NS_ORD;
@@ -227,18 +249,54 @@ uint32_t pfs_btf_find(const struct pfs_btf *b, const char *cname)
 			break;
 		}
 	}
-	size_t len = strlen(cname);
-	uint32_t h = hash_name(ns, cname, len) & b->hmask, fwd = 0;
-	for (uint32_t id; (id = b->hash[h]); h = (h + 1) & b->hmask) {
-		const uint8_t *t = rec(b, id);
-		if (ns_of(t) != ns || strcmp(name_at(b, rd32(t)), cname))
-			continue;
-		if (kind_of(t) != PFS_BTF_FWD)
-			return id;
-		if (!fwd)
-			fwd = id;
+	return find_ns(b, ns, cname);
+}
+
+int pfs_btf_type_info(const struct pfs_btf *b, uint32_t id, int *kind, const char **name,
+		      uint32_t *ref)
+{
+	const uint8_t *t = rec(b, id);
+	if (!t)
+		return -1;
+	*kind = kind_of(t);
+	*name = name_at(b, rd32(t));
+	switch (*kind) {
+	case PFS_BTF_PTR: case PFS_BTF_TYPEDEF: case PFS_BTF_VOLATILE: case PFS_BTF_CONST:
+	case PFS_BTF_RESTRICT: case PFS_BTF_TYPE_TAG: case PFS_BTF_FUNC: case PFS_BTF_VAR:
+	case PFS_BTF_FUNC_PROTO: case PFS_BTF_DECL_TAG:
+		*ref = rd32(t + 8);
+		break;
+	case PFS_BTF_ARRAY:
+		*ref = rd32(t + 12);
+		break;
+	default:
+		*ref = 0;
 	}
-	return fwd;
+	return 0;
+}
+
+int pfs_btf_param_count(const struct pfs_btf *b, uint32_t id)
+{
+	const uint8_t *t = rec(b, id);
+	if (t && kind_of(t) == PFS_BTF_FUNC)
+		t = rec(b, rd32(t + 8));
+	if (!t || kind_of(t) != PFS_BTF_FUNC_PROTO)
+		return -1;
+	return (int)vlen_of(t);
+}
+
+int pfs_btf_param(const struct pfs_btf *b, uint32_t id, int i, const char **name, uint32_t *type)
+{
+	int n = pfs_btf_param_count(b, id);
+	if (n < 0 || i < 0 || i >= n)
+		return -1;
+	const uint8_t *t = rec(b, id);
+	if (kind_of(t) == PFS_BTF_FUNC)
+		t = rec(b, rd32(t + 8));
+	const uint8_t *p = t + 12 + 8 * (size_t)i;
+	*name = name_at(b, rd32(p));
+	*type = rd32(p + 4);
+	return 0;
 }
 
 int pfs_btf_kind(const struct pfs_btf *b, uint32_t id)

@@ -146,6 +146,49 @@ static PyObject *Btf_enumerators(BtfObject *self, PyObject *arg)
 	return list;
 }
 
+static PyObject *Btf_find_func(BtfObject *self, PyObject *arg)
+{
+	const char *name = PyUnicode_AsUTF8(arg);
+	if (!name || !ready(self))
+		return NULL;
+	return PyLong_FromUnsignedLong(pfs_btf_find_func(self->btf, name));
+}
+
+static PyObject *Btf_type_info(BtfObject *self, PyObject *arg)
+{
+	uint32_t id, ref;
+	int kind;
+	const char *name;
+	if (!id_arg(self, arg, &id))
+		return NULL;
+	if (pfs_btf_type_info(self->btf, id, &kind, &name, &ref))
+		return Py_BuildValue("(isk)", 0, "", 0ul);
+	return Py_BuildValue("(isk)", kind, name, (unsigned long)ref);
+}
+
+static PyObject *Btf_params(BtfObject *self, PyObject *arg)
+{
+	uint32_t id;
+	if (!id_arg(self, arg, &id))
+		return NULL;
+	int n = pfs_btf_param_count(self->btf, id);
+	if (n < 0)
+		Py_RETURN_NONE;
+	PyObject *list = PyList_New(n);
+	for (int i = 0; list && i < n; i++) {
+		const char *name;
+		uint32_t t;
+		pfs_btf_param(self->btf, id, i, &name, &t);
+		PyObject *o = Py_BuildValue("(sk)", name, (unsigned long)t);
+		if (!o) {
+			Py_CLEAR(list);
+			break;
+		}
+		PyList_SET_ITEM(list, i, o);
+	}
+	return list;
+}
+
 static PyObject *Btf_nr_types(BtfObject *self, void *closure)
 {
 	(void)closure;
@@ -167,6 +210,12 @@ static PyMethodDef Btf_methods[] = {
 	  "offsetof(id, 'a.b[2].c') -> (byte offset, member type id) or None" },
 	{ "enumerators", (PyCFunction)Btf_enumerators, METH_O,
 	  "enumerators(id) -> [(name, value)] or None: not an enum" },
+	{ "find_func", (PyCFunction)Btf_find_func, METH_O,
+	  "find_func(name) -> id of the BTF_KIND_FUNC, 0: absent" },
+	{ "type_info", (PyCFunction)Btf_type_info, METH_O,
+	  "type_info(id) -> (kind, name, referenced type id)" },
+	{ "params", (PyCFunction)Btf_params, METH_O,
+	  "params(func or func_proto id) -> [(name, type id)] or None" },
 	{ NULL, NULL, 0, NULL }
 };
 

@@ -12,6 +12,10 @@ types (one small interface; drgn, BTF and GDB implement it):
     array_len(tname, path)      elements of the array member, None: no such
                                 member or not an array
     enumerators(tname)          {name: value} (first of a name wins) or None
+    function_params(name)       optional: parameter type names of a function
+                                (None: no such function)
+    object_array_len(name)      optional: length of a global array (None: not
+                                known; BTF describes per-cpu globals only)
 
 symbols:
     what                        "vmlinux", "kallsyms": for messages
@@ -122,6 +126,25 @@ class DrgnTypes:
             out.setdefault(e.name, int(e.value))
         return out
 
+    def object_array_len(self, name: str) -> Optional[int]:
+        """Length of the global array name (None: no such array)."""
+        drgn = self._drgn
+        try:
+            t = self.prog.object(name).type_
+        except LookupError:
+            return None
+        while t.kind == drgn.TypeKind.TYPEDEF:
+            t = t.type
+        return int(t.length) if t.kind == drgn.TypeKind.ARRAY and t.length is not None else None
+
+    def function_params(self, name: str) -> Optional[List[str]]:
+        """Parameter type names of the function name (None: no such function)."""
+        try:
+            t = self.prog.object(name, self._drgn.FindObjectFlags.FUNCTION).type_
+        except LookupError:
+            return None
+        return [str(p.type) for p in t.parameters]
+
 
 class DrgnSymbols:
     """Relocated symbols of the debug vmlinux in a drgn Program.
@@ -213,6 +236,38 @@ class BtfTypes:
         for name, value in es:
             out.setdefault(name, value)
         return out
+
+    def function_params(self, name: str) -> Optional[List[str]]:
+        """Parameter type names of the function name, spelled as drgn does
+        ("struct vm_area_struct *"); None: no BTF_KIND_FUNC of that name
+        (pahole encodes the functions of the vmlinux symbol table)."""
+        fid = self.btf.find_func(name)
+        if not fid:
+            return None
+        return [self._type_name(t) for _, t in self.btf.params(fid)]
+
+    def _type_name(self, tid: int, depth: int = 0) -> str:
+        kind, name, ref = self.btf.type_info(tid)
+        if tid == 0:
+            return "void"
+        if depth > 16:
+            return "?"
+        if kind == self.PTR:
+            inner = self._type_name(ref, depth + 1)
+            return inner + ("*" if inner.endswith("*") else " *")
+        if kind in (self.CONST, self.VOLATILE, self.RESTRICT):
+            q = {self.CONST: "const", self.VOLATILE: "volatile", self.RESTRICT: "restrict"}[kind]
+            return f"{q} {self._type_name(ref, depth + 1)}"
+        if kind in (self.STRUCT, self.UNION, self.ENUM, self.ENUM64, self.FWD):
+            tag = {self.STRUCT: "struct", self.UNION: "union", self.ENUM: "enum",
+                   self.ENUM64: "enum", self.FWD: "struct"}[kind]
+            return f"{tag} {name}"
+        if kind == self.TYPE_TAG:
+            return self._type_name(ref, depth + 1)
+        return name or "?"
+
+    (PTR, STRUCT, UNION, ENUM, FWD, VOLATILE, CONST, RESTRICT, TYPE_TAG,
+     ENUM64) = (2, 4, 5, 6, 7, 9, 10, 11, 18, 19)
 
 
 class KallsymsSymbols:

@@ -79,7 +79,9 @@ class Session:
         self.layout_source = layout_source
         self.drgn_types = isinstance(layout_source.types, source_mod.DrgnTypes)
         self._T = layout_mod._Types(layout_source.types)
-        self.layout_dict = layout_mod.build_layout(layout_source, vmci)
+        # facts: where each semantics profile came from (debuginfo or version)
+        self.facts: Dict[str, str] = {}
+        self.layout_dict = layout_mod.build_layout(layout_source, vmci, facts=self.facts)
         try:
             self.layout = c.Layout(self.layout_dict)
         except ValueError as e:
