@@ -263,6 +263,13 @@ static int Layout_init(LayoutObject *self, PyObject *args, PyObject *kwds)
 			}
 			continue;
 		}
+		if (!strcmp(name, "config_device_private")) {
+			int on = PyObject_IsTrue(v);
+			if (on < 0)
+				return -1;
+			pfs_layout_set_device_private(&self->lo, on);
+			continue;
+		}
 		const struct field *f = find_field(name);
 		if (!f) {
 			PyErr_Format(PyExc_ValueError, "layout: unknown field %s", name);

@@ -347,6 +347,15 @@ def build_layout(source, vmci: VmcoreInfo, facts: Optional[Dict[str, str]] = Non
     lo["vmops_find_special_page"] = T.first_off(O, ["find_special_page", "find_normal_page"],
                                                 required=False)
     facts.update(_kernel_facts(T, lo))
+    if facts.get("swap_types") == "version" and (major, minor) >= (5, 14):
+        # no type for swap_info[] (BTF): CONFIG_DEVICE_PRIVATE, the one
+        # configuration MAX_SWAPFILES depends on, is what builds mm/rmap.c's
+        # make_device_exclusive_range() (v5.14, "mm: Device exclusive memory
+        # access"), make_device_exclusive() from v6.15; both exported
+        dp = (S.address("make_device_exclusive", required=False) or
+              S.address("make_device_exclusive_range", required=False))
+        lo["config_device_private"] = 1 if dp else 0
+        facts["swap_types"] = "symbols"
     patch = _distro_patch(T, S)
     if patch is not None and (major, minor) == (lo["version_major"], lo["version_minor"]):
         lo["version_patch"] = patch

@@ -51,6 +51,7 @@ WANTED = (
     "huge_zero_pfn", "page_offset_base", "vmemmap_base", "mem_section", "init_pid_ns",
     "special_mapping_vmops", "legacy_special_mapping_vmops", "perf_mmap_vmops",
     "init_uts_ns", "simple_dname", "sockfs_dname", "pipefs_dname", "anon_inodefs_dname",
+    "make_device_exclusive", "make_device_exclusive_range",
 )
 
 
