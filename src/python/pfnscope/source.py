@@ -403,9 +403,9 @@ def dump_kallsyms_lookup(vmci: VmcoreInfo, read: ReadBytes, where: str
                                                            "kallsyms_addresses")}
     missing = [n for n in _KALLSYMS_TABLES if loc[n] is None]
     if missing or (loc["kallsyms_offsets"] is None and loc["kallsyms_addresses"] is None):
-        raise PfnscopeError(where, f"kernel {vmci.osrelease} has no kallsyms tables in VMCOREINFO "
-                            "(SYMBOL(kallsyms_names) etc., Linux 6.0+): symbols need the debug "
-                            "vmlinux, pass it with -s")
+        raise PfnscopeError(where, f"kernel {vmci.osrelease} names no kallsyms tables in "
+                            "VMCOREINFO (Linux 6.0+ does): without them symbols need the "
+                            "debug vmlinux, pass it with -s")
 
     def rd(addr: int, n: int, what: str) -> bytes:
         try:

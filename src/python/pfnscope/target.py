@@ -528,7 +528,9 @@ def _btf_or_explain(make, why: Optional[PfnscopeError]):
     except PfnscopeError as e:
         if why is None:
             raise
-        raise PfnscopeError(e.where, f"{e.problem}; and {why.problem}")
+        reason = e.problem.split(": without")[0].split(": pass")[0]
+        tried = why.problem.split("; pass")[0]
+        raise PfnscopeError(e.where, f"{reason}, and {tried}: pass the debug vmlinux with -s")
 
 
 def open_dump(path: str, vmlinux: Optional[str] = None, reader: str = "kdumpfile",
