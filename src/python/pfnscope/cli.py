@@ -145,6 +145,84 @@ def _write(s: str) -> None:
     sys.stdout.write(s)
 
 
+def _count(n: float) -> str:
+    for div, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if n >= div:
+            return f"{n / div:.1f}{unit}"
+    return f"{n:.0f}"
+
+
+class Progress:
+    """The progress line of long commands (check, walk --all): tasks and VMAs
+    done, entries walked and the rate, on stderr, redrawn in place (at most
+    ten times a second) and cleared at the end.  Drawn only when stderr is a
+    terminal and the output is not JSON; PFNSCOPE_NO_PROGRESS=1 turns it off."""
+
+    INTERVAL = 0.1
+
+    def __init__(self, what: str, ntasks: int) -> None:
+        import time
+        self._now = time.monotonic
+        self.what = what
+        self.ntasks = ntasks
+        self.tasks = 0          # tasks done
+        self.vmas = 0           # VMAs done
+        self.entries = 0        # entries walked
+        self.task = None
+        self.t0 = self._now()
+        self.last = 0.0
+        self.shown = False
+
+    @staticmethod
+    def wanted(args) -> bool:
+        if getattr(args, "json", False) or os.environ.get("PFNSCOPE_NO_PROGRESS"):
+            return False
+        try:
+            return sys.stderr.isatty()
+        except (AttributeError, ValueError):
+            return False
+
+    def start_task(self, i: int, task) -> None:
+        self.tasks = i
+        self.task = task
+        self.draw()
+
+    def vma_done(self, entries: int) -> None:
+        self.vmas += 1
+        self.entries += entries
+        self.draw()
+
+    def line(self) -> str:
+        dt = self._now() - self.t0
+        rate = f", {_count(self.entries / dt)} entries/s" if dt > 0 else ""
+        cur = f" (pid {self.task.pid} {self.task.comm})" if self.task is not None else ""
+        return (f"{self.what}: {self.tasks}/{self.ntasks} tasks{cur}, {self.vmas} VMAs, "
+                f"{_count(self.entries)} entries{rate}")
+
+    def draw(self, force: bool = False) -> None:
+        now = self._now()
+        if not force and self.shown and now - self.last < self.INTERVAL:
+            return
+        self.last = now
+        try:
+            width = os.get_terminal_size(sys.stderr.fileno()).columns
+        except (OSError, ValueError, AttributeError):
+            width = 0
+        text = self.line()
+        if width > 1:  # a line that wraps cannot be redrawn with \r
+            text = text[:width - 1]
+        sys.stderr.write("\r\033[K" + text)
+        sys.stderr.flush()
+        self.shown = True
+
+    def clear(self) -> None:
+        """Erase the line (before other output, and at the end)."""
+        if self.shown:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
+            self.shown = False
+
+
 def cmd_tasks(sess, args) -> int:
     from .api import Task
     ts = [Task(*t) for t in sess.tasks()]
@@ -204,26 +282,45 @@ def cmd_walk(sess, args) -> int:
             todo += [(t, vt)]
         else:
             todo += [(t, vt) for vt in sess.vmas(t.mm)]
-    for t, vt in todo:
-        v = Vma(sess, t.mm, vt, t.pid)
-        if args.json:
-            _write(v.to_json() + "\n")
-        else:
-            _write(f"# pid {t.pid} ({t.comm}) vma " + _vma_line(v) + "\n")
-            _write(c.table_header(args.summary) + "\n")
-        sys.stdout.flush()
-        if getattr(sess, "live", False):
-            _walk_live(sess, t, vt, fd, mode, flags, args.json)
-        else:
-            sess.target.walk_write(fd, t.mm, vt, t.pid, mode=mode, flags=flags)
+    prog = Progress("walk", len(args.pids)) if args.all and Progress.wanted(args) else None
+    task = None
+    try:
+        for t, vt in todo:
+            if prog and t is not task:
+                if task is not None:
+                    prog.tasks += 1
+                task = t
+                prog.start_task(prog.tasks, t)
+            v = Vma(sess, t.mm, vt, t.pid)
+            if prog:
+                prog.clear()  # the line is redrawn after this VMA's output
+            if args.json:
+                _write(v.to_json() + "\n")
+            else:
+                _write(f"# pid {t.pid} ({t.comm}) vma " + _vma_line(v) + "\n")
+                _write(c.table_header(args.summary) + "\n")
+            sys.stdout.flush()
+            if getattr(sess, "live", False):
+                n = _walk_live(sess, t, vt, fd, mode, flags, args.json)
+            else:
+                n = sess.target.walk_write(fd, t.mm, vt, t.pid, mode=mode, flags=flags)[0]
+            if prog:
+                prog.vma_done(n)
+        if prog:
+            prog.tasks = len(args.pids)
+            prog.draw(force=True)
+    finally:
+        if prog:
+            prog.clear()
     return 0
 
 
-def _walk_live(sess, t, vt, fd, mode, flags, as_json) -> None:
+def _walk_live(sess, t, vt, fd, mode, flags, as_json) -> int:
     """A walk of a target that keeps running (--qemu-ram): raw entries are
     read before and after the reported walk (caches dropped each time); an
     entry that differs is reported after the VMA's output, never an error.
-    A VMA whose tables vanish meanwhile is reported the same way."""
+    A VMA whose tables vanish meanwhile is reported the same way.  Returns
+    the number of entries of the reported walk."""
     from . import target
     c = target.core()
 
@@ -237,8 +334,9 @@ def _walk_live(sess, t, vt, fd, mode, flags, as_json) -> None:
     before, err1 = raws()
     sess.target.flush_cache()
     err2 = None
+    walked = 0
     try:
-        sess.target.walk_write(fd, t.mm, vt, t.pid, mode=mode, flags=flags)
+        walked = sess.target.walk_write(fd, t.mm, vt, t.pid, mode=mode, flags=flags)[0]
     except c.Error as e:
         err2 = str(e)
     after, err3 = raws()
@@ -261,20 +359,31 @@ def _walk_live(sess, t, vt, fd, mode, flags, as_json) -> None:
     if out:
         _write("\n".join(out) + "\n")
         sys.stdout.flush()
+    return walked
 
 
 def cmd_check(sess, args) -> int:
     from . import api
-    progress = None
-    if sys.stderr.isatty() and not os.environ.get("PFNSCOPE_NO_PROGRESS"):
+    prog = None
+    progress = vma_done = None
+    if Progress.wanted(args):
+        prog = Progress("check", 0)
+
         def progress(i: int, n: int, t) -> None:
-            sys.stderr.write(f"\r\033[Kchecking {i + 1}/{n}: pid {t.pid} ({t.comm})")
-            sys.stderr.flush()
+            prog.ntasks = n
+            prog.start_task(i, t)
+
+        def vma_done(t, v, entries: int) -> None:
+            prog.vma_done(entries)
     errors: List[api.CheckError] = []
-    findings = api.check(sess.prog, args.pids, progress, errors)
-    if progress:
-        sys.stderr.write("\r\033[K")
-        sys.stderr.flush()
+    try:
+        findings = api.check(sess.prog, args.pids, progress, errors, vma_done)
+        if prog:
+            prog.tasks = prog.ntasks
+            prog.draw(force=True)
+    finally:
+        if prog:
+            prog.clear()
     for f in findings:
         _write((f.to_json() if args.json else str(f)) + "\n")
     for e in errors:

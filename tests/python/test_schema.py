@@ -1,0 +1,127 @@
+"""Every JSON record the CLI writes validates against docs/pfnscope.schema.json
+(unknown kinds and unknown fields fail), on the lab's healthy and buggy 6.1
+dumps; the schema's and docs/diagnoses.md's vocabularies are the core's."""
+import json
+import os
+import re
+
+import jsonschema
+import pytest
+
+import lab_support as L
+
+SCHEMA_PATH = os.path.join(L.ROOT, "docs", "pfnscope.schema.json")
+DIAG_DOC = os.path.join(L.ROOT, "docs", "diagnoses.md")
+KEYS = [k for k in L.fixture_keys() if k[0] == "6.1" and k[1] == "max"]
+FMT = "kdump-real"
+
+
+def schema() -> dict:
+    with open(SCHEMA_PATH) as f:
+        return json.load(f)
+
+
+def validator() -> jsonschema.Draft202012Validator:
+    s = schema()
+    jsonschema.Draft202012Validator.check_schema(s)
+    return jsonschema.Draft202012Validator(s)
+
+
+def validate(v, rec: dict) -> None:
+    """Validate against the record kind's own definition (precise messages),
+    then against the whole schema (the kind must be one it knows)."""
+    kinds = schema()["$defs"]
+    assert rec.get("type") in kinds and "properties" in kinds[rec["type"]], f"unknown record kind: {rec}"
+    sub = jsonschema.Draft202012Validator(dict(kinds[rec["type"]], **{"$defs": kinds}))
+    errs = sorted(sub.iter_errors(rec), key=lambda e: list(e.path))
+    assert not errs, f"{errs[0].message} at {list(errs[0].path)} in {rec}"
+    v.validate(rec)
+
+
+def records(*args: str):
+    r = L.run(*args)
+    assert r.rc in (0, 1), r
+    assert not r.err or "Traceback" not in r.err, r
+    lines = [l for l in r.out.splitlines() if l.strip()]
+    assert lines, r
+    return r.rc, [json.loads(l) for l in lines]
+
+
+@pytest.mark.parametrize("key", KEYS, ids=L.key_id)
+def test_cli_json_validates(key):
+    v = validator()
+    fx = L.fixture(*key)
+    base = ["-c", fx.dumps[FMT], "-s", fx.vmlinux]
+    pids = [str(p) for p in L.manifest_pids(fx)]
+    assert pids
+    pflags = [a for p in pids for a in ("-p", p)]
+    seen = {}
+    for cmd in (["tasks", "--json"],
+                ["vmas", *pflags, "--json"],
+                ["walk", "--all", *pflags, "--json"],
+                ["walk", "--all", *pflags, "--json", "--summary"],
+                ["walk", "--all", *pflags, "--json", "--include-none", "--summary"],
+                ["check", "--json"],
+                ["check", "--json", "--summary", "--fail-on", "low"]):
+        rc, recs = records(*base, *cmd)
+        for rec in recs:
+            validate(v, rec)
+            seen[rec["type"]] = seen.get(rec["type"], 0) + 1
+        if cmd[0] == "check" and "--summary" in cmd:
+            assert recs[-1]["type"] == "summary"
+            n = sum(1 for r in recs if r["type"] == "finding")
+            assert sum(recs[-1]["counts"].values()) == n
+    for kind in ("task", "vma", "entry", "run", "summary"):
+        assert seen.get(kind), (kind, seen)
+    if key[2] == "buggy":
+        assert seen.get("finding"), seen
+
+
+def test_schema_rejects_unknown_fields_and_kinds():
+    """The schema is strict: the test above can fail."""
+    v = validator()
+    good = {"type": "changed", "pid": 1, "vma_start": "0x1000", "addr": "0x2000",
+            "raw_before": "0x0", "raw_after": "0x8000000001234067"}
+    v.validate(good)
+    for bad in (dict(good, extra=1), dict(good, type="novel"), dict(good, addr=4096),
+                dict(good, addr="0x00AB"), {k: x for k, x in good.items() if k != "addr"}):
+        assert not v.is_valid(bad), bad
+
+
+def test_second_wave_records():
+    """The records that appear only on some targets: the target header, the
+    truncation warning, the live target's changed/error records."""
+    v = validator()
+    for rec in ({"type": "target", "arch": "x86_64", "release": "6.1.0-57-amd64",
+                 "build_id": "0123abcd", "layout_source": "btf"},
+                {"type": "target", "arch": "aarch64", "release": "6.12.117+deb13-arm64",
+                 "build_id": None, "layout_source": "debuginfo"},
+                {"type": "warning", "what": "truncated", "missing_bytes": 4096},
+                {"type": "error", "pid": 7, "comm": "a", "vma_start": "0x7f00", "message": "x"},
+                {"type": "error", "pid": 7, "comm": "a", "message": "x"}):
+        validate(v, rec)
+    assert not v.is_valid({"type": "target", "arch": "x86_64", "release": "6.1", "build_id": None,
+                           "layout_source": "guess"})
+    assert not v.is_valid({"type": "warning", "what": "truncated"})
+
+
+def test_vocabulary_is_the_cores():
+    """Enums of the schema = the names the C core writes; the diagnosis
+    reference documents every code with the core's severity."""
+    from pfnscope import target
+    c = target.core()
+    d = schema()["$defs"]
+    assert set(d["code"]["enum"]) == {code for code, _ in c.DIAG_CODES}
+    assert set(d["severity"]["enum"]) == set(c.SEVERITIES)
+    assert set(d["kind"]["enum"]) == set(c.KINDS)
+    assert set(d["verdict"]["enum"]) == set(c.VERDICTS)
+    assert set(d["vnp_reason"]["enum"]) == set(c.VNP_REASONS)
+    assert set(d["vm_flag_name"]["enum"]) == {n for _, n in c.VM_FLAG_NAMES}
+    assert set(d["consumers"]["required"]) == set(c.CONSUMERS)
+    with open(DIAG_DOC) as f:
+        doc = f.read()
+    table = dict(re.findall(r"^\| \[`([A-Z_]+)`\]\(#[a-z_]+\) \| ([a-z]+) \|", doc, re.M))
+    assert table == dict(c.DIAG_CODES), table
+    for code, sev in c.DIAG_CODES:
+        m = re.search(r"^## %s\n\n\*\*Severity: ([a-z]+)" % code, doc, re.M)
+        assert m and m.group(1) == sev, code
