@@ -1,4 +1,4 @@
-"""The Python API of DESIGN.md, for drgn sessions and scripts.
+"""The Python API (docs/guide.md), for drgn sessions and scripts.
 
     prog = pfnscope.open("vmcore")            # or the prog of `drgn -c vmcore`
     for e in pfnscope.walk(prog, pid=147, addr=0x7f...):
@@ -46,7 +46,7 @@ class Task(NamedTuple):
 
 
 class Vma:
-    """A VMA with the fields of the DESIGN.md "vma" JSON object as attributes."""
+    """A VMA with the fields of the "vma" JSON record as attributes."""
 
     __slots__ = ("session", "pid", "mm", "address", "start", "end", "flags", "pgoff",
                  "file_ptr", "ops", "_tuple", "_file", "_name", "_name_done")
@@ -105,7 +105,7 @@ class Vma:
 
 
 class Entry:
-    """One page-table entry: the DESIGN.md JSON fields as attributes
+    """One page-table entry: the "entry" JSON record's fields as attributes
     (addr, level, raw, kind, pfn, special, devmap, writable, normal_page,
     vnp_reason, page, consumers, diagnoses, ...) plus pid and vma_start."""
 

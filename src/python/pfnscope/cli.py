@@ -1,4 +1,4 @@
-"""The ``pfnscope`` command line (DESIGN.md).
+"""The ``pfnscope`` command line (docs/guide.md, pfnscope(1)).
 
 Exit status: 0 clean, 1 findings at or above --fail-on (check), 2 usage or
 input error (one line on stderr, never a traceback).
@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     out = argparse.ArgumentParser(add_help=False)
     o = out.add_argument_group("output")
     o.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
-                   help="one JSON object per line (DESIGN.md schema)")
+                   help="one JSON object per line (schema: docs/pfnscope.schema.json)")
 
     p = _Parser(prog="pfnscope", parents=[tgt, out],
                 formatter_class=argparse.RawDescriptionHelpFormatter,
