@@ -125,3 +125,6 @@ def test_vocabulary_is_the_cores():
     for code, sev in c.DIAG_CODES:
         m = re.search(r"^## %s\n\n\*\*Severity: ([a-z]+)" % code, doc, re.M)
         assert m and m.group(1) == sev, code
+    with open(os.path.join(L.ROOT, "docs", "pfnscope.1")) as f:
+        man = dict(re.findall(r'^\.BR ([A-Z_]+) " \(([a-z]+)\)"$', f.read(), re.M))
+    assert man == dict(c.DIAG_CODES), man
