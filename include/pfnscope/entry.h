@@ -92,7 +92,6 @@ struct pfs_entry {
 	uint64_t swp_offset;
 	uint32_t bits;        /* PFS_E_* */
 	uint32_t diag;        /* bit per enum pfs_diag */
-	uint32_t diag_demoted; /* subset of diag reported one severity lower here */
 	uint8_t level;        /* enum pfs_level */
 	uint8_t kind;         /* enum pfs_kind */
 	uint8_t swp_type;
@@ -121,9 +120,6 @@ const char *pfs_consumer_name(unsigned consumer);  /* "gup_fast" ... */
 const char *pfs_consumer_verdict_name(unsigned v); /* "page" "pfn" "efault" ... */
 const char *pfs_diag_name(unsigned diag);          /* "BAD_SPECIAL" ... */
 unsigned pfs_diag_severity(unsigned diag);         /* enum pfs_severity */
-/* Severity of diag as found on this entry: pfs_diag_severity() lowered by
- * one level where diag_demoted says the context makes it less dangerous. */
-unsigned pfs_entry_diag_severity(const struct pfs_entry *e, unsigned diag);
 const char *pfs_severity_name(unsigned sev);       /* "low" "medium" "high" "critical" */
 
 #endif

@@ -249,6 +249,19 @@ static int Layout_init(LayoutObject *self, PyObject *args, PyObject *kwds)
 				return -1;
 			continue;
 		}
+		if (!strcmp(name, "max_swapfiles")) {
+			/* the swap type numbers follow from MAX_SWAPFILES */
+			long max = PyLong_AsLong(v);
+			if (max == -1 && PyErr_Occurred())
+				return -1;
+			if (pfs_layout_set_max_swapfiles(&self->lo, (int)max) < 0) {
+				PyErr_Format(PyExc_ValueError,
+					     "layout: MAX_SWAPFILES %ld fits no configuration of %u.%u",
+					     max, self->lo.version_major, self->lo.version_minor);
+				return -1;
+			}
+			continue;
+		}
 		const struct field *f = find_field(name);
 		if (!f) {
 			PyErr_Format(PyExc_ValueError, "layout: unknown field %s", name);
@@ -798,8 +811,8 @@ static PyObject *Entry_get_consumers(EntryObject *self, void *c)
 	return d;
 }
 
-/* e: the entry whose diagnoses these are (its severities), NULL for VMA-level ones */
-static PyObject *diag_list(uint32_t mask, const struct pfs_entry *e)
+/* [(code, severity), ...] of a diagnosis mask */
+static PyObject *diag_list(uint32_t mask)
 {
 	PyObject *l = PyList_New(0);
 	if (!l)
@@ -808,7 +821,7 @@ static PyObject *diag_list(uint32_t mask, const struct pfs_entry *e)
 		unsigned d = (unsigned)__builtin_ctz(m);
 		if (d >= PFS_D__COUNT)
 			break;
-		unsigned sev = e ? pfs_entry_diag_severity(e, d) : pfs_diag_severity(d);
+		unsigned sev = pfs_diag_severity(d);
 		PyObject *t = Py_BuildValue("(ss)", pfs_diag_name(d), pfs_severity_name(sev));
 		if (!t || PyList_Append(l, t) < 0) {
 			Py_XDECREF(t);
@@ -823,7 +836,7 @@ static PyObject *diag_list(uint32_t mask, const struct pfs_entry *e)
 static PyObject *Entry_get_diagnoses(EntryObject *self, void *c)
 {
 	(void)c;
-	return diag_list(self->e.diag, &self->e);
+	return diag_list(self->e.diag);
 }
 
 static PyObject *buf_to_str(struct pfs_buf *b, int strip_nl)
@@ -1433,7 +1446,7 @@ static PyObject *Target_vma_diagnoses(TargetObject *self, PyObject *arg)
 	vma_complete(self, &v);
 	if (tgt_leave(self, 0))
 		return NULL;
-	return diag_list(pfs_diagnose_vma(&self->layout->lo, &v), NULL);
+	return diag_list(pfs_diagnose_vma(&self->layout->lo, &v));
 #else
 	(void)self;
 	PyErr_SetString(PyExc_NotImplementedError, "vma_diagnoses: core has no pfs_diagnose_vma yet");

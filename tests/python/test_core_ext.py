@@ -241,7 +241,7 @@ def test_constants():
     assert _core.DIAG_CODES == (
         ("BAD_SPECIAL", "critical"), ("PFN_BEYOND_MEMMAP", "critical"),
         ("MAPS_FREED_PAGE", "critical"), ("REFCOUNT_BELOW_MAPCOUNT", "high"),
-        ("PFNMAP_AND_MIXEDMAP", "high"), ("SPECIAL_OVER_RAM", "high"),
+        ("PFNMAP_AND_MIXEDMAP", "high"), ("SPECIAL_OVER_RAM", "medium"),
         ("NONSPECIAL_IN_PFNMAP", "high"), ("PFNMAP_NONLINEAR_COW", "medium"),
         ("PFNMAP_COW_ANON", "medium"), ("RESERVED_NORMAL", "medium"),
         ("PFNMAP_WITHOUT_IO", "low"))
