@@ -1,6 +1,7 @@
 """Every JSON record the CLI writes validates against docs/pfnscope.schema.json
 (unknown kinds and unknown fields fail), on the lab's healthy and buggy 6.1
 dumps; the schema's and docs/diagnoses.md's vocabularies are the core's."""
+import functools
 import json
 import os
 import re
@@ -16,6 +17,7 @@ KEYS = [k for k in L.fixture_keys() if k[0] == "6.1" and k[1] == "max"]
 FMT = "kdump-real"
 
 
+@functools.lru_cache(maxsize=None)
 def schema() -> dict:
     with open(SCHEMA_PATH) as f:
         return json.load(f)
@@ -27,13 +29,17 @@ def validator() -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(s)
 
 
+@functools.lru_cache(maxsize=None)
+def kind_validator(kind: str) -> jsonschema.Draft202012Validator:
+    defs = schema()["$defs"]
+    assert kind in defs and "properties" in defs[kind], f"unknown record kind: {kind}"
+    return jsonschema.Draft202012Validator(dict(defs[kind], **{"$defs": defs}))
+
+
 def validate(v, rec: dict) -> None:
     """Validate against the record kind's own definition (precise messages),
     then against the whole schema (the kind must be one it knows)."""
-    kinds = schema()["$defs"]
-    assert rec.get("type") in kinds and "properties" in kinds[rec["type"]], f"unknown record kind: {rec}"
-    sub = jsonschema.Draft202012Validator(dict(kinds[rec["type"]], **{"$defs": kinds}))
-    errs = sorted(sub.iter_errors(rec), key=lambda e: list(e.path))
+    errs = sorted(kind_validator(rec.get("type")).iter_errors(rec), key=lambda e: list(e.path))
     assert not errs, f"{errs[0].message} at {list(errs[0].path)} in {rec}"
     v.validate(rec)
 
