@@ -41,6 +41,9 @@ columns of the entry table: address, level (pte/pmd/pud), raw entry, kind
 (present, none, protnone, swap, migration, device, marker, hwpoison, unreadable),
 pfn, special bit, vm_normal_page() verdict and reason, refcount/mapcount of the
 struct page, page flags, diagnoses.  Severities: low < medium < high < critical.
+
+check and walk --all draw a progress line on stderr when it is a terminal (not
+with --json; PFNSCOPE_NO_PROGRESS=1 turns it off).  More: man pfnscope.
 """
 
 SEVERITIES = ("low", "medium", "high", "critical")
