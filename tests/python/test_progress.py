@@ -136,3 +136,46 @@ def test_progress_can_be_turned_off(flag):
         got += c
     os.close(master)
     assert p.returncode == 0 and got == b""
+
+
+def screen(stream: str):
+    """The lines a terminal shows for stream: CR + erase-line wipes the line
+    being drawn, CR LF (the pty's output processing of LF) ends it."""
+    lines, cur, i = [], "", 0
+    while i < len(stream):
+        if stream.startswith(CLEAR, i):
+            cur, i = "", i + len(CLEAR)
+        elif stream.startswith("\r\n", i):
+            lines.append(cur)
+            cur, i = "", i + 2
+        else:
+            cur, i = cur + stream[i], i + 1
+    return lines, cur
+
+
+def test_walk_all_progress_on_the_same_terminal_as_the_output():
+    """stdout and stderr on one terminal: the progress line never mixes into
+    the output and nothing of it is left on screen."""
+    fx, b = base()
+    pids = L.manifest_pids(fx)[:3]
+    args = [*b, "walk", "--all", *[a for p in pids for a in ("-p", str(p))], "--summary"]
+    master, slave = pty.openpty()
+    p = subprocess.Popen([L.BIN, *args], stdout=slave, stderr=slave, stdin=subprocess.DEVNULL, env=env())
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            c = os.read(master, 65536)
+        except OSError:
+            break
+        if not c:
+            break
+        chunks.append(c)
+    assert p.wait(timeout=900) == 0
+    os.close(master)
+    tty = b"".join(chunks).decode()
+    assert "walk: " in tty                      # it was drawn
+    lines, last = screen(tty)
+    assert last == ""                           # and erased at the end
+    rc, out, err = run_on_pipe(args)
+    assert rc == 0 and lines == out.splitlines()

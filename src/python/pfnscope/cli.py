@@ -286,6 +286,9 @@ def cmd_walk(sess, args) -> int:
         else:
             todo += [(t, vt) for vt in sess.vmas(t.mm)]
     prog = Progress("walk", len(args.pids)) if args.all and Progress.wanted(args) else None
+    # output to the same terminal: erase the line before each VMA's output
+    # and redraw it after; otherwise it stays and is redrawn at most 10x/s
+    share_tty = prog is not None and sys.stdout.isatty()
     task = None
     try:
         for t, vt in todo:
@@ -295,8 +298,8 @@ def cmd_walk(sess, args) -> int:
                 task = t
                 prog.start_task(prog.tasks, t)
             v = Vma(sess, t.mm, vt, t.pid)
-            if prog:
-                prog.clear()  # the line is redrawn after this VMA's output
+            if share_tty:
+                prog.clear()
             if args.json:
                 _write(v.to_json() + "\n")
             else:
