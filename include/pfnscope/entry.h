@@ -113,6 +113,20 @@ static inline uint64_t pfs_entry_span(const struct pfs_entry *e)
 	return shift >= 64 ? 0 : 1ull << shift;
 }
 
+/* Whether the entry maps a pfn in [lo, hi]: a leaf's pfn, or any pfn of a
+ * PMD/PUD leaf; PFN swap entries (migration, device) name their pfn too.
+ * What an rmap walk over page tables finds (special entries included,
+ * which the kernel's own rmap cannot). */
+static inline int pfs_entry_maps_pfn(const struct pfs_entry *e, uint64_t lo, uint64_t hi)
+{
+	uint64_t n;
+
+	if (e->pfn == PFS_NO_PFN || e->kind == PFS_KIND_UNREADABLE || e->pfn > hi)
+		return 0;
+	n = pfs_entry_span(e) >> 12;
+	return n && e->pfn + (n - 1) >= lo;
+}
+
 const char *pfs_level_name(unsigned level);       /* "pte" "pmd" "pud" */
 const char *pfs_kind_name(unsigned kind);          /* "present" ... "unreadable" */
 const char *pfs_vnp_reason_name(unsigned reason);  /* "not_special" ... */

@@ -1478,10 +1478,29 @@ static int parse_range(PyObject *start_o, PyObject *end_o, const struct pfs_vma 
 	return 0;
 }
 
+struct collect {
+	struct vec vec;
+	uint64_t pfn_lo, pfn_hi;        /* only entries mapping a pfn in [lo, hi] */
+};
+
+/* The pfns= filter of walk/walk_write: without one (the whole [0, max]
+ * range) every entry passes, also those that map no pfn (swap entries,
+ * markers, none entries). */
+static int pfn_filter_pass(const struct pfs_entry *e, uint64_t lo, uint64_t hi)
+{
+	if (lo == 0 && hi == UINT64_MAX)
+		return 1;
+	return pfs_entry_maps_pfn(e, lo, hi);
+}
+
 static int entry_collect_cb(const struct pfs_entry *e, const struct pfs_vma *vma, void *arg)
 {
+	struct collect *c = arg;
 	(void)vma;
-	return vec_push(arg, e) ? -PFS_ENOMEM : 0;
+
+	if (!pfn_filter_pass(e, c->pfn_lo, c->pfn_hi))
+		return 0;
+	return vec_push(&c->vec, e) ? -PFS_ENOMEM : 0;
 }
 
 /* root of the walk: mm's pgd, or an explicit pgd physical address */
@@ -1497,17 +1516,17 @@ static int walk_root(PyObject *pgd_o, uint64_t *pgd)
 
 static PyObject *Target_walk(TargetObject *self, PyObject *args, PyObject *kwds)
 {
-	static char *kwlist[] = { "mm", "vma", "start", "end", "flags", "pgd", NULL };
+	static char *kwlist[] = { "mm", "vma", "start", "end", "flags", "pgd", "pfns", NULL };
 	unsigned long long mm;
 	PyObject *vma_o, *start_o = NULL, *end_o = NULL, *pgd_o = NULL;
 	unsigned flags = 0;
 	struct pfs_vma v;
 	uint64_t start, end, pgd = 0;
-	struct vec vec = { NULL, 0, 0, sizeof(struct pfs_entry) };
+	struct collect col = { { NULL, 0, 0, sizeof(struct pfs_entry) }, 0, UINT64_MAX };
 	int r = 0, need_pgd;
 
-	if (!PyArg_ParseTupleAndKeywords(args, kwds, "KO|OOIO:walk", kwlist, &mm, &vma_o,
-					 &start_o, &end_o, &flags, &pgd_o))
+	if (!PyArg_ParseTupleAndKeywords(args, kwds, "KO|OOIO(KK):walk", kwlist, &mm, &vma_o,
+					 &start_o, &end_o, &flags, &pgd_o, &col.pfn_lo, &col.pfn_hi))
 		return NULL;
 	if (parse_vma(vma_o, mm, &v) || parse_range(start_o, end_o, &v, &start, &end))
 		return NULL;
@@ -1519,21 +1538,21 @@ static PyObject *Target_walk(TargetObject *self, PyObject *args, PyObject *kwds)
 		CORE_CALL(self, r, pfs_mm_pgd_phys(&self->t, mm, &pgd));
 	if (r == 0 && start < end)
 		CORE_CALL(self, r, pfs_walk_vma(&self->t, pgd, &v, start, end, flags,
-						entry_collect_cb, &vec));
+						entry_collect_cb, &col));
 	if (tgt_leave(self, r)) {
-		free(vec.data);
+		free(col.vec.data);
 		return NULL;
 	}
-	PyObject *l = PyList_New((Py_ssize_t)vec.n);
-	for (size_t i = 0; l && i < vec.n; i++) {
-		PyObject *e = entry_new((struct pfs_entry *)vec.data + i, self->layout);
+	PyObject *l = PyList_New((Py_ssize_t)col.vec.n);
+	for (size_t i = 0; l && i < col.vec.n; i++) {
+		PyObject *e = entry_new((struct pfs_entry *)col.vec.data + i, self->layout);
 		if (!e) {
 			Py_CLEAR(l);
 			break;
 		}
 		PyList_SET_ITEM(l, (Py_ssize_t)i, e);
 	}
-	free(vec.data);
+	free(col.vec.data);
 	return l;
 }
 
@@ -1543,6 +1562,7 @@ struct wctx {
 	struct pfs_buf buf;
 	enum wmode mode;
 	int only_diag;
+	uint64_t pfn_lo, pfn_hi;        /* only entries mapping a pfn in [lo, hi] */
 	int32_t pid;
 	uint64_t vma_start;
 	const struct pfs_layout *lo;
@@ -1569,6 +1589,8 @@ static int entry_write_cb(const struct pfs_entry *e, const struct pfs_vma *vma, 
 	struct wctx *w = arg;
 	(void)vma;
 
+	if (!pfn_filter_pass(e, w->pfn_lo, w->pfn_hi))
+		return 0;
 	w->entries++;
 	for (uint32_t m = e->diag; m; m &= m - 1) {
 		unsigned d = (unsigned)__builtin_ctz(m);
@@ -1596,9 +1618,9 @@ static int entry_write_cb(const struct pfs_entry *e, const struct pfs_vma *vma, 
 static PyObject *Target_walk_write(TargetObject *self, PyObject *args, PyObject *kwds)
 {
 	static char *kwlist[] = { "fd", "mm", "vma", "pid", "vma_start", "mode", "flags",
-				  "start", "end", "only_diag", "pgd", NULL };
+				  "start", "end", "only_diag", "pgd", "pfns", NULL };
 	int fd, pid, only_diag = 0;
-	unsigned long long mm;
+	unsigned long long mm, pfn_lo = 0, pfn_hi = UINT64_MAX;
 	PyObject *vma_o, *vs_o = NULL, *start_o = NULL, *end_o = NULL, *pgd_o = NULL;
 	const char *mode = "json";
 	unsigned flags = 0;
@@ -1606,9 +1628,9 @@ static PyObject *Target_walk_write(TargetObject *self, PyObject *args, PyObject 
 	uint64_t start, end, pgd = 0;
 	int r = 0, need_pgd;
 
-	if (!PyArg_ParseTupleAndKeywords(args, kwds, "iKOi|OsIOOpO:walk_write", kwlist, &fd, &mm,
+	if (!PyArg_ParseTupleAndKeywords(args, kwds, "iKOi|OsIOOpO(KK):walk_write", kwlist, &fd, &mm,
 					 &vma_o, &pid, &vs_o, &mode, &flags, &start_o, &end_o,
-					 &only_diag, &pgd_o))
+					 &only_diag, &pgd_o, &pfn_lo, &pfn_hi))
 		return NULL;
 	if (parse_vma(vma_o, mm, &v) || parse_range(start_o, end_o, &v, &start, &end))
 		return NULL;
@@ -1633,6 +1655,8 @@ static PyObject *Target_walk_write(TargetObject *self, PyObject *args, PyObject 
 		return NULL;
 	}
 	w->only_diag = only_diag;
+	w->pfn_lo = pfn_lo;
+	w->pfn_hi = pfn_hi;
 	w->pid = pid;
 	w->vma_start = v.start;
 	if (vs_o && vs_o != Py_None) {
@@ -1757,10 +1781,12 @@ static PyMethodDef Target_methods[] = {
 	{ "vma_diagnoses", (PyCFunction)Target_vma_diagnoses, METH_O,
 	  "vma_diagnoses(vma) -> [(code, severity)]" },
 	{ "walk", (PyCFunction)(void (*)(void))Target_walk, METH_VARARGS | METH_KEYWORDS,
-	  "walk(mm, vma, start=None, end=None, flags=0, pgd=None) -> [Entry]" },
+	  "walk(mm, vma, start=None, end=None, flags=0, pgd=None, pfns=(0, 2**64 - 1)) -> [Entry];"
+	  " pfns=(lo, hi): only entries that map a pfn in [lo, hi]" },
 	{ "walk_write", (PyCFunction)(void (*)(void))Target_walk_write, METH_VARARGS | METH_KEYWORDS,
 	  "walk_write(fd, mm, vma, pid, vma_start=None, mode='json', flags=0, start=None, end=None,"
-	  " only_diag=False, pgd=None) -> (entries, runs, diag_counts)" },
+	  " only_diag=False, pgd=None, pfns=(0, 2**64 - 1)) -> (entries, runs, diag_counts);"
+	  " pfns=(lo, hi): only entries that map a pfn in [lo, hi]" },
 	{ "stats", (PyCFunction)Target_stats, METH_NOARGS, "reader statistics" },
 	{ "flush_cache", (PyCFunction)Target_flush_cache, METH_NOARGS, "drop cached pages" },
 	{ NULL, NULL, 0, NULL }
