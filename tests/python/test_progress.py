@@ -13,8 +13,8 @@ import lab_support as L
 
 KEY = ("6.1", "max", "healthy")
 CLEAR = "\r\x1b[K"
-LINE = re.compile(r"(check|walk): (\d+)/(\d+) tasks(?: \(pid \d+ [^)]*\))?, (\d+) VMAs, "
-                  r"([\d.]+[kMG]?) entries(?:, ([\d.]+[kMG]?) entries/s)?")
+LINE = re.compile(r"(check|walk|rmap): (\d+)/(\d+) tasks(?: \(pid \d+ [^)]*\))?, (\d+) VMAs, "
+                  r"([\d.]+[kMG]?) (entries|found)(?:, ([\d.]+[kMG]?) entries/s)?")
 
 
 def env() -> dict:
@@ -92,6 +92,23 @@ def test_check_progress_on_a_terminal_only():
     tasks = L.run(*b, "tasks", "--json").json()
     ntasks = sum(1 for t in tasks if t["mm"] != "0x0")
     check_drawn(tty, "check", ntasks)
+
+
+def test_rmap_progress_on_a_terminal_only():
+    fx, b = base()
+    pfn = next(e["pfn"] for e in L.run(*b, "walk", "-p", str(L.manifest_pids(fx)[0]), "--all", "--json").json()
+               if e["type"] == "entry" and e["pfn"] is not None)
+    args = [*b, "rmap", hex(pfn)]
+    rc, out, tty = run_on_pty(args)
+    rc2, out2, err2 = run_on_pipe(args)
+    assert rc == rc2 == 0, (rc, rc2, err2)
+    assert out == out2 and out.startswith("# pid ")
+    assert err2 == ""
+    tasks = L.run(*b, "tasks", "--json").json()
+    parsed = check_drawn(tty, "rmap", sum(1 for t in tasks if t["mm"] != "0x0"))
+    assert "found" in lines_drawn(tty)[-1]
+    rc, out, tty = run_on_pty([*args, "--json"])
+    assert rc == 0 and out and tty == ""
 
 
 def test_walk_all_progress_and_none_with_json():

@@ -62,17 +62,26 @@ def test_cli_json_validates(key):
     assert pids
     pflags = [a for p in pids for a in ("-p", p)]
     seen = {}
+    pfns = []
     for cmd in (["tasks", "--json"],
                 ["vmas", *pflags, "--json"],
                 ["walk", "--all", *pflags, "--json"],
                 ["walk", "--all", *pflags, "--json", "--summary"],
                 ["walk", "--all", *pflags, "--json", "--include-none", "--summary"],
                 ["check", "--json"],
-                ["check", "--json", "--summary", "--fail-on", "low"]):
+                ["check", "--json", "--summary", "--fail-on", "low"],
+                "rmap"):
+        if cmd == "rmap":  # who maps a special (pfnmap) pfn and a normal one
+            assert pfns
+            cmd = ["rmap", "--json", "%#x-%#x" % (min(pfns), min(pfns) + 1)]
         rc, recs = records(*base, *cmd)
         for rec in recs:
             validate(v, rec)
             seen[rec["type"]] = seen.get(rec["type"], 0) + 1
+            if rec["type"] == "entry" and rec["special"] and rec["pfn"] is not None:
+                pfns.append(rec["pfn"])
+        if cmd[0] == "rmap":
+            assert any(r["type"] == "entry" and r["pfn"] == min(pfns) for r in recs), recs[:3]
         if cmd[0] == "check" and "--summary" in cmd:
             assert recs[-1]["type"] == "summary"
             n = sum(1 for r in recs if r["type"] == "finding")

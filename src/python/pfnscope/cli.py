@@ -44,7 +44,7 @@ columns of the entry table: address, level (pte/pmd/pud), raw entry, kind
 pfn, special bit, vm_normal_page() verdict and reason, refcount/mapcount of the
 struct page, page flags, diagnoses.  Severities: low < medium < high < critical.
 
-check and walk --all draw a progress line on stderr when it is a terminal (not
+check, walk --all and rmap draw a progress line on stderr when it is a terminal (not
 with --json; PFNSCOPE_NO_PROGRESS=1 turns it off).  More: man pfnscope.
 """
 
@@ -178,17 +178,19 @@ def _count(n: float) -> str:
 
 
 class Progress:
-    """The progress line of long commands (check, walk --all): tasks and VMAs
+    """The progress line of long commands (check, walk --all, rmap): tasks and VMAs
     done, entries walked and the rate, on stderr, redrawn in place (at most
     ten times a second) and cleared at the end.  Drawn only when stderr is a
     terminal and the output is not JSON; PFNSCOPE_NO_PROGRESS=1 turns it off."""
 
     INTERVAL = 0.1
 
-    def __init__(self, what: str, ntasks: int) -> None:
+    def __init__(self, what: str, ntasks: int, counted: str = "entries", rate: bool = True) -> None:
         import time
         self._now = time.monotonic
         self.what = what
+        self.counted = counted  # what the count of entries is called
+        self.show_rate = rate
         self.ntasks = ntasks
         self.tasks = 0          # tasks done
         self.vmas = 0           # VMAs done
@@ -219,10 +221,10 @@ class Progress:
 
     def line(self) -> str:
         dt = self._now() - self.t0
-        rate = f", {_count(self.entries / dt)} entries/s" if dt > 0 else ""
+        rate = f", {_count(self.entries / dt)} {self.counted}/s" if dt > 0 and self.show_rate else ""
         cur = f" (pid {self.task.pid} {self.task.comm})" if self.task is not None else ""
         return (f"{self.what}: {self.tasks}/{self.ntasks} tasks{cur}, {self.vmas} VMAs, "
-                f"{_count(self.entries)} entries{rate}")
+                f"{_count(self.entries)} {self.counted}{rate}")
 
     def draw(self, force: bool = False) -> None:
         now = self._now()
@@ -451,19 +453,26 @@ def cmd_rmap(sess, args) -> int:
     todo = [Task(*sess.find_task(p)) for p in args.pids] if args.pids else \
         [Task(*t) for t in sess.tasks()]
     found, errors = 0, []
+    todo = [t for t in todo if t.mm]
+    prog = Progress("rmap", len(todo), counted="found", rate=False) if Progress.wanted(args) else None
+    share_tty = prog is not None and sys.stdout.isatty()
     fd = os.memfd_create("pfnscope-rmap")
     try:
-        for t in todo:
-            if not t.mm:
-                continue
+        for i, t in enumerate(todo):
+            if prog:
+                prog.start_task(i, t)
             try:
                 for vt in sess.vmas(t.mm):
                     os.ftruncate(fd, 0)
                     os.lseek(fd, 0, os.SEEK_SET)
                     n = sess.target.walk_write(fd, t.mm, vt, t.pid, mode=mode, pfns=(lo, hi))[0]
+                    if prog:
+                        prog.vma_done(n)
                     if not n:
                         continue
                     found += n
+                    if share_tty:
+                        prog.clear()
                     v = Vma(sess, t.mm, vt, t.pid)
                     if args.json:
                         _write(v.to_json() + "\n")
@@ -482,8 +491,13 @@ def cmd_rmap(sess, args) -> int:
                             b = b[os.write(sys.stdout.fileno(), b):]
             except c.Error as e:
                 errors.append(api.CheckError(t.pid, t.comm, str(e)))
+        if prog:
+            prog.tasks = len(todo)
+            prog.draw(force=True)
     finally:
         os.close(fd)
+        if prog:
+            prog.clear()
     for e in errors:
         if args.json:
             _write(e.to_json() + "\n")
