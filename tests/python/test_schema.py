@@ -32,7 +32,7 @@ def validator() -> jsonschema.Draft202012Validator:
 @functools.lru_cache(maxsize=None)
 def kind_validator(kind: str) -> jsonschema.Draft202012Validator:
     defs = schema()["$defs"]
-    assert kind in defs and "properties" in defs[kind], f"unknown record kind: {kind}"
+    assert kind in schema()["properties"]["type"]["enum"] and kind in defs, f"unknown record kind: {kind}"
     return jsonschema.Draft202012Validator(dict(defs[kind], **{"$defs": defs}))
 
 
@@ -112,12 +112,19 @@ def test_second_wave_records():
                 {"type": "target", "arch": "aarch64", "release": "6.12.117+deb13-arm64",
                  "build_id": None, "layout_source": "debuginfo"},
                 {"type": "warning", "what": "truncated", "missing_bytes": 4096},
+                {"type": "warning", "what": "truncated", "missing_bytes": 4096, "missing_pages": 1,
+                 "incomplete": False},
+                {"type": "warning", "what": "corrupt", "bad_descriptors": 2, "bad_bitmap_blocks": 0,
+                 "lost_pages": 2},
+                {"type": "warning", "what": "corrupt", "bad_descriptors": 0, "bad_bitmap_blocks": 1,
+                 "lost_pages": 4096, "unlocatable_from_pfn": 32768},
                 {"type": "error", "pid": 7, "comm": "a", "vma_start": "0x7f00", "message": "x"},
                 {"type": "error", "pid": 7, "comm": "a", "message": "x"}):
         validate(v, rec)
     assert not v.is_valid({"type": "target", "arch": "x86_64", "release": "6.1", "build_id": None,
                            "layout_source": "guess"})
     assert not v.is_valid({"type": "warning", "what": "truncated"})
+    assert not v.is_valid({"type": "warning", "what": "corrupt", "missing_bytes": 1})
 
 
 def test_vocabulary_is_the_cores():
