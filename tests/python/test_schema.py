@@ -150,3 +150,48 @@ def test_vocabulary_is_the_cores():
     with open(os.path.join(L.ROOT, "docs", "pfnscope.1")) as f:
         man = dict(re.findall(r'^\.BR ([A-Z_]+) " \(([a-z]+)\)"$', f.read(), re.M))
     assert man == dict(c.DIAG_CODES), man
+
+
+def test_live_walk_records_validate(capfd):
+    """The changed and error records of a live walk (--qemu-ram), made by the
+    CLI's own code on a target whose entries change between reads."""
+    import sys
+    from pfnscope import cli, target
+    from pfnscope.api import Task
+
+    class E:
+        def __init__(self, addr, raw):
+            self.addr, self.raw = addr, raw
+
+    class Target:
+        def __init__(self, passes, fail):
+            self.passes, self.fail = list(passes), fail
+
+        def flush_cache(self):
+            pass
+
+        def walk(self, mm, vt, start, end, flags):
+            return [E(a, r) for a, r in self.passes.pop(0)]
+
+        def walk_write(self, fd, mm, vt, pid, mode, flags):
+            if self.fail:
+                raise target.core().Error("table changed")
+            return (0, 0, {})
+
+    class Sess:
+        live = True
+
+        def __init__(self, t):
+            self.target = t
+
+    t = Task(0xffff0000, 42, 42, 0xffff1000, "churn")
+    vt = (0xffff2000, 0x1000, 0x5000, 0x73, 0, 0, 0)
+    cli._walk_live(Sess(Target([[(0x1000, 0x1025)], [(0x1000, 0x9025)]], False)), t, vt,
+                   sys.stdout.fileno(), "json", 0, True)
+    cli._walk_live(Sess(Target([[], []], True)), t, vt, sys.stdout.fileno(), "json", 0, True)
+    sys.stdout.flush()
+    recs = [json.loads(l) for l in capfd.readouterr().out.splitlines()]
+    assert {r["type"] for r in recs} == {"changed", "error"}, recs
+    v = validator()
+    for rec in recs:
+        validate(v, rec)
