@@ -70,7 +70,7 @@ run_in() { # ROOT [-r DIR]... -- CMD...
 make_base() {
   [ -f "$BASE.ready" ] && [ "$(cat "$BASE.ready")" = "$BASE_WANT" ] && return 0
   command -v debootstrap >/dev/null || die "debootstrap is not installed (scripts/deps.sh)"
-  local tmp=$BASE.tmp
+  local tmp=$BASE.tmp d
   for d in "$BASE" "$tmp"; do mounted_under "$d" && die "something is mounted under $d"; done
   rm -rf "$tmp" "$BASE"; rm -f "$BASE.ready"
   mkdir -p "$(dirname "$BASE")"
@@ -111,7 +111,7 @@ build_and_install() {
   echo "deb-install.sh: apt-get install ./$deb in a clean bookworm chroot" >&2
   step "$t" "$d/root" "dpkg-query -W -f='\${Package}\\n' | wc -l; dpkg-query -W python3-drgn pfnscope 2>&1 || true"
   if ! step "$t" "$d/root" "apt-get -q update" ||
-     ! step "$t" "$d/root" "cd /tmp && DEBIAN_FRONTEND=noninteractive apt-get -q -y install ./$deb"; then
+     ! step "$t" "$d/root" "cd /tmp && DEBIAN_FRONTEND=noninteractive apt-get -q -y -o Dpkg::Use-Pty=0 install ./$deb"; then
     tail -20 "$t" >&2; die "installing $deb failed (transcript: $t)"
   fi
   step "$t" "$d/root" "dpkg-query -W pfnscope python3-drgn 'libkdumpfile*' python3"
