@@ -10,8 +10,10 @@ versions, whether drgn loaded pfnscope as a plugin before this script ran
 
 * ``walk -p PID -a ADDR --json`` and ``check --json`` through
   pfnscope.drgn_plugin.run (the CLI on the session's Program),
+* ``walk -p PID --all --json`` the same way,
 * the Python API: pfnscope.walk(prog, pid=PID, addr=ADDR) as JSON lines,
-* where drgn has commands: the ``pfnscope`` drgn command (run_command), and
+* where drgn has commands: the ``pfnscope`` drgn command (run_command), also
+  on a pid that does not exist, and
   the same command in drgn's crash mode (``crash pfnscope ...``).
 """
 import contextlib
@@ -52,6 +54,8 @@ def captured(fn):
 
 walk_args = ["walk", "-p", str(pid), "-a", hex(addr), "--json"]
 res["run_walk"] = captured(lambda: drgn_plugin.run(prog, walk_args))  # noqa: F821
+res["run_walk_all"] = captured(lambda: drgn_plugin.run(  # noqa: F821
+    prog, ["walk", "-p", str(pid), "--all", "--json"]))  # noqa: F821
 res["run_check"] = captured(lambda: drgn_plugin.run(prog, ["check", "--json"]))  # noqa: F821
 res["api_walk"] = captured(lambda: print(
     "\n".join(e.to_json() for e in pfnscope.walk(prog, pid=pid, addr=addr))))  # noqa: F821
@@ -61,6 +65,8 @@ if res["commands"]:
     line = " ".join(walk_args)
     res["command_walk"] = captured(lambda: run_command(prog, "pfnscope " + line))  # noqa: F821
     res["command_check"] = captured(lambda: run_command(prog, "pfnscope check --json"))  # noqa: F821
+    # an error: the CLI's one-line message and exit status 2, raised by drgn
+    res["command_bad_pid"] = captured(lambda: run_command(prog, "pfnscope walk -p 999999 --all"))  # noqa: F821
     if "crash" in res["commands"]:
         res["crash_walk"] = captured(lambda: run_command(prog, "crash pfnscope " + line))  # noqa: F821
 

@@ -67,10 +67,12 @@ def host_cli():
     """The host CLI's walk and check JSON on the dump (the reference)."""
     fx, dump, vml, pid, addr = target()
     walk = L.run("-c", dump, "-s", vml, "walk", "-p", str(pid), "-a", hex(addr), "--json")
+    walk_all = L.run("-c", dump, "-s", vml, "walk", "-p", str(pid), "--all", "--json")
     check = L.run("-c", dump, "-s", vml, "check", "--json")
     assert walk.rc == 0 and walk.out, walk
+    assert walk_all.rc == 0 and len(walk_all.out) > len(walk.out), walk_all
     assert check.rc in (0, 1), check
-    return walk, check
+    return walk, check, walk_all
 
 
 def _sh(argv, timeout=1800):
@@ -139,7 +141,7 @@ def test_import_pfnscope_in_drgn_session(suite, tmp_root):
     suite's Python; the CLI run on drgn's Program (pfnscope.drgn_plugin.run)
     prints the same JSON as the host CLI, and the Python API's walk gives the
     same entries."""
-    walk, check = host_cli()
+    walk, check, walk_all = host_cli()
     res, _ = session(suite, tmp_root)
     want_py = {"bookworm": "3.11"}.get(suite)
     if want_py:
@@ -149,6 +151,8 @@ def test_import_pfnscope_in_drgn_session(suite, tmp_root):
     assert ".cpython-%s" % res["python"].replace(".", "") in os.path.basename(res["core_file"]), res
     assert res["run_walk"]["error"] is None and res["run_walk"]["rc"] == 0, res["run_walk"]
     assert lines(res["run_walk"]["out"]) == lines(walk.out)
+    assert res["run_walk_all"]["rc"] == 0, res["run_walk_all"]
+    assert lines(res["run_walk_all"]["out"]) == lines(walk_all.out)
     assert res["run_check"]["error"] is None, res["run_check"]
     assert res["run_check"]["rc"] == check.rc
     assert lines(res["run_check"]["out"]) == lines(check.out)
@@ -169,7 +173,7 @@ def test_drgn_plugin_and_command(suite, tmp_root):
     before the script ran and called its drgn_prog_set hook; where it has
     commands (0.0.33+) `pfnscope walk ...` and `crash pfnscope walk ...` run
     inside drgn and print the host CLI's JSON."""
-    walk, check = host_cli()
+    walk, check, _ = host_cli()
     res, cli = session(suite, tmp_root)
     v = _version(res["drgn"])
     if suite == "bookworm":
@@ -194,6 +198,10 @@ def test_drgn_plugin_and_command(suite, tmp_root):
         else:  # the CLI's exit status 1 is drgn's CommandExitStatusError
             assert "status %d" % check.rc in (cc["error"] or ""), cc
         assert lines(cc["out"]) == lines(check.out)
+        bad = res["command_bad_pid"]
+        assert bad["out"] == "" and "status 2" in (bad["error"] or ""), bad
+        assert bad["stderr"].startswith("pfnscope: ") and "999999" in bad["stderr"], bad
+        assert len(bad["stderr"].splitlines()) == 1 and "Traceback" not in bad["stderr"], bad
     else:
         assert res["commands"] == [], res
     if cli is not None:  # the suite's own pfnscope console script (pip install)
