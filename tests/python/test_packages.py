@@ -108,10 +108,15 @@ def test_deb_installs_in_clean_chroot_and_walks():
     info = subprocess.run(["dpkg-deb", "-f", os.path.join(d, deb), "Depends"],
                           capture_output=True, text=True).stdout
     assert "python3-drgn" in info and "libkdumpfile10" in info, info
+    files = subprocess.run(["dpkg-deb", "-c", os.path.join(d, deb)], capture_output=True,
+                           text=True).stdout
+    assert "./usr/bin/pfnscope\n" in files and "dist-packages/pfnscope/_core.cpython-" in files, files
+    if os.path.exists(os.path.join(ROOT, "docs", "pfnscope.1")):
+        assert "./usr/share/man/man1/pfnscope.1.gz" in files, files
     dump, vml, pid, addr = target()
     log = []
-    for js in (False, True):
-        argv = ["pfnscope"] + walk_args(js)
+    for js, prog in ((False, ["pfnscope"]), (True, ["pfnscope"]), (True, ["python3", "-m", "pfnscope"])):
+        argv = prog + walk_args(js)
         r = subprocess.run([DEB_INSTALL, "run", "-r", os.path.dirname(dump), "-r", os.path.dirname(vml),
                             "--"] + argv, capture_output=True, text=True, timeout=900)
         log.append("# " + " ".join(argv) + "\n" + r.stdout + r.stderr)
