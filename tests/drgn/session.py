@@ -39,12 +39,15 @@ res["core_file"] = sys.modules["pfnscope._core"].__file__
 res["commands"] = list(drgn_plugin.REGISTERED)
 
 
-def captured(fn):
+def captured(fn, stdout=True):
+    """fn's return value, exception, stdout (unless stdout=False: the
+    command redirects it itself) and stderr."""
     buf = io.StringIO()
     ebuf = io.StringIO()
     rc = None
     err = None
-    with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(ebuf):
+    with contextlib.redirect_stdout(buf) if stdout else contextlib.nullcontext(), \
+            contextlib.redirect_stderr(ebuf):
         try:
             rc = fn()
         except Exception as e:  # recorded, the test asserts on it
@@ -65,6 +68,15 @@ if res["commands"]:
     line = " ".join(walk_args)
     res["command_walk"] = captured(lambda: run_command(prog, "pfnscope " + line))  # noqa: F821
     res["command_check"] = captured(lambda: run_command(prog, "pfnscope check --json"))  # noqa: F821
+    # drgn's redirection (sys.stdout becomes a file) and pipeline (a pipe to
+    # a shell): the core writes to their file descriptors
+    import os
+    work = os.path.dirname(os.path.abspath(out_path))
+    for k, tail in (("redirect", "> %s/redirect.jsonl"), ("pipe", "| cat > %s/pipe.jsonl")):
+        path = os.path.join(work, k + ".jsonl")
+        res["command_" + k] = captured(lambda: run_command(prog, "pfnscope %s %s" % (  # noqa: F821
+            line, tail % work)), stdout=False)
+        res["command_" + k]["out"] = open(path).read() if os.path.exists(path) else None
     # an error: the CLI's one-line message and exit status 2, raised by drgn
     res["command_bad_pid"] = captured(lambda: run_command(prog, "pfnscope walk -p 999999 --all"))  # noqa: F821
     if "crash" in res["commands"]:

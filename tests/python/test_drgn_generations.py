@@ -189,9 +189,10 @@ def test_drgn_plugin_and_command(suite, tmp_root):
         assert not res["plugin_loaded"], res
     if v >= (0, 0, 33):
         assert "default" in res["commands"], res
-        for k in ("command_walk",) + (("crash_walk",) if "crash" in res["commands"] else ()):
+        for k in ("command_walk", "command_redirect", "command_pipe") + (
+                ("crash_walk",) if "crash" in res["commands"] else ()):
             assert res[k]["error"] is None, (k, res[k])
-            assert lines(res[k]["out"]) == lines(walk.out), k
+            assert res[k]["out"] is not None and lines(res[k]["out"]) == lines(walk.out), k
         cc = res["command_check"]
         if check.rc == 0:
             assert cc["error"] is None, cc
