@@ -16,6 +16,7 @@ tests/drgn/provision.sh.
 import functools
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -28,6 +29,7 @@ ROOT = L.ROOT
 CHROOT_SH = os.path.join(ROOT, "tests", "vm", "chroot.sh")
 PROVISION = os.path.join(ROOT, "tests", "drgn", "provision.sh")
 SESSION = os.path.join(ROOT, "tests", "drgn", "session.py")
+REPL = os.path.join(ROOT, "tests", "drgn", "repl.py")
 KEY = ("6.1", "max", "healthy")
 FORMAT = "kdump-real"          # makedumpfile -c -d 31: what every drgn opens
 MAPPING = "devmem_private_lowram_cow"   # special ptes, a COWed anon page, a finding
@@ -210,3 +212,27 @@ def test_drgn_plugin_and_command(suite, tmp_root):
         assert lines(cli.stdout) == lines(walk.out)
     print("\n%s: drgn %s python %s plugin=%s commands=%s" % (
         suite, res["drgn"], res["python"], res["plugin_loaded"], res["commands"]), file=sys.stderr)
+
+
+_ESC = re.compile(r"\x1b(\[[0-9;?]*[ -/]*[@-~]|[=>])")
+
+
+def test_pfnscope_command_at_drgn_prompt_sid(tmp_root):
+    """A user at sid drgn's interactive prompt (a pseudo-terminal) types
+    `%pfnscope walk ... --json`: the output is the host CLI's JSON."""
+    walk, _, _ = host_cli()
+    res, _ = session("sid", tmp_root)
+    assert "default" in res["commands"], res
+    fx, dump, vml, pid, addr = target()
+    work = os.path.join(tmp_root, "sid")
+    out = os.path.join(tmp_root, "sid-prompt.txt")
+    typed = "%%pfnscope walk -p %d -a %#x --json\n" % (pid, addr)
+    cp = subprocess.run(["/usr/bin/python3", REPL, out, "--", CHROOT_SH, "sid", "run",
+                         "-r", os.path.dirname(dump), "-r", os.path.dirname(vml), "-w", work, "--",
+                         "env", "TERM=xterm", "NO_COLOR=1", "PYTHONPATH=" + os.path.join(work, "site"),
+                         "python3", "-m", "drgn", "-q", "-c", dump, "-s", vml],
+                        input=typed, capture_output=True, text=True, timeout=900)
+    text = _ESC.sub("", open(out, encoding="utf-8", errors="replace").read())
+    assert cp.returncode == 0, (cp.returncode, text[-3000:])
+    got = [json.loads(x) for x in re.split(r"[\r\n]+", text) if x.startswith("{")]
+    assert got == lines(walk.out), text[-3000:]
