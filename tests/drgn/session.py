@@ -1,6 +1,6 @@
 """A drgn script: what pfnscope gives inside a drgn session on a dump.
 
-    drgn -c VMCORE -s VMLINUX tests/drgn/session.py OUT.json PID ADDR
+    drgn -c VMCORE -s VMLINUX tests/drgn/session.py OUT.json PID ADDR PFNS
 
 Runs with the drgn that starts it (Debian 12's 0.0.22, trixie's, sid's) on
 drgn's own Program (``prog``), and writes OUT.json: drgn's and Python's
@@ -10,7 +10,7 @@ versions, whether drgn loaded pfnscope as a plugin before this script ran
 
 * ``walk -p PID -a ADDR --json`` and ``check --json`` through
   pfnscope.drgn_plugin.run (the CLI on the session's Program),
-* ``walk -p PID --all --json`` the same way,
+* ``walk -p PID --all --json`` and ``rmap PFNS --json`` the same way,
 * the Python API: pfnscope.walk(prog, pid=PID, addr=ADDR) as JSON lines,
 * where drgn has commands: the ``pfnscope`` drgn command (run_command), also
   on a pid that does not exist, and
@@ -21,7 +21,7 @@ import io
 import json
 import sys
 
-out_path, pid, addr = sys.argv[1], int(sys.argv[2]), int(sys.argv[3], 0)
+out_path, pid, addr, pfns = sys.argv[1], int(sys.argv[2]), int(sys.argv[3], 0), sys.argv[4]
 res = {"python": "%d.%d" % sys.version_info[:2]}
 
 import drgn  # noqa: E402
@@ -59,6 +59,7 @@ walk_args = ["walk", "-p", str(pid), "-a", hex(addr), "--json"]
 res["run_walk"] = captured(lambda: drgn_plugin.run(prog, walk_args))  # noqa: F821
 res["run_walk_all"] = captured(lambda: drgn_plugin.run(  # noqa: F821
     prog, ["walk", "-p", str(pid), "--all", "--json"]))  # noqa: F821
+res["run_rmap"] = captured(lambda: drgn_plugin.run(prog, ["rmap", pfns, "--json"]))  # noqa: F821
 res["run_check"] = captured(lambda: drgn_plugin.run(prog, ["check", "--json"]))  # noqa: F821
 res["api_walk"] = captured(lambda: print(
     "\n".join(e.to_json() for e in pfnscope.walk(prog, pid=pid, addr=addr))))  # noqa: F821
@@ -67,6 +68,7 @@ if res["commands"]:
     from drgn.commands import run_command
     line = " ".join(walk_args)
     res["command_walk"] = captured(lambda: run_command(prog, "pfnscope " + line))  # noqa: F821
+    res["command_rmap"] = captured(lambda: run_command(prog, "pfnscope rmap %s --json" % pfns))  # noqa: F821
     res["command_check"] = captured(lambda: run_command(prog, "pfnscope check --json"))  # noqa: F821
     # drgn's redirection (sys.stdout becomes a file) and pipeline (a pipe to
     # a shell): the core writes to their file descriptors

@@ -77,6 +77,18 @@ def host_cli():
     return walk, check, walk_all
 
 
+@functools.lru_cache(maxsize=None)
+def host_rmap():
+    """(PFN range of the walk's special entries, the host CLI's rmap JSON)."""
+    fx, dump, vml, pid, addr = target()
+    pfns = [e["pfn"] for e in entries(host_cli()[0].out) if e["special"]]
+    assert pfns
+    rng = "%#x-%#x" % (min(pfns), max(pfns))
+    r = L.run("-c", dump, "-s", vml, "rmap", rng, "--json")
+    assert r.rc == 0 and entries(r.out), r
+    return rng, r
+
+
 def _sh(argv, timeout=1800):
     cp = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
     return cp
@@ -94,7 +106,7 @@ def session(suite, tmp_root):
         env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "src", "python"),
                    PFNSCOPE_NO_PROGRESS="1")
         cp = subprocess.run(["/usr/bin/python3", "-m", "drgn", "-c", dump, "-s", vml, SESSION,
-                             out, str(pid), hex(addr)],
+                             out, str(pid), hex(addr), host_rmap()[0]],
                             capture_output=True, text=True, timeout=1800, env=env)
         assert cp.returncode == 0 and os.path.exists(out), (cp.stdout, cp.stderr[-3000:])
         return json.load(open(out)), None
@@ -115,7 +127,8 @@ def session(suite, tmp_root):
     assert cp.returncode == 0, ("pip install in " + suite, cp.stdout[-2000:], cp.stderr[-4000:])
     env = ["env", "PYTHONPATH=" + site, "PFNSCOPE_NO_PROGRESS=1"]
     cp = run(*env, "python3", "-m", "drgn", "-c", dump, "-s", vml,
-             os.path.join(src, "tests", "drgn", "session.py"), out, str(pid), hex(addr))
+             os.path.join(src, "tests", "drgn", "session.py"), out, str(pid), hex(addr),
+             host_rmap()[0])
     assert cp.returncode == 0 and os.path.exists(out), (suite, cp.stdout[-2000:], cp.stderr[-4000:])
     res = json.load(open(out))
     cli = run(*env, os.path.join(site, "bin", "pfnscope"), "-c", dump, "-s", vml,
@@ -155,6 +168,9 @@ def test_import_pfnscope_in_drgn_session(suite, tmp_root):
     assert lines(res["run_walk"]["out"]) == lines(walk.out)
     assert res["run_walk_all"]["rc"] == 0, res["run_walk_all"]
     assert lines(res["run_walk_all"]["out"]) == lines(walk_all.out)
+    rmap = host_rmap()[1]
+    assert res["run_rmap"]["rc"] == 0 and lines(res["run_rmap"]["out"]) == lines(rmap.out), \
+        res["run_rmap"]
     assert res["run_check"]["error"] is None, res["run_check"]
     assert res["run_check"]["rc"] == check.rc
     assert lines(res["run_check"]["out"]) == lines(check.out)
@@ -195,6 +211,8 @@ def test_drgn_plugin_and_command(suite, tmp_root):
                 ("crash_walk",) if "crash" in res["commands"] else ()):
             assert res[k]["error"] is None, (k, res[k])
             assert res[k]["out"] is not None and lines(res[k]["out"]) == lines(walk.out), k
+        assert res["command_rmap"]["error"] is None, res["command_rmap"]
+        assert lines(res["command_rmap"]["out"]) == lines(host_rmap()[1].out)
         cc = res["command_check"]
         if check.rc == 0:
             assert cc["error"] is None, cc

@@ -13,8 +13,8 @@
   ``drgn.commands.run_command(prog, "pfnscope check")`` in a script), and the
   same command under drgn's ``%crash`` mode (``crash> pfnscope vmas -p 1``).
   Its arguments are the CLI's subcommands and options (tasks, vmas, walk,
-  check); the target is the session's Program.  A nonzero exit status of the
-  CLI (1: findings at --fail-on, 2: error) becomes drgn's
+  rmap, check); the target is the session's Program.  A nonzero exit status
+  of the CLI (1: findings at --fail-on, 2: error) becomes drgn's
   CommandExitStatusError.
 
 The command API differs between drgn versions (0.0.33 hands a command its
@@ -52,7 +52,8 @@ def drgn_prog_set(prog) -> None:
 
 
 _USAGE = ("**pfnscope** tasks | vmas -p *PID* | walk -p *PID* (-a *ADDR* | --all) "
-          "[--summary] [--json] | check [-p *PID*] [--fail-on *SEVERITY*] [--json]")
+          "[--summary] [--json] | rmap *PFN*[-*PFN*] [--json] | "
+          "check [-p *PID*] [--fail-on *SEVERITY*] [--json]")
 _LONG = ("Audit the page-table entries of VMAs on the current program with "
          "pfnscope's command line: per entry the special bit, the kernel's "
          "vm_normal_page() verdict, the struct page refcount/mapcount, consumer "
