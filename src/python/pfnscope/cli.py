@@ -6,6 +6,7 @@ input error (one line on stderr, never a traceback).
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import sys
@@ -541,7 +542,36 @@ def run_on_program(prog, argv: Sequence[str]) -> int:
         return int(e.code or 0)
     if not hasattr(args, "json"):
         args.json = False
+    try:
+        sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return _run_to_stream(args, prog)
     return _run(args, prog)
+
+
+def _run_to_stream(args, prog) -> int:
+    """sys.stdout is a Python-level stream without a file descriptor
+    (contextlib.redirect_stdout, IPython, a drgn command's output capture),
+    but the core writes entries straight to a file descriptor: the command
+    writes to a temporary file, copied to the stream when it is done, so the
+    order of VMA and entry lines is kept."""
+    import tempfile
+    stream = sys.stdout
+    with tempfile.TemporaryFile() as f:
+        tmp = io.TextIOWrapper(f, encoding="utf-8", errors="replace")
+        sys.stdout = tmp
+        try:
+            rc = _run(args, prog)
+        finally:
+            sys.stdout = stream
+            tmp.flush()
+        tmp.seek(0)
+        while True:
+            chunk = tmp.read(1 << 20)
+            if not chunk:
+                break
+            stream.write(chunk)
+    return rc
 
 
 def _run(args, prog=None) -> int:
