@@ -1,4 +1,4 @@
-"""The Python API of DESIGN.md, for drgn sessions and scripts.
+"""The Python API (docs/guide.md), for drgn sessions and scripts.
 
     prog = pfnscope.open("vmcore")            # or the prog of `drgn -c vmcore`
     for e in pfnscope.walk(prog, pid=147, addr=0x7f...):
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Callable, Iterable, Iterator, List, NamedTuple, Optional
+from typing import Callable, Iterable, Iterator, List, NamedTuple, Optional, Tuple
 
 import drgn
 
@@ -46,7 +46,7 @@ class Task(NamedTuple):
 
 
 class Vma:
-    """A VMA with the fields of the DESIGN.md "vma" JSON object as attributes."""
+    """A VMA with the fields of the "vma" JSON record as attributes."""
 
     __slots__ = ("session", "pid", "mm", "address", "start", "end", "flags", "pgoff",
                  "file_ptr", "ops", "_tuple", "_file", "_name", "_name_done")
@@ -105,7 +105,7 @@ class Vma:
 
 
 class Entry:
-    """One page-table entry: the DESIGN.md JSON fields as attributes
+    """One page-table entry: the "entry" JSON record's fields as attributes
     (addr, level, raw, kind, pfn, special, devmap, writable, normal_page,
     vnp_reason, page, consumers, diagnoses, ...) plus pid and vma_start."""
 
@@ -325,14 +325,19 @@ def rmap(prog: drgn.Program, pfn: int, last: Optional[int] = None,
 
 def vma_findings(sess: Session, task: Task, vma: Vma) -> List[Finding]:
     """Diagnoses of one VMA: VMA-level rules plus runs of entries."""
+    return _vma_findings(sess, task, vma)[0]
+
+
+def _vma_findings(sess: Session, task: Task, vma: Vma) -> Tuple[List[Finding], int]:
+    """vma_findings() and the number of entries walked."""
     out: List[Finding] = []
     for code, sev in sess.target.vma_diagnoses(vma._tuple):
         out.append(Finding(task.pid, task.comm, vma.start, vma.end, vma.start, vma.end,
                            1, code, sev, "vma", file=vma.file))
     fd = os.memfd_create("pfnscope-check")
     try:
-        sess.target.walk_write(fd, task.mm, vma._tuple, task.pid, mode="summary-json",
-                               only_diag=True)
+        entries = sess.target.walk_write(fd, task.mm, vma._tuple, task.pid, mode="summary-json",
+                                         only_diag=True)[0]
         os.lseek(fd, 0, os.SEEK_SET)
         chunks = []
         while True:
@@ -352,7 +357,7 @@ def vma_findings(sess: Session, task: Task, vma: Vma) -> List[Finding]:
                                run.get("level"), run.get("kind"), run.get("pfn"),
                                int(run["raw"], 16) if run.get("raw") else None,
                                run.get("vnp_reason"), vma.file))
-    return out
+    return out, entries
 
 
 class CheckError(NamedTuple):
@@ -367,9 +372,12 @@ class CheckError(NamedTuple):
 
 def check(prog: drgn.Program, pids: Optional[Iterable[int]] = None,
           progress: Optional[Callable[[int, int, Task], None]] = None,
-          errors: Optional[List[CheckError]] = None) -> List[Finding]:
+          errors: Optional[List[CheckError]] = None,
+          vma_done: Optional[Callable[[Task, Vma, int], None]] = None) -> List[Finding]:
     """Every task (or the given pids), every VMA: diagnoses only.
 
+    ``progress(i, n, task)`` is called before task i of n, ``vma_done(task,
+    vma, entries)`` after each VMA with the number of entries walked in it.
     A task whose VMA tree or page tables cannot be read is skipped and
     recorded in ``errors`` (when given) instead of aborting the check."""
     sess = session_for(prog)
@@ -385,7 +393,11 @@ def check(prog: drgn.Program, pids: Optional[Iterable[int]] = None,
             progress(i, len(todo), t)
         try:
             for v in sess.vmas(t.mm):
-                out.extend(vma_findings(sess, t, Vma(sess, t.mm, v, t.pid)))
+                vma = Vma(sess, t.mm, v, t.pid)
+                found, entries = _vma_findings(sess, t, vma)
+                out.extend(found)
+                if vma_done:
+                    vma_done(t, vma, entries)
         except c.Error as e:
             if errors is None:
                 raise PfnscopeError(f"pid {t.pid}", str(e))
