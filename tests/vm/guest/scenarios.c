@@ -736,8 +736,9 @@ static int k_io_uring(void)
 		pages_close(&b);
 		/* remap_pfn_range() only sets vm_pgoff = pfn for COW mappings: a
 		 * MAP_SHARED ring keeps its IORING_OFF_* offset, a non-linear non-COW
-		 * pfnmap (DESIGN rule 11, LOW; only [vvar] and perf are exempt) */
-		line_end(&b, pf ? "SPECIAL_OVER_RAM PFNMAP_WITHOUT_IO" : "", pf ? "REFCOUNT_BELOW_MAPCOUNT" : "",
+		 * pfnmap, which vm_normal_page() allows (it reads vm_pgoff only for
+		 * COW mappings): nothing to report but case C */
+		line_end(&b, pf ? "SPECIAL_OVER_RAM" : "", pf ? "REFCOUNT_BELOW_MAPCOUNT" : "",
 			 pf ? "io_uring ring via remap_pfn_range (upstream <6.10, e.g. 5.10): case C"
 			    : "io_uring ring via vm_insert_pages (>=6.10, Debian 6.1.192 backport)");
 	}

@@ -2,7 +2,7 @@
 /*
  * pfnscope_buggy: a test-only misc device whose mmap modes build, for real,
  * page-table states that a healthy kernel never has -- one per pfnscope
- * diagnosis (see /work/shared/reference/kernel-mm.md section 7).
+ * diagnosis (docs/diagnoses.md).
  *
  *   mmap(NULL, len, prot, flags, fd, MODE * PAGE_SIZE)   (vm_pgoff = MODE)
  *
