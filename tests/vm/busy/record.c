@@ -6,6 +6,8 @@
  *                         entry of every VMA: {"pid","addr","vma_start","pm":"0x..",
  *                         "present","swapped","pfn","swap_type","swap_offset",
  *                         "exclusive","file","uffd_wp","kpagecount","kpageflags"}
+ *   OUTDIR/outside.jsonl  the present pages of the processes outside that list
+ *                         (record_outside)
  * Before reading, the per-CPU LRU batches are drained (MADV_COLD on a page
  * of our own: madvise_cold() calls lru_add_drain(); the guest has one CPU),
  * so that PG_lru reads the same now as in the dumps taken later.
@@ -14,6 +16,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -125,6 +128,63 @@ static void emit(FILE *out, int pid, unsigned long vs, unsigned long ve, int pmf
 	}
 }
 
+/* OUTDIR/outside.jsonl: {"pid","comm","pfn","count"} for the present pages
+ * of every process NOT in the frozen list (init, busy.sh, record itself):
+ * their share of kpagecount, which the dumps taken after they changed or
+ * exited no longer have. */
+static int record_outside(const char *dir, int argc, char **argv)
+{
+	char path[4096];
+	FILE *out;
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+	if (!d)
+		return -1;
+	snprintf(path, sizeof(path), "%s/outside.jsonl", dir);
+	out = fopen(path, "w");
+	if (!out) {
+		closedir(d);
+		return -1;
+	}
+	while ((de = readdir(d))) {
+		int pid = atoi(de->d_name), frozen = 0, pmfd;
+		char *maps, *ml, *s2 = NULL, comm[64] = "";
+		FILE *cf;
+		if (pid <= 0)
+			continue;
+		for (int i = 2; i < argc; i++)
+			frozen |= atoi(argv[i]) == pid;
+		if (frozen)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+		maps = slurp(path, NULL);
+		snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
+		pmfd = open(path, O_RDONLY | O_CLOEXEC);
+		snprintf(path, sizeof(path), "/proc/%d/comm", pid);
+		if ((cf = fopen(path, "r"))) {
+			if (fgets(comm, sizeof(comm), cf))
+				comm[strcspn(comm, "\n\"\\")] = 0;
+			fclose(cf);
+		}
+		for (ml = maps ? strtok_r(maps, "\n", &s2) : NULL; pmfd >= 0 && ml;
+		     ml = strtok_r(NULL, "\n", &s2)) {
+			unsigned long vs, ve, a;
+			uint64_t v;
+			if (sscanf(ml, "%lx-%lx", &vs, &ve) != 2 || strstr(ml, "[vsyscall]"))
+				continue;
+			for (a = vs; a < ve; a += PAGE)
+				if (pread(pmfd, &v, 8, (off_t)(a / PAGE * 8)) == 8 && (v & PM_PRESENT))
+					fprintf(out, "{\"pid\":%d,\"comm\":\"%s\",\"addr\":\"0x%lx\",\"pfn\":%llu}\n",
+						pid, comm, a, (unsigned long long)(v & PM_PFN_MASK));
+		}
+		if (pmfd >= 0)
+			close(pmfd);
+		free(maps);
+	}
+	closedir(d);
+	return fclose(out) ? -1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	char path[4096], path2[4096];
@@ -193,6 +253,10 @@ int main(int argc, char **argv)
 	}
 	if (fclose(out)) {
 		fprintf(stderr, "record: writing pagemap.jsonl failed\n");
+		rc = 1;
+	}
+	if (record_outside(argv[1], argc, argv)) {
+		fprintf(stderr, "record: writing outside.jsonl failed\n");
 		rc = 1;
 	}
 	return rc;
