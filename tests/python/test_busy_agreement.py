@@ -402,32 +402,3 @@ def test_busy_check_is_quiet(key, fmt):
     high = [f for f in findings if L.SEVERITIES.index(f["severity"]) >= 2]
     errored = any(o["type"] == "error" for o in objs)
     assert r.rc == (1 if high else 2 if errored else 0), r
-
-
-@pytest.mark.parametrize("key", BUSY, ids=BUSY_IDS)
-def test_busy_states_built(key):
-    """The guest built the busy states the kernel supports and froze a busy
-    system: stress-ng's stressors, Python, the compiler; THPs and KSM."""
-    fx = L.fixture(*key)
-    kinds = {m["kind"] for m in fx.manifest if m.get("start")}
-    errors = {m["kind"]: m["error"] for m in fx.manifest if m.get("error")}
-    need = {"thp_partial_unmap", "thp_mremap", "thp_mprotect_split", "thp_fork_parent",
-            "thp_fork_child", "huge_zero", "thp_mlocked", "hugetlb", "ksm", "swap",
-            "uffd_wp_anon", "shmem_thp", "shmem_thp_pte"}
-    if L.kernel_version(fx) >= (6, 0):
-        need.add("uffd_wp_shmem")  # PTE_MARKER_UFFD_WP (6.0)
-    if L.kernel_version(fx) >= (6, 13):
-        need.add("guard")  # MADV_GUARD_INSTALL (6.13)
-    if L.kernel_version(fx) >= (6, 8):
-        need.add("mthp")
-    assert need <= kinds, (sorted(need - kinds), errors)
-    comms = {m["comm"] for m in fx.manifest if m.get("kind") == "process"}
-    for c in ("stress-ng-vm", "stress-ng-fork", "stress-ng-userf", "python3", "states"):
-        assert c in comms, (c, sorted(comms))
-    assert comms & {"cc1", "gcc", "as"}, sorted(comms)
-    log = open(os.path.join(fx.dir, "busy.log")).read()
-    assert "pages_sharing=0" not in log, log
-    kpf = [int(p["kpageflags"], 16) for p in fx.pagemap if p.get("kpageflags")]
-    for bit in ("thp", "ksm", "anon", "swapcache", "mlocked", "huge", "zero_page"):
-        assert any(k >> KPF[bit] & 1 for k in kpf), f"no page with KPF {bit}"
-    assert any(p["swapped"] for p in fx.pagemap)
