@@ -59,14 +59,28 @@ def busy_pids(fx):
 
 @functools.lru_cache(maxsize=None)
 def busy_walk(key, fmt):
-    """(vmas by pid, entries by pid) of one `walk --all --json` over every
-    frozen process, or None when this dump legitimately lacks the kernel
-    data (L.assert_filtered_kernel_data)."""
+    """(vmas by pid, entries by pid, outside pids) of one `walk --all --json`
+    over every frozen process and one task of every other mm of the dump
+    (init), or None when this dump legitimately lacks the kernel data
+    (L.assert_filtered_kernel_data)."""
     fx = L.fixture(*key)
     pids = busy_pids(fx)
     assert len(pids) >= 20, f"only {len(pids)} frozen processes in {fx.dir}"
-    args = ["-c", fx.dumps[fmt], "-s", fx.vmlinux, "walk", "--all", "--json"]
-    for p in pids:
+    base = ["-c", fx.dumps[fmt], "-s", fx.vmlinux]
+    r = L.run(*base, "tasks", "--json")
+    if r.rc != 0:
+        L.assert_filtered_kernel_data(key, fmt, r)
+        return None
+    # one task per mm (threads share theirs) outside the frozen processes
+    tasks = [t for t in r.json() if t["mm"] != "0x0"]
+    frozen_mms = {t["mm"] for t in tasks if t["pid"] in set(pids)}
+    by_mm = {}
+    for t in tasks:
+        if t["mm"] not in frozen_mms:
+            by_mm.setdefault(t["mm"], t["pid"])
+    outside = sorted(by_mm.values())
+    args = [*base, "walk", "--all", "--json"]
+    for p in pids + outside:
         args += ["-p", str(p)]
     r = L.run(*args)
     if r.rc != 0:
@@ -75,7 +89,7 @@ def busy_walk(key, fmt):
     vmas, ents = {}, {}
     for o in r.json():
         (vmas if o["type"] == "vma" else ents).setdefault(o["pid"], []).append(o)
-    return vmas, ents
+    return vmas, ents, outside
 
 
 def _stats(key, fmt, what, counts):
@@ -158,26 +172,8 @@ def outside_at_record(fx):
 def outside_in_dump(key, fmt):
     """pfn -> ptes mapping it in the dump's tasks outside the frozen set
     (init)."""
-    fx = L.fixture(*key)
-    every = []
-    base = ["-c", fx.dumps[fmt], "-s", fx.vmlinux]
-    r = L.run(*base, "tasks", "--json")
-    assert r.rc == 0, r
-    # one task per mm (threads share theirs), none of the frozen processes'
-    tasks = [t for t in r.json() if t["mm"] != "0x0"]
-    frozen_mms = {t["mm"] for t in tasks if t["pid"] in set(busy_pids(fx))}
-    by_mm = {}
-    for t in tasks:
-        if t["mm"] not in frozen_mms:
-            by_mm.setdefault(t["mm"], t["pid"])
-    others = sorted(by_mm.values())
-    if others:
-        args = [*base, "walk", "--all", "--json"]
-        for p in others:
-            args += ["-p", str(p)]
-        r = L.run(*args)
-        assert r.rc == 0, r
-        every += [o for o in r.json() if o["type"] == "entry"]
+    _, ents, outside = busy_walk(key, fmt)
+    every = [e for p in outside for e in ents.get(p, [])]
     return collections.Counter(e["pfn"] for e in every
                                if e["level"] == "pte" and e["kind"] in ("present", "protnone"))
 
@@ -216,7 +212,7 @@ def test_busy_pages_agree_with_kernel(key, fmt):
     res = busy_walk(key, fmt)
     if res is None:
         return
-    vmas, ents = res
+    vmas, ents, _ = res
     pids = set(busy_pids(fx))
     lines = [p for p in fx.pagemap if int(p["pid"]) in pids]
     assert len(lines) > 5000, f"busy pagemap truth too small ({len(lines)} pages)"
@@ -332,7 +328,7 @@ def test_busy_vmas_agree_with_maps_and_smaps(key, fmt):
     res = busy_walk(key, fmt)
     if res is None:
         return
-    vmas, _ = res
+    vmas, _, _ = res
     n = 0
     bad = collections.defaultdict(list)
     for pid in busy_pids(fx):
