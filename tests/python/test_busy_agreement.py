@@ -146,6 +146,9 @@ def expected_kpf(fx, e, page, tail):
     if not tail or kpageflags_from_folio(fx):
         for n in COPIED:
             want[n] = n in names
+        # PG_mappedtodisk is PG_owner_2 from 6.15 ("mm: rename
+        # PG_mappedtodisk to PG_owner_2"); kpageflags bit 34 either way
+        want["mappedtodisk"] = bool(names & {"mappedtodisk", "owner_2"})
         # KPF_SWAPCACHE: PG_swapbacked and PG_swapcache (= PG_owner_priv_1)
         want["swapcache"] = "swapbacked" in names and (
             "swapcache" in names or "owner_priv_1" in names)

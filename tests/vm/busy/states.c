@@ -257,14 +257,20 @@ static void ksm(const char *kind, int r)
 }
 
 /* Swap: 64 pages paged out (zram); pages 0-31 brought back into the swap
- * cache by MADV_WILLNEED (still swap ptes); pages 0-7 then read (present,
- * still PG_swapcache: a read fault keeps the swap slot, do_swap_page). */
+ * cache by MADV_WILLNEED (still swap ptes); pages 0-7 then read (present;
+ * PG_swapcache while the read fault keeps the swap slot, do_swap_page).
+ * Then a child shares the swap entries (fork: swap_duplicate) and reads
+ * pages 32-39: a swap count of 2 goes through the swap cache and the folio
+ * stays there while the parent's entries refer to it. */
 static void swap(const char *kind, int r)
 {
 	size_t len = 64 * PAGE;
 	volatile char sum = 0;
+	int cp[2];
+	pid_t child;
+	char c;
 	char *a = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (a == MAP_FAILED)
+	if (a == MAP_FAILED || pipe(cp))
 		return error_line(kind, "mmap");
 	madvise(a, len, MADV_NOHUGEPAGE);
 	for (size_t i = 0; i < len; i += PAGE)
@@ -276,6 +282,20 @@ static void swap(const char *kind, int r)
 	usleep(200000);
 	for (size_t i = 0; i < 8 * PAGE; i += PAGE)
 		sum += a[i];
+	child = fork();
+	if (child == 0) {
+		close(cp[0]);
+		for (size_t i = 32 * PAGE; i < 40 * PAGE; i += PAGE)
+			sum += a[i];
+		line("swap_child", getpid(), (unsigned long)a, (unsigned long)a + len,
+		     "fork-shared swap entries; 32-39 read: swap cache");
+		ready(cp[1]);
+		forever();
+	}
+	close(cp[1]);
+	if (child < 0 || read(cp[0], &c, 1) != 1)
+		error_line("swap_child", "fork");
+	close(cp[0]);
 	(void)sum;
 	line(kind, getpid(), (unsigned long)a, (unsigned long)a + len,
 	     "paged out; 0-31 willneed; 0-7 read back");
