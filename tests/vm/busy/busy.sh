@@ -50,9 +50,14 @@ while [ "$(cat $K/pages_sharing)" = 0 ] && [ $n -lt 50 ]; do sleep 0.2; n=$((n +
 note "ksm pages_shared=$(cat $K/pages_shared) pages_sharing=$(cat $K/pages_sharing)"
 
 # stop what changes pages behind frozen processes: ksmd keeps merged pages at
-# run=0; khugepaged stops when THP is not enabled for any PMD size
+# run=0; khugepaged stops when no THP size is enabled (7.x khugepaged also
+# collapses anon mTHP sizes: every hugepages-*/enabled must go)
 echo 0 > $K/run
 echo never > $T/enabled
+for f in $T/hugepages-*/enabled; do [ -e "$f" ] && echo never > "$f"; done
+n=0
+while pidof khugepaged >/dev/null && [ $n -lt 50 ]; do sleep 0.2; n=$((n + 1)); done
+pidof khugepaged >/dev/null && note "khugepaged still running"
 self=$$
 pids=""
 pass=0
