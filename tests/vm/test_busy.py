@@ -2,7 +2,6 @@
 running kernel supports are really there per the kernel's own truth
 (pagemap, kpageflags, smaps).  pfnscope's agreement with that truth is
 tests/python/test_busy_agreement.py."""
-import json
 import os
 
 import pytest
