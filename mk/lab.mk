@@ -1,8 +1,9 @@
 # VM lab (tests/vm): kernels, guest programs, test module, fixtures, lab tests.
 #   make lab         kernels + guest programs + module + every fixture of the check set
+#                    (healthy/buggy: lab.DEFAULT_SET; busy: lab.BUSY_SET, tests/vm/busy)
 #   make check-lab   lab, then pytest tests/vm (fails when a fixture cannot be built)
 #   make demo        the README's main job (mk/demo.mk: fixture + pfnscope check/walk)
-# PFNSCOPE_LAB_KERNELS narrows the set: "6.1", "6.1 7", or "6.1:max:healthy,7:max:healthy".
+# PFNSCOPE_LAB_KERNELS narrows the set: "6.1", "6.1 7", or "6.1:max:healthy,7:max:busy".
 # PFNSCOPE_LAB_JOBS: fixture builds in parallel (default 2).
 LAB_PY ?= /usr/bin/python3
 LAB_KERNEL_GENS = $(shell cd $(CURDIR) && $(LAB_PY) -c 'from tests.vm import lab; print(" ".join(dict.fromkeys(i[0] for i in lab.default_set())))')
@@ -10,6 +11,7 @@ LAB_KERNEL_GENS = $(shell cd $(CURDIR) && $(LAB_PY) -c 'from tests.vm import lab
 .PHONY: lab lab-guest lab-kernels lab-fixtures check-lab demo lab-clean
 lab-guest:
 	$(MAKE) -C tests/vm/guest
+	$(MAKE) -C tests/vm/busy
 
 lab-kernels:
 	@for g in $(LAB_KERNEL_GENS); do ./tests/vm/kernels.sh $$g || exit 1; done

@@ -8,6 +8,8 @@ busybox-static gdb makedumpfile kexec-tools cpio xz-utils zstd dpkg-dev debootst
 file kmod bc flex bison libssl-dev"
 # the Debian package (debian/, dpkg-buildpackage) and its install test
 PKGS="$PKGS debhelper dh-python python3-all-dev"
+# the lab's busy guests run the host's stress-ng over 9p (tests/vm/busy)
+PKGS="$PKGS stress-ng"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

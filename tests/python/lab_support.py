@@ -48,6 +48,11 @@ def buggy_keys() -> List[Tuple[str, str, str]]:
     return [k for k in fixture_keys() if k[2] == "buggy"]
 
 
+def busy_keys() -> List[Tuple[str, str, str]]:
+    """The busy fixtures (tests/vm/busy) of the check set."""
+    return [tuple(k) for k in lab.busy_set()]
+
+
 def key_id(k) -> str:
     return "-".join(k)
 

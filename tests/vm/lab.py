@@ -33,7 +33,7 @@ LABDIR = os.path.join(CACHE, "lab")
 
 GENERATIONS = ("5.10", "6.1", "6.12", "7")
 CPUS = ("max", "qemu64")
-SCENARIOS = ("healthy", "buggy")
+SCENARIOS = ("healthy", "buggy", "busy")
 DUMP_FORMATS = ("elf-nopaging", "elf-paging", "kdump-zlib", "kdump-real", "kdump-real-d23")
 DUMP_FILES = {
     "elf-nopaging": "elf-nopaging.vmcore",
@@ -55,6 +55,17 @@ DEFAULT_SET = (
     ("6.12", "max", "buggy"),
     ("7", "max", "buggy"),
 )
+# The busy scenario (tests/vm/busy): stress-ng, Python, a C compile and the
+# large-folio states, frozen and recorded page by page.  Its sources are
+# hashed apart (busy_hash) so that editing them never rebuilds the others.
+BUSY_SET = (
+    ("6.1", "max", "busy"),
+    ("6.1", "qemu64", "busy"),
+    ("6.12", "max", "busy"),
+    ("7", "max", "busy"),
+    ("5.10", "max", "busy"),
+)
+BUSY_DIR = os.path.join(VMDIR, "busy")
 GUEST_MEM = "1G"
 # makedumpfile -d for the real kdump: 31 as Debian's kdump-tools (drops zero, cache,
 # user and free pages; page tables and the memmap stay).  The capture kernel also
@@ -74,22 +85,32 @@ def _log(msg):
     print("lab: " + msg, file=sys.stderr, flush=True)
 
 
-def default_set():
-    """DEFAULT_SET narrowed by $PFNSCOPE_LAB_KERNELS (e.g. "6.1" or "6.1,7" or
-    "6.1:max:healthy,7:max:healthy")."""
+def _narrow(full, busy):
     sel = os.environ.get("PFNSCOPE_LAB_KERNELS", "").replace(",", " ").split()
     if not sel:
-        return list(DEFAULT_SET)
+        return list(full)
     out = []
     for s in sel:
         parts = s.split(":")
         if len(parts) == 1:
-            out += [t for t in DEFAULT_SET if t[0] == parts[0]]
+            out += [t for t in full if t[0] == parts[0]]
         elif len(parts) == 3:
-            out.append(tuple(parts))
+            if (parts[2] == "busy") == busy:
+                out.append(tuple(parts))
         else:
             raise LabError("PFNSCOPE_LAB_KERNELS: bad entry %r (GEN or GEN:CPU:SCENARIO)" % s)
     return out
+
+
+def default_set():
+    """DEFAULT_SET narrowed by $PFNSCOPE_LAB_KERNELS (e.g. "6.1" or "6.1,7" or
+    "6.1:max:healthy,7:max:healthy")."""
+    return _narrow(DEFAULT_SET, False)
+
+
+def busy_set():
+    """BUSY_SET narrowed by $PFNSCOPE_LAB_KERNELS ("6.1" or "6.1:qemu64:busy")."""
+    return _narrow(BUSY_SET, True)
 
 
 # ---------------------------------------------------------------- kernels
@@ -138,12 +159,13 @@ _HASH_SKIP_EXT = (".o", ".ko", ".mod", ".mod.c", ".cmd", ".pyc", ".a", ".so", ".
                   ".order", ".swp")
 
 
-def source_hash():
-    """sha256 over the lab sources (tests/vm/**), not the tests' own .py test files
-    nor build products."""
+def source_hash(top=VMDIR, skip=("busy",)):
+    """sha256 over the lab sources (tests/vm/** but tests/vm/busy), not the
+    tests' own .py test files nor build products."""
     h = hashlib.sha256()
-    for dirpath, dirnames, filenames in os.walk(VMDIR):
-        dirnames[:] = sorted(d for d in dirnames if d not in _HASH_SKIP_DIRS and not d.startswith("."))
+    for dirpath, dirnames, filenames in os.walk(top):
+        dirnames[:] = sorted(d for d in dirnames if d not in _HASH_SKIP_DIRS and not d.startswith(".")
+                             and not (dirpath == top and d in skip))
         for fn in sorted(filenames):
             if fn.startswith(".") or fn.endswith(_HASH_SKIP_EXT):
                 continue
@@ -152,11 +174,31 @@ def source_hash():
             if fn in ("Module.symvers", "modules.order") or fn.endswith(".md"):
                 continue
             p = os.path.join(dirpath, fn)
-            h.update(os.path.relpath(p, VMDIR).encode() + b"\0")
+            h.update(os.path.relpath(p, top).encode() + b"\0")
             with open(p, "rb") as f:
                 h.update(f.read())
             h.update(b"\0")
     return h.hexdigest()
+
+
+def busy_hash():
+    """The busy fixtures' hash: the base lab sources plus tests/vm/busy."""
+    return hashlib.sha256((source_hash() + source_hash(BUSY_DIR, ())).encode()).hexdigest()
+
+
+def scenario_hash(scenario):
+    return busy_hash() if scenario == "busy" else source_hash()
+
+
+def busy_programs():
+    """Directory with the static busy programs states, record."""
+    with _flock(os.path.join(CACHE, "busy-build.lock")):
+        _run("busy programs", ["make", "-s", "-C", BUSY_DIR])
+    d = os.path.join(BUSY_DIR, "build")
+    for p in ("states", "record"):
+        if not os.access(os.path.join(d, p), os.X_OK):
+            raise LabError("step 'busy programs': %s/%s missing" % (d, p))
+    return d
 
 
 class _flock:
@@ -246,7 +288,14 @@ def build_initrd(k, scenario, dest):
         for m in os.listdir(k.modules):
             if m.endswith(".ko"):
                 shutil.copy(os.path.join(k.modules, m), os.path.join(st, "lib/modules", m))
-        if scenario != "none":
+        if scenario == "busy":
+            b = busy_programs()
+            os.makedirs(os.path.join(st, "lib/busy"))
+            for p in ("states", "record"):
+                shutil.copy(os.path.join(b, p), os.path.join(st, "lib/busy", p))
+            for p in ("busy.sh", "states.c"):
+                shutil.copy(os.path.join(BUSY_DIR, p), os.path.join(st, "lib/busy", p))
+        elif scenario != "none":
             g = guest_programs()
             for p in ("scenarios", "buggy", "truth"):
                 shutil.copy(os.path.join(g, p), os.path.join(st, "bin", p))
@@ -483,7 +532,7 @@ def _json(p):
 
 
 def fixture_key(k, cpu, scenario):
-    return "%s-%s-%s-%s" % (k.release, cpu, scenario, source_hash()[:12])
+    return "%s-%s-%s-%s" % (k.release, cpu, scenario, scenario_hash(scenario)[:12])
 
 
 def fixture_dir(kernel_gen="6.1", cpu="max", scenario="healthy"):
@@ -532,7 +581,8 @@ def _build(k, gen, cpu, scenario, d):
         t0 = time.time()
         guest.wait_marker("boot+scenarios (READY)", "PFNLAB-READY", TIMEOUT_READY)
         _log("%s: READY after %.0fs" % (os.path.basename(d), time.time() - t0))
-        for f in ("manifest.jsonl", "magic.json"):
+        for f in (("manifest.jsonl", "pagemap.jsonl") if scenario == "busy"
+                  else ("manifest.jsonl", "magic.json")):
             if not os.path.exists(os.path.join(d, f)):
                 guest._fail("truth", "the guest wrote no %s" % f)
         qmp = guest.connect_qmp()
@@ -581,7 +631,7 @@ def _build(k, gen, cpu, scenario, d):
         "vmlinux": k.vmlinux, "vmlinuz": k.vmlinuz, "kernel_dir": k.dir, "levels": levels,
         "dumps": {n: p(fn) for n, fn in DUMP_FILES.items()},
         "kdump_zlib_flat": p("kdump-zlib.flat"), "kdump_level": KDUMP_LEVEL,
-        "source_hash": source_hash(), "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "source_hash": scenario_hash(scenario), "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     with open(p("fixture.json"), "w") as f:
         json.dump(fx, f, indent=1)
@@ -678,10 +728,10 @@ def gc():
     """Delete fixture directories built from other lab sources (any key)."""
     if not os.path.isdir(LABDIR):
         return
-    h = source_hash()[:12]
+    keep = (source_hash()[:12], busy_hash()[:12])
     for fn in os.listdir(LABDIR):
         p = fn.rsplit("-", 1)
-        if fn.startswith(("live-", ".")) or len(p) != 2 or len(p[1]) != 12 or p[1] == h:
+        if fn.startswith(("live-", ".")) or len(p) != 2 or len(p[1]) != 12 or p[1] in keep:
             continue
         if not all(c in "0123456789abcdef" for c in p[1]):
             continue
@@ -723,7 +773,7 @@ def main(argv):
             return 2
         items = [tuple(args[i:i + 3]) for i in range(0, len(args), 3)]
     else:
-        items = default_set()
+        items = default_set() + busy_set()
     if argv[0] == "list":
         for i in items:
             print(" ".join(i), fixture_dir(*i))
