@@ -473,7 +473,9 @@ def makedumpfile_root(k):
     if k.gen in ("5.10", "6.1"):
         return "/"
     _run("makedumpfile chroot", ["bash", os.path.join(VMDIR, "chroot.sh"), "sid"])
-    return os.path.join(CACHE, "chroots", "sid")
+    # resolved: the guest sees the host root under /host, where a symlinked cache
+    # directory would point outside it
+    return os.path.realpath(os.path.join(CACHE, "chroots", "sid"))
 
 
 def _append(k, scenario, mode, initrd):
