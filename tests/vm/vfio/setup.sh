@@ -4,10 +4,27 @@
 # `vfioguest` maps each one's BAR 2 through the VFIO device fd (1 GiB-aligned for
 # a BAR of 1 GiB or more, 2 MiB-aligned otherwise) and appends its manifest line.
 # The magic page comes from `scenarios` (truth and the dump tests read it back).
-# usage: setup.sh OUT
+# usage: setup.sh OUT          bind, map, manifest lines
+#        setup.sh retouch OUT  after truth: every vfioguest process reads its BAR
+#                              again (SIGUSR1; reading smaps zapped PUD leaves), so
+#                              the dumps hold what the first read faulted in
 set -u
-OUT=$1
 die() { echo "vfio-setup: $*" >&2; exit 1; }
+if [ "$1" = retouch ]; then
+  OUT=$2
+  pids=$(grep -o '"kind": "vfio_pci_bar", "pid": [0-9]*' "$OUT/manifest.jsonl" | grep -o '[0-9]*$')
+  [ -n "$pids" ] || die "retouch: no vfio_pci_bar pid in $OUT/manifest.jsonl"
+  for p in $pids; do
+    rm -f "$OUT/vfio-retouch-$p"
+    kill -USR1 "$p" || die "retouch: kill -USR1 $p"
+    i=0
+    while [ ! -e "$OUT/vfio-retouch-$p" ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
+    [ -e "$OUT/vfio-retouch-$p" ] || die "retouch: pid $p wrote no $OUT/vfio-retouch-$p"
+    echo "vfio-setup: retouch pid $p: faults/sum $(cat "$OUT/vfio-retouch-$p")"
+  done
+  exit 0
+fi
+OUT=$1
 
 # Debian builds THP "always" (CONFIG_TRANSPARENT_HUGEPAGE_ALWAYS=y), the lab boots
 # "madvise": the fault path offers ->huge_fault() of a VMA that is not anonymous only
