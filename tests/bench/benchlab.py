@@ -77,7 +77,7 @@ def build_initrd(k, dest):
         os.chmod(os.path.join(st, "init"), 0o755)
         shutil.copy(prog, os.path.join(st, "bin/benchguest"))
         for m in os.listdir(k.modules):
-            if m.endswith(".ko"):
+            if m.endswith(".ko") and m not in lab.VFIO_MODULES:   # only the VFIO fixtures load vfio
                 shutil.copy(os.path.join(k.modules, m), os.path.join(st, "lib/modules", m))
         with open(dest + ".tmp", "wb") as out:
             find = subprocess.Popen(["find", "."], cwd=st, stdout=subprocess.PIPE)

@@ -13,13 +13,16 @@ APTDIR=$CACHE/apt
 mkdir -p "$KDIR" "$APTDIR"
 
 # Modules the guest needs (9p host root, zram, packet, virtio disk, fw_cfg for
-# vmcoreinfo).  Listed by path under kernel/; missing ones are skipped (built-in).
+# vmcoreinfo; vfio-pci and the type1 IOMMU backend for the VFIO fixtures, whose
+# guest alone loads them).  Listed by path under kernel/; missing ones are skipped (built-in).
 MODULES="fs/netfs/netfs fs/fscache/fscache net/9p/9pnet drivers/virtio/virtio_ring
 drivers/virtio/virtio drivers/virtio/virtio_pci_legacy_dev drivers/virtio/virtio_pci_modern_dev
 drivers/virtio/virtio_pci net/9p/9pnet_virtio fs/9p/9p drivers/firmware/qemu_fw_cfg
 lib/lz4/lz4_compress lib/lz4/lz4hc_compress crypto/lz4 crypto/lzo crypto/lzo-rle lib/lzo/lzo_compress
 mm/zsmalloc drivers/block/zram/zram net/packet/af_packet drivers/block/virtio_blk
-lib/crc16 lib/crc/crc16 fs/mbcache fs/jbd2/jbd2 crypto/crc32c_generic lib/libcrc32c fs/ext4/ext4"
+lib/crc16 lib/crc/crc16 fs/mbcache fs/jbd2/jbd2 crypto/crc32c_generic lib/libcrc32c fs/ext4/ext4
+virt/lib/irqbypass drivers/vfio/vfio drivers/vfio/vfio_virqfd drivers/vfio/vfio_iommu_type1
+drivers/vfio/pci/vfio-pci-core drivers/vfio/pci/vfio-pci"
 
 private_apt() { # SUITE ARGS...  apt-get with a private configuration for SUITE
   local suite=$1; shift

@@ -11,6 +11,7 @@ record the kernel's own truth and dump the guest in every format.
 Command line (used by mk/lab.mk):
     /usr/bin/python3 -m tests.vm.lab build [KERNEL CPU SCENARIO]...   (default: the check set)
     /usr/bin/python3 -m tests.vm.lab list
+    /usr/bin/python3 -m tests.vm.lab build vfio                      (the VFIO family)
 Fixtures live in $PFNSCOPE_CACHE/lab/<release>-<cpu>-<scenario>-<hash12>; a fixture is
 rebuilt only when that directory has no `complete` stamp.
 """
@@ -33,7 +34,7 @@ LABDIR = os.path.join(CACHE, "lab")
 
 GENERATIONS = ("5.10", "6.1", "6.12", "7")
 CPUS = ("max", "qemu64")
-SCENARIOS = ("healthy", "buggy", "busy")
+SCENARIOS = ("healthy", "buggy", "busy", "vfio")
 DUMP_FORMATS = ("elf-nopaging", "elf-paging", "kdump-zlib", "kdump-real", "kdump-real-d23")
 DUMP_FILES = {
     "elf-nopaging": "elf-nopaging.vmcore",
@@ -57,7 +58,7 @@ DEFAULT_SET = (
 )
 # The busy scenario (tests/vm/busy): stress-ng, Python, a C compile and the
 # large-folio states, frozen and recorded page by page.  Its sources are
-# hashed apart (busy_hash) so that editing them never rebuilds the others.
+# hashed apart (FAMILY_DIRS) so that editing them never rebuilds the others.
 BUSY_SET = (
     ("6.1", "max", "busy"),
     ("6.1", "qemu64", "busy"),
@@ -66,6 +67,24 @@ BUSY_SET = (
     ("5.10", "max", "busy"),
 )
 BUSY_DIR = os.path.join(VMDIR, "busy")
+# The VFIO family (tests/vm/vfio/): q35 + emulated VT-d, ivshmem-plain devices bound to
+# vfio-pci, their BAR 2 mmapped through the VFIO device fd.  Built by `make check-lab-vfio`
+# (not part of DEFAULT_SET); its sources hash apart so the base fixtures stay valid.
+VFIO_SET = (
+    ("6.1", "max", "vfio"),
+    ("6.12", "max", "vfio"),
+    ("7", "max", "vfio"),
+)
+# Subdirectories of tests/vm with their own fixture family: left out of the base
+# fixtures' source hash, added to their family's.
+FAMILY_DIRS = {"busy": "busy", "vfio": "vfio"}
+# ivshmem-plain BAR 2 sizes (memory-backend-ram, allocated by the host only where the
+# guest writes): 64 MiB (2 MiB PMD leaves where the kernel makes them) and 1 GiB
+# (1 GiB PUD leaves), both naturally aligned by the firmware.
+VFIO_BARS = ("64M", "1G")
+# modules only the VFIO family loads (kernels.sh MODULES carries them for every kernel)
+VFIO_MODULES = ("vfio.ko", "vfio_iommu_type1.ko", "vfio_virqfd.ko", "vfio-pci-core.ko",
+                "vfio-pci.ko", "irqbypass.ko")
 GUEST_MEM = "1G"
 # makedumpfile -d for the real kdump: 31 as Debian's kdump-tools (drops zero, cache,
 # user and free pages; page tables and the memmap stay).  The capture kernel also
@@ -159,13 +178,15 @@ _HASH_SKIP_EXT = (".o", ".ko", ".mod", ".mod.c", ".cmd", ".pyc", ".a", ".so", ".
                   ".order", ".swp")
 
 
-def source_hash(top=VMDIR, skip=("busy",)):
-    """sha256 over the lab sources (tests/vm/** but tests/vm/busy), not the
-    tests' own .py test files nor build products."""
+def source_hash(family=None):
+    """sha256 over the lab sources (tests/vm/**), not the tests' own .py test files
+    nor build products.  The directories of FAMILY_DIRS count only for their own
+    family (source_hash("vfio") = base sources + tests/vm/vfio)."""
     h = hashlib.sha256()
-    for dirpath, dirnames, filenames in os.walk(top):
+    for dirpath, dirnames, filenames in os.walk(VMDIR):
         dirnames[:] = sorted(d for d in dirnames if d not in _HASH_SKIP_DIRS and not d.startswith(".")
-                             and not (dirpath == top and d in skip))
+                             and not (dirpath == VMDIR and d in FAMILY_DIRS.values()
+                                      and d != FAMILY_DIRS.get(family)))
         for fn in sorted(filenames):
             if fn.startswith(".") or fn.endswith(_HASH_SKIP_EXT):
                 continue
@@ -183,11 +204,11 @@ def source_hash(top=VMDIR, skip=("busy",)):
 
 def busy_hash():
     """The busy fixtures' hash: the base lab sources plus tests/vm/busy."""
-    return hashlib.sha256((source_hash() + source_hash(BUSY_DIR, ())).encode()).hexdigest()
+    return source_hash("busy")
 
 
 def scenario_hash(scenario):
-    return busy_hash() if scenario == "busy" else source_hash()
+    return source_hash(_family(scenario))
 
 
 def busy_programs():
@@ -240,6 +261,17 @@ def guest_programs():
     return d
 
 
+def vfio_programs():
+    """Directory with the VFIO family's static guest program vfioguest."""
+    vdir = os.path.join(VMDIR, "vfio")
+    with _flock(os.path.join(CACHE, "guest-build.lock")):
+        _run("vfio guest program", ["make", "-s", "-C", vdir])
+    d = os.path.join(vdir, "build")
+    if not os.access(os.path.join(d, "vfioguest"), os.X_OK):
+        raise LabError("step 'vfio guest program': %s/vfioguest missing" % d)
+    return d
+
+
 def buggy_module(k, dest):
     """Build tests/vm/module for kernel K (tests/vm/build-module.sh: host gcc for 6.1,
     a release chroot for 6.12/7.x); copy the .ko to DEST."""
@@ -286,7 +318,7 @@ def build_initrd(k, scenario, dest):
         shutil.copy(os.path.join(VMDIR, "init"), os.path.join(st, "init"))
         os.chmod(os.path.join(st, "init"), 0o755)
         for m in os.listdir(k.modules):
-            if m.endswith(".ko"):
+            if m.endswith(".ko") and (scenario == "vfio" or m not in VFIO_MODULES):
                 shutil.copy(os.path.join(k.modules, m), os.path.join(st, "lib/modules", m))
         if scenario == "busy":
             b = busy_programs()
@@ -295,7 +327,15 @@ def build_initrd(k, scenario, dest):
                 shutil.copy(os.path.join(b, p), os.path.join(st, "lib/busy", p))
             for p in ("busy.sh", "states.c"):
                 shutil.copy(os.path.join(BUSY_DIR, p), os.path.join(st, "lib/busy", p))
-        elif scenario != "none":
+        elif scenario == "vfio":
+            missing = [m for m in ("vfio.ko", "vfio-pci.ko", "vfio_iommu_type1.ko")
+                       if not os.path.exists(os.path.join(k.modules, m))]
+            if missing:
+                raise LabError("step 'initramfs': kernel %s lacks %s (kernels.sh MODULES)"
+                               % (k.release, ", ".join(missing)))
+            shutil.copy(os.path.join(vfio_programs(), "vfioguest"), os.path.join(st, "bin/vfioguest"))
+            shutil.copy(os.path.join(VMDIR, "vfio", "setup.sh"), os.path.join(st, "bin/vfio-setup"))
+        if scenario != "none" and scenario != "busy":
             g = guest_programs()
             for p in ("scenarios", "buggy", "truth"):
                 shutil.copy(os.path.join(g, p), os.path.join(st, "bin", p))
@@ -364,13 +404,15 @@ class QMP:
 class Guest:
     """One QEMU process."""
 
-    def __init__(self, k, cpu, initrd, serial, share, append, ram_file=None, gdb=None):
+    def __init__(self, k, cpu, initrd, serial, share, append, ram_file=None, gdb=None,
+                 scenario=None):
         self.k = k
         self.serial = serial
         self.sockdir = tempfile.mkdtemp(prefix="pfnlab-")
         self.qmp_path = os.path.join(self.sockdir, "qmp.sock")
         cmd = ["qemu-system-x86_64", "-accel", "tcg,thread=single", "-cpu", cpu,
-               "-m", GUEST_MEM, "-smp", "1", "-no-reboot", "-display", "none",
+               "-m", GUEST_MEM, "-smp", "1"] + _machine_args(scenario) + [
+               "-no-reboot", "-display", "none",
                "-monitor", "none", "-vga", "std",
                "-kernel", k.vmlinuz, "-initrd", initrd, "-append", append,
                "-serial", "file:" + serial,
@@ -457,6 +499,19 @@ class Guest:
         shutil.rmtree(self.sockdir, ignore_errors=True)
 
 
+def _machine_args(scenario):
+    """QEMU machine and devices of a scenario: the VFIO family runs on q35 with an
+    emulated VT-d (Debian builds without VFIO_NOIOMMU: vfio-pci needs an IOMMU group)
+    placed before the other devices, and one ivshmem-plain per VFIO_BARS entry."""
+    if scenario != "vfio":
+        return []
+    a = ["-machine", "q35", "-device", "intel-iommu,intremap=on"]
+    for i, size in enumerate(VFIO_BARS):
+        a += ["-object", "memory-backend-ram,id=ivshmem%d,size=%s,share=on" % (i, size),
+              "-device", "ivshmem-plain,memdev=ivshmem%d" % i]
+    return a
+
+
 def makedumpfile_root(k):
     """Host path of the root whose makedumpfile the capture kernel runs: the host's
     for 5.10 and 6.1 (1.7.2 supports kernels up to 6.1); Debian 12's makedumpfile
@@ -466,11 +521,16 @@ def makedumpfile_root(k):
     if k.gen in ("5.10", "6.1"):
         return "/"
     _run("makedumpfile chroot", ["bash", os.path.join(VMDIR, "chroot.sh"), "sid"])
-    return os.path.join(CACHE, "chroots", "sid")
+    # resolved: the guest sees the host root under /host, where a symlinked cache
+    # directory would point outside it
+    return os.path.realpath(os.path.join(CACHE, "chroots", "sid"))
 
 
 def _append(k, scenario, mode, initrd):
     return ("console=ttyS0 crashkernel=256M panic=1 transparent_hugepage=madvise "
+            # no_timer_check: under TCG on a loaded host the IO-APIC timer test through
+            # the emulated interrupt remapping fails at random (check_timer() panics)
+            + ("intel_iommu=on no_timer_check " if scenario == "vfio" else "") +
             "pfnlab.mode=%s pfnlab.scenario=%s pfnlab.kernel=%s pfnlab.initrd=%s pfnlab.dumplevel=%d "
             "pfnlab.mkdroot=%s"
             % (mode, scenario, k.vmlinuz, initrd, KDUMP_LEVEL,
@@ -535,6 +595,10 @@ def fixture_key(k, cpu, scenario):
     return "%s-%s-%s-%s" % (k.release, cpu, scenario, scenario_hash(scenario)[:12])
 
 
+def _family(scenario):
+    return scenario if scenario in FAMILY_DIRS else None
+
+
 def fixture_dir(kernel_gen="6.1", cpu="max", scenario="healthy"):
     return os.path.join(LABDIR, fixture_key(kernel(kernel_gen), cpu, scenario))
 
@@ -576,7 +640,8 @@ def _build(k, gen, cpu, scenario, d):
     initrd = os.path.join(d, "initrd.cpio.gz")
     build_initrd(k, scenario, initrd)
     serial = os.path.join(d, "serial.log")
-    guest = Guest(k, cpu, initrd, serial, d, _append(k, scenario, "dump", initrd))
+    guest = Guest(k, cpu, initrd, serial, d, _append(k, scenario, "dump", initrd),
+                  scenario=scenario)
     try:
         t0 = time.time()
         guest.wait_marker("boot+scenarios (READY)", "PFNLAB-READY", TIMEOUT_READY)
@@ -713,7 +778,8 @@ def live(kernel="6.1", cpu="max", scenario="healthy"):
         gdb_sock = os.path.join(tempfile.mkdtemp(prefix="pfnlab-gdb-"), "gdb.sock")
     gdb = "unix:%s,server=on,wait=off" % gdb_sock
     guest = Guest(k, cpu, initrd, os.path.join(d, "serial.log"), d,
-                  _append(k, scenario, "live", initrd), ram_file=ram, gdb=gdb)
+                  _append(k, scenario, "live", initrd), ram_file=ram, gdb=gdb,
+                  scenario=scenario)
     try:
         guest.wait_marker("live boot (READY)", "PFNLAB-READY", TIMEOUT_READY)
     except BaseException:
@@ -728,7 +794,7 @@ def gc():
     """Delete fixture directories built from other lab sources (any key)."""
     if not os.path.isdir(LABDIR):
         return
-    keep = (source_hash()[:12], busy_hash()[:12])
+    keep = {source_hash(f)[:12] for f in (None,) + tuple(FAMILY_DIRS)}
     for fn in os.listdir(LABDIR):
         p = fn.rsplit("-", 1)
         if fn.startswith(("live-", ".")) or len(p) != 2 or len(p[1]) != 12 or p[1] in keep:
@@ -764,10 +830,14 @@ def main(argv):
         print(__doc__, file=sys.stderr)
         return 2
     if argv[0] == "hash":
-        print(source_hash())
+        print(source_hash(argv[1] if len(argv) > 1 else None))
         return 0
     args = argv[1:]
-    if args:
+    if args == ["vfio"]:
+        # the VFIO family; PFNSCOPE_LAB_KERNELS="6.1 7" narrows it by generation
+        sel = os.environ.get("PFNSCOPE_LAB_KERNELS", "").replace(",", " ").split()
+        items = [i for i in VFIO_SET if not sel or i[0] in sel]
+    elif args:
         if len(args) % 3:
             print("lab: build takes KERNEL CPU SCENARIO triples", file=sys.stderr)
             return 2
