@@ -195,7 +195,7 @@ def source_hash(family=None):
             if fn in ("Module.symvers", "modules.order") or fn.endswith(".md"):
                 continue
             p = os.path.join(dirpath, fn)
-            h.update(os.path.relpath(p, top).encode() + b"\0")
+            h.update(os.path.relpath(p, VMDIR).encode() + b"\0")
             with open(p, "rb") as f:
                 h.update(f.read())
             h.update(b"\0")
