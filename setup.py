@@ -57,7 +57,7 @@ class BuildExt(build_ext):
 
 
 SOURCES = (sorted(glob.glob("src/core/*.c")) + sorted(glob.glob("src/readers/*.c"))
-           + ["src/python/_core.c"])
+           + ["src/python/_core.c", "src/python/_btf.c"])
 
 core = Extension(
     "pfnscope._core",

@@ -205,6 +205,10 @@ void pfs_layout_set_version(struct pfs_layout *lo, unsigned major, unsigned mino
  * swap_info[], mm/swapfile.c) is known; after pfs_layout_set_version().
  * -1 (layout unchanged) when no configuration of that version has it. */
 int pfs_layout_set_max_swapfiles(struct pfs_layout *lo, int max_swapfiles);
+/* The same from CONFIG_DEVICE_PRIVATE (on or off), the one configuration
+ * MAX_SWAPFILES depends on when the other swap options are on: for a
+ * source without the type of swap_info[] (BTF), told by kallsyms. */
+int pfs_layout_set_device_private(struct pfs_layout *lo, int device_private);
 /* 0 if usable; else -1 and *missing names the first missing field. */
 int pfs_layout_validate(const struct pfs_layout *lo, const char **missing);
 

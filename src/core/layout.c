@@ -156,6 +156,14 @@ int pfs_layout_set_max_swapfiles(struct pfs_layout *lo, int max_swapfiles)
 	return -1;
 }
 
+int pfs_layout_set_device_private(struct pfs_layout *lo, int device_private)
+{
+	unsigned v = V(lo->version_major, lo->version_minor);
+
+	set_swap_types(lo, v, device_private ? swp_device_num(v) : 0);
+	return 0;
+}
+
 void pfs_layout_set_version(struct pfs_layout *lo, unsigned major, unsigned minor, unsigned patch)
 {
 	unsigned v = V(major, minor);

@@ -64,8 +64,23 @@ class Result:
         self.err = cp.stderr
         self.args = cp.args
 
-    def json(self) -> List[dict]:
+    def records(self) -> List[dict]:
+        """Every --json record, the leading target record included."""
         return [json.loads(line) for line in self.out.splitlines() if line.strip()]
+
+    def json(self) -> List[dict]:
+        """The --json records after the target record (which --json output
+        starts with, and only there)."""
+        recs = self.records()
+        if recs and recs[0].get("type") == "target":
+            recs = recs[1:]
+        assert all(o.get("type") != "target" for o in recs), self
+        return recs
+
+    def target(self) -> dict:
+        recs = self.records()
+        assert recs and recs[0].get("type") == "target", self
+        return recs[0]
 
     def __repr__(self) -> str:
         return f"<rc={self.rc} args={self.args} err={self.err[-2000:]!r}>"

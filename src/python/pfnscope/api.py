@@ -183,10 +183,13 @@ class Finding(NamedTuple):
 
 # --- resolving arguments -----------------------------------------------------
 
-def open(path: str, vmlinux: Optional[str] = None, reader: str = "kdumpfile") -> drgn.Program:
+def open(path: str, vmlinux: Optional[str] = None, reader: str = "kdumpfile",
+         btf: bool = False) -> drgn.Program:
     """Open a dump (any libkdumpfile format) and return a drgn Program on which
-    both pfnscope and drgn's own helpers work."""
-    return target_mod.open_dump(path, vmlinux, reader).prog
+    both pfnscope and drgn's own helpers work.  Without a debug vmlinux (none
+    given or found, or btf=True) pfnscope uses the kernel's BTF and kallsyms
+    from the dump; the Program then has memory but no types."""
+    return target_mod.open_dump(path, vmlinux, reader, btf=btf).prog
 
 
 def session(prog: drgn.Program) -> Session:

@@ -26,6 +26,13 @@ targets:
                 /usr/lib/debug/boot/vmlinux-REL, /usr/lib/debug/lib/modules/REL/vmlinux,
                 $PFNSCOPE_CACHE/kernels/REL/vmlinux.  A vmlinux from another build
                 is refused (build-id / release compared with VMCOREINFO).
+  --btf         no vmlinux: types from the kernel's own BTF, symbols from kallsyms
+                (-k: /sys/kernel/btf/vmlinux and /proc/kallsyms; a dump: the .BTF
+                section and the kallsyms tables found through VMCOREINFO, Linux
+                6.0+).  Used by itself when no debug vmlinux is found;
+                PFNSCOPE_BTF=1 does the same as --btf.  With --json the first
+                record says which was used: {"type":"target",...,"layout_source":
+                "debuginfo"|"btf"}.
 
 examples:
   pfnscope -c vmcore tasks                      tasks that have an mm
@@ -86,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "read without pausing the guest")
     g.add_argument("-s", "--symbols", metavar="VMLINUX", default=argparse.SUPPRESS,
                    help="debug vmlinux (default: matching the target's release)")
+    g.add_argument("--btf", action="store_true", default=argparse.SUPPRESS,
+                   help="types from the kernel's BTF and symbols from kallsyms, no vmlinux "
+                        "(default when no debug vmlinux is found)")
     g.add_argument("--reader", choices=("kdumpfile", "drgn"), default=argparse.SUPPRESS,
                    help="how dump memory is read: libkdumpfile in C (default; opens every "
                         "format) or drgn's prog.read")
@@ -156,15 +166,35 @@ def _open(args):
     if vml is not None and not os.path.isfile(vml):
         from .errors import PfnscopeError
         raise PfnscopeError(vml, "no such file")
+    btf = getattr(args, "btf", False)
+    if btf and vml is not None:
+        from .errors import PfnscopeError
+        raise PfnscopeError("--btf", "and -s VMLINUX exclude each other")
     if getattr(args, "kernel", False):
-        return target.open_live(vml)
+        return target.open_live(vml, btf=btf)
     if getattr(args, "qemu_ram", None) is not None:
-        return target.open_qemu_ram(args.qemu_ram, vml)
+        return target.open_qemu_ram(args.qemu_ram, vml, btf=btf)
     core = getattr(args, "core", None)
     if core is None:
         from .errors import PfnscopeError
         raise PfnscopeError("target", "give -c VMCORE, -k or --qemu-ram FILE")
-    return target.open_dump(core, vml, getattr(args, "reader", "kdumpfile"))
+    return target.open_dump(core, vml, getattr(args, "reader", "kdumpfile"), btf=btf)
+
+
+def target_record(sess) -> str:
+    """The first --json record: what was read and where types came from."""
+    vmci = sess.vmci
+    arch = {1: "x86_64", 2: "arm64"}.get(sess.layout_dict.get("arch"), "unknown")
+    return json.dumps({"type": "target", "arch": arch, "release": vmci.osrelease,
+                       "build_id": vmci.build_id, "layout_source": sess.layout_source.kind},
+                      separators=(",", ":"))
+
+
+def run_command(sess, args) -> int:
+    """One command on an open session (the CLI's and the GDB front end's)."""
+    if args.json:
+        _write(target_record(sess) + "\n")
+    return COMMANDS[args.command](sess, args)
 
 
 def _write(s: str) -> None:
@@ -584,7 +614,7 @@ def _run(args, prog=None) -> int:
             raise PfnscopeError("drgn", f"cannot import ({e}); run with /usr/bin/python3")
         target.core()
         sess = _open(args) if prog is None else target.session_for(prog)
-        rc = COMMANDS[args.command](sess, args)
+        rc = run_command(sess, args)
         sys.stdout.flush()
         return rc
     except PfnscopeError as e:
