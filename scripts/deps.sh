@@ -8,6 +8,8 @@ busybox-static gdb makedumpfile kexec-tools cpio xz-utils zstd dpkg-dev debootst
 file kmod bc flex bison libssl-dev"
 # the Debian package (debian/, dpkg-buildpackage) and its install test
 PKGS="$PKGS debhelper dh-python python3-all-dev"
+# the crash extension (plugins/crash): crash and its defs.h
+PKGS="$PKGS crash"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
