@@ -13,15 +13,22 @@
  *   gdb(command)                a command of crash's embedded gdb, its output
  *   vmcoreinfo(key)             the dump's VMCOREINFO item (pc->read_vmcoreinfo)
  *   write(bytes)                to crash's fp (so pipes and redirection work)
- * Every call returns on error (RETURN_ON_ERROR, GNU_RETURN_ON_ERROR): crash's
- * FATAL errors longjmp to its command loop, which must never happen with
- * Python frames on the stack.
+ * Every call returns on error (RETURN_ON_ERROR, GNU_RETURN_ON_ERROR).  crash's
+ * FATAL errors and its SIGSEGV handler longjmp to pc->main_loop_env, which
+ * must never unwind Python frames: each call runs with main_loop_env pointed
+ * here (GUARDED), and a longjmp becomes a _pfnscope_crash.Error.  (crash
+ * 8.0.2's gdb 10.2 segfaults in STRUCT_SIZE("mem_section") on a 6.12
+ * vmlinux, for instance.)  SIGINT, whose handler longjmps there too, is
+ * caught by the command itself while it runs: the next readmem() raises
+ * KeyboardInterrupt, which the CLI code reports as "interrupted".
  *
  * libpython is loaded RTLD_GLOBAL: crash dlopen()s extensions without it,
  * and pfnscope._core (a Python extension, not linked to libpython) needs
  * libpython's symbols in the global scope.
  */
 #include <dlfcn.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +55,26 @@
 static FILE *gdb_out;          /* gdb() output, reused */
 static PyObject *run_fn;       /* pfnscope.crash.run */
 static int py_state;           /* 0: not started, 1: ready, -1: failed */
+static PyObject *crash_error;  /* _pfnscope_crash.Error */
+static volatile sig_atomic_t interrupted;
+
+/* Run stmt with crash's longjmp target (FATAL errors, signals) here; on a
+ * longjmp raise _pfnscope_crash.Error naming what failed and return NULL.
+ * crash's restart() has already restored its own state (restore_sanity). */
+#define GUARDED(what, stmt)                                                     \
+	do {                                                                    \
+		jmp_buf saved_env;                                              \
+		memcpy(saved_env, pc->main_loop_env, sizeof(jmp_buf));          \
+		if (setjmp(pc->main_loop_env)) {                                \
+			memcpy(pc->main_loop_env, saved_env, sizeof(jmp_buf));  \
+			PyErr_Format(crash_error, "%s failed inside crash "    \
+				     "(an error or a signal in crash or its gdb)", \
+				     what);                                     \
+			return NULL;                                            \
+		}                                                               \
+		stmt;                                                           \
+		memcpy(pc->main_loop_env, saved_env, sizeof(jmp_buf));          \
+	} while (0)
 
 /* --- the builtin module ------------------------------------------------- */
 
@@ -56,6 +83,7 @@ static PyObject *m_readmem(PyObject *self, PyObject *args)
 	unsigned long long paddr;
 	Py_ssize_t size;
 	PyObject *out;
+	volatile int ok = 0;
 
 	(void)self;
 	if (!PyArg_ParseTuple(args, "Kn", &paddr, &size))
@@ -64,11 +92,16 @@ static PyObject *m_readmem(PyObject *self, PyObject *args)
 		PyErr_Format(PyExc_ValueError, "readmem: bad size %zd", size);
 		return NULL;
 	}
+	if (interrupted) {
+		PyErr_SetNone(PyExc_KeyboardInterrupt);
+		return NULL;
+	}
 	out = PyBytes_FromStringAndSize(NULL, size);
 	if (!out)
 		return NULL;
-	if (!readmem(paddr, PHYSADDR, PyBytes_AS_STRING(out), size, "pfnscope",
-		     RETURN_ON_ERROR | QUIET)) {
+	GUARDED("readmem", ok = readmem(paddr, PHYSADDR, PyBytes_AS_STRING(out), size,
+					"pfnscope", RETURN_ON_ERROR | QUIET));
+	if (!ok) {
 		Py_DECREF(out);
 		PyErr_Format(PyExc_OSError, "crash cannot read physical %#llx (%zd bytes)",
 			     paddr, size);
@@ -81,52 +114,61 @@ static PyObject *m_readmem(PyObject *self, PyObject *args)
  * prototypes take char * */
 static PyObject *m_struct_size(PyObject *self, PyObject *args)
 {
-	char name[BUFSIZE];
+	char name[BUFSIZE], what[BUFSIZE + 16];
 	const char *n;
+	volatile long r = -1;
 
 	(void)self;
 	if (!PyArg_ParseTuple(args, "s", &n))
 		return NULL;
 	snprintf(name, sizeof(name), "%s", n);
-	return PyLong_FromLong(STRUCT_SIZE(name));
+	snprintf(what, sizeof(what), "STRUCT_SIZE(%s)", n);
+	GUARDED(what, r = STRUCT_SIZE(name));
+	return PyLong_FromLong(r);
 }
 
 static PyObject *m_member_offset(PyObject *self, PyObject *args)
 {
-	char name[BUFSIZE], member[BUFSIZE];
+	char name[BUFSIZE], member[BUFSIZE], what[2 * BUFSIZE + 16];
 	const char *n, *m;
+	volatile long r = -1;
 
 	(void)self;
 	if (!PyArg_ParseTuple(args, "ss", &n, &m))
 		return NULL;
 	snprintf(name, sizeof(name), "%s", n);
 	snprintf(member, sizeof(member), "%s", m);
-	return PyLong_FromLong(MEMBER_OFFSET(name, member));
+	snprintf(what, sizeof(what), "MEMBER_OFFSET(%s, %s)", n, m);
+	GUARDED(what, r = MEMBER_OFFSET(name, member));
+	return PyLong_FromLong(r);
 }
 
 static PyObject *m_symbol(PyObject *self, PyObject *args)
 {
 	char name[BUFSIZE];
 	const char *n;
+	volatile int exists = 0;
+	volatile ulong v = 0;
 
 	(void)self;
 	if (!PyArg_ParseTuple(args, "s", &n))
 		return NULL;
 	snprintf(name, sizeof(name), "%s", n);
 	/* symbol_value() of an unknown name is a FATAL error */
-	if (!symbol_exists(name))
+	GUARDED("symbol lookup", exists = symbol_exists(name); if (exists) v = symbol_value(name));
+	if (!exists)
 		Py_RETURN_NONE;
-	return PyLong_FromUnsignedLong(symbol_value(name));
+	return PyLong_FromUnsignedLong(v);
 }
 
 static PyObject *m_gdb(PyObject *self, PyObject *args)
 {
-	char cmd[BUFSIZE];
+	char cmd[BUFSIZE], what[BUFSIZE + 16];
 	const char *c;
 	long len;
 	char *buf;
 	PyObject *out;
-	int ok;
+	volatile int ok = 0;
 
 	(void)self;
 	if (!PyArg_ParseTuple(args, "s", &c))
@@ -137,7 +179,8 @@ static PyObject *m_gdb(PyObject *self, PyObject *args)
 	rewind(gdb_out);
 	if (ftruncate(fileno(gdb_out), 0) != 0)
 		return PyErr_SetFromErrno(PyExc_OSError);
-	ok = gdb_pass_through(cmd, gdb_out, GNU_RETURN_ON_ERROR);
+	snprintf(what, sizeof(what), "gdb \"%s\"", c);
+	GUARDED(what, ok = gdb_pass_through(cmd, gdb_out, GNU_RETURN_ON_ERROR));
 	fflush(gdb_out);
 	if (!ok)
 		Py_RETURN_NONE;
@@ -157,7 +200,7 @@ static PyObject *m_gdb(PyObject *self, PyObject *args)
 static PyObject *m_vmcoreinfo(PyObject *self, PyObject *args)
 {
 	const char *key;
-	char *v;
+	char *volatile v = NULL;
 	PyObject *out;
 
 	(void)self;
@@ -165,7 +208,7 @@ static PyObject *m_vmcoreinfo(PyObject *self, PyObject *args)
 		return NULL;
 	if (!pc->read_vmcoreinfo)
 		Py_RETURN_NONE;
-	v = pc->read_vmcoreinfo(key);
+	GUARDED("read_vmcoreinfo", v = pc->read_vmcoreinfo(key));
 	if (!v)
 		Py_RETURN_NONE;
 	out = PyUnicode_DecodeUTF8(v, strlen(v), "replace");
@@ -212,7 +255,16 @@ static struct PyModuleDef module = {
 
 static PyObject *crash_module_init(void)
 {
-	return PyModule_Create(&module);
+	PyObject *m = PyModule_Create(&module);
+
+	if (!m)
+		return NULL;
+	crash_error = PyErr_NewException("_pfnscope_crash.Error", NULL, NULL);
+	if (!crash_error || PyModule_AddObjectRef(m, "Error", crash_error) != 0) {
+		Py_DECREF(m);
+		return NULL;
+	}
+	return m;
 }
 
 /* --- Python ---------------------------------------------------------------- */
@@ -275,9 +327,16 @@ static int start_python(void)
 
 /* --- the command ------------------------------------------------------------ */
 
+static void on_sigint(int sig)
+{
+	(void)sig;
+	interrupted = 1;
+}
+
 static void cmd_pfnscope(void)
 {
 	PyObject *argv, *r;
+	struct sigaction sa, old;
 	int i;
 
 	if (start_python() != 1)
@@ -299,7 +358,16 @@ static void cmd_pfnscope(void)
 		Py_DECREF(s);
 	}
 	fflush(fp);
+	/* crash's SIGINT handler longjmps to its command loop: while Python
+	 * runs, a SIGINT only sets the flag readmem() checks */
+	interrupted = 0;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = 0;
+	sa.sa_handler = on_sigint;
+	sigaction(SIGINT, &sa, &old);
 	r = PyObject_CallFunctionObjArgs(run_fn, argv, NULL);
+	sigaction(SIGINT, &old, NULL);
+	interrupted = 0;
 	Py_DECREF(argv);
 	if (!r) {
 		print_py_error("internal error");

@@ -316,6 +316,8 @@ def _run(argv: List[str]) -> int:
         return rc
     except PfnscopeError as e:
         return _cli._fail(str(e))
+    except _crash.Error as e:
+        return _cli._fail(f"crash: {e}")
     except BrokenPipeError:
         return 0
     except KeyboardInterrupt:
