@@ -122,7 +122,7 @@ struct pfs_layout {
 					  * (6.1 .. 6.5), u8; else ABSENT */
 	int32_t folio_flags_1;           /* folio._flags_1: the order in its low byte from 6.6,
 					  * used only when page_compound_order is ABSENT */
-	/* Added by the page-decode helper.  Every field below is "absent when
+	/* Every field below is "absent when
 	 * <= 0" so a zero-filled layout stays safe (0 is never a valid value
 	 * for any of them).  Offsets of page[1] fields may be given either
 	 * within struct page or within struct folio (>= page_size). */
@@ -167,7 +167,7 @@ struct pfs_layout {
 	int maple_dense_slots;       /* MAPLE_NODE_SLOTS: 31 */
 	int32_t maple_range64_pivot, maple_range64_slot;   /* offsets in maple_node */
 	int32_t maple_arange64_pivot, maple_arange64_slot;
-	/* Added by the maple helper; <= 0 means "derive from the above":
+	/* <= 0 means "derive from the above":
 	 * struct maple_metadata (end, gap) follows slot[15] of maple_range_64
 	 * (248) and gap[] of maple_arange_64 (240); dense slots start at 8. */
 	int32_t maple_range64_meta, maple_arange64_meta, maple_node_slot;

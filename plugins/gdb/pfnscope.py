@@ -343,7 +343,7 @@ class GdbSession(_target.Session):
 
     def __init__(self, kaslr_offset=None) -> None:
         vmci, voff, phys_base = locate_kernel(kaslr_offset)
-        src = _source.Source("debuginfo", GdbTypes(), GdbSymbols(voff, phys_base))
+        src = _source.Source("gdb", GdbTypes(), GdbSymbols(voff, phys_base))
         super().__init__(drgn.Program(), vmci, _read_phys, "gdb:" + _vmlinux_path(), "gdb",
                          layout_source=src)
         self.kaslr_offset = voff

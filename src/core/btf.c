@@ -337,8 +337,10 @@ static int64_t sizeof_depth(const struct pfs_btf *b, uint32_t id, int depth)
 	case PFS_BTF_PTR:
 		return 8;  /* the 64-bit kernels pfnscope reads */
 	case PFS_BTF_ARRAY: {
-		int64_t es = sizeof_depth(b, rd32(t + 12), depth + 1);
-		return es < 0 ? -1 : es * (int64_t)rd32(t + 20);
+		int64_t es = sizeof_depth(b, rd32(t + 12), depth + 1), total;
+		if (es < 0 || __builtin_mul_overflow(es, (int64_t)rd32(t + 20), &total))
+			return -1;
+		return total;
 	}
 	}
 	return -1;

@@ -113,17 +113,28 @@ class WalkFailed(AssertionError):
         self.result = r
 
 
+def walk_all_args(fx) -> List[str]:
+    """`walk --all --json` over every pid of the manifest (no target options)."""
+    pids = manifest_pids(fx)
+    assert pids, f"fixture {fx.dir} has no manifest mappings"
+    args = ["walk", "--all", "--json"]
+    for p in pids:
+        args += ["-p", str(p)]
+    return args
+
+
+@functools.lru_cache(maxsize=None)
+def walk_all_run(key: Tuple[str, str, str], fmt: str) -> "Result":
+    """The CLI run behind walk_all() (one per fixture and format)."""
+    fx = fixture(*key)
+    return run("-c", fx.dumps[fmt], "-s", fx.vmlinux, *walk_all_args(fx))
+
+
 @functools.lru_cache(maxsize=None)
 def walk_all(key: Tuple[str, str, str], fmt: str) -> Tuple[Dict[int, List[dict]], Dict[int, List[dict]]]:
     """(vmas by pid, entries by pid) of `walk --all --json` over every pid
     of the manifest (one CLI run per fixture and format)."""
-    fx = fixture(*key)
-    pids = manifest_pids(fx)
-    assert pids, f"fixture {fx.dir} has no manifest mappings"
-    args = ["-c", fx.dumps[fmt], "-s", fx.vmlinux, "walk", "--all", "--json"]
-    for p in pids:
-        args += ["-p", str(p)]
-    r = run(*args)
+    r = walk_all_run(key, fmt)
     if r.rc != 0:
         raise WalkFailed(r)
     vmas: Dict[int, List[dict]] = {}

@@ -37,16 +37,12 @@ def has_kallsyms_in_vmcoreinfo(fx) -> bool:
     return L.kernel_version(fx) >= (6, 0)
 
 
-def _walk_args(fx):
-    args = ["walk", "--all", "--json"]
-    for p in L.manifest_pids(fx):
-        args += ["-p", str(p)]
-    return args
+CHECK_ARGS = ["check", "--json", "--fail-on", "high"]   # as L.check_json's
 
 
-def _compare(key, fmt, args):
+def _compare(key, fmt, args, dbg):
+    """dbg: the debug-vmlinux run of args (shared with the other lab tests)."""
     fx = L.fixture(*key)
-    dbg = L.run("-c", fx.dumps[fmt], "-s", fx.vmlinux, *args)
     btf = run_btf("-c", fx.dumps[fmt], *args)
     if not has_kallsyms_in_vmcoreinfo(fx):
         L.assert_clean_error(btf, "names no kallsyms tables in VMCOREINFO", "-s")
@@ -70,7 +66,7 @@ def _compare(key, fmt, args):
 @pytest.mark.parametrize("key", KEYS, ids=L.key_id)
 def test_walk_all_json_btf_equals_debuginfo(key, fmt):
     fx = L.fixture(*key)
-    res = _compare(key, fmt, _walk_args(fx))
+    res = _compare(key, fmt, L.walk_all_args(fx), L.walk_all_run(key, fmt))
     if res is None:
         return
     rc, recs = res
@@ -85,7 +81,7 @@ def test_walk_all_json_btf_equals_debuginfo(key, fmt):
 @pytest.mark.parametrize("fmt", L.FORMATS)
 @pytest.mark.parametrize("key", KEYS, ids=L.key_id)
 def test_check_json_btf_equals_debuginfo(key, fmt):
-    _compare(key, fmt, ["check", "--json", "--summary"])
+    _compare(key, fmt, CHECK_ARGS, L.check_json(key, fmt))
 
 
 @pytest.mark.parametrize("key", KEYS, ids=L.key_id)

@@ -7,7 +7,9 @@ empty $PFNSCOPE_CACHE) and the distribution paths pfnscope tries must not
 exist either.  The healthy 6.1 guest must exit 0, the buggy one (the test
 module's mislabeled pfnmap pages) 1 with the codes its manifest expects.
 The host's --qemu-ram check of the same running guest, without a vmlinux
-either, must agree on the exit status.  One guest at a time.
+either, must agree on the exit status.  And on 5.10 (no kallsyms tables in
+VMCOREINFO, so no BTF for its dumps) -k with BTF equals -k with the debug
+vmlinux.  One guest at a time.
 """
 from __future__ import annotations
 
@@ -87,3 +89,26 @@ def test_kcore_btf_check_buggy_guest_exits_1():
     assert any(m.get("diagnoses") for m in manifest), "buggy manifest without diagnoses"
     assert not missing, missing
     assert os.path.isfile(L.BIN)
+
+
+def test_kcore_btf_on_5_10_equals_debuginfo():
+    """5.10 names no kallsyms tables in VMCOREINFO (a dump needs -s), but a
+    running 5.10 has /proc/kallsyms and /sys/kernel/btf/vmlinux: -k with BTF
+    gives the findings and exit status of -k with the debug vmlinux (BTF of
+    that era: enums without kind_flag, no enum64)."""
+    import json
+    with L.lab.live(kernel="5.10", cpu="max", scenario="healthy") as guest:
+        b_rc, b_out, b_err = guest.run(
+            f"PFNSCOPE_CACHE=/tmp/empty-cache PFNSCOPE_NO_PROGRESS=1 {L.GUEST_CLI} -k --btf "
+            "check --json", timeout=900)
+        d_rc, d_out, d_err = guest.run(
+            f"PFNSCOPE_NO_PROGRESS=1 {L.GUEST_CLI} -k -s {guest.vmlinux} check --json",
+            timeout=900)
+    assert _target(b_out)["layout_source"] == "btf" and _target(d_out)["layout_source"] == "debuginfo"
+    assert b_rc == d_rc and b_rc in (0, 1), (b_rc, d_rc, b_err[-2000:], d_err[-2000:])
+
+    def findings(out):
+        return sorted((o["pid"], o["start"], o["end"], o["code"], o["severity"])
+                      for o in map(json.loads, out.splitlines()) if o["type"] == "finding")
+    assert findings(b_out) == findings(d_out)
+    assert findings(b_out), "the 5.10 healthy guest has findings (io_uring rings)"

@@ -86,7 +86,7 @@ def test_cli_json_validates(key):
             assert recs[-1]["type"] == "summary"
             n = sum(1 for r in recs if r["type"] == "finding")
             assert sum(recs[-1]["counts"].values()) == n
-    for kind in ("task", "vma", "entry", "run", "summary"):
+    for kind in ("target", "task", "vma", "entry", "run", "summary"):
         assert seen.get(kind), (kind, seen)
     if key[2] == "buggy":
         assert seen.get("finding"), seen

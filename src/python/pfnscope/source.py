@@ -458,32 +458,35 @@ def dump_kallsyms_lookup(vmci: VmcoreInfo, read: ReadBytes, where: str
             out[i] = state["decode"](i, off, base) & U64_MAX
         return out
 
-    def setup() -> None:
+    def setup(wanted: List[str]):
+        """Find the decoding (name lengths, offset encoding) that puts
+        ref_name where VMCOREINFO says, in the same pass as the first
+        lookup; returns that lookup's lists."""
         errors = []
+        base = None
+        if loc["kallsyms_relative_base"] is not None:
+            base = struct.unpack("<Q", rd(loc["kallsyms_relative_base"], 8,
+                                          "kallsyms_relative_base"))[0]
+        kos = loc["kallsyms_offsets"]
         for long_names in orders:
             try:
-                _, lists = find([ref_name], long_names)
+                _, lists = find(wanted + [ref_name], long_names)
             except ValueError as e:
                 errors.append(str(e))
                 continue
-            if not lists[0]:
+            if not lists[-1]:
                 errors.append(f"no {ref_name}")
                 continue
-            i = lists[0][0][0]
-            if loc["kallsyms_offsets"] is None:
-                state["decode"] = None
-                a = decode_addresses([i])[i]
+            i = lists[-1][0][0]
+            if kos is None:
+                a = struct.unpack("<Q", rd(loc["kallsyms_addresses"] + 8 * i, 8,
+                                           "kallsyms_addresses"))[0]
                 if a == ref_addr:
                     state["long"] = long_names
-                    return
+                    return lists[:-1]
                 errors.append("kallsyms_addresses disagree with VMCOREINFO")
                 continue
-            off = struct.unpack("<i", rd(loc["kallsyms_offsets"] + 4 * i, 4, "kallsyms_offsets"))[0]
-            base = None
-            if loc["kallsyms_relative_base"] is not None:
-                base = struct.unpack("<Q", rd(loc["kallsyms_relative_base"], 8,
-                                              "kallsyms_relative_base"))[0]
-            kos = loc["kallsyms_offsets"]
+            off = struct.unpack("<i", rd(kos + 4 * i, 4, "kallsyms_offsets"))[0]
             ways = []
             if base is not None:
                 ways.append(lambda j, o, b: b + (o & 0xFFFFFFFF))
@@ -493,16 +496,17 @@ def dump_kallsyms_lookup(vmci: VmcoreInfo, read: ReadBytes, where: str
                 if way(i, off, base) & U64_MAX == ref_addr:
                     state["decode"] = way
                     state["long"] = long_names
-                    return
+                    return lists[:-1]
             errors.append(f"no offset encoding gives {ref_name} at {ref_addr:#x}")
         raise PfnscopeError(where, "cannot decode the kernel's kallsyms tables (" +
                             "; ".join(errors) + ")")
 
     def lookup(wanted: Iterable[str]) -> Dict[str, List[tuple]]:
-        if "long" not in state:
-            setup()
         wanted = list(wanted)
-        _, lists = find(wanted, bool(state["long"]))
+        if "long" not in state:
+            lists = setup(wanted)
+        else:
+            _, lists = find(wanted, bool(state["long"]))
         addrs = decode_addresses(sorted({i for lst in lists for i, _ in lst}))
         return {n: [(addrs[i], t) for i, t in lst] for n, lst in zip(wanted, lists)}
     return lookup
