@@ -26,6 +26,7 @@ import subprocess
 import pytest
 
 from tests.python import lab_support as L
+from tests.python import test_schema as S
 
 ROOT = L.ROOT
 CHROOT_SH = os.path.join(ROOT, "tests", "vm", "chroot.sh")
@@ -137,6 +138,9 @@ def records(text: str, layout_source=None):
     assert recs and recs[0].get("type") == "target", text[:500]
     if layout_source is not None:
         assert recs[0]["layout_source"] == layout_source, recs[0]
+        v = S.validator()
+        for r in recs:       # crash's records are the schema's too
+            S.validate(v, r)
     recs[0] = dict(recs[0])
     recs[0].pop("layout_source")
     return recs
