@@ -14,6 +14,9 @@ PY_SONAME = $(shell $(PYTHON) -c 'import sysconfig as s; print(s.get_config_var(
 
 crash-ext: $(CRASH_EXT) python
 
+$(CRASH_DEFS)/defs.h:
+	@echo "crash-ext: no $@: install Debian's crash package (make deps)" >&2; exit 2
+
 $(CRASH_EXT): plugins/crash/pfnscope_crash.c $(CRASH_DEFS)/defs.h
 	@mkdir -p $(BUILD)
 	$(CC) -std=gnu11 -Wall -Wextra -Werror -O2 -g -fPIC -shared -rdynamic \
