@@ -19,7 +19,7 @@ $(CRASH_DEFS)/defs.h:
 
 $(CRASH_EXT): plugins/crash/pfnscope_crash.c $(CRASH_DEFS)/defs.h
 	@mkdir -p $(BUILD)
-	$(CC) -std=gnu11 -Wall -Wextra -Werror -O2 -g -fPIC -shared -rdynamic \
+	$(CC) -std=gnu11 -Wall -Wextra -Werror -O2 -g -fPIC -shared -rdynamic -Wl,-z,nodelete \
 	  -D$(CRASH_ARCH) -I$(CRASH_DEFS) $(PY_CFLAGS) \
 	  -DPFNSCOPE_LIBPYTHON='"$(PY_SONAME)"' -DPFNSCOPE_PYTHONPATH='"$(CURDIR)/src/python"' \
 	  -o $@ $< -L$(PY_LIBDIR) -l$(PY_LIBNAME) -ldl

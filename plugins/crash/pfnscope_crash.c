@@ -61,12 +61,13 @@ static volatile sig_atomic_t interrupted;
 /* Run stmt with crash's longjmp target (FATAL errors, signals) here; on a
  * longjmp raise _pfnscope_crash.Error naming what failed and return NULL.
  * crash's restart() has already restored its own state (restore_sanity). */
-#define GUARDED(what, stmt)                                                     \
+#define GUARDED_CLEANUP(what, stmt, cleanup)                                    \
 	do {                                                                    \
 		jmp_buf saved_env;                                              \
 		memcpy(saved_env, pc->main_loop_env, sizeof(jmp_buf));          \
 		if (setjmp(pc->main_loop_env)) {                                \
 			memcpy(pc->main_loop_env, saved_env, sizeof(jmp_buf));  \
+			cleanup;                                                \
 			PyErr_Format(crash_error, "%s failed inside crash "    \
 				     "(an error or a signal in crash or its gdb)", \
 				     what);                                     \
@@ -75,6 +76,7 @@ static volatile sig_atomic_t interrupted;
 		stmt;                                                           \
 		memcpy(pc->main_loop_env, saved_env, sizeof(jmp_buf));          \
 	} while (0)
+#define GUARDED(what, stmt) GUARDED_CLEANUP(what, stmt, (void)0)
 
 /* --- the builtin module ------------------------------------------------- */
 
@@ -82,7 +84,7 @@ static PyObject *m_readmem(PyObject *self, PyObject *args)
 {
 	unsigned long long paddr;
 	Py_ssize_t size;
-	PyObject *out;
+	PyObject *volatile out;
 	volatile int ok = 0;
 
 	(void)self;
@@ -99,8 +101,9 @@ static PyObject *m_readmem(PyObject *self, PyObject *args)
 	out = PyBytes_FromStringAndSize(NULL, size);
 	if (!out)
 		return NULL;
-	GUARDED("readmem", ok = readmem(paddr, PHYSADDR, PyBytes_AS_STRING(out), size,
-					"pfnscope", RETURN_ON_ERROR | QUIET));
+	GUARDED_CLEANUP("readmem", ok = readmem(paddr, PHYSADDR, PyBytes_AS_STRING(out), size,
+						"pfnscope", RETURN_ON_ERROR | QUIET),
+			Py_DECREF(out));
 	if (!ok) {
 		Py_DECREF(out);
 		PyErr_Format(PyExc_OSError, "crash cannot read physical %#llx (%zd bytes)",
@@ -405,8 +408,8 @@ void __attribute__((constructor)) pfnscope_crash_init(void)
 	register_extension(command_table);
 }
 
-/* Python stays: a finalized interpreter cannot be started again in this
- * process (extension modules such as drgn's keep global state). */
-void __attribute__((destructor)) pfnscope_crash_fini(void)
-{
-}
+/* Python stays, and so does this object (linked -z nodelete): Python's
+ * _pfnscope_crash module points into it, and a finalized interpreter cannot
+ * be started again in one process (extension modules such as drgn's keep
+ * global state).  After `extend -u`, extending again is refused by crash
+ * ("no commands registered"): the constructor does not run twice. */
