@@ -107,10 +107,11 @@ def test_second_wave_records():
     """The records that appear only on some targets: the target header, the
     truncation warning, the live target's changed/error records."""
     v = validator()
+    facts = {"swap_types": "kernel", "vnp_profile": "version"}
     for rec in ({"type": "target", "arch": "x86_64", "release": "6.1.0-57-amd64",
-                 "build_id": "0123abcd", "layout_source": "btf"},
+                 "build_id": "0123abcd", "layout_source": "btf", "facts": facts},
                 {"type": "target", "arch": "aarch64", "release": "6.12.117+deb13-arm64",
-                 "build_id": None, "layout_source": "debuginfo"},
+                 "build_id": None, "layout_source": "debuginfo", "facts": {}},
                 {"type": "warning", "what": "truncated", "missing_bytes": 4096},
                 {"type": "warning", "what": "truncated", "missing_bytes": 4096, "missing_pages": 1,
                  "incomplete": False},
@@ -122,7 +123,9 @@ def test_second_wave_records():
                 {"type": "error", "pid": 7, "comm": "a", "message": "x"}):
         validate(v, rec)
     assert not v.is_valid({"type": "target", "arch": "x86_64", "release": "6.1", "build_id": None,
-                           "layout_source": "guess"})
+                           "layout_source": "guess", "facts": {}})
+    assert not v.is_valid({"type": "target", "arch": "x86_64", "release": "6.1", "build_id": None,
+                           "layout_source": "btf", "facts": {"swap_types": "guess"}})
     assert not v.is_valid({"type": "warning", "what": "truncated"})
     assert not v.is_valid({"type": "warning", "what": "corrupt", "missing_bytes": 1})
 

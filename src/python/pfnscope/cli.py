@@ -186,7 +186,8 @@ def target_record(sess) -> str:
     vmci = sess.vmci
     arch = {1: "x86_64", 2: "aarch64"}.get(sess.layout_dict.get("arch"), "unknown")  # uname -m
     return json.dumps({"type": "target", "arch": arch, "release": vmci.osrelease,
-                       "build_id": vmci.build_id, "layout_source": sess.layout_source.kind},
+                       "build_id": vmci.build_id, "layout_source": sess.layout_source.kind,
+                       "facts": dict(sorted(sess.facts.items()))},
                       separators=(",", ":"))
 
 

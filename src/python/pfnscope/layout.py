@@ -355,7 +355,7 @@ def build_layout(source, vmci: VmcoreInfo, facts: Optional[Dict[str, str]] = Non
         dp = (S.address("make_device_exclusive", required=False) or
               S.address("make_device_exclusive_range", required=False))
         lo["config_device_private"] = 1 if dp else 0
-        facts["swap_types"] = "symbols"
+        facts["swap_types"] = "kernel"
     patch = _distro_patch(T, S)
     if patch is not None and (major, minor) == (lo["version_major"], lo["version_minor"]):
         lo["version_patch"] = patch
@@ -374,14 +374,15 @@ def _kernel_facts(T: "_Types", lo: dict) -> Dict[str, str]:
     """Facts the core would otherwise take from the version number, read
     from the kernel's own types and functions where it leaves a trace
     (distribution kernels backport); sets lo's fields and returns
-    {fact: "debuginfo"|"version"}."""
+    {fact: "kernel"|"version"}: read from the kernel's types or symbols, or
+    taken from the version number."""
     src: Dict[str, str] = {}
     # MAX_SWAPFILES = ARRAY_SIZE(swap_info) (mm/swapfile.c); the swap type
     # numbers follow (include/linux/swap.h), see pfs_layout_set_max_swapfiles
     n = getattr(T, "object_array_len", lambda name: None)("swap_info")
     if n:
         lo["max_swapfiles"] = n
-    src["swap_types"] = "debuginfo" if n else "version"
+    src["swap_types"] = "kernel" if n else "version"
     params = getattr(T, "function_params", lambda name: None)
     # follow_pte generations: follow_pfnmap_start() ("mm: new follow_pfnmap
     # API", in v6.12); follow_pte(vma, ...) from "mm/memory: change
@@ -391,16 +392,16 @@ def _kernel_facts(T: "_Types", lo: dict) -> Dict[str, str]:
         lo["follow_profile"] = FOLLOW_PFNMAP_START
     elif fpte:
         lo["follow_profile"] = FOLLOW_PTE_VMA if "vm_area_struct" in fpte[0] else FOLLOW_PTE_MM
-    src["follow_profile"] = "debuginfo" if start is not None or fpte else "version"
+    src["follow_profile"] = "kernel" if start is not None or fpte else "version"
     # vm_normal_page generations: vm_normal_page_pud() with __vm_normal_page
     # (in v6.18); pmd_special() checked since the huge pfnmap series that
     # also brought follow_pfnmap_start() (in v6.12)
     if params("__vm_normal_page") is not None or params("vm_normal_page_pud") is not None:
         lo["vnp_profile"] = VNP_6_18
-        src["vnp_profile"] = "debuginfo"
+        src["vnp_profile"] = "kernel"
     elif params("vm_normal_page_pmd") is not None or params("vm_normal_page") is not None:
         lo["vnp_profile"] = VNP_6_12 if start is not None else VNP_LE_6_11
-        src["vnp_profile"] = "debuginfo"
+        src["vnp_profile"] = "kernel"
     else:
         src["vnp_profile"] = "version"
     for fact in ("devmap_bit", "kvm_profile"):

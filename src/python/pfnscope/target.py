@@ -79,7 +79,7 @@ class Session:
         self.layout_source = layout_source
         self.drgn_types = isinstance(layout_source.types, source_mod.DrgnTypes)
         self._T = layout_mod._Types(layout_source.types)
-        # facts: where each semantics profile came from (debuginfo or version)
+        # facts: where each semantics profile came from (kernel or version)
         self.facts: Dict[str, str] = {}
         self.layout_dict = layout_mod.build_layout(layout_source, vmci, facts=self.facts)
         try:
