@@ -10,6 +10,8 @@ file kmod bc flex bison libssl-dev"
 PKGS="$PKGS debhelper dh-python python3-all-dev"
 # the lab's busy guests run the host's stress-ng over 9p (tests/vm/busy)
 PKGS="$PKGS stress-ng"
+# the crash extension (plugins/crash): crash and its defs.h
+PKGS="$PKGS crash"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
