@@ -291,16 +291,43 @@ def walk(prog: drgn.Program, pid: Optional[int] = None, addr: Optional[int] = No
     return out
 
 
-def vma_findings(sess: Session, task: Task, vma: Vma) -> List[Finding]:
-    """Diagnoses of one VMA: VMA-level rules plus runs of entries."""
+def _confirm_vma(sess: Session, task: Task, vma: Vma, found: List[Finding],
+                 changed: List[dict]) -> List[Finding]:
+    """A live target: VMA-level findings at medium or above stand only if the
+    vm_area_struct read again (uncached) is the one they were computed from;
+    else they become one {"type":"changed","what":"vma"} record (raw_before/
+    raw_after: vm_flags)."""
+    weighty = [f for f in found if severity_rank(f.severity) >= 1]
+    if not weighty:
+        return found
+    now = sess.target.reread_vma(vma.address)
+    if now is not None and tuple(now) == tuple(vma._tuple):
+        return found
+    changed.append(json.loads(core().changed_json(
+        task.pid, vma.start, vma.start, vma.flags, now[3] if now is not None else 0,
+        what="vma", codes=[f.code for f in weighty])))
+    return [f for f in found if f not in weighty]
+
+
+def vma_findings(sess: Session, task: Task, vma: Vma,
+                 changed: Optional[List[dict]] = None) -> List[Finding]:
+    """Diagnoses of one VMA: VMA-level rules plus runs of entries.  On a
+    live target (sess.confirm) a finding at medium or above is read again
+    before it is reported; one that changed meanwhile is not a finding but a
+    {"type":"changed"} record, appended to ``changed`` when given."""
     out: List[Finding] = []
+    confirm = getattr(sess, "confirm", False)
+    if changed is None:
+        changed = []
     for code, sev in sess.target.vma_diagnoses(vma._tuple):
         out.append(Finding(task.pid, task.comm, vma.start, vma.end, vma.start, vma.end,
                            1, code, sev, "vma", file=vma.file))
+    if confirm and out:
+        out = _confirm_vma(sess, task, vma, out, changed)
     fd = os.memfd_create("pfnscope-check")
     try:
         sess.target.walk_write(fd, task.mm, vma._tuple, task.pid, mode="summary-json",
-                               only_diag=True)
+                               only_diag=True, flags=core().WALK_CONFIRM if confirm else 0)
         os.lseek(fd, 0, os.SEEK_SET)
         chunks = []
         while True:
@@ -312,6 +339,9 @@ def vma_findings(sess: Session, task: Task, vma: Vma) -> List[Finding]:
         os.close(fd)
     for line in b"".join(chunks).splitlines():
         run = json.loads(line)
+        if run.get("type") == "changed":
+            changed.append(run)
+            continue
         for d in run.get("diagnoses") or []:
             start = int(run["addr"], 16)
             end = int(run["end"], 16) if run.get("end") else start + 4096
@@ -335,11 +365,15 @@ class CheckError(NamedTuple):
 
 def check(prog: drgn.Program, pids: Optional[Iterable[int]] = None,
           progress: Optional[Callable[[int, int, Task], None]] = None,
-          errors: Optional[List[CheckError]] = None) -> List[Finding]:
+          errors: Optional[List[CheckError]] = None,
+          changed: Optional[List[dict]] = None) -> List[Finding]:
     """Every task (or the given pids), every VMA: diagnoses only.
 
     A task whose VMA tree or page tables cannot be read is skipped and
-    recorded in ``errors`` (when given) instead of aborting the check."""
+    recorded in ``errors`` (when given) instead of aborting the check.  On a
+    live target, findings at medium or above that a re-read did not confirm
+    are left out and recorded in ``changed`` (when given) as
+    {"type":"changed"} records."""
     sess = session_for(prog)
     c = core()
     if pids:
@@ -353,7 +387,7 @@ def check(prog: drgn.Program, pids: Optional[Iterable[int]] = None,
             progress(i, len(todo), t)
         try:
             for v in sess.vmas(t.mm):
-                out.extend(vma_findings(sess, t, Vma(sess, t.mm, v, t.pid)))
+                out.extend(vma_findings(sess, t, Vma(sess, t.mm, v, t.pid), changed))
         except c.Error as e:
             if errors is None:
                 raise PfnscopeError(f"pid {t.pid}", str(e))

@@ -215,6 +215,8 @@ def cmd_walk(sess, args) -> int:
         if getattr(sess, "live", False):
             _walk_live(sess, t, vt, fd, mode, flags, args.json)
         else:
+            if getattr(sess, "confirm", False):
+                flags |= c.WALK_CONFIRM
             sess.target.walk_write(fd, t.mm, vt, t.pid, mode=mode, flags=flags)
     return 0
 
@@ -223,7 +225,10 @@ def _walk_live(sess, t, vt, fd, mode, flags, as_json) -> None:
     """A walk of a target that keeps running (--qemu-ram): raw entries are
     read before and after the reported walk (caches dropped each time); an
     entry that differs is reported after the VMA's output, never an error.
-    A VMA whose tables vanish meanwhile is reported the same way."""
+    A VMA whose tables vanish meanwhile is reported the same way.  Inside
+    the reported walk, an entry's diagnoses at medium or above are read
+    again (WALK_CONFIRM) and withdrawn, with a changed record, when they
+    do not hold."""
     from . import target
     c = target.core()
 
@@ -238,7 +243,7 @@ def _walk_live(sess, t, vt, fd, mode, flags, as_json) -> None:
     sess.target.flush_cache()
     err2 = None
     try:
-        sess.target.walk_write(fd, t.mm, vt, t.pid, mode=mode, flags=flags)
+        sess.target.walk_write(fd, t.mm, vt, t.pid, mode=mode, flags=flags | c.WALK_CONFIRM)
     except c.Error as e:
         err2 = str(e)
     after, err3 = raws()
@@ -247,9 +252,7 @@ def _walk_live(sess, t, vt, fd, mode, flags, as_json) -> None:
         b, a = before.get(addr, 0), after.get(addr, 0)
         if b != a:
             if as_json:
-                out.append(json.dumps({"type": "changed", "pid": t.pid, "vma_start": f"{vt[1]:#x}",
-                                       "addr": f"{addr:#x}", "raw_before": f"{b:#x}",
-                                       "raw_after": f"{a:#x}"}, separators=(",", ":")))
+                out.append(c.changed_json(t.pid, vt[1], addr, b, a))
             else:
                 out.append(f"# changed during the walk: {addr:#018x} raw {b:#018x} -> {a:#018x}")
     for err in dict.fromkeys(e for e in (err1, err2, err3) if e):
@@ -271,12 +274,20 @@ def cmd_check(sess, args) -> int:
             sys.stderr.write(f"\r\033[Kchecking {i + 1}/{n}: pid {t.pid} ({t.comm})")
             sys.stderr.flush()
     errors: List[api.CheckError] = []
-    findings = api.check(sess.prog, args.pids, progress, errors)
+    changed: List[dict] = []
+    findings = api.check(sess.prog, args.pids, progress, errors, changed)
     if progress:
         sys.stderr.write("\r\033[K")
         sys.stderr.flush()
     for f in findings:
         _write((f.to_json() if args.json else str(f)) + "\n")
+    for ch in changed:  # live targets: findings a re-read did not confirm
+        if args.json:
+            _write(json.dumps(ch, separators=(",", ":")) + "\n")
+        else:
+            _write(f"# changed during the check: pid {ch['pid']} {ch['addr']} {ch.get('level') or ''} "
+                   f"{ch.get('what', 'entry')} {ch['raw_before']} -> {ch['raw_after']}; not confirmed: "
+                   f"{','.join(ch.get('codes') or [])}\n")
     for e in errors:
         if args.json:
             _write(e.to_json() + "\n")
@@ -286,8 +297,11 @@ def cmd_check(sess, args) -> int:
         counts[(f.severity, f.code)] = counts.get((f.severity, f.code), 0) + 1
     if args.json:
         if args.summary:
-            _write(json.dumps({"type": "summary", "counts": {c: n for (_, c), n in counts.items()},
-                               "errors": len(errors)}, separators=(",", ":")) + "\n")
+            summ = {"type": "summary", "counts": {c: n for (_, c), n in counts.items()},
+                    "errors": len(errors)}
+            if getattr(sess, "confirm", False):
+                summ["changed"] = len(changed)
+            _write(json.dumps(summ, separators=(",", ":")) + "\n")
     else:
         if args.summary or not findings:
             for (sev, code), n in sorted(counts.items(), key=lambda k: -SEVERITIES.index(k[0][0])):

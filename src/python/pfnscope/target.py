@@ -58,6 +58,10 @@ VmaTuple = Tuple[int, int, int, int, int, int, int]  # (vma_va, start, end, flag
 class Session:
     """One target: drgn Program + layout + C core Target."""
 
+    # a target that keeps running (/proc/kcore, a running guest's RAM):
+    # findings at medium or above are read again before they are reported
+    confirm = False
+
     def __init__(self, prog: drgn.Program, vmci: VmcoreInfo, reader, source: str,
                  reader_name: str, read_u64: Optional[Callable[[int], int]] = None,
                  types=None, symbols=None) -> None:
@@ -452,6 +456,7 @@ def open_live(vmlinux: Optional[str] = None) -> Session:
     vmci = from_program(prog)
     sess = Session(prog, vmci, _drgn_reader(prog), "/proc/kcore", "kcore")
     sess.vmlinux = vml
+    sess.confirm = True
     return sess
 
 
@@ -562,4 +567,5 @@ def open_qemu_ram(path: str, vmlinux: Optional[str] = None, low_size: int = 3 <<
     _add_segments(prog, sess)
     sess.vmlinux = vml
     sess.live = True
+    sess.confirm = True
     return sess
