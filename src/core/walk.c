@@ -128,9 +128,12 @@ static void confirm(struct walk *w, struct pfs_entry *e)
 			what = PFS_CHANGED_PAGE;
 	}
 	if (what == PFS_CHANGED_NO && w->vma->vma) {
+		/* still the VMA the mm's tree holds at this address (a VMA
+		 * unmapped meanwhile may keep its bytes in a freed slab object) */
 		struct pfs_vma nv;
 		const struct pfs_vma *ov = w->vma;
-		if (pfs_vma_read(t, ov->vma, &nv) < 0 || nv.start != ov->start || nv.end != ov->end ||
+		int r = ov->mm ? pfs_find_vma(t, ov->mm, e->addr, &nv) : pfs_vma_read(t, ov->vma, &nv);
+		if (r < 0 || nv.vma != ov->vma || nv.start != ov->start || nv.end != ov->end ||
 		    nv.vm_flags != ov->vm_flags || nv.pgoff != ov->pgoff || nv.file != ov->file ||
 		    nv.ops != ov->ops || (ov->mm && nv.mm != ov->mm))
 			what = PFS_CHANGED_VMA;

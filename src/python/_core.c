@@ -1421,26 +1421,6 @@ static PyObject *Target_find_vma(TargetObject *self, PyObject *args)
 	return vma_tuple(&vma);
 }
 
-/* The vm_area_struct at va read again, past the reader's cache (a live
- * target: confirm a VMA-level finding); None when it cannot be read. */
-static PyObject *Target_reread_vma(TargetObject *self, PyObject *arg)
-{
-	unsigned long long va = PyLong_AsUnsignedLongLongMask(arg);
-	struct pfs_vma vma;
-	int r;
-
-	if (PyErr_Occurred() || tgt_enter(self))
-		return NULL;
-	self->rd.nocache = 1;
-	CORE_CALL(self, r, pfs_vma_read(&self->t, va, &vma));
-	self->rd.nocache = 0;
-	if (tgt_leave(self, 0))
-		return NULL;
-	if (r < 0)
-		Py_RETURN_NONE;
-	return vma_tuple(&vma);
-}
-
 static PyObject *Target_vma_diagnoses(TargetObject *self, PyObject *arg)
 {
 	struct pfs_vma v;
@@ -1771,8 +1751,6 @@ static PyMethodDef Target_methods[] = {
 	{ "vmas", (PyCFunction)Target_vmas, METH_O,
 	  "vmas(mm) -> [(vma_va, start, end, vm_flags, pgoff, file_va, ops_va)]" },
 	{ "find_vma", (PyCFunction)Target_find_vma, METH_VARARGS, "find_vma(mm, addr) -> vma tuple | None" },
-	{ "reread_vma", (PyCFunction)Target_reread_vma, METH_O,
-	  "reread_vma(vma_va) -> vma tuple | None: the vm_area_struct read again, uncached" },
 	{ "vma_diagnoses", (PyCFunction)Target_vma_diagnoses, METH_O,
 	  "vma_diagnoses(vma) -> [(code, severity)]" },
 	{ "walk", (PyCFunction)(void (*)(void))Target_walk, METH_VARARGS | METH_KEYWORDS,

@@ -59,7 +59,7 @@ static int keep(const struct pfs_entry *e, const struct pfs_vma *vma, void *arg)
 
 struct setup {
 	struct mock_kernel k;
-	uint64_t pgd, pfn, vma_va;
+	uint64_t pgd, pfn, vma_va, mm;
 	struct pfs_vma v;
 	struct mutating m;
 };
@@ -79,8 +79,13 @@ static void setup(struct setup *s)
 	mock_map(&s->k, s->pgd, VA, PFS_LEVEL_PTE, MOCK_PTE(s->pfn, MOCK_USER_PTE | MOCK_SPECIAL));
 	mock_map(&s->k, s->pgd, VA + 0x1000, PFS_LEVEL_PTE, MOCK_PTE(anon, MOCK_USER_PTE));
 	uint64_t mm = mm_mm_alloc(&s->k);
-	s->vma_va = mm_vma(&s->k, mm, VA, VA + 0x2000, ANON);
-	REQUIRE(pfs_vma_read(&s->k.t, s->vma_va, &s->v) == 0);
+	uint64_t v[1][3] = { { VA, VA + 0x2000, 0 } };
+	s->vma_va = v[0][2] = mm_vma(&s->k, mm, VA, VA + 0x2000, ANON);
+	mm_set_ma_root(&s->k, mm, mm_build_tree(&s->k, (const uint64_t (*)[3])v, 1, 16,
+						PFS_MAPLE_ARANGE_64, 10));
+	s->mm = mm;
+	REQUIRE(pfs_find_vma(&s->k.t, mm, VA, &s->v) == 0);
+	REQUIRE(s->v.vma == s->vma_va && s->v.mm == mm);
 	s->m.k = &s->k;
 	s->m.watch = UINT64_MAX;
 	pfs_reader_flush(&s->k.rd);
@@ -227,6 +232,22 @@ TEST(confirm_page_changed)
 	CHECK_EQ(o.e[0].diag, 0);
 	CHECK_EQ(o.e[0].changed_raw_before, o.e[0].raw);
 	CHECK_EQ(o.e[0].changed_raw_after, o.e[0].raw);
+	mock_kernel_fini(&s.k);
+}
+
+TEST(confirm_vma_unmapped)
+{
+	struct setup s;
+	struct one o;
+	setup(&s);
+	uint64_t pte_pa = mock_table_pa(&s.k, s.pgd, VA, PFS_LEVEL_PTE);
+	/* munmap: the tree no longer holds the VMA; its bytes stay as they were */
+	s.m.watch = pte_pa;
+	s.m.pa = mock_kva_to_pa(&s.k, s.mm + (uint64_t)s.k.lo.mm_mm_mt + (uint64_t)s.k.lo.maple_tree_ma_root);
+	s.m.val = 0;
+	walk(&s, PFS_WALK_CONFIRM, &o);
+	CHECK_EQ(o.e[0].changed, PFS_CHANGED_VMA);
+	CHECK_EQ(o.e[0].diag, 0);
 	mock_kernel_fini(&s.k);
 }
 

@@ -294,13 +294,17 @@ def walk(prog: drgn.Program, pid: Optional[int] = None, addr: Optional[int] = No
 def _confirm_vma(sess: Session, task: Task, vma: Vma, found: List[Finding],
                  changed: List[dict]) -> List[Finding]:
     """A live target: VMA-level findings at medium or above stand only if the
-    vm_area_struct read again (uncached) is the one they were computed from;
-    else they become one {"type":"changed","what":"vma"} record (raw_before/
-    raw_after: vm_flags)."""
+    mm's tree, read again past the caches, still holds the same VMA with the
+    same fields; else they become one {"type":"changed","what":"vma"} record
+    (raw_before/raw_after: vm_flags)."""
     weighty = [f for f in found if severity_rank(f.severity) >= 1]
     if not weighty:
         return found
-    now = sess.target.reread_vma(vma.address)
+    sess.target.flush_cache()
+    try:
+        now = sess.target.find_vma(task.mm, vma.start)
+    except core().Error:
+        now = None
     if now is not None and tuple(now) == tuple(vma._tuple):
         return found
     changed.append(json.loads(core().changed_json(
@@ -382,15 +386,28 @@ def check(prog: drgn.Program, pids: Optional[Iterable[int]] = None,
         todo = [Task(*t) for t in sess.tasks()]
     todo = [t for t in todo if t.mm]
     out: List[Finding] = []
+    # a live task whose walk failed is read once more from its VMA tree
+    tries = 2 if getattr(sess, "confirm", False) else 1
     for i, t in enumerate(todo):
         if progress:
             progress(i, len(todo), t)
-        try:
-            for v in sess.vmas(t.mm):
-                out.extend(vma_findings(sess, t, Vma(sess, t.mm, v, t.pid), changed))
-        except c.Error as e:
+        for attempt in range(tries):
+            found: List[Finding] = []
+            moved: List[dict] = []
+            try:
+                for v in sess.vmas(t.mm):
+                    found.extend(vma_findings(sess, t, Vma(sess, t.mm, v, t.pid), moved))
+            except c.Error as e:
+                err = e
+                sess.target.flush_cache()
+                continue
+            out.extend(found)
+            if changed is not None:
+                changed.extend(moved)
+            break
+        else:
             if errors is None:
-                raise PfnscopeError(f"pid {t.pid}", str(e))
-            errors.append(CheckError(t.pid, t.comm, str(e)))
+                raise PfnscopeError(f"pid {t.pid}", str(err))
+            errors.append(CheckError(t.pid, t.comm, str(err)))
     out.sort(key=lambda f: (-severity_rank(f.severity), f.pid, f.start))
     return out

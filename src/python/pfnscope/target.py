@@ -94,8 +94,26 @@ class Session:
             raise PfnscopeError(f"pid {pid}", "no such process in the target")
         return t
 
+    # reads of a live mm's VMA tree before giving up (see vmas())
+    VMA_TREE_READS = 3
+
     def vmas(self, mm: int) -> List[VmaTuple]:
-        return list(self.target.vmas(int(mm)))
+        """The VMAs of mm.  On a live target the maple tree may change under
+        the iteration (nodes replaced and freed after an RCU grace period,
+        which the kernel's readers notice as dead nodes and restart from the
+        root, mas_walk/mas_dead_node); a listing that fails is read again
+        from the root, caches dropped, up to VMA_TREE_READS times."""
+        if not self.confirm:
+            return list(self.target.vmas(int(mm)))
+        c = core()
+        for attempt in range(self.VMA_TREE_READS):
+            try:
+                return list(self.target.vmas(int(mm)))
+            except c.Error as e:
+                last = e
+                self.target.flush_cache()
+        raise c.Error(f"{last} (VMA tree read {self.VMA_TREE_READS} times: it kept "
+                      "changing, or the task exited)")
 
     def find_vma(self, mm: int, addr: int) -> Optional[VmaTuple]:
         return self.target.find_vma(int(mm), int(addr))
