@@ -88,7 +88,7 @@ def _tally(rc: int, out: str, err: str, wall: float) -> Dict:
             "stderr": err[-500:] if (crash or hang) else ""}
 
 
-def _report(name: str, runs: List[Dict]) -> Dict:
+def _report(name: str, runs: List[Dict], final: bool = True) -> Dict:
     walls = [r["wall"] for r in runs]
     rep = {"target": name, "runs": len(runs),
            "wall_median": round(statistics.median(walls), 2) if walls else None,
@@ -105,10 +105,13 @@ def _report(name: str, runs: List[Dict]) -> Dict:
             allr = json.load(f)
     except (OSError, ValueError):
         allr = {}
-    allr[name] = dict(rep, per_run=runs, when=time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()))
-    with open(RESULTS, "w") as f:
+    allr[name] = dict(rep, per_run=runs, complete=final,
+                      when=time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()))
+    with open(RESULTS + ".tmp", "w") as f:
         json.dump(allr, f, indent=1)
-    print(f"\nstress {name}: " + json.dumps(rep))
+    os.replace(RESULTS + ".tmp", RESULTS)
+    if final:
+        print(f"\nstress {name}: " + json.dumps(rep))
     return rep
 
 
@@ -131,6 +134,7 @@ def test_kcore_check_under_stress(guest):
         assert rc == 0 and tail, (rc, out[-2000:], err[-2000:])
         _, prc, s, e = tail[-1].split()
         runs.append(_tally(int(prc), out, err, float(e) - float(s)))
+        _report("kcore", runs, final=False)
     alive = _stressors(guest)
     rep = _report("kcore", runs)
     assert alive >= 6, f"the stressors died during the runs ({alive} left)"
@@ -152,6 +156,7 @@ def test_qemu_ram_check_under_stress(guest):
             out = out.decode() if isinstance(out, bytes) else out
             err = err.decode() if isinstance(err, bytes) else err
         runs.append(_tally(rc, out, err, time.monotonic() - t))
+        _report("qemu-ram", runs, final=False)
     alive = _stressors(guest)
     rep = _report("qemu-ram", runs)
     assert alive >= 6, f"the stressors died during the runs ({alive} left)"
