@@ -50,7 +50,9 @@ def guest():
         rc, out, err = lv.run(f"cd /tmp && nohup nice -n 10 stress-ng --temp-path /tmp {STRESSORS} "
                               "--timeout 0 > /tmp/stress-ng.log 2>&1 &\necho started")
         assert rc == 0 and "started" in out, (rc, out, err)
-        time.sleep(3)
+        deadline = time.monotonic() + 120   # the workers start slowly under TCG
+        while _stressors(lv) < 6 and time.monotonic() < deadline:
+            time.sleep(2)
         assert _stressors(lv) >= 6, lv.run("cat /tmp/stress-ng.log")
         yield lv
     finally:
