@@ -21,6 +21,7 @@ build/stress/results.json.
 """
 from __future__ import annotations
 
+import collections
 import json
 import os
 import statistics
@@ -85,7 +86,10 @@ def _tally(rc: int, out: str, err: str, wall: float) -> Dict:
     return {"rc": rc, "wall": round(wall, 2), "findings": len(weighty),
             "finding_codes": sorted({o["code"] for o in weighty}),
             "changed": sum(1 for o in objs if o.get("type") == "changed"),
-            "changed_what": sorted({o.get("what", "entry") for o in objs if o.get("type") == "changed"}),
+            "changed_what": dict(collections.Counter(o.get("what", "entry") for o in objs
+                                                     if o.get("type") == "changed")),
+            "changed_codes": dict(collections.Counter(c for o in objs if o.get("type") == "changed"
+                                                      for c in o.get("codes") or [])),
             "errors": len(errors), "hang": hang, "crash": crash,
             "stderr": err[-500:] if (crash or hang) else ""}
 
@@ -96,6 +100,10 @@ def _report(name: str, runs: List[Dict], final: bool = True) -> Dict:
            "wall_median": round(statistics.median(walls), 2) if walls else None,
            "wall_max": max(walls) if walls else None,
            "changed": sum(r["changed"] for r in runs),
+           "changed_what": dict(sum((collections.Counter(r["changed_what"]) for r in runs),
+                                    collections.Counter())),
+           "changed_codes": dict(sum((collections.Counter(r["changed_codes"]) for r in runs),
+                                     collections.Counter())),
            "runs_with_changed": sum(1 for r in runs if r["changed"]),
            "findings": sum(r["findings"] for r in runs),
            "errors": sum(r["errors"] for r in runs),
