@@ -86,7 +86,12 @@ class Session:
 
     # --- tasks and VMAs -------------------------------------------------
     def tasks(self) -> List[Task]:
-        return list(self.target.tasks())
+        """Thread-group leaders.  On a live target the task list may change
+        under the iteration (a task exits, its task_struct is freed): a
+        listing that fails is read again, caches dropped, as vmas() does."""
+        if not self.confirm:
+            return list(self.target.tasks())
+        return self._live_read(lambda: list(self.target.tasks()), "task list")
 
     def find_task(self, pid: int) -> Task:
         t = self.target.find_task(int(pid))
@@ -94,7 +99,7 @@ class Session:
             raise PfnscopeError(f"pid {pid}", "no such process in the target")
         return t
 
-    # reads of a live mm's VMA tree before giving up (see vmas())
+    # reads of a live task list or VMA tree before giving up (see vmas())
     VMA_TREE_READS = 3
 
     def vmas(self, mm: int) -> List[VmaTuple]:
@@ -105,15 +110,19 @@ class Session:
         from the root, caches dropped, up to VMA_TREE_READS times."""
         if not self.confirm:
             return list(self.target.vmas(int(mm)))
+        return self._live_read(lambda: list(self.target.vmas(int(mm))), "VMA tree",
+                               "or the task exited")
+
+    def _live_read(self, read, what: str, why: str = ""):
         c = core()
         for attempt in range(self.VMA_TREE_READS):
             try:
-                return list(self.target.vmas(int(mm)))
+                return read()
             except c.Error as e:
                 last = e
                 self.target.flush_cache()
-        raise c.Error(f"{last} (VMA tree read {self.VMA_TREE_READS} times: it kept "
-                      "changing, or the task exited)")
+        raise c.Error(f"{last} ({what} read {self.VMA_TREE_READS} times: it kept "
+                      f"changing{', ' + why if why else ''})")
 
     def find_vma(self, mm: int, addr: int) -> Optional[VmaTuple]:
         return self.target.find_vma(int(mm), int(addr))
