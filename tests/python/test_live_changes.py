@@ -89,7 +89,7 @@ class _Flaky:
     def flush_cache(self):
         self.flushes += 1
 
-    def vmas(self, mm):
+    def vmas(self, mm=None):
         self.calls += 1
         if self.calls <= self.fails:
             raise target_mod.core().Error("malformed structure: maple child at 0xffff888000001000")
