@@ -92,7 +92,6 @@ struct pfs_entry {
 	uint64_t swp_offset;
 	uint32_t bits;        /* PFS_E_* */
 	uint32_t diag;        /* bit per enum pfs_diag */
-	uint32_t diag_demoted; /* subset of diag reported one severity lower here */
 	uint8_t level;        /* enum pfs_level */
 	uint8_t kind;         /* enum pfs_kind */
 	uint8_t swp_type;
@@ -134,6 +133,20 @@ static inline uint64_t pfs_entry_span(const struct pfs_entry *e)
 	return shift >= 64 ? 0 : 1ull << shift;
 }
 
+/* Whether the entry maps a pfn in [lo, hi]: a leaf's pfn, or any pfn of a
+ * PMD/PUD leaf; PFN swap entries (migration, device) name their pfn too.
+ * What an rmap walk over page tables finds (special entries included,
+ * which the kernel's own rmap cannot). */
+static inline int pfs_entry_maps_pfn(const struct pfs_entry *e, uint64_t lo, uint64_t hi)
+{
+	uint64_t n;
+
+	if (e->pfn == PFS_NO_PFN || e->kind == PFS_KIND_UNREADABLE || e->pfn > hi)
+		return 0;
+	n = pfs_entry_span(e) >> 12;
+	return n && e->pfn + (n - 1) >= lo;
+}
+
 const char *pfs_level_name(unsigned level);       /* "pte" "pmd" "pud" */
 const char *pfs_kind_name(unsigned kind);          /* "present" ... "unreadable" */
 const char *pfs_vnp_reason_name(unsigned reason);  /* "not_special" ... */
@@ -141,9 +154,6 @@ const char *pfs_consumer_name(unsigned consumer);  /* "gup_fast" ... */
 const char *pfs_consumer_verdict_name(unsigned v); /* "page" "pfn" "efault" ... */
 const char *pfs_diag_name(unsigned diag);          /* "BAD_SPECIAL" ... */
 unsigned pfs_diag_severity(unsigned diag);         /* enum pfs_severity */
-/* Severity of diag as found on this entry: pfs_diag_severity() lowered by
- * one level where diag_demoted says the context makes it less dangerous. */
-unsigned pfs_entry_diag_severity(const struct pfs_entry *e, unsigned diag);
 const char *pfs_severity_name(unsigned sev);       /* "low" "medium" "high" "critical" */
 const char *pfs_changed_name(unsigned what);       /* "entry" "table" "page" "vma" */
 

@@ -118,8 +118,10 @@ struct pfs_layout {
 	int32_t folio_entire_mapcount;   /* 6.2..6.9 folio._entire_mapcount (offset in folio) */
 	int32_t folio_nr_pages_mapped;
 	int32_t folio_large_mapcount;    /* 6.10+ folio._large_mapcount */
-	int32_t page_compound_order;     /* 6.1 page[1].compound_order (u8), else ABSENT */
-	int32_t folio_flags_1;           /* folio._flags_1 (order in low byte) if present */
+	int32_t page_compound_order;     /* page[1].compound_order (<= 6.1) or folio._folio_order
+					  * (6.1 .. 6.5), u8; else ABSENT */
+	int32_t folio_flags_1;           /* folio._flags_1: the order in its low byte from 6.6,
+					  * used only when page_compound_order is ABSENT */
 	/* Added by the page-decode helper.  Every field below is "absent when
 	 * <= 0" so a zero-filled layout stays safe (0 is never a valid value
 	 * for any of them).  Offsets of page[1] fields may be given either
@@ -127,6 +129,7 @@ struct pfs_layout {
 	int32_t page_compound_dtor;      /* 6.1 page[1].compound_dtor, 6.2..6.8 folio._folio_dtor (u8) */
 	int hugetlb_page_dtor;           /* VMCOREINFO NUMBER(HUGETLB_PAGE_DTOR) where dtors exist */
 	int pg_double_map;               /* <= 6.1 PG_double_map (= PG_workingset, on page[1]) */
+	int pg_hugetlb_second;           /* 6.6 .. 6.8 PG_hugetlb, a page[1] flag */
 	int nr_page_orders;              /* NR_PAGE_ORDERS (MAX_ORDER on <= 6.3); 0 means 11 */
 	enum pfs_page_type_scheme page_type_scheme;
 	enum pfs_mapcount_scheme mapcount_scheme;
@@ -187,9 +190,6 @@ struct pfs_layout {
 	/* vm_operations_struct pointers that name legitimate mappings (optional, 0) */
 	uint64_t special_mapping_vmops; /* VA of special_mapping_vmops ([vdso]/[vvar]) */
 	uint64_t legacy_special_mapping_vmops;
-	/* perf_mmap_vmops: the perf ring is a non-linear, non-COW mapping by
-	 * design (vm_insert_page up to ~6.14, remap_pfn_range per page after) */
-	uint64_t perf_mmap_vmops;
 	/* offsets in struct vm_operations_struct, PFS_ABSENT when unknown; the
 	 * VMA reader fills pfs_vma.vm_ops_access / vm_ops_find_special_page */
 	int32_t vmops_access, vmops_find_special_page;
@@ -201,6 +201,10 @@ void pfs_layout_init(struct pfs_layout *lo);
  * schemes not visible in types) from version_major/minor; front ends call it
  * after setting the version and may then override from types. */
 void pfs_layout_set_version(struct pfs_layout *lo, unsigned major, unsigned minor, unsigned patch);
+/* Swap-entry type numbers for a kernel whose MAX_SWAPFILES (the length of
+ * swap_info[], mm/swapfile.c) is known; after pfs_layout_set_version().
+ * -1 (layout unchanged) when no configuration of that version has it. */
+int pfs_layout_set_max_swapfiles(struct pfs_layout *lo, int max_swapfiles);
 /* 0 if usable; else -1 and *missing names the first missing field. */
 int pfs_layout_validate(const struct pfs_layout *lo, const char **missing);
 

@@ -525,7 +525,7 @@ def run(argv) -> int:
 
 
 class PfnscopeCommand(gdb.Command):
-    """pfnscope tasks|vmas|walk|check [options]: page-table entries of a VMA as the
+    """pfnscope tasks|vmas|walk|check|rmap [options]: page-table entries of a VMA as the
 kernel sees them (special bit, vm_normal_page verdict, struct page refcount and
 mapcount, consumer verdicts, diagnoses).  Same options and output as the
 `pfnscope` CLI (try `pfnscope --help`, `pfnscope walk --help`), e.g.

@@ -63,7 +63,6 @@ void pfs_diagnose_entry(const struct pfs_layout *lo, const struct pfs_vma *vma, 
 	uint64_t f = vma->vm_flags;
 
 	e->diag = 0;
-	e->diag_demoted = 0;
 	if (!present(e) || e->pfn == PFS_NO_PFN || (f & PFS_VM_HUGETLB))
 		return;
 	int special = (e->bits & PFS_E_SPECIAL) && special_meaningful(lo, e);
@@ -95,19 +94,16 @@ void pfs_diagnose_entry(const struct pfs_layout *lo, const struct pfs_vma *vma, 
 			d |= 1u << PFS_D_REFCOUNT_BELOW_MAPCOUNT;
 	}
 
-	/* 6. HIGH: case C: special over ordinary RAM in a pfn/mixed map (KVM
-	 * < 6.13 takes references to pages the mapping does not own).  Medium
-	 * where that hazard is absent: from 6.13 KVM never takes the reference
-	 * ("KVM: Stop grabbing references to PFNMAP'd pages"), and a kernel
-	 * special mapping ([vvar] of a time namespace, via
-	 * _install_special_mapping) maps a page whose owner outlives the VMA.
-	 * The real use-after-free shows as MAPS_FREED_PAGE /
-	 * REFCOUNT_BELOW_MAPCOUNT, which are not demoted. */
-	if (special && (f & (PFS_VM_PFNMAP | PFS_VM_MIXEDMAP)) && ordinary_ram(e) && !is_zero(lo, e)) {
+	/* 6. MED: case C: special over ordinary RAM in a pfn/mixed map.  Legal
+	 * and common in healthy drivers: drm_gem_shmem_fault() inserts shmem
+	 * pages with vmf_insert_pfn() (drivers/gpu/drm/drm_gem_shmem_helper.c:
+	 * vgem, virtio-gpu), as do the time-namespace [vvar] and the perf ring
+	 * (remap_pfn_range per page, kernel/events/core.c).  Worth showing
+	 * because hva_to_pfn_remapped() before 6.13 takes a reference the
+	 * mapping's owner does not know of.  The hazard itself, a refcount-0
+	 * page under a special pte, is rule 4. */
+	if (special && (f & (PFS_VM_PFNMAP | PFS_VM_MIXEDMAP)) && ordinary_ram(e) && !is_zero(lo, e))
 		d |= 1u << PFS_D_SPECIAL_OVER_RAM;
-		if (lo->kvm_profile >= PFS_KVM_6_13 || pfs_vma_is_special_mapping(lo, vma))
-			e->diag_demoted |= 1u << PFS_D_SPECIAL_OVER_RAM;
-	}
 
 	/* 7. HIGH: non-special in a PFNMAP VMA that is not COW, or maps a
 	 * non-anon page, or sits at the linear pfn: rmap-accounted on zap */
@@ -134,14 +130,13 @@ void pfs_diagnose_entry(const struct pfs_layout *lo, const struct pfs_vma *vma, 
 		d |= 1u << PFS_D_RESERVED_NORMAL;
 
 	/* 11. LOW, entry half: a protnone special PTE in an accessible VMA
-	 * (NUMA hinting never makes special PTEs protnone); a non-linear pfn
-	 * in a non-COW PFNMAP VMA other than [vvar]-like special mappings */
+	 * (NUMA hinting never makes special PTEs protnone).  A non-linear pfn
+	 * in a non-COW pfnmap is not an oddity: vm_normal_page() consults
+	 * vm_pgoff only for is_cow_mapping() VMAs (mm/memory.c), so drivers
+	 * map any pfn there (vfio-pci BARs at vm_pgoff = region offset, the
+	 * perf ring, DRM); the COW case is rule 8. */
 	if (special && e->kind == PFS_KIND_PROTNONE &&
 	    (f & (PFS_VM_READ | PFS_VM_WRITE | PFS_VM_EXEC)))
-		d |= 1u << PFS_D_PFNMAP_WITHOUT_IO;
-	if (pfnmap && special && !pfs_is_cow_mapping(f) && !linear(vma, e) &&
-	    !pfs_vma_is_special_mapping(lo, vma) &&
-	    !(lo->perf_mmap_vmops && vma->ops == lo->perf_mmap_vmops))
 		d |= 1u << PFS_D_PFNMAP_WITHOUT_IO;
 
 	e->diag = d;

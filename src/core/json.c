@@ -516,7 +516,7 @@ static char *json_entry_body(char *p, const struct pfs_entry *e, int32_t pid,
 		CL(p, "{\"code\":\"");
 		p = c_str(p, pfs_diag_name(d));
 		CL(p, "\",\"severity\":\"");
-		p = c_str(p, pfs_severity_name(pfs_entry_diag_severity(e, d)));
+		p = c_str(p, pfs_severity_name(pfs_diag_severity(d)));
 		CL(p, "\"}");
 	}
 	*p++ = ']';
@@ -699,7 +699,7 @@ static void table_cols(struct pfs_buf *b, const struct pfs_entry *e,
 		first = 0;
 		pfs_buf_puts(b, pfs_diag_name(d));
 		pfs_buf_putc(b, '(');
-		pfs_buf_puts(b, pfs_severity_name(pfs_entry_diag_severity(e, d)));
+		pfs_buf_puts(b, pfs_severity_name(pfs_diag_severity(d)));
 		pfs_buf_putc(b, ')');
 	}
 	if (first)

@@ -84,10 +84,13 @@ void pfs_layout_init(struct pfs_layout *lo)
  *   6.2      SWAPIN_ERROR becomes a pte marker ("mm: use pte markers for swap errors")
  *                                                               6.6 = 6.12: 23,24-26,27-30,31
  *   6.15     device exclusive is one type (SWP_DEVICE_NUM 3)     7.2: 24,25-27,28-30,31
+ * SWP_DEVICE_NUM is 0 without CONFIG_DEVICE_PRIVATE, as in Debian's 6.1
+ * and 6.12 (6.1: 26,27-29,30,31; 6.12: 27,28-30,31): the kernel's own
+ * MAX_SWAPFILES (the length of swap_info[]) tells, see
+ * pfs_layout_set_max_swapfiles().
  */
-static void set_swap_types(struct pfs_layout *lo, unsigned v)
+static void set_swap_types(struct pfs_layout *lo, unsigned v, int dev)
 {
-	int dev = v >= V(6, 15) ? 3 : v >= V(5, 14) ? 4 : 2;
 	int mig = v >= V(5, 19) ? 3 : 2;
 	int hwp = 1;
 	int marker = v >= V(5, 19) ? 1 : 0;
@@ -111,6 +114,9 @@ static void set_swap_types(struct pfs_layout *lo, unsigned v)
 		lo->swp_device_exclusive_read = max + hwp + mig + 3;
 	} else if (dev == 3) {
 		lo->swp_device_exclusive_write = lo->swp_device_exclusive_read = max + hwp + mig + 2;
+	} else if (dev == 0) {
+		lo->swp_device_write = lo->swp_device_read = -1;
+		lo->swp_device_exclusive_write = lo->swp_device_exclusive_read = -1;
 	} else {
 		lo->swp_device_exclusive_write = lo->swp_device_exclusive_read = -1;
 	}
@@ -121,6 +127,33 @@ static void set_swap_types(struct pfs_layout *lo, unsigned v)
 	lo->pte_marker_uffd_wp = v >= V(5, 19) ? 1 : -1;
 	lo->pte_marker_poisoned = v >= V(6, 2) ? 2 : -1;   /* SWAPIN_ERROR, renamed POISONED 6.5 */
 	lo->pte_marker_guard = v >= V(6, 13) ? 4 : -1;
+}
+
+/* SWP_DEVICE_NUM with CONFIG_DEVICE_PRIVATE=y, per generation */
+static int swp_device_num(unsigned v)
+{
+	return v >= V(6, 15) ? 3 : v >= V(5, 14) ? 4 : 2;
+}
+
+int pfs_layout_set_max_swapfiles(struct pfs_layout *lo, int max_swapfiles)
+{
+	unsigned v = V(lo->version_major, lo->version_minor);
+	int full = swp_device_num(v);
+	struct pfs_layout tmp = *lo;
+
+	/* the only config-dependent count on a kernel whose other swap
+	 * options are on: CONFIG_DEVICE_PRIVATE (SWP_DEVICE_NUM or 0) */
+	set_swap_types(&tmp, v, full);
+	if (max_swapfiles == tmp.max_swapfiles) {
+		set_swap_types(lo, v, full);
+		return 0;
+	}
+	set_swap_types(&tmp, v, 0);
+	if (max_swapfiles == tmp.max_swapfiles) {
+		set_swap_types(lo, v, 0);
+		return 0;
+	}
+	return -1;
 }
 
 void pfs_layout_set_version(struct pfs_layout *lo, unsigned major, unsigned minor, unsigned patch)
@@ -153,7 +186,7 @@ void pfs_layout_set_version(struct pfs_layout *lo, unsigned major, unsigned mino
 		lo->devmap_bit = v >= V(6, 17) ? -1 : v >= V(6, 6) ? 57 : 58;
 		lo->saved_dirty_bit = v >= V(6, 6) ? 58 : -1;
 	}
-	set_swap_types(lo, v);
+	set_swap_types(lo, v, swp_device_num(v));
 
 	/* include/linux/page-flags.h page types */
 	if (v >= V(6, 12)) {

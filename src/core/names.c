@@ -80,19 +80,11 @@ unsigned pfs_diag_severity(unsigned diag)
 		[PFS_D_BAD_SPECIAL] = PFS_SEV_CRITICAL, [PFS_D_PFN_BEYOND_MEMMAP] = PFS_SEV_CRITICAL,
 		[PFS_D_MAPS_FREED_PAGE] = PFS_SEV_CRITICAL,
 		[PFS_D_REFCOUNT_BELOW_MAPCOUNT] = PFS_SEV_HIGH, [PFS_D_PFNMAP_AND_MIXEDMAP] = PFS_SEV_HIGH,
-		[PFS_D_SPECIAL_OVER_RAM] = PFS_SEV_HIGH, [PFS_D_NONSPECIAL_IN_PFNMAP] = PFS_SEV_HIGH,
+		[PFS_D_SPECIAL_OVER_RAM] = PFS_SEV_MEDIUM, [PFS_D_NONSPECIAL_IN_PFNMAP] = PFS_SEV_HIGH,
 		[PFS_D_PFNMAP_NONLINEAR_COW] = PFS_SEV_MEDIUM, [PFS_D_PFNMAP_COW_ANON] = PFS_SEV_MEDIUM,
 		[PFS_D_RESERVED_NORMAL] = PFS_SEV_MEDIUM, [PFS_D_PFNMAP_WITHOUT_IO] = PFS_SEV_LOW,
 	};
 	return diag < PFS_D__COUNT ? s[diag] : PFS_SEV_LOW;
-}
-
-unsigned pfs_entry_diag_severity(const struct pfs_entry *e, unsigned diag)
-{
-	unsigned s = pfs_diag_severity(diag);
-	if (diag < PFS_D__COUNT && (e->diag_demoted & (1u << diag)) && s > PFS_SEV_LOW)
-		s--;
-	return s;
 }
 
 const char *pfs_severity_name(unsigned sev)

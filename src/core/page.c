@@ -455,20 +455,31 @@ static void folio_load(struct decode_ctx *c, uint64_t head_pfn, const unsigned c
 	if (fi->large) {
 		uint8_t order = 0, dtor = 0;
 
-		/* compound_order(): page[1].compound_order (6.1), folio_order():
-		 * _folio_order / low byte of _flags_1 (6.3+) */
-		if (lo->folio_flags_1 >= 0)
-			read_field(c, head_pfn, second_off(c, lo->folio_flags_1), &order, 1);
-		else if (lo->page_compound_order >= 0)
+		/* compound_order() / folio_order(): page[1].compound_order (to
+		 * 6.1) or folio._folio_order (6.1 .. 6.5) where the kernel has
+		 * them; from "mm: free up a word in the first tail page" (in
+		 * v6.6) the low byte of folio._flags_1.  6.1 has a _flags_1 too,
+		 * but there it is page[1].flags, not the order. */
+		if (lo->page_compound_order >= 0)
 			read_field(c, head_pfn, second_off(c, lo->page_compound_order), &order, 1);
+		else if (lo->folio_flags_1 >= 0)
+			read_field(c, head_pfn, second_off(c, lo->folio_flags_1), &order, 1);
 		fi->order = order;
-		/* folio_test_hugetlb(): the hugetlb page type (6.9+), else
-		 * PageHuge(): page[1].compound_dtor == HUGETLB_PAGE_DTOR */
-		if (page_type_is(lo, fi->word, lo->pgtype_hugetlb))
+		/* folio_test_hugetlb(), by generation: the hugetlb page type
+		 * ("mm: turn folio_test_hugetlb into a PageType", in v6.9);
+		 * PG_hugetlb on page[1] ("mm: remove HUGETLB_PAGE_DTOR", in
+		 * v6.6); before, PageHuge(): compound_dtor == HUGETLB_PAGE_DTOR */
+		if (page_type_is(lo, fi->word, lo->pgtype_hugetlb)) {
 			fi->hugetlb = 1;
-		else if (lo->page_compound_dtor > 0 && lo->hugetlb_page_dtor > 0 &&
-			 read_field(c, head_pfn, second_off(c, lo->page_compound_dtor), &dtor, 1) == 0)
+		} else if (lo->pg_hugetlb_second > 0) {
+			uint64_t f1 = 0;
+
+			if (read_field(c, head_pfn, c->ps + (uint64_t)lo->page_flags, &f1, 8) == 0)
+				fi->hugetlb = test_pg(f1, lo->pg_hugetlb_second);
+		} else if (lo->page_compound_dtor > 0 && lo->hugetlb_page_dtor > 0 &&
+			   read_field(c, head_pfn, second_off(c, lo->page_compound_dtor), &dtor, 1) == 0) {
 			fi->hugetlb = dtor == (uint8_t)lo->hugetlb_page_dtor;
+		}
 		/* PageDoubleMap(): PG_double_map on page[1] (PF_SECOND, <= 6.1) */
 		if (lo->pg_double_map > 0) {
 			uint64_t f1 = 0;

@@ -21,7 +21,7 @@ int pfs_run_extends(const struct pfs_run *r, const struct pfs_entry *e)
 
 	if (e->addr != r->end || e->level != f->level || e->kind != f->kind ||
 	    (e->bits & cls) != (f->bits & cls) || e->normal_page != f->normal_page ||
-	    e->vnp_reason != f->vnp_reason || e->diag != f->diag || e->diag_demoted != f->diag_demoted ||
+	    e->vnp_reason != f->vnp_reason || e->diag != f->diag ||
 	    memcmp(e->consumers, f->consumers, sizeof(e->consumers)) != 0)
 		return 0;
 	if (f->pfn == PFS_NO_PFN || e->pfn == PFS_NO_PFN)

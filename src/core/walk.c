@@ -61,10 +61,7 @@ static int page_info_equal(const struct pfs_page_info *a, const struct pfs_page_
 
 static int worth_confirming(const struct pfs_entry *e)
 {
-	for (uint32_t m = e->diag; m; m &= m - 1)
-		if (pfs_entry_diag_severity(e, (unsigned)__builtin_ctz(m)) >= PFS_SEV_MEDIUM)
-			return 1;
-	return 0;
+	return pfs_diag_max_severity(e->diag) >= PFS_SEV_MEDIUM;
 }
 
 /* read one table entry again, past the reader's cache; 0 when unreadable */
@@ -153,7 +150,6 @@ static void confirm(struct walk *w, struct pfs_entry *e)
 	e->changed_raw_after = after;
 	e->changed_diag = e->diag;
 	e->diag = 0;
-	e->diag_demoted = 0;
 }
 
 /* verdicts and callback for a decoded entry with its page filled */

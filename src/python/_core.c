@@ -249,6 +249,19 @@ static int Layout_init(LayoutObject *self, PyObject *args, PyObject *kwds)
 				return -1;
 			continue;
 		}
+		if (!strcmp(name, "max_swapfiles")) {
+			/* the swap type numbers follow from MAX_SWAPFILES */
+			long max = PyLong_AsLong(v);
+			if (max == -1 && PyErr_Occurred())
+				return -1;
+			if (pfs_layout_set_max_swapfiles(&self->lo, (int)max) < 0) {
+				PyErr_Format(PyExc_ValueError,
+					     "layout: MAX_SWAPFILES %ld fits no configuration of %u.%u",
+					     max, self->lo.version_major, self->lo.version_minor);
+				return -1;
+			}
+			continue;
+		}
 		const struct field *f = find_field(name);
 		if (!f) {
 			PyErr_Format(PyExc_ValueError, "layout: unknown field %s", name);
@@ -798,8 +811,8 @@ static PyObject *Entry_get_consumers(EntryObject *self, void *c)
 	return d;
 }
 
-/* e: the entry whose diagnoses these are (its severities), NULL for VMA-level ones */
-static PyObject *diag_list(uint32_t mask, const struct pfs_entry *e)
+/* [(code, severity), ...] of a diagnosis mask */
+static PyObject *diag_list(uint32_t mask)
 {
 	PyObject *l = PyList_New(0);
 	if (!l)
@@ -808,7 +821,7 @@ static PyObject *diag_list(uint32_t mask, const struct pfs_entry *e)
 		unsigned d = (unsigned)__builtin_ctz(m);
 		if (d >= PFS_D__COUNT)
 			break;
-		unsigned sev = e ? pfs_entry_diag_severity(e, d) : pfs_diag_severity(d);
+		unsigned sev = pfs_diag_severity(d);
 		PyObject *t = Py_BuildValue("(ss)", pfs_diag_name(d), pfs_severity_name(sev));
 		if (!t || PyList_Append(l, t) < 0) {
 			Py_XDECREF(t);
@@ -823,7 +836,7 @@ static PyObject *diag_list(uint32_t mask, const struct pfs_entry *e)
 static PyObject *Entry_get_diagnoses(EntryObject *self, void *c)
 {
 	(void)c;
-	return diag_list(self->e.diag, &self->e);
+	return diag_list(self->e.diag);
 }
 
 static PyObject *buf_to_str(struct pfs_buf *b, int strip_nl)
@@ -1433,7 +1446,7 @@ static PyObject *Target_vma_diagnoses(TargetObject *self, PyObject *arg)
 	vma_complete(self, &v);
 	if (tgt_leave(self, 0))
 		return NULL;
-	return diag_list(pfs_diagnose_vma(&self->layout->lo, &v), NULL);
+	return diag_list(pfs_diagnose_vma(&self->layout->lo, &v));
 #else
 	(void)self;
 	PyErr_SetString(PyExc_NotImplementedError, "vma_diagnoses: core has no pfs_diagnose_vma yet");
@@ -1465,10 +1478,29 @@ static int parse_range(PyObject *start_o, PyObject *end_o, const struct pfs_vma 
 	return 0;
 }
 
+struct collect {
+	struct vec vec;
+	uint64_t pfn_lo, pfn_hi;        /* only entries mapping a pfn in [lo, hi] */
+};
+
+/* The pfns= filter of walk/walk_write: without one (the whole [0, max]
+ * range) every entry passes, also those that map no pfn (swap entries,
+ * markers, none entries). */
+static int pfn_filter_pass(const struct pfs_entry *e, uint64_t lo, uint64_t hi)
+{
+	if (lo == 0 && hi == UINT64_MAX)
+		return 1;
+	return pfs_entry_maps_pfn(e, lo, hi);
+}
+
 static int entry_collect_cb(const struct pfs_entry *e, const struct pfs_vma *vma, void *arg)
 {
+	struct collect *c = arg;
 	(void)vma;
-	return vec_push(arg, e) ? -PFS_ENOMEM : 0;
+
+	if (!pfn_filter_pass(e, c->pfn_lo, c->pfn_hi))
+		return 0;
+	return vec_push(&c->vec, e) ? -PFS_ENOMEM : 0;
 }
 
 /* root of the walk: mm's pgd, or an explicit pgd physical address */
@@ -1484,17 +1516,17 @@ static int walk_root(PyObject *pgd_o, uint64_t *pgd)
 
 static PyObject *Target_walk(TargetObject *self, PyObject *args, PyObject *kwds)
 {
-	static char *kwlist[] = { "mm", "vma", "start", "end", "flags", "pgd", NULL };
+	static char *kwlist[] = { "mm", "vma", "start", "end", "flags", "pgd", "pfns", NULL };
 	unsigned long long mm;
 	PyObject *vma_o, *start_o = NULL, *end_o = NULL, *pgd_o = NULL;
 	unsigned flags = 0;
 	struct pfs_vma v;
 	uint64_t start, end, pgd = 0;
-	struct vec vec = { NULL, 0, 0, sizeof(struct pfs_entry) };
+	struct collect col = { { NULL, 0, 0, sizeof(struct pfs_entry) }, 0, UINT64_MAX };
 	int r = 0, need_pgd;
 
-	if (!PyArg_ParseTupleAndKeywords(args, kwds, "KO|OOIO:walk", kwlist, &mm, &vma_o,
-					 &start_o, &end_o, &flags, &pgd_o))
+	if (!PyArg_ParseTupleAndKeywords(args, kwds, "KO|OOIO(KK):walk", kwlist, &mm, &vma_o,
+					 &start_o, &end_o, &flags, &pgd_o, &col.pfn_lo, &col.pfn_hi))
 		return NULL;
 	if (parse_vma(vma_o, mm, &v) || parse_range(start_o, end_o, &v, &start, &end))
 		return NULL;
@@ -1506,21 +1538,21 @@ static PyObject *Target_walk(TargetObject *self, PyObject *args, PyObject *kwds)
 		CORE_CALL(self, r, pfs_mm_pgd_phys(&self->t, mm, &pgd));
 	if (r == 0 && start < end)
 		CORE_CALL(self, r, pfs_walk_vma(&self->t, pgd, &v, start, end, flags,
-						entry_collect_cb, &vec));
+						entry_collect_cb, &col));
 	if (tgt_leave(self, r)) {
-		free(vec.data);
+		free(col.vec.data);
 		return NULL;
 	}
-	PyObject *l = PyList_New((Py_ssize_t)vec.n);
-	for (size_t i = 0; l && i < vec.n; i++) {
-		PyObject *e = entry_new((struct pfs_entry *)vec.data + i, self->layout);
+	PyObject *l = PyList_New((Py_ssize_t)col.vec.n);
+	for (size_t i = 0; l && i < col.vec.n; i++) {
+		PyObject *e = entry_new((struct pfs_entry *)col.vec.data + i, self->layout);
 		if (!e) {
 			Py_CLEAR(l);
 			break;
 		}
 		PyList_SET_ITEM(l, (Py_ssize_t)i, e);
 	}
-	free(vec.data);
+	free(col.vec.data);
 	return l;
 }
 
@@ -1530,6 +1562,7 @@ struct wctx {
 	struct pfs_buf buf;
 	enum wmode mode;
 	int only_diag;
+	uint64_t pfn_lo, pfn_hi;        /* only entries mapping a pfn in [lo, hi] */
 	int32_t pid;
 	uint64_t vma_start;
 	const struct pfs_layout *lo;
@@ -1556,6 +1589,8 @@ static int entry_write_cb(const struct pfs_entry *e, const struct pfs_vma *vma, 
 	struct wctx *w = arg;
 	(void)vma;
 
+	if (!pfn_filter_pass(e, w->pfn_lo, w->pfn_hi))
+		return 0;
 	w->entries++;
 	if (e->changed && w->mode != WM_COUNT) {
 		/* PFS_WALK_CONFIRM withdrew the entry's diagnoses */
@@ -1593,9 +1628,9 @@ static int entry_write_cb(const struct pfs_entry *e, const struct pfs_vma *vma, 
 static PyObject *Target_walk_write(TargetObject *self, PyObject *args, PyObject *kwds)
 {
 	static char *kwlist[] = { "fd", "mm", "vma", "pid", "vma_start", "mode", "flags",
-				  "start", "end", "only_diag", "pgd", NULL };
+				  "start", "end", "only_diag", "pgd", "pfns", NULL };
 	int fd, pid, only_diag = 0;
-	unsigned long long mm;
+	unsigned long long mm, pfn_lo = 0, pfn_hi = UINT64_MAX;
 	PyObject *vma_o, *vs_o = NULL, *start_o = NULL, *end_o = NULL, *pgd_o = NULL;
 	const char *mode = "json";
 	unsigned flags = 0;
@@ -1603,9 +1638,9 @@ static PyObject *Target_walk_write(TargetObject *self, PyObject *args, PyObject 
 	uint64_t start, end, pgd = 0;
 	int r = 0, need_pgd;
 
-	if (!PyArg_ParseTupleAndKeywords(args, kwds, "iKOi|OsIOOpO:walk_write", kwlist, &fd, &mm,
+	if (!PyArg_ParseTupleAndKeywords(args, kwds, "iKOi|OsIOOpO(KK):walk_write", kwlist, &fd, &mm,
 					 &vma_o, &pid, &vs_o, &mode, &flags, &start_o, &end_o,
-					 &only_diag, &pgd_o))
+					 &only_diag, &pgd_o, &pfn_lo, &pfn_hi))
 		return NULL;
 	if (parse_vma(vma_o, mm, &v) || parse_range(start_o, end_o, &v, &start, &end))
 		return NULL;
@@ -1630,6 +1665,8 @@ static PyObject *Target_walk_write(TargetObject *self, PyObject *args, PyObject 
 		return NULL;
 	}
 	w->only_diag = only_diag;
+	w->pfn_lo = pfn_lo;
+	w->pfn_hi = pfn_hi;
 	w->pid = pid;
 	w->vma_start = v.start;
 	if (vs_o && vs_o != Py_None) {
@@ -1754,10 +1791,12 @@ static PyMethodDef Target_methods[] = {
 	{ "vma_diagnoses", (PyCFunction)Target_vma_diagnoses, METH_O,
 	  "vma_diagnoses(vma) -> [(code, severity)]" },
 	{ "walk", (PyCFunction)(void (*)(void))Target_walk, METH_VARARGS | METH_KEYWORDS,
-	  "walk(mm, vma, start=None, end=None, flags=0, pgd=None) -> [Entry]" },
+	  "walk(mm, vma, start=None, end=None, flags=0, pgd=None, pfns=(0, 2**64 - 1)) -> [Entry];"
+	  " pfns=(lo, hi): only entries that map a pfn in [lo, hi]" },
 	{ "walk_write", (PyCFunction)(void (*)(void))Target_walk_write, METH_VARARGS | METH_KEYWORDS,
 	  "walk_write(fd, mm, vma, pid, vma_start=None, mode='json', flags=0, start=None, end=None,"
-	  " only_diag=False, pgd=None) -> (entries, runs, diag_counts)" },
+	  " only_diag=False, pgd=None, pfns=(0, 2**64 - 1)) -> (entries, runs, diag_counts);"
+	  " pfns=(lo, hi): only entries that map a pfn in [lo, hi]" },
 	{ "stats", (PyCFunction)Target_stats, METH_NOARGS, "reader statistics" },
 	{ "flush_cache", (PyCFunction)Target_flush_cache, METH_NOARGS, "drop cached pages" },
 	{ NULL, NULL, 0, NULL }

@@ -27,7 +27,7 @@ BIN = os.path.join(ROOT, "bin", "pfnscope")
 FORMATS = ("elf-nopaging", "elf-paging", "kdump-zlib", "kdump-real", "kdump-real-d23")
 SEVERITY = {
     "BAD_SPECIAL": "critical", "PFN_BEYOND_MEMMAP": "critical", "MAPS_FREED_PAGE": "critical",
-    "REFCOUNT_BELOW_MAPCOUNT": "high", "PFNMAP_AND_MIXEDMAP": "high", "SPECIAL_OVER_RAM": "high",
+    "REFCOUNT_BELOW_MAPCOUNT": "high", "PFNMAP_AND_MIXEDMAP": "high", "SPECIAL_OVER_RAM": "medium",
     "NONSPECIAL_IN_PFNMAP": "high", "PFNMAP_NONLINEAR_COW": "medium", "PFNMAP_COW_ANON": "medium",
     "RESERVED_NORMAL": "medium", "PFNMAP_WITHOUT_IO": "low",
 }
@@ -187,43 +187,12 @@ def kernel_version(fx) -> Tuple[int, int]:
     return int(m.group(1)), int(m.group(2))
 
 
-def special_vma(fx, pid: int, addr: int) -> bool:
-    """addr lies in a kernel special mapping (_install_special_mapping:
-    [vvar], [vvar_vclock], [vdso]) per the guest's /proc/PID/maps."""
-    for m in parse_maps(fx.maps.get(pid, "")):
-        if m["start"] <= addr < m["end"]:
-            return m["path"] in ("[vvar]", "[vvar_vclock]", "[vdso]")
-    return False
-
-
 def expected_severity(fx, code: str, pid: int, addr: int) -> str:
-    """DESIGN.md severity, per entry for SPECIAL_OVER_RAM (src/core/diagnose.c
-    rule 6): case C is high because KVM's hva_to_pfn_remapped() takes a
-    reference on the page (kvm_get_pfn 5.4-5.12, kvm_try_get_pfn 5.13-5.19
-    and 5.10.47+, kvm_pfn_to_refcounted_page 6.0-6.12); from 6.13
-    ("KVM: Stop grabbing references to PFNMAP'd pages") it never does, and a
-    kernel special mapping ([vvar] of a time namespace) maps a page whose
-    owner outlives the VMA: medium there."""
-    if code == "SPECIAL_OVER_RAM":
-        if kernel_version(fx) >= (6, 13):
-            return "medium"
-        assert pid in fx.maps, f"SPECIAL_OVER_RAM in pid {pid}, which has no maps truth"
-        return "medium" if special_vma(fx, pid, addr) else "high"
+    """The code's severity (src/core/names.c): one per code, on every kernel
+    and in every VMA.  SPECIAL_OVER_RAM (case C) is medium: healthy drivers
+    do it (drm_gem_shmem_fault() -> vmf_insert_pfn()), and the hazard, a
+    refcount-0 page under a special pte, is REFCOUNT_BELOW_MAPCOUNT (high)."""
     return SEVERITY[code]
-
-
-def healthy_high_declared(fx) -> bool:
-    """A healthy boot of this kernel legitimately has findings at high, and
-    only those its manifest declares (test_diagnoses_and_exit_status): 5.10.
-    Its io_uring_mmap() maps the SQ/CQ rings and SQEs with remap_pfn_range()
-    over __get_free_pages(..__GFP_COMP..) RAM (VM_IO|VM_PFNMAP, special ptes:
-    case C; the vm_insert_pages() conversion is 6.10, backported to Debian's
-    6.1 only), and 5.10's KVM hva_to_pfn_remapped() takes a reference on such
-    a page (kvm_try_get_pfn(), backported in 5.10.47 and inlined in Debian
-    5.10.223's kvm.ko; reference section 5), so SPECIAL_OVER_RAM is high
-    there (src/core/diagnose.c rule 6: demoted only from 6.13 and for kernel
-    special mappings).  6.1, 6.12 and 7.x healthy boots must exit 0."""
-    return kernel_version(fx) < (6, 1)
 
 
 @functools.lru_cache(maxsize=None)

@@ -241,7 +241,7 @@ def test_constants():
     assert _core.DIAG_CODES == (
         ("BAD_SPECIAL", "critical"), ("PFN_BEYOND_MEMMAP", "critical"),
         ("MAPS_FREED_PAGE", "critical"), ("REFCOUNT_BELOW_MAPCOUNT", "high"),
-        ("PFNMAP_AND_MIXEDMAP", "high"), ("SPECIAL_OVER_RAM", "high"),
+        ("PFNMAP_AND_MIXEDMAP", "high"), ("SPECIAL_OVER_RAM", "medium"),
         ("NONSPECIAL_IN_PFNMAP", "high"), ("PFNMAP_NONLINEAR_COW", "medium"),
         ("PFNMAP_COW_ANON", "medium"), ("RESERVED_NORMAL", "medium"),
         ("PFNMAP_WITHOUT_IO", "low"))
@@ -400,6 +400,24 @@ def test_walk_range_flags_and_count(mock):
         walk_out(t, "bogus", mock.mm, vma, 1)
     with pytest.raises(TypeError):
         t.walk(mock.mm, (1, 2))
+
+
+def test_walk_keeps_entries_without_pfn(mock):
+    """Swap entries map no pfn: a walk without pfns= reports them (walk and
+    walk_write alike); a pfns= range leaves them out."""
+    first, _, _ = plant_mixed(mock)
+    swp = 0x07FFFFFFFFFBEE00  # x86 swap pte: type 0, offset stored inverted
+    mock.map(VA + 14 * 4096, swp)
+    t = mock.target()
+    vma = anon_vma(16)
+    es = t.walk(mock.mm, vma)
+    sw = [e for e in es if e.kind == "swap"]
+    assert [e.addr for e in sw] == [VA + 14 * 4096] and sw[0].pfn is None
+    (n, _, _), text = walk_out(t, "json", mock.mm, vma, 1)
+    objs = [json.loads(line) for line in text.splitlines()]
+    assert n == 13 and [o["kind"] for o in objs].count("swap") == 1
+    only = t.walk(mock.mm, vma, pfns=(first[0], first[0]))
+    assert [e.pfn for e in only] == [first[0]]
 
 
 def test_pfnmap_vma(mock):

@@ -363,9 +363,11 @@ void mock_page_compound(struct mock_kernel *k, uint64_t head_pfn, unsigned order
 		mock_page_set_compound_head(k, head_pfn + i, mock_page_va(k, head_pfn) | 1);
 	if (order == 0)
 		return;
+	/* the order lives in page[1].compound_order where the kernel has one
+	 * (6.1: there _flags_1 is page[1].flags), else in _flags_1's low byte */
 	if (k->lo.page_compound_order != PFS_ABSENT)
 		mock_page_set(k, head_pfn, (int32_t)k->lo.page_size + k->lo.page_compound_order, 1, order);
-	if (k->lo.folio_flags_1 != PFS_ABSENT)
+	else if (k->lo.folio_flags_1 != PFS_ABSENT)
 		mock_page_set(k, head_pfn, k->lo.folio_flags_1, 1, order);
 }
 
@@ -434,6 +436,9 @@ static void set_pageflags(struct pfs_layout *lo, unsigned major, unsigned minor)
 		if (slot)
 			*slot = (int)i;
 	}
+	/* <= 6.1: PG_double_map = PG_workingset, a page[1] flag */
+	if (!new)
+		lo->pg_double_map = 6;
 }
 
 static void fill_layout(struct mock_kernel *k, int levels, unsigned major, unsigned minor)
@@ -478,8 +483,14 @@ static void fill_layout(struct mock_kernel *k, int levels, unsigned major, unsig
 	lo->page_refcount = 52;
 	lo->page_page_type = PFS_ABSENT;
 	if (lo->mapcount_scheme == PFS_MAPCOUNT_COMPOUND) {
-		lo->page_compound_order = 17;       /* page[1].compound_order */
-		lo->page_compound_mapcount = 20;    /* page[1].compound_mapcount */
+		/* as Debian's 6.1: struct page's first-tail union (compound_dtor
+		 * 16, compound_order 17, compound_mapcount 20) and a struct folio
+		 * whose _flags_1 (64) is page[1].flags, not the order */
+		lo->page_compound_dtor = 16;
+		lo->page_compound_order = 17;
+		lo->page_compound_mapcount = 20;
+		lo->folio_flags_1 = 64;
+		lo->hugetlb_page_dtor = 2;          /* enum compound_dtor_id */
 	} else {
 		/* struct folio: _flags_1 64, _head_1 72, then the counters */
 		lo->folio_flags_1 = 64;

@@ -147,7 +147,6 @@ TEST(page_mapcount_6_1_compound)
 {
 	struct mock_kernel k;
 	mock_kernel_init(&k, 4, 6, 1);
-	k.lo.pg_double_map = 6;          /* PG_workingset in the 6.1 enum */
 	const struct pfs_layout *lo = &k.lo;
 	uint64_t h = BASE + 512;
 	struct pfs_page_info p;
@@ -202,8 +201,6 @@ TEST(page_mapcount_6_1_compound)
 	CHECK_EQ(p.page_mapcount, 2);
 
 	/* hugetlb: PageHuge() via page[1].compound_dtor == HUGETLB_PAGE_DTOR */
-	k.lo.page_compound_dtor = 16;
-	k.lo.hugetlb_page_dtor = 2;
 	mock_page_set(&k, h, 64 + 16, 1, 2);
 	mock_page_set_mapping(&k, h, ANON_VMA | 1);
 	for (unsigned i = 0; i < 512; i++)
@@ -220,6 +217,47 @@ TEST(page_mapcount_6_1_compound)
 	CHECK_EQ(p.mapcount, 0);
 	CHECK_EQ(p.page_mapcount, 0);
 	CHECK_EQ(p.raw_mapcount, (int32_t)0xfffffdff);
+	mock_kernel_fini(&k);
+}
+
+/* 6.1, a THP partly unmapped (munmap of its first 4 KiB): the PMD was
+ * split into 511 ptes, each holding a reference (__split_huge_pmd_locked);
+ * page[1].flags carries real flag bits that must not be read as the order
+ * (6.1's _flags_1 is page[1].flags; folio_order() reads _folio_order) */
+TEST(page_thp_partly_unmapped_6_1)
+{
+	struct mock_kernel k;
+	mock_kernel_init(&k, 5, 6, 1);
+	const struct pfs_layout *lo = &k.lo;
+	uint64_t h = BASE + 2048;
+	mock_page_compound(&k, h, 9);
+	/* page[1].flags: PG_head is on the head only; tails carry e.g.
+	 * PG_referenced | PG_uptodate | PG_dirty | PG_active bits as set by
+	 * folio flag ops (PF_SECOND / PF_ANY) */
+	mock_page_set(&k, h + 1, lo->page_flags, 8, 0x2e);
+	mock_page_set_refcount(&k, h, 511);
+	mock_page_set_mapping(&k, h, ANON_VMA | 1);
+	set_cmc61(&k, h, -1);
+	mock_page_set_mapcount_raw(&k, h, -1);
+	for (unsigned i = 1; i < 512; i++)
+		mock_page_set_mapcount_raw(&k, h + i, 0);
+	struct pfs_page_info p = dec(&k, h + 7);
+	CHECK_EQ(p.order, 9);
+	CHECK_EQ(p.refcount, 511);
+	CHECK_EQ(p.mapcount, 511);
+	CHECK_EQ(p.page_mapcount, 1);
+	CHECK_EQ(p.bits & PFS_PG_HUGETLB, 0);
+	/* page[1].flags bit 6 is PG_double_map on 6.1: then each subpage
+	 * _mapcount carries one extra for the PMD (and __page_mapcount takes
+	 * it back off) */
+	mock_page_set(&k, h + 1, lo->page_flags, 8, 0x40);
+	set_cmc61(&k, h, 0);
+	for (unsigned i = 0; i < 512; i++)
+		mock_page_set_mapcount_raw(&k, h + i, i == 5 ? 1 : 0);
+	p = dec(&k, h + 5);
+	CHECK_EQ(p.order, 9);
+	CHECK_EQ(p.page_mapcount, 2 + 1 - 1);
+	CHECK_EQ(dec(&k, h + 6).page_mapcount, 1 + 1 - 1);
 	mock_kernel_fini(&k);
 }
 

@@ -210,6 +210,44 @@ TEST(layout_swap_types_per_version)
 	}
 }
 
+/* MAX_SWAPFILES read from the kernel (ARRAY_SIZE(swap_info)) decides
+ * CONFIG_DEVICE_PRIVATE: Debian's 6.1 (26) and 6.12 (27) are built
+ * without it, its 7.2 (24) with it */
+TEST(layout_swap_types_from_max_swapfiles)
+{
+	struct pfs_layout lo;
+	static const struct {
+		unsigned maj, min;
+		int max, hwp, mr, mrx, mw, dw, dxr, marker, swapin;
+	} c[] = {
+		{ 6, 1, 26, 26, 27, 28, 29, -1, -1, 30, 31 },
+		{ 6, 1, 22, 22, 23, 24, 25, 26, 29, 30, 31 },
+		{ 6, 12, 27, 27, 28, 29, 30, -1, -1, 31, -1 },
+		{ 7, 2, 24, 24, 25, 26, 27, 28, 30, 31, -1 },
+		{ 5, 10, 29, 29, 30, -1, 31, -1, -1, -1, -1 },
+	};
+	for (unsigned i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		pfs_layout_init(&lo);
+		pfs_layout_set_version(&lo, c[i].maj, c[i].min, 0);
+		CHECK_EQ(pfs_layout_set_max_swapfiles(&lo, c[i].max), 0);
+		CHECK_EQ(lo.max_swapfiles, c[i].max);
+		CHECK_EQ(lo.swp_hwpoison, c[i].hwp);
+		CHECK_EQ(lo.swp_migration_read, c[i].mr);
+		CHECK_EQ(lo.swp_migration_read_exclusive, c[i].mrx);
+		CHECK_EQ(lo.swp_migration_write, c[i].mw);
+		CHECK_EQ(lo.swp_device_write, c[i].dw);
+		CHECK_EQ(lo.swp_device_exclusive_read, c[i].dxr);
+		CHECK_EQ(lo.swp_pte_marker, c[i].marker);
+		CHECK_EQ(lo.swp_swapin_error, c[i].swapin);
+	}
+	/* a count no configuration of 6.1 has leaves the layout alone */
+	pfs_layout_init(&lo);
+	pfs_layout_set_version(&lo, 6, 1, 0);
+	CHECK_EQ(pfs_layout_set_max_swapfiles(&lo, 20), -1);
+	CHECK_EQ(lo.max_swapfiles, 22);
+	CHECK_EQ(lo.swp_hwpoison, 22);
+}
+
 TEST(kvirt_translation_4_and_5_level)
 {
 	for (int levels = 4; levels <= 5; levels++) {

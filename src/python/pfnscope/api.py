@@ -291,6 +291,35 @@ def walk(prog: drgn.Program, pid: Optional[int] = None, addr: Optional[int] = No
     return out
 
 
+def rmap(prog: drgn.Program, pfn: int, last: Optional[int] = None,
+         pids: Optional[Iterable[int]] = None,
+         errors: Optional[List["CheckError"]] = None) -> List[Entry]:
+    """Every leaf entry of every task (or of pids) that maps a pfn in
+    [pfn, last]: ptes, PMD and PUD leaves, special entries included (the
+    kernel's own rmap cannot find those), and PFN swap entries (migration,
+    device).  A task that cannot be read is recorded in errors (when given)
+    instead of aborting."""
+    sess = session_for(prog)
+    c = core()
+    hi = pfn if last is None else last
+    if hi < pfn:
+        raise PfnscopeError(f"{pfn}-{hi}", "empty pfn range")
+    todo = [Task(*sess.find_task(p)) for p in pids] if pids else [Task(*t) for t in sess.tasks()]
+    out: List[Entry] = []
+    for t in todo:
+        if not t.mm:
+            continue
+        try:
+            for v in sess.vmas(t.mm):
+                out.extend(Entry(e, t.pid, v[1])
+                           for e in sess.target.walk(t.mm, v, pfns=(pfn, hi)))
+        except c.Error as e:
+            if errors is None:
+                raise PfnscopeError(f"pid {t.pid}", str(e))
+            errors.append(CheckError(t.pid, t.comm, str(e)))
+    return out
+
+
 def _confirm_vma(sess: Session, task: Task, vma: Vma, found: List[Finding],
                  changed: List[dict]) -> List[Finding]:
     """A live target: VMA-level findings at medium or above stand only if the

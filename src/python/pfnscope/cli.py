@@ -9,7 +9,7 @@ import argparse
 import json
 import os
 import sys
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 EPILOG = """\
 targets:
@@ -36,6 +36,8 @@ examples:
                                                 is high or critical
   pfnscope -c vmcore check -p 147 --fail-on medium --json
   pfnscope -k check                             the running kernel
+  pfnscope -c vmcore rmap 0x1a2b3               who maps this pfn: every task's
+                                                leaf entries over it, special ones too
 
 columns of the entry table: address, level (pte/pmd/pud), raw entry, kind
 (present, none, protnone, swap, migration, device, marker, hwpoison, unreadable),
@@ -119,7 +121,27 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--fail-on", choices=SEVERITIES, default="high",
                     help="lowest severity that makes the exit status 1 (default: high)")
     sp.add_argument("--summary", action="store_true", help="also print counts per code")
+    sp = sub.add_parser("rmap", help="every page-table entry of every task that maps a pfn", **kw,
+                        epilog="The page tables are searched, not the kernel's rmap, so special "
+                               "entries (pfnmaps, a page freed while still mapped) are found too.\n"
+                               "example: pfnscope -c vmcore rmap 0x1a2b3-0x1a2ff --json")
+    sp.add_argument("pfns", type=_pfn_range, metavar="PFN[-PFN]",
+                    help="a pfn or an inclusive range (decimal or 0x hex)")
+    sp.add_argument("-p", "--pid", type=_pid, action="append", dest="pids",
+                    help="only this task (repeatable)")
     return p
+
+
+def _pfn_range(s: str) -> Tuple[int, int]:
+    lo, sep, hi = s.partition("-")
+    try:
+        a = int(lo, 0)
+        b = int(hi, 0) if sep else a
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{s!r} is not a pfn or a pfn range LO-HI")
+    if a < 0 or b < a or b >= 1 << 52:
+        raise argparse.ArgumentTypeError(f"{s!r}: want 0 <= LO <= HI < 2**52")
+    return a, b
 
 
 # --- commands ---------------------------------------------------------------
@@ -316,7 +338,64 @@ def cmd_check(sess, args) -> int:
     return 2 if errors else 0
 
 
-COMMANDS = {"tasks": cmd_tasks, "vmas": cmd_vmas, "walk": cmd_walk, "check": cmd_check}
+def cmd_rmap(sess, args) -> int:
+    """Walk every VMA of every task (or of -p), keeping the entries that map
+    a pfn in the range; a VMA's header or record precedes its entries, and
+    VMAs with none are not printed."""
+    from . import api, target
+    from .api import Task, Vma
+    c = target.core()
+    lo, hi = args.pfns
+    mode = "json" if args.json else "table"
+    todo = [Task(*sess.find_task(p)) for p in args.pids] if args.pids else \
+        [Task(*t) for t in sess.tasks()]
+    found, errors = 0, []
+    fd = os.memfd_create("pfnscope-rmap")
+    try:
+        for t in todo:
+            if not t.mm:
+                continue
+            try:
+                for vt in sess.vmas(t.mm):
+                    os.ftruncate(fd, 0)
+                    os.lseek(fd, 0, os.SEEK_SET)
+                    n = sess.target.walk_write(fd, t.mm, vt, t.pid, mode=mode, pfns=(lo, hi))[0]
+                    if not n:
+                        continue
+                    found += n
+                    v = Vma(sess, t.mm, vt, t.pid)
+                    if args.json:
+                        _write(v.to_json() + "\n")
+                    else:
+                        _write(f"# pid {t.pid} ({t.comm}) vma " + _vma_line(v) + "\n")
+                        _write(c.table_header(False) + "\n")
+                    sys.stdout.flush()
+                    # as walk_write does: straight to stdout's descriptor,
+                    # after what was written through sys.stdout
+                    os.lseek(fd, 0, os.SEEK_SET)
+                    while True:
+                        b = os.read(fd, 1 << 20)
+                        if not b:
+                            break
+                        while b:
+                            b = b[os.write(sys.stdout.fileno(), b):]
+            except c.Error as e:
+                errors.append(api.CheckError(t.pid, t.comm, str(e)))
+    finally:
+        os.close(fd)
+    for e in errors:
+        if args.json:
+            _write(e.to_json() + "\n")
+        sys.stderr.write(f"pfnscope: pid {e.pid} ({e.comm}): {e.message}\n")
+    if not found and not args.json:
+        _write(f"# no entry maps pfn {lo:#x}" + (f"-{hi:#x}" if hi != lo else "") +
+               (" in the tasks read\n" if errors else "\n"))
+    # a task that could not be read was not searched
+    return 2 if errors else 0
+
+
+COMMANDS = {"tasks": cmd_tasks, "vmas": cmd_vmas, "walk": cmd_walk, "check": cmd_check,
+            "rmap": cmd_rmap}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

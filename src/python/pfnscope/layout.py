@@ -104,6 +104,24 @@ class _Types:
         except LookupError:
             return None
 
+    def object_array_len(self, name: str) -> Optional[int]:
+        """Length of the global array name (None: no such array)."""
+        try:
+            t = self.prog.object(name).type_
+        except LookupError:
+            return None
+        while t.kind == drgn.TypeKind.TYPEDEF:
+            t = t.type
+        return int(t.length) if t.kind == drgn.TypeKind.ARRAY and t.length is not None else None
+
+    def function_params(self, name: str) -> Optional[List[str]]:
+        """Parameter type names of the function name (None: no such function)."""
+        try:
+            t = self.prog.object(name, drgn.FindObjectFlags.FUNCTION).type_
+        except LookupError:
+            return None
+        return [str(p.type) for p in t.parameters]
+
     def enumerators(self, tname: str) -> Optional[Dict[str, int]]:
         t = self.type(tname, required=False)
         if t is None or not t.enumerators:
@@ -165,14 +183,18 @@ def pageflag_table(enum: Dict[str, int]) -> Dict[int, str]:
 
 
 def build_layout(prog: Optional[drgn.Program], vmci: VmcoreInfo, read_u64: Optional[ReadU64] = None,
-                 types=None, symbols=None) -> dict:
+                 types=None, symbols=None, facts: Optional[Dict[str, str]] = None) -> dict:
     """Return the pfs_layout dict for the kernel described by prog + vmci.
 
     read_u64(va) reads a u64 at a (relocated) kernel-image address; by
     default drgn's prog.read_u64.  types/symbols: objects with the methods
     of _Types / Symbols from another debugger (the GDB front end passes its
-    own, built on gdb.lookup_type); prog is then unused.
+    own, built on gdb.lookup_type); prog is then unused.  facts, if given,
+    receives {fact: "debuginfo"|"version"}: where each semantics profile
+    came from.
     """
+    if facts is None:
+        facts = {}
     if read_u64 is None and symbols is None:
         read_u64 = prog.read_u64
     T = types if types is not None else _Types(prog)
@@ -250,7 +272,17 @@ def build_layout(prog: Optional[drgn.Program], vmci: VmcoreInfo, read_u64: Optio
         lo["page_compound_head"] = T.off(P, "compound_info")
         lo["compound_info_is_mask"] = 1
     lo["page_compound_mapcount"] = T.off(P, "compound_mapcount", required=False)
-    lo["page_compound_order"] = T.off(P, "compound_order", required=False)
+    # compound_order() / folio_order(): page[1].compound_order (<= 6.1) or
+    # folio._folio_order (6.1 .. 6.5); from 6.6 the low byte of _flags_1,
+    # which 6.1 also has as page[1].flags (page.c prefers these two)
+    lo["page_compound_order"] = _first_present(T, [(P, "compound_order"), (F, "_folio_order")])
+    # PageHuge() before 6.6: compound_dtor == HUGETLB_PAGE_DTOR (enum
+    # compound_dtor_id; VMCOREINFO NUMBER(HUGETLB_PAGE_DTOR) says the same)
+    dtor = _first_present(T, [(P, "compound_dtor"), (F, "_folio_dtor")])
+    dtors = T.enumerators("enum compound_dtor_id") or {}
+    hdtor = dtors.get("HUGETLB_PAGE_DTOR", vmci.number("HUGETLB_PAGE_DTOR"))
+    lo["page_compound_dtor"] = dtor if dtor != ABSENT and hdtor is not None else 0
+    lo["hugetlb_page_dtor"] = hdtor if dtor != ABSENT and hdtor is not None else 0
     lo["folio_entire_mapcount"] = T.off(F, "_entire_mapcount", required=False)
     lo["folio_nr_pages_mapped"] = T.off(F, "_nr_pages_mapped", required=False)
     lo["folio_large_mapcount"] = T.off(F, "_large_mapcount", required=False)
@@ -298,6 +330,10 @@ def build_layout(prog: Optional[drgn.Program], vmci: VmcoreInfo, read_u64: Optio
     if lo["pg_head"] < 0 or lo["pg_reserved"] < 0:
         raise LayoutError("enum pageflags", "no PG_head/PG_reserved")
     lo["pageflag_names"] = pageflag_table(flags)
+    # page[1] flags (PF_SECOND): PG_double_map (<= 6.1, an alias of
+    # PG_workingset) and PG_hugetlb (6.6 .. 6.8, before it became a page type)
+    lo["pg_double_map"] = flags.get("PG_double_map", 0)
+    lo["pg_hugetlb_second"] = flags.get("PG_hugetlb", 0)
 
     # --- vm_area_struct ---
     V = "struct vm_area_struct"
@@ -360,11 +396,11 @@ def build_layout(prog: Optional[drgn.Program], vmci: VmcoreInfo, read_u64: Optio
     lo["qstr_name"] = T.off("struct qstr", "name", required=False)
     lo["special_mapping_vmops"] = S.address("special_mapping_vmops", required=False) or 0
     lo["legacy_special_mapping_vmops"] = S.address("legacy_special_mapping_vmops", required=False) or 0
-    lo["perf_mmap_vmops"] = S.address("perf_mmap_vmops", required=False) or 0
     O = "struct vm_operations_struct"
     lo["vmops_access"] = T.off(O, "access", required=False)
     lo["vmops_find_special_page"] = T.first_off(O, ["find_special_page", "find_normal_page"],
                                                 required=False)
+    facts.update(_kernel_facts(T, lo))
     patch = _distro_patch(T, S)
     if patch is not None and (major, minor) == (lo["version_major"], lo["version_minor"]):
         lo["version_patch"] = patch
@@ -372,6 +408,58 @@ def build_layout(prog: Optional[drgn.Program], vmci: VmcoreInfo, read_u64: Optio
 
 
 _DISTRO_VERSION = re.compile(r"Debian (\d+)\.(\d+)\.(\d+)")
+
+
+# vm_normal_page / follow_pte generations as the enum values of layout.h
+VNP_LE_6_11, VNP_6_12, VNP_6_18 = 1, 2, 3
+FOLLOW_PTE_MM, FOLLOW_PTE_VMA, FOLLOW_PFNMAP_START = 1, 2, 3
+
+
+def _kernel_facts(T: "_Types", lo: dict) -> Dict[str, str]:
+    """Facts the core would otherwise take from the version number, read
+    from the kernel's own types and functions where it leaves a trace
+    (distribution kernels backport); sets lo's fields and returns
+    {fact: "debuginfo"|"version"}."""
+    src: Dict[str, str] = {}
+    # MAX_SWAPFILES = ARRAY_SIZE(swap_info) (mm/swapfile.c); the swap type
+    # numbers follow (include/linux/swap.h), see pfs_layout_set_max_swapfiles
+    n = getattr(T, "object_array_len", lambda name: None)("swap_info")
+    if n:
+        lo["max_swapfiles"] = n
+    src["swap_types"] = "debuginfo" if n else "version"
+    params = getattr(T, "function_params", lambda name: None)
+    # follow_pte generations: follow_pfnmap_start() ("mm: new follow_pfnmap
+    # API", in v6.12); follow_pte(vma, ...) from "mm/memory: change
+    # follow_pte() to take a vma" (in v6.10), follow_pte(mm, ...) before
+    start, fpte = params("follow_pfnmap_start"), params("follow_pte")
+    if start is not None:
+        lo["follow_profile"] = FOLLOW_PFNMAP_START
+    elif fpte:
+        lo["follow_profile"] = FOLLOW_PTE_VMA if "vm_area_struct" in fpte[0] else FOLLOW_PTE_MM
+    src["follow_profile"] = "debuginfo" if start is not None or fpte else "version"
+    # vm_normal_page generations: vm_normal_page_pud() with __vm_normal_page
+    # (in v6.18); pmd_special() checked since the huge pfnmap series that
+    # also brought follow_pfnmap_start() (in v6.12)
+    if params("__vm_normal_page") is not None or params("vm_normal_page_pud") is not None:
+        lo["vnp_profile"] = VNP_6_18
+        src["vnp_profile"] = "debuginfo"
+    elif params("vm_normal_page_pmd") is not None or params("vm_normal_page") is not None:
+        lo["vnp_profile"] = VNP_6_12 if start is not None else VNP_LE_6_11
+        src["vnp_profile"] = "debuginfo"
+    else:
+        src["vnp_profile"] = "version"
+    for fact in ("devmap_bit", "kvm_profile"):
+        src[fact] = "version"
+    return src
+
+
+def _first_present(T: "_Types", members: List[tuple]) -> int:
+    """Offset of the first (type, member) the kernel has, else ABSENT."""
+    for tname, member in members:
+        off = T.off(tname, member, required=False)
+        if off != ABSENT:
+            return off
+    return ABSENT
 
 
 def _distro_patch(T: "_Types", S: "Symbols") -> Optional[int]:

@@ -72,8 +72,10 @@ class Session:
         self.reader_name = reader_name
         self.reader = reader
         # types/symbols: another debugger's (the GDB front end's), else drgn's
+        # facts: where each semantics profile came from (debuginfo or version)
+        self.facts: Dict[str, str] = {}
         self.layout_dict = layout_mod.build_layout(prog, vmci, read_u64, types=types,
-                                                   symbols=symbols)
+                                                   symbols=symbols, facts=self.facts)
         try:
             self.layout = c.Layout(self.layout_dict)
         except ValueError as e:
