@@ -497,8 +497,10 @@ def session_for(prog: drgn.Program) -> Session:
     if not (prog.flags & drgn.ProgramFlags.IS_LINUX_KERNEL):
         raise PfnscopeError("program", "not a Linux kernel program")
     vmci = from_program(prog)
-    src = "/proc/kcore" if prog.flags & drgn.ProgramFlags.IS_LIVE else "drgn program"
-    return Session(prog, vmci, _drgn_reader(prog), src, "drgn")
+    live = bool(prog.flags & drgn.ProgramFlags.IS_LIVE)
+    sess = Session(prog, vmci, _drgn_reader(prog), "/proc/kcore" if live else "drgn program", "drgn")
+    sess.confirm = live   # `drgn -k`: the kernel keeps running under the walk
+    return sess
 
 
 def _drgn_reader(prog: drgn.Program) -> Callable[[int, int], bytes]:
