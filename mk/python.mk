@@ -28,7 +28,7 @@ python-clean:
 
 # Live consistency under memory stress (tests/python/test_live_stress.py):
 # `make check` runs a few runs of each target; this runs 100 of each
-# (-k inside the guest, --qemu-ram from the host), about 1 min per -k run
+# (-k inside the guest, --qemu-ram from the host at the same time), 1-2 min per -k run
 # under TCG.  Numbers in build/stress/results.json.
 .PHONY: check-stress
 STRESS_RUNS ?= 100

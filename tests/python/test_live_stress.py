@@ -5,7 +5,7 @@ fault: page tables, VMAs and tasks created and freed all the time) while
 * `pfnscope -k check --json --summary` runs back to back inside the guest
   (chrooted into the host's root over 9p, as test_live_61.py), and
 * `pfnscope --qemu-ram RAMFILE check --json --summary` runs back to back on
-  the host against the same running guest,
+  the host against the same running guest, at the same time,
 
 each run bounded by a timeout.  Every run must finish (no hang), end with its
 summary record and exit 0, or 2 with a one-line error record per task that
@@ -15,8 +15,9 @@ healthy: a finding would be read from tables that changed under the walk and
 that the re-read failed to catch).  The `changed` records (findings withdrawn
 because a re-read differed) and errors are counted and reported.
 
-PFNSCOPE_STRESS_RUNS (default 3) -k runs and PFNSCOPE_STRESS_RAM_RUNS (default
-5) --qemu-ram runs; `make check-stress` runs 100 of each.  The numbers go to
+PFNSCOPE_STRESS_RUNS (default 2: a -k run takes 1-2 minutes under TCG and
+stress) -k runs and PFNSCOPE_STRESS_RAM_RUNS (default 5) --qemu-ram runs;
+`make check-stress` runs 100 of each.  The numbers go to
 build/stress/results.json.
 """
 from __future__ import annotations
@@ -26,6 +27,7 @@ import json
 import os
 import statistics
 import subprocess
+import threading
 import time
 from typing import Dict, List
 
@@ -33,7 +35,7 @@ import pytest
 
 import live_support as L
 
-RUNS = int(os.environ.get("PFNSCOPE_STRESS_RUNS", "3"))
+RUNS = int(os.environ.get("PFNSCOPE_STRESS_RUNS", "2"))
 RAM_RUNS = int(os.environ.get("PFNSCOPE_STRESS_RAM_RUNS", "5"))
 RUN_TIMEOUT = int(os.environ.get("PFNSCOPE_STRESS_TIMEOUT", "600"))
 # one worker each; nice 10 leaves pfnscope most of the single TCG vCPU while
@@ -110,6 +112,17 @@ def _report(name: str, runs: List[Dict], final: bool = True) -> Dict:
            "runs_with_errors": sum(1 for r in runs if r["errors"]),
            "hangs": sum(r["hang"] for r in runs), "crashes": sum(r["crash"] for r in runs)}
     os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
+    with _LOCK:
+        _write_results(name, rep, runs, final)
+    if final:
+        print(f"\nstress {name}: " + json.dumps(rep))
+    return rep
+
+
+_LOCK = threading.Lock()
+
+
+def _write_results(name: str, rep: Dict, runs: List[Dict], final: bool) -> None:
     try:
         with open(RESULTS) as f:
             allr = json.load(f)
@@ -120,9 +133,6 @@ def _report(name: str, runs: List[Dict], final: bool = True) -> Dict:
     with open(RESULTS + ".tmp", "w") as f:
         json.dump(allr, f, indent=1)
     os.replace(RESULTS + ".tmp", RESULTS)
-    if final:
-        print(f"\nstress {name}: " + json.dumps(rep))
-    return rep
 
 
 def _check(rep: Dict, runs: List[Dict]) -> None:
@@ -130,44 +140,73 @@ def _check(rep: Dict, runs: List[Dict]) -> None:
     assert rep["hangs"] == 0 and rep["crashes"] == 0 and rep["findings"] == 0, (rep, bad[:5])
 
 
-def test_kcore_check_under_stress(guest):
-    runs = []
-    for i in range(RUNS):
-        rc, out, err = guest.run(
-            "s=$(cut -d' ' -f1 /proc/uptime)\n"
-            f"timeout -k 10 {RUN_TIMEOUT} {L.GUEST_CLI} -k -s {guest.vmlinux} check --json --summary"
-            " > /tmp/run.out 2> /tmp/run.err\n"
-            "rc=$?\ne=$(cut -d' ' -f1 /proc/uptime)\n"
-            "cat /tmp/run.out; cat /tmp/run.err >&2; echo \"@@ $rc $s $e\"",
-            timeout=RUN_TIMEOUT + 120)
-        tail = [ln for ln in out.splitlines() if ln.startswith("@@ ")]
-        assert rc == 0 and tail, (rc, out[-2000:], err[-2000:])
-        _, prc, s, e = tail[-1].split()
-        runs.append(_tally(int(prc), out, err, float(e) - float(s)))
-        _report("kcore", runs, final=False)
-    alive = _stressors(guest)
+def _kcore_run(guest) -> Dict:
+    rc, out, err = guest.run(
+        "s=$(cut -d' ' -f1 /proc/uptime)\n"
+        f"timeout -k 10 {RUN_TIMEOUT} {L.GUEST_CLI} -k -s {guest.vmlinux} check --json --summary"
+        " > /tmp/run.out 2> /tmp/run.err\n"
+        "rc=$?\ne=$(cut -d' ' -f1 /proc/uptime)\n"
+        "cat /tmp/run.out; cat /tmp/run.err >&2; echo \"@@ $rc $s $e\"",
+        timeout=RUN_TIMEOUT + 120)
+    tail = [ln for ln in out.splitlines() if ln.startswith("@@ ")]
+    assert rc == 0 and tail, (rc, out[-2000:], err[-2000:])
+    _, prc, s, e = tail[-1].split()
+    return _tally(int(prc), out, err, float(e) - float(s))
+
+
+def _ram_run(guest) -> Dict:
+    env = dict(os.environ, PFNSCOPE_NO_PROGRESS="1")
+    t = time.monotonic()
+    try:
+        cp = subprocess.run([L.BIN, "--qemu-ram", guest.ram_file, "-s", guest.vmlinux,
+                             "check", "--json", "--summary"], capture_output=True, text=True,
+                            timeout=RUN_TIMEOUT, env=env)
+        rc, out, err = cp.returncode, cp.stdout, cp.stderr
+    except subprocess.TimeoutExpired as e:
+        rc, out, err = 124, e.stdout or "", e.stderr or ""
+        out = out.decode() if isinstance(out, bytes) else out
+        err = err.decode() if isinstance(err, bytes) else err
+    return _tally(rc, out, err, time.monotonic() - t)
+
+
+@pytest.fixture(scope="module")
+def stress_runs(guest):
+    """The -k runs inside the guest and, at the same time, the --qemu-ram runs
+    from the host (the guest is busiest then: stressors plus a -k check)."""
+    ram: List[Dict] = []
+    stop = threading.Event()
+
+    def ram_loop():
+        for _ in range(RAM_RUNS):
+            if stop.is_set():
+                break
+            ram.append(_ram_run(guest))
+            _report("qemu-ram", ram, final=False)
+    th = threading.Thread(target=ram_loop, daemon=True)
+    th.start()
+    kcore: List[Dict] = []
+    try:
+        for _ in range(RUNS):
+            kcore.append(_kcore_run(guest))
+            _report("kcore", kcore, final=False)
+        th.join()
+    finally:
+        stop.set()
+        th.join()
+    return {"kcore": kcore, "qemu-ram": ram, "alive": _stressors(guest)}
+
+
+def test_kcore_check_under_stress(stress_runs):
+    runs = stress_runs["kcore"]
     rep = _report("kcore", runs)
-    assert alive >= 6, f"the stressors died during the runs ({alive} left)"
+    assert len(runs) == RUNS
+    assert stress_runs["alive"] >= 6, f"the stressors died during the runs ({stress_runs['alive']} left)"
     _check(rep, runs)
 
 
-def test_qemu_ram_check_under_stress(guest):
-    runs = []
-    env = dict(os.environ, PFNSCOPE_NO_PROGRESS="1")
-    for i in range(RAM_RUNS):
-        t = time.monotonic()
-        try:
-            cp = subprocess.run([L.BIN, "--qemu-ram", guest.ram_file, "-s", guest.vmlinux,
-                                 "check", "--json", "--summary"], capture_output=True, text=True,
-                                timeout=RUN_TIMEOUT, env=env)
-            rc, out, err = cp.returncode, cp.stdout, cp.stderr
-        except subprocess.TimeoutExpired as e:
-            rc, out, err = 124, e.stdout or "", e.stderr or ""
-            out = out.decode() if isinstance(out, bytes) else out
-            err = err.decode() if isinstance(err, bytes) else err
-        runs.append(_tally(rc, out, err, time.monotonic() - t))
-        _report("qemu-ram", runs, final=False)
-    alive = _stressors(guest)
+def test_qemu_ram_check_under_stress(stress_runs):
+    runs = stress_runs["qemu-ram"]
     rep = _report("qemu-ram", runs)
-    assert alive >= 6, f"the stressors died during the runs ({alive} left)"
+    assert len(runs) == RAM_RUNS
+    assert stress_runs["alive"] >= 6, f"the stressors died during the runs ({stress_runs['alive']} left)"
     _check(rep, runs)
