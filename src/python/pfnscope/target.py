@@ -116,8 +116,19 @@ class Session:
                                "or the task exited")
 
     def _live_read(self, read, what: str, why: str = ""):
+        """read() until it does not fail, VMA_TREE_READS times at most.  The
+        mm's maple tree replaces nodes and frees the old ones after an RCU
+        grace period (commit 3dd4432549415f "mm: enable maple tree RCU mode
+        by default", v6.3, in 6.1.y too) and stores some updates into a
+        node in place; a reader outside the kernel's RCU read side can meet a
+        node half rewritten or already reused.  Each retry comes after a short
+        pause, so that a preempted writer (which pfnscope may outrank) can
+        finish its update."""
+        import time
         c = core()
         for attempt in range(self.VMA_TREE_READS):
+            if attempt:
+                time.sleep(0.01 * 4 ** attempt)
             try:
                 return read()
             except c.Error as e:
