@@ -57,7 +57,7 @@ class BuildExt(build_ext):
 
 
 SOURCES = (sorted(glob.glob("src/core/*.c")) + sorted(glob.glob("src/readers/*.c"))
-           + ["src/python/_core.c"])
+           + ["src/python/_core.c", "src/python/_btf.c"])
 
 core = Extension(
     "pfnscope._core",
@@ -79,6 +79,9 @@ setup(
     packages=["pfnscope"],
     ext_modules=[core],
     cmdclass={"build_ext": BuildExt},
-    entry_points={"console_scripts": ["pfnscope = pfnscope.cli:main"]},
+    # drgn 0.0.27+ imports every module of group drgn.plugins when it starts:
+    # pfnscope.drgn_plugin registers the `pfnscope` drgn command (0.0.33+).
+    entry_points={"console_scripts": ["pfnscope = pfnscope.cli:main"],
+                  "drgn.plugins": ["pfnscope = pfnscope.drgn_plugin"]},
     python_requires=">=3.9",
 )

@@ -16,7 +16,8 @@ python
 # Same output as the CLI, so the JSON form is handy for scripting inside GDB.
 import json
 out = gdb.execute("pfnscope tasks --json", to_string=True)
-tasks = [json.loads(l) for l in out.splitlines() if l.startswith("{")]
+recs = [json.loads(l) for l in out.splitlines() if l.startswith("{")]
+tasks = [r for r in recs if r["type"] == "task"]   # after the "target" record
 user = [t for t in tasks if int(t["mm"], 16) and t["pid"] != 1]
 gdb.set_convenience_variable("pid", user[0]["pid"] if user else 1)
 end

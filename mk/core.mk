@@ -1,5 +1,5 @@
 # C core: build/libpfnscope.a, unit tests (plain and ASan/UBSan), fuzzer.
-.PHONY: core check-core check-core-plain check-core-san check-core-fuzz
+.PHONY: core check-core check-core-plain check-core-san check-core-fuzz check-core-fuzz-btf
 
 CORE_SRC := $(wildcard src/core/*.c)
 CORE_HDR := $(wildcard include/pfnscope/*.h)
@@ -51,3 +51,15 @@ check-core-fuzz: $(BUILD)/fuzz-walk
 		-artifact_prefix=$(BUILD)/fuzz-artifacts/ $(BUILD)/fuzz-corpus
 
 check-core: check-core-plain check-core-san check-core-fuzz
+
+# the BTF reader and kallsyms decoder (input from dumps); not part of check-core
+$(BUILD)/fuzz-btf: tests/fuzz/fuzz_btf.c $(CORE_SRC) $(CORE_HDR)
+	@mkdir -p $(BUILD)
+	$(SAN_CC) $(CFLAGS_COMMON) $(FUZZ_FLAGS) tests/fuzz/fuzz_btf.c src/core/btf.c src/core/kallsyms.c -o $@
+
+check-core-fuzz-btf: $(BUILD)/fuzz-btf
+	rm -rf $(BUILD)/fuzz-btf-corpus && mkdir -p $(BUILD)/fuzz-btf-corpus $(BUILD)/fuzz-artifacts
+	cp tests/fuzz/corpus-btf/* $(BUILD)/fuzz-btf-corpus/
+	./$(BUILD)/fuzz-btf -max_total_time=$(PFNSCOPE_FUZZ_SECONDS) -max_len=65536 -timeout=10 \
+		-rss_limit_mb=2048 -print_final_stats=1 \
+		-artifact_prefix=$(BUILD)/fuzz-artifacts/ $(BUILD)/fuzz-btf-corpus

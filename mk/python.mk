@@ -2,7 +2,7 @@
 # src/python/pfnscope, install for Debian's /usr/bin/python3, Python tests.
 .PHONY: python install check-python python-clean
 
-PY_SRC := $(wildcard src/core/*.c src/readers/*.c src/python/_core.c include/pfnscope/*.h) setup.py
+PY_SRC := $(wildcard src/core/*.c src/readers/*.c src/python/*.c include/pfnscope/*.h) setup.py
 PY_STAMP := $(BUILD)/python.stamp
 
 python: $(PY_STAMP)
@@ -15,10 +15,15 @@ $(PY_STAMP): $(PY_SRC)
 # /usr/bin/python3: by default where Debian's pip puts root installs
 # (/usr/local/lib/python3.X/dist-packages, /usr/local/bin); PREFIX=DIR
 # installs under DIR instead (Debian's pip then adds local/: DIR/local/bin).
+# The man page goes beside the script: share/man/man1 next to the bin/ that
+# pip chose (MANDIR=DIR overrides).
 PREFIX ?=
+MANDIR ?= $(shell $(PYTHON) -c 'import os, sysconfig; b = "$(or $(PREFIX),/usr)"; \
+  print(os.path.join(os.path.dirname(sysconfig.get_paths(vars={"base": b, "platbase": b})["scripts"]), "share/man/man1"))')
 install: python
 	$(PYTHON) -m pip install --no-deps --no-build-isolation --no-index --break-system-packages \
 	  $(if $(PREFIX),--prefix=$(PREFIX)) --root-user-action=ignore .
+	install -D -m 644 docs/pfnscope.1 $(DESTDIR)$(MANDIR)/pfnscope.1
 
 check-python: python
 	PYTHONPATH=$(CURDIR)/src/python $(PYTHON) -m pytest -q tests/python

@@ -3,7 +3,8 @@
 #define PFNSCOPE_CONSUMER_H
 /*
  * What the kernel's users of page tables would do with one entry
- * (reference section 5): GUP-fast, GUP (slow), follow_pte /
+ * (mm/gup.c, mm/memory.c, virt/kvm/kvm_main.c, drivers/vfio/vfio_iommu_type1.c):
+ * GUP-fast, GUP (slow), follow_pte /
  * follow_pfnmap_start, KVM hva_to_pfn, VFIO type1 vaddr_get_pfns and
  * access_process_vm.  Modelled for a read access (no FOLL_WRITE).
  */

@@ -2,7 +2,7 @@
 #ifndef PFNSCOPE_DIAGNOSE_H
 #define PFNSCOPE_DIAGNOSE_H
 /*
- * Diagnoses of DESIGN.md with the rules of reference section 7.  Entry
+ * Diagnoses (docs/diagnoses.md: each code's kernel rule and source).  Entry
  * codes go to e->diag; the VMA-level ones (PFNMAP_AND_MIXEDMAP, and the
  * flag half of PFNMAP_WITHOUT_IO) come from pfs_diagnose_vma() once per
  * VMA and are not repeated on every entry.

@@ -4,7 +4,7 @@
 /*
  * One decoded page-table entry with everything pfnscope says about it: the
  * compact record the walker produces (no allocation per entry), and the
- * enums whose names are the JSON strings of DESIGN.md.
+ * enums whose names are the JSON strings (docs/pfnscope.schema.json).
  */
 #include <stdint.h>
 #include "pfnscope/page.h"
@@ -76,7 +76,7 @@ enum pfs_consumer_verdict {
 enum pfs_consumer { PFS_C_GUP_FAST = 0, PFS_C_GUP, PFS_C_FOLLOW_PTE, PFS_C_KVM,
 		    PFS_C_VFIO, PFS_C_ACCESS_PROCESS_VM, PFS_C__COUNT };
 
-/* diagnoses, DESIGN.md codes; bit n of pfs_entry.diag */
+/* diagnoses (docs/diagnoses.md); bit n of pfs_entry.diag */
 enum pfs_diag {
 	PFS_D_BAD_SPECIAL = 0, PFS_D_PFN_BEYOND_MEMMAP, PFS_D_MAPS_FREED_PAGE,
 	PFS_D_REFCOUNT_BELOW_MAPCOUNT, PFS_D_PFNMAP_AND_MIXEDMAP, PFS_D_SPECIAL_OVER_RAM,

@@ -3,7 +3,7 @@
 #define PFNSCOPE_JSON_H
 /*
  * Fast output: a small append buffer (optionally flushed to a file
- * descriptor) and the serializers of DESIGN.md's JSON objects (entry, run,
+ * descriptor) and the serializers of the JSON objects (entry, run,
  * vma) and of the aligned human table.  No printf per field: numbers are
  * formatted by hand into the buffer.
  */
@@ -45,7 +45,7 @@ uint64_t pfs_level_size(unsigned level);
 /* Name of the page_state enum: "none" "ok" "invalid" "unreadable". */
 const char *pfs_page_state_name(unsigned state);
 
-/* One JSON object + '\n' for an entry / run / vma (DESIGN.md schema). */
+/* One JSON object + '\n' for an entry / run / vma (docs/pfnscope.schema.json). */
 void pfs_json_entry(struct pfs_buf *b, const struct pfs_entry *e, int32_t pid,
 		    uint64_t vma_start, const struct pfs_layout *lo);
 void pfs_json_run(struct pfs_buf *b, const struct pfs_run *r, int32_t pid,

@@ -16,14 +16,14 @@
 
 enum pfs_arch { PFS_ARCH_X86_64 = 1, PFS_ARCH_ARM64 = 2 };
 
-/* vm_normal_page() semantics, reference section 1 "Versions". */
+/* vm_normal_page() semantics (mm/memory.c) per kernel generation. */
 enum pfs_vnp_profile {
 	PFS_VNP_LE_6_11 = 1,  /* 5.4 .. 6.11: print_bad_pte, _pmd without special */
 	PFS_VNP_6_12 = 2,     /* 6.12 .. 6.17: pmd_special checked, devmap until 6.16 */
 	PFS_VNP_6_18 = 3,     /* 6.18+: __vm_normal_page for pte/pmd/pud */
 };
 
-/* KVM hva_to_pfn_remapped generations, reference section 5. */
+/* KVM hva_to_pfn_remapped() generations (virt/kvm/kvm_main.c). */
 enum pfs_kvm_profile {
 	PFS_KVM_5_4 = 1,      /* follow_pfn + kvm_get_pfn, no write check */
 	PFS_KVM_5_15 = 2,     /* follow_pte + kvm_try_get_pfn */
@@ -31,20 +31,20 @@ enum pfs_kvm_profile {
 	PFS_KVM_6_13 = 4,     /* never takes a reference */
 };
 
-/* follow_pte generations, reference section 5 (added by core-1). */
+/* follow_pte() / follow_pfnmap_start() generations (mm/memory.c). */
 enum pfs_follow_profile {
 	PFS_FOLLOW_PTE_MM = 1,        /* <= 6.9: follow_pte(mm, ...), any VMA */
 	PFS_FOLLOW_PTE_VMA = 2,       /* 6.10 .. 6.11: follow_pte(vma), requires IO|PFNMAP */
 	PFS_FOLLOW_PFNMAP_START = 3,  /* 6.12+: follow_pfnmap_start, PMD/PUD leaves too */
 };
 
-/* How page_type shares _mapcount (reference section 4 "Fields"). */
+/* How page_type shares _mapcount (include/linux/page-flags.h). */
 enum pfs_page_type_scheme {
 	PFS_PGTYPE_6_1 = 1,   /* base 0xf0000000, type bit cleared when set */
 	PFS_PGTYPE_PGTY = 2,  /* 6.12+: top byte is the PGTY_* value */
 };
 
-/* struct page mapcount generations (reference section 4 "Mapcount history"). */
+/* struct page mapcount generations (folio_mapcount(), include/linux/mm.h). */
 enum pfs_mapcount_scheme {
 	PFS_MAPCOUNT_COMPOUND = 1,  /* <= 6.1: compound_mapcount in page[1] */
 	PFS_MAPCOUNT_ENTIRE = 2,    /* 6.2 .. 6.9: _entire_mapcount, _nr_pages_mapped */
@@ -122,7 +122,7 @@ struct pfs_layout {
 					  * (6.1 .. 6.5), u8; else ABSENT */
 	int32_t folio_flags_1;           /* folio._flags_1: the order in its low byte from 6.6,
 					  * used only when page_compound_order is ABSENT */
-	/* Added by the page-decode helper.  Every field below is "absent when
+	/* Every field below is "absent when
 	 * <= 0" so a zero-filled layout stays safe (0 is never a valid value
 	 * for any of them).  Offsets of page[1] fields may be given either
 	 * within struct page or within struct folio (>= page_size). */
@@ -167,7 +167,7 @@ struct pfs_layout {
 	int maple_dense_slots;       /* MAPLE_NODE_SLOTS: 31 */
 	int32_t maple_range64_pivot, maple_range64_slot;   /* offsets in maple_node */
 	int32_t maple_arange64_pivot, maple_arange64_slot;
-	/* Added by the maple helper; <= 0 means "derive from the above":
+	/* <= 0 means "derive from the above":
 	 * struct maple_metadata (end, gap) follows slot[15] of maple_range_64
 	 * (248) and gap[] of maple_arange_64 (240); dense slots start at 8. */
 	int32_t maple_range64_meta, maple_arange64_meta, maple_node_slot;
@@ -205,6 +205,10 @@ void pfs_layout_set_version(struct pfs_layout *lo, unsigned major, unsigned mino
  * swap_info[], mm/swapfile.c) is known; after pfs_layout_set_version().
  * -1 (layout unchanged) when no configuration of that version has it. */
 int pfs_layout_set_max_swapfiles(struct pfs_layout *lo, int max_swapfiles);
+/* The same from CONFIG_DEVICE_PRIVATE (on or off), the one configuration
+ * MAX_SWAPFILES depends on when the other swap options are on: for a
+ * source without the type of swap_info[] (BTF), told by kallsyms. */
+int pfs_layout_set_device_private(struct pfs_layout *lo, int device_private);
 /* 0 if usable; else -1 and *missing names the first missing field. */
 int pfs_layout_validate(const struct pfs_layout *lo, const char **missing);
 

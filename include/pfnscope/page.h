@@ -2,7 +2,7 @@
 #ifndef PFNSCOPE_PAGE_H
 #define PFNSCOPE_PAGE_H
 /*
- * struct page / folio decode (reference section 4): refcount, mapcount per
+ * struct page / folio decode (include/linux/mm.h): refcount, mapcount per
  * generation, flags, compound head, anon/KSM, reserved, page type, free
  * buddy membership, pfn_valid via mem_section.
  */

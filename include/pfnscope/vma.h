@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include "pfnscope/target.h"
 
-/* VM_* values, stable since 5.4 (reference section 2) */
+/* VM_* values of include/linux/mm.h, stable since 5.4 */
 #define PFS_VM_READ       0x1ull
 #define PFS_VM_WRITE      0x2ull
 #define PFS_VM_EXEC       0x4ull

@@ -3,7 +3,7 @@
 #define PFNSCOPE_VNP_H
 /*
  * vm_normal_page() / vm_normal_page_pmd() / vm_normal_page_pud() of
- * mm/memory.c, per semantics profile (reference section 1).
+ * mm/memory.c, per semantics profile (enum pfs_vnp_profile).
  */
 #include "pfnscope/entry.h"
 #include "pfnscope/layout.h"

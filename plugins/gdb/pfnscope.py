@@ -61,6 +61,7 @@ import drgn  # noqa: E402  (only for an empty Program: the session registry key)
 
 from pfnscope import cli as _cli  # noqa: E402
 from pfnscope import layout as _layout  # noqa: E402
+from pfnscope import source as _source  # noqa: E402
 from pfnscope import target as _target  # noqa: E402
 from pfnscope.errors import PfnscopeError  # noqa: E402
 from pfnscope.vmcoreinfo import VmcoreInfo  # noqa: E402
@@ -123,72 +124,60 @@ def _ulong() -> gdb.Type:
 
 
 class GdbTypes:
-    """The methods pfnscope.layout.build_layout uses (same as its _Types)."""
+    """Types of GDB's vmlinux: the types interface of pfnscope.source."""
+    what = "vmlinux debug info"
 
     def __init__(self) -> None:
         self._cache: dict = {}
 
-    def type(self, name: str, required: bool = True):
+    def type(self, name: str):
         if name not in self._cache:
             try:
                 self._cache[name] = gdb.lookup_type(name)
             except gdb.error:
                 self._cache[name] = None
-        t = self._cache[name]
-        if t is None and required:
-            raise PfnscopeError(name, "type not found in the vmlinux debug info")
-        return t
+        return self._cache[name]
+
+    def exists(self, tname: str) -> bool:
+        return self.type(tname) is not None
+
+    def sizeof(self, tname: str) -> int:
+        return int(self.type(tname).sizeof)
 
     def _member(self, tname: str, member: str):
         """((tname *)0)->member as a lazy gdb.Value (never read); member may be
-        a designator (a.b), anonymous structs/unions are searched by GDB.
-        gdb.Value arithmetic, not parse_and_eval: parsing "struct page" in an
-        expression makes GDB expand every compilation unit defining it (~12 s
-        on Debian's vmlinux); lookup_type stops at the first."""
+        a designator (a.b, a[2].b), anonymous structs/unions are searched by
+        GDB.  gdb.Value arithmetic, not parse_and_eval: parsing "struct page"
+        in an expression makes GDB expand every compilation unit defining it
+        (~12 s on Debian's vmlinux); lookup_type stops at the first."""
         v = gdb.Value(0).cast(self.type(tname).pointer()).dereference()
-        for part in member.split("."):
-            v = v[part]
+        for part in re.findall(r"[A-Za-z_]\w*|\[\d+\]", member):
+            v = v[int(part[1:-1])] if part.startswith("[") else v[part]
         return v
 
-    def off(self, tname: str, member: str, required: bool = True) -> int:
+    def offsetof(self, tname: str, member: str):
         """offsetof(tname, member): the address of the member of a null pointer."""
-        if self.type(tname, required=required) is None:
-            return ABSENT
+        if self.type(tname) is None:
+            return None
         try:
             return int(self._member(tname, member).address.cast(_ulong()))
-        except (gdb.error, KeyError, TypeError):
-            if required:
-                raise PfnscopeError(f"{tname}.{member}", "member not found in the vmlinux debug info")
-            return ABSENT
+        except (gdb.error, KeyError, TypeError, IndexError):
+            return None
 
-    def has(self, tname: str, member: str) -> bool:
-        return self.off(tname, member, required=False) != ABSENT
-
-    def first_off(self, tname: str, members, required: bool = True) -> int:
-        for m in members:
-            o = self.off(tname, m, required=False)
-            if o != ABSENT:
-                return o
-        if required:
-            raise PfnscopeError(f"{tname}.{members[0]}", "member not found in the vmlinux debug info")
-        return ABSENT
-
-    def size(self, tname: str) -> int:
-        return int(self.type(tname).sizeof)
-
-    def array_len(self, tname: str, member: str) -> int:
-        self.type(tname)
+    def array_len(self, tname: str, member: str):
+        if self.type(tname) is None:
+            return None
         try:
             t = self._member(tname, member).type.strip_typedefs()
-        except (gdb.error, KeyError, TypeError):
-            raise PfnscopeError(f"{tname}.{member}", "member not found in the vmlinux debug info")
+        except (gdb.error, KeyError, TypeError, IndexError):
+            return None
         if t.code != gdb.TYPE_CODE_ARRAY:
-            raise PfnscopeError(f"{tname}.{member}", "expected an array")
+            return None
         lo, hi = t.range()
         return hi - lo + 1
 
     def enumerators(self, tname: str):
-        t = self.type(tname, required=False)
+        t = self.type(tname)
         if t is None:
             return None
         t = t.strip_typedefs()
@@ -198,12 +187,6 @@ class GdbTypes:
         for f in t.fields():
             out.setdefault(f.name, int(f.enumval))
         return out
-
-    def object_is_pointer(self, name: str):
-        sym = _symbol(name)
-        if sym is None or sym.is_function:
-            return None
-        return sym.type.strip_typedefs().code == gdb.TYPE_CODE_PTR
 
 
 def _symbol(name: str):
@@ -236,29 +219,23 @@ def linked_address(name: str):
 
 class GdbSymbols:
     """Relocated symbols (link address + KASLR offset), values read through
-    __pa_symbol (the layout builder's interface, as its Symbols)."""
+    __pa_symbol: the symbols interface of pfnscope.source."""
+    what = "vmlinux"
 
     def __init__(self, voff: int, phys_base: int) -> None:
         self.delta = voff
         self.phys_base = phys_base
         self.read_u64 = _layout.image_read_u64(_read_phys, phys_base)
 
-    def address(self, name: str, required: bool = True):
+    def address(self, name: str):
         a = linked_address(name)
-        if a is None:
-            if required:
-                raise PfnscopeError(name, "symbol not found in the vmlinux")
-            return None
-        return (a + self.delta) & U64
+        return None if a is None else (a + self.delta) & U64
 
-    def value(self, name: str, required: bool = True):
-        a = self.address(name, required)
-        if a is None:
+    def is_pointer(self, name: str):
+        sym = _symbol(name)
+        if sym is None or sym.is_function:
             return None
-        try:
-            return self.read_u64(a)
-        except Exception as e:
-            raise PfnscopeError(name, f"cannot read the symbol's value at {a:#x}: {e}")
+        return sym.type.strip_typedefs().code == gdb.TYPE_CODE_PTR
 
 
 # --- locating the kernel (KASLR) ---------------------------------------------
@@ -333,7 +310,7 @@ def locate_kernel(kaslr_offset=None):
     if vmci is None:
         # no readable VMCOREINFO (e.g. CONFIG_CRASH_CORE off): the kernel's own
         # init_mm.pgd == swapper_pg_dir (a relocated image address) gives voff
-        mm_pgd = _u64((linked_address("init_mm") + GdbTypes().off("struct mm_struct", "pgd")
+        mm_pgd = _u64((linked_address("init_mm") + GdbTypes().offsetof("struct mm_struct", "pgd")
                        - SKM + c) & U64)
         voff = (mm_pgd - linked_address("init_top_pgt")) & U64
         l5 = linked_address("__pgtable_l5_enabled")
@@ -366,46 +343,13 @@ class GdbSession(_target.Session):
 
     def __init__(self, kaslr_offset=None) -> None:
         vmci, voff, phys_base = locate_kernel(kaslr_offset)
-        types, syms = GdbTypes(), GdbSymbols(voff, phys_base)
+        src = _source.Source("gdb", GdbTypes(), GdbSymbols(voff, phys_base))
         super().__init__(drgn.Program(), vmci, _read_phys, "gdb:" + _vmlinux_path(), "gdb",
-                         types=types, symbols=syms)
+                         layout_source=src)
         self.kaslr_offset = voff
         self.phys_base = phys_base
         self.vmlinux = _vmlinux_path()
         self.live = False           # the guest is stopped while GDB reads it
-        self._T = types
-
-    def _resolve_file(self, file_va: int):
-        """d_path(): dentry names up to the mount root, across mounts."""
-        T = self._T
-        try:
-            o = {k: T.off(*k.split(":")) for k in (
-                "struct file:f_path", "struct path:mnt", "struct path:dentry",
-                "struct dentry:d_parent", "struct dentry:d_name", "struct qstr:name",
-                "struct vfsmount:mnt_root", "struct mount:mnt", "struct mount:mnt_parent",
-                "struct mount:mnt_mountpoint")}
-            path = file_va + o["struct file:f_path"]
-            vfsmnt = self._u64(path + o["struct path:mnt"])
-            dentry = self._u64(path + o["struct path:dentry"])
-            mount = vfsmnt - o["struct mount:mnt"]
-            names = []
-            for _ in range(256):
-                root = self._u64(vfsmnt + o["struct vfsmount:mnt_root"])
-                parent = self._u64(dentry + o["struct dentry:d_parent"])
-                if dentry == root or dentry == parent:
-                    up = self._u64(mount + o["struct mount:mnt_parent"])
-                    if up == mount or dentry != root:
-                        break
-                    dentry = self._u64(mount + o["struct mount:mnt_mountpoint"])
-                    mount, vfsmnt = up, up + o["struct mount:mnt"]
-                    continue
-                name = self._u64(dentry + o["struct dentry:d_name"] + o["struct qstr:name"])
-                names.append(self.target.read_kvirt(name, 256).split(b"\0", 1)[0]
-                             .decode("utf-8", "replace"))
-                dentry = parent
-            return "/" + "/".join(reversed(names))
-        except Exception:
-            return super()._resolve_file(file_va)
 
 
 _SESSION = {"key": None, "sess": None}
@@ -507,7 +451,7 @@ def run(argv) -> int:
             sess = session(kaslr, reload)
             sys.stdout = out
             try:
-                rc = _cli.COMMANDS[args.command](sess, args)
+                rc = _cli.run_command(sess, args)
             finally:
                 sys.stdout = saved
     except PfnscopeError as e:

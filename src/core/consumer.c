@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Consumer verdicts, reference section 5; each function names the kernel
+ * Consumer verdicts (mm/gup.c, mm/memory.c, virt/kvm/kvm_main.c,
+ * drivers/vfio/vfio_iommu_type1.c); each function names the kernel
  * function it mirrors.  A read access is modelled (no FOLL_WRITE), so
  * write-permission checks (pte_access_permitted for writes, KVM's
  * pte_write test in 5.15+) do not refuse anything here.

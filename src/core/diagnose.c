@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Diagnoses, reference section 7 (rule numbers below are its numbers;
- * severities in names.c).  Case A/B/C as in the reference: A = special PTE
- * in a PFNMAP VMA (fine), B = non-special COWed anon PTE in a private
- * PFNMAP VMA, C = special PTE over non-reserved RAM with a struct page.
+ * Diagnoses (docs/diagnoses.md; the rule numbers below order them by
+ * severity, worst first; severities in names.c).  Case A = special PTE in
+ * a PFNMAP VMA (fine), B = non-special COWed anon PTE in a private PFNMAP
+ * VMA (wp_page_copy, mm/memory.c), C = special PTE over non-reserved RAM
+ * with a struct page.
  */
 #include "pfnscope/diagnose.h"
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * Serialization of entries, runs and VMAs: JSON lines (DESIGN.md schema) and
+ * Serialization of entries, runs and VMAs: JSON lines (docs/pfnscope.schema.json) and
  * an aligned human table.  Everything is appended into one buffer with
  * hand-written number formatting (no printf per field); in fd mode the
  * buffer is written out whenever it fills up.

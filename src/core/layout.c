@@ -156,6 +156,14 @@ int pfs_layout_set_max_swapfiles(struct pfs_layout *lo, int max_swapfiles)
 	return -1;
 }
 
+int pfs_layout_set_device_private(struct pfs_layout *lo, int device_private)
+{
+	unsigned v = V(lo->version_major, lo->version_minor);
+
+	set_swap_types(lo, v, device_private ? swp_device_num(v) : 0);
+	return 0;
+}
+
 void pfs_layout_set_version(struct pfs_layout *lo, unsigned major, unsigned minor, unsigned patch)
 {
 	unsigned v = V(major, minor);
@@ -171,7 +179,8 @@ void pfs_layout_set_version(struct pfs_layout *lo, unsigned major, unsigned mino
 	 * (get_page_unless_zero after follow_pte + kvm_is_reserved_pfn) */
 	lo->kvm_profile = v >= V(6, 13) ? PFS_KVM_6_13 : v >= V(6, 0) ? PFS_KVM_6_0 :
 			  v >= V(5, 13) || (v == V(5, 10) && patch >= 47) ? PFS_KVM_5_15 : PFS_KVM_5_4;
-	/* the follow_pte generations, reference section 5 */
+	/* the follow_pte generations: follow_pte(mm) <= 6.9, follow_pte(vma)
+	 * 6.10-6.11, follow_pfnmap_start() 6.12+ (mm/memory.c) */
 	lo->follow_profile = v >= V(6, 12) ? PFS_FOLLOW_PFNMAP_START :
 			     v >= V(6, 10) ? PFS_FOLLOW_PTE_VMA : PFS_FOLLOW_PTE_MM;
 

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* The JSON strings of DESIGN.md for the enums of entry.h. */
+/* The JSON strings (docs/pfnscope.schema.json) for the enums of entry.h. */
 #include "pfnscope/entry.h"
 
 #define NAME(table, i) ((i) < sizeof(table) / sizeof(table[0]) && table[i] ? table[i] : "?")
@@ -73,7 +73,7 @@ const char *pfs_diag_name(unsigned diag)
 	return NAME(n, diag);
 }
 
-/* reference section 7: CRIT > HIGH > MED > LOW */
+/* docs/diagnoses.md: CRIT > HIGH > MED > LOW */
 unsigned pfs_diag_severity(unsigned diag)
 {
 	static const unsigned char s[PFS_D__COUNT] = {

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * struct page / folio decode (reference section 4).
+ * struct page / folio decode (include/linux/mm_types.h, include/linux/mm.h).
  *
  * The kernel functions mirrored here, per generation:
  *   pfn_valid(), __nr_to_section(), valid_section(), early_section(),

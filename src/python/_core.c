@@ -29,6 +29,7 @@
 #endif
 
 static PyObject *ErrorType;      /* _core.Error */
+int pfs_py_btf_init(PyObject *m);  /* _btf.c: Btf, kallsyms_find */
 static PyObject *OpenErrorType;  /* _core.OpenError(Error, OSError) */
 
 #define WRITE_ERROR 0x7fff0001   /* callback stop code: output write failed */
@@ -260,6 +261,13 @@ static int Layout_init(LayoutObject *self, PyObject *args, PyObject *kwds)
 					     max, self->lo.version_major, self->lo.version_minor);
 				return -1;
 			}
+			continue;
+		}
+		if (!strcmp(name, "config_device_private")) {
+			int on = PyObject_IsTrue(v);
+			if (on < 0)
+				return -1;
+			pfs_layout_set_device_private(&self->lo, on);
 			continue;
 		}
 		const struct field *f = find_field(name);
@@ -2064,6 +2072,8 @@ PyMODINIT_FUNC PyInit__core(void)
 		PyTuple_SET_ITEM(vf, (Py_ssize_t)i, t);
 	}
 	if (add_obj(m, "VM_FLAG_NAMES", vf))
+		goto fail;
+	if (pfs_py_btf_init(m) < 0)
 		goto fail;
 	return m;
 fail:

@@ -3,7 +3,8 @@
  * Physical reads from a dump file through libkdumpfile (KDUMP_MACHPHYSADDR).
  *
  * - QEMU dumps (kdump-zlib, physical-only ELF) carry no architecture name:
- *   set arch.name = x86_64 and addrxlat.ostype = linux, as DESIGN.md found.
+ *   set arch.name = x86_64 and addrxlat.ostype = linux (QEMU's dump.c
+ *   writes neither a machine name nor an OS type into its headers).
  * - libkdumpfile 0.5.1 does not read makedumpfile's flattened format (what
  *   QEMU's dump-guest-memory -z writes): rebuild it with `makedumpfile -R`
  *   into $TMPDIR, or refuse with an error that says so.

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""pfnscope benchmark (issue 6): pfnscope against crash, drgn 0.0.22 / 0.3 and
+"""pfnscope benchmark: pfnscope against crash, drgn 0.0.22 / 0.3 and
 the physical limit, on the same dump, in one run.
 
     /usr/bin/python3 -m tests.bench.bench [--dumps kdump-real,elf-paging] [--repeat N]
@@ -596,7 +596,7 @@ def bench_cases(fx, labels):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description="pfnscope benchmark (issue 6)")
+    ap = argparse.ArgumentParser(description="pfnscope benchmark")
     ap.add_argument("--kernel", default=os.environ.get("PFNSCOPE_BENCH_KERNEL", "6.1"))
     ap.add_argument("--cpu", default="max")
     ap.add_argument("--dumps", default="kdump-real,elf-paging")

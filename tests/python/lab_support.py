@@ -64,8 +64,23 @@ class Result:
         self.err = cp.stderr
         self.args = cp.args
 
-    def json(self) -> List[dict]:
+    def records(self) -> List[dict]:
+        """Every --json record, the leading target record included."""
         return [json.loads(line) for line in self.out.splitlines() if line.strip()]
+
+    def json(self) -> List[dict]:
+        """The --json records after the target record (which --json output
+        starts with, and only there)."""
+        recs = self.records()
+        if recs and recs[0].get("type") == "target":
+            recs = recs[1:]
+        assert all(o.get("type") != "target" for o in recs), self
+        return recs
+
+    def target(self) -> dict:
+        recs = self.records()
+        assert recs and recs[0].get("type") == "target", self
+        return recs[0]
 
     def __repr__(self) -> str:
         return f"<rc={self.rc} args={self.args} err={self.err[-2000:]!r}>"
@@ -98,17 +113,28 @@ class WalkFailed(AssertionError):
         self.result = r
 
 
+def walk_all_args(fx) -> List[str]:
+    """`walk --all --json` over every pid of the manifest (no target options)."""
+    pids = manifest_pids(fx)
+    assert pids, f"fixture {fx.dir} has no manifest mappings"
+    args = ["walk", "--all", "--json"]
+    for p in pids:
+        args += ["-p", str(p)]
+    return args
+
+
+@functools.lru_cache(maxsize=None)
+def walk_all_run(key: Tuple[str, str, str], fmt: str) -> "Result":
+    """The CLI run behind walk_all() (one per fixture and format)."""
+    fx = fixture(*key)
+    return run("-c", fx.dumps[fmt], "-s", fx.vmlinux, *walk_all_args(fx))
+
+
 @functools.lru_cache(maxsize=None)
 def walk_all(key: Tuple[str, str, str], fmt: str) -> Tuple[Dict[int, List[dict]], Dict[int, List[dict]]]:
     """(vmas by pid, entries by pid) of `walk --all --json` over every pid
     of the manifest (one CLI run per fixture and format)."""
-    fx = fixture(*key)
-    pids = manifest_pids(fx)
-    assert pids, f"fixture {fx.dir} has no manifest mappings"
-    args = ["-c", fx.dumps[fmt], "-s", fx.vmlinux, "walk", "--all", "--json"]
-    for p in pids:
-        args += ["-p", str(p)]
-    r = run(*args)
+    r = walk_all_run(key, fmt)
     if r.rc != 0:
         raise WalkFailed(r)
     vmas: Dict[int, List[dict]] = {}

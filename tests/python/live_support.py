@@ -48,7 +48,9 @@ def cli(*args: str, timeout: int = 600) -> Tuple[int, str, str]:
 
 
 def jsonl(text: str) -> List[dict]:
-    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    """--json records without the leading target record."""
+    recs = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    return [o for o in recs if o.get("type") != "target"]
 
 
 def scenario_pids(lv) -> List[int]:

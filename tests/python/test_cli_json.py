@@ -1,4 +1,4 @@
-"""The CLI's JSON validates against DESIGN.md, field by field, on real dumps;
+"""The CLI's JSON checked field by field against the kernel's rules on real dumps;
 and tasks/vmas/walk/check agree across readers and output modes."""
 import re
 

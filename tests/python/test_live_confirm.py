@@ -25,12 +25,12 @@ def test_static_findings_are_confirmed(key):
     sess = target_mod.open_dump(fx.dumps[FMT], fx.vmlinux)
     c = target_mod.core()
     e0, ch0 = [], []
-    plain = api.check(sess.prog, None, None, e0, ch0)
+    plain = api.check(sess.prog, None, None, e0, changed=ch0)
     reads0 = sess.target.stats()["reads"]
     assert not getattr(sess, "confirm", False)
     sess.confirm = True
     e1, ch1 = [], []
-    confirmed = api.check(sess.prog, None, None, e1, ch1)
+    confirmed = api.check(sess.prog, None, None, e1, changed=ch1)
     reads1 = sess.target.stats()["reads"] - reads0
     weighty = [f for f in plain if api.severity_rank(f.severity) >= 1]
     assert weighty, "the buggy fixture has findings at medium or above"

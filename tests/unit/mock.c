@@ -577,7 +577,7 @@ void mock_kernel_init(struct mock_kernel *k, int levels, unsigned major, unsigne
 	lo->mem_section = k->mem_section_roots;
 	mock_set_mem_section(k, 0, MOCK_RAM_PFNS, MOCK_SECTION_RAM, ~0ull);
 
-	/* a mock init_task, so pfs_layout_validate passes; core-2's task
+	/* a mock init_task, so pfs_layout_validate passes; the task
 	 * tests build their own list on it */
 	lo->init_task = mock_kimage_alloc(k, 0x800);
 	mock_write_kva_u64(k, lo->init_task + (uint64_t)lo->task_tasks, lo->init_task + (uint64_t)lo->task_tasks);

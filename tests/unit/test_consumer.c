@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* consumer verdicts (consumer.c), reference section 5 cases A, B, C */
+/* consumer verdicts (consumer.c), cases A, B, C of docs/diagnoses.md */
 #include <string.h>
 #include "runner.h"
 #include "pfnscope/consumer.h"

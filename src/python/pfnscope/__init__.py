@@ -1,6 +1,6 @@
 """pfnscope: audit a VMA's page-table entries in a crash dump or live kernel.
 
-Python API (DESIGN.md), usable inside ``drgn -c VMCORE -s VMLINUX``::
+Python API (docs/guide.md), usable inside ``drgn -c VMCORE -s VMLINUX``::
 
     import pfnscope
     prog = pfnscope.open("vmcore")                 # or drgn's prog

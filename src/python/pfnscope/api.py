@@ -1,4 +1,4 @@
-"""The Python API of DESIGN.md, for drgn sessions and scripts.
+"""The Python API (docs/guide.md), for drgn sessions and scripts.
 
     prog = pfnscope.open("vmcore")            # or the prog of `drgn -c vmcore`
     for e in pfnscope.walk(prog, pid=147, addr=0x7f...):
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Callable, Iterable, Iterator, List, NamedTuple, Optional
+from typing import Callable, Iterable, Iterator, List, NamedTuple, Optional, Tuple
 
 import drgn
 
@@ -46,7 +46,7 @@ class Task(NamedTuple):
 
 
 class Vma:
-    """A VMA with the fields of the DESIGN.md "vma" JSON object as attributes."""
+    """A VMA with the fields of the "vma" JSON record as attributes."""
 
     __slots__ = ("session", "pid", "mm", "address", "start", "end", "flags", "pgoff",
                  "file_ptr", "ops", "_tuple", "_file", "_name", "_name_done")
@@ -105,7 +105,7 @@ class Vma:
 
 
 class Entry:
-    """One page-table entry: the DESIGN.md JSON fields as attributes
+    """One page-table entry: the "entry" JSON record's fields as attributes
     (addr, level, raw, kind, pfn, special, devmap, writable, normal_page,
     vnp_reason, page, consumers, diagnoses, ...) plus pid and vma_start."""
 
@@ -183,10 +183,13 @@ class Finding(NamedTuple):
 
 # --- resolving arguments -----------------------------------------------------
 
-def open(path: str, vmlinux: Optional[str] = None, reader: str = "kdumpfile") -> drgn.Program:
+def open(path: str, vmlinux: Optional[str] = None, reader: str = "kdumpfile",
+         btf: bool = False) -> drgn.Program:
     """Open a dump (any libkdumpfile format) and return a drgn Program on which
-    both pfnscope and drgn's own helpers work."""
-    return target_mod.open_dump(path, vmlinux, reader).prog
+    both pfnscope and drgn's own helpers work.  Without a debug vmlinux (none
+    given or found, or btf=True) pfnscope uses the kernel's BTF and kallsyms
+    from the dump; the Program then has memory but no types."""
+    return target_mod.open_dump(path, vmlinux, reader, btf=btf).prog
 
 
 def session(prog: drgn.Program) -> Session:
@@ -348,6 +351,12 @@ def vma_findings(sess: Session, task: Task, vma: Vma,
     live target (sess.confirm) a finding at medium or above is read again
     before it is reported; one that changed meanwhile is not a finding but a
     {"type":"changed"} record, appended to ``changed`` when given."""
+    return _vma_findings(sess, task, vma, changed)[0]
+
+
+def _vma_findings(sess: Session, task: Task, vma: Vma,
+                  changed: Optional[List[dict]] = None) -> Tuple[List[Finding], int]:
+    """vma_findings() and the number of entries walked."""
     out: List[Finding] = []
     confirm = getattr(sess, "confirm", False)
     if changed is None:
@@ -359,8 +368,9 @@ def vma_findings(sess: Session, task: Task, vma: Vma,
         out = _confirm_vma(sess, task, vma, out, changed)
     fd = os.memfd_create("pfnscope-check")
     try:
-        sess.target.walk_write(fd, task.mm, vma._tuple, task.pid, mode="summary-json",
-                               only_diag=True, flags=core().WALK_CONFIRM if confirm else 0)
+        entries = sess.target.walk_write(fd, task.mm, vma._tuple, task.pid, mode="summary-json",
+                                         only_diag=True,
+                                         flags=core().WALK_CONFIRM if confirm else 0)[0]
         os.lseek(fd, 0, os.SEEK_SET)
         chunks = []
         while True:
@@ -383,7 +393,7 @@ def vma_findings(sess: Session, task: Task, vma: Vma,
                                run.get("level"), run.get("kind"), run.get("pfn"),
                                int(run["raw"], 16) if run.get("raw") else None,
                                run.get("vnp_reason"), vma.file))
-    return out
+    return out, entries
 
 
 class CheckError(NamedTuple):
@@ -399,9 +409,12 @@ class CheckError(NamedTuple):
 def check(prog: drgn.Program, pids: Optional[Iterable[int]] = None,
           progress: Optional[Callable[[int, int, Task], None]] = None,
           errors: Optional[List[CheckError]] = None,
+          vma_done: Optional[Callable[[Task, Vma, int], None]] = None,
           changed: Optional[List[dict]] = None) -> List[Finding]:
     """Every task (or the given pids), every VMA: diagnoses only.
 
+    ``progress(i, n, task)`` is called before task i of n, ``vma_done(task,
+    vma, entries)`` after each VMA with the number of entries walked in it.
     A task whose VMA tree or page tables cannot be read is skipped and
     recorded in ``errors`` (when given) instead of aborting the check.  On a
     live target, findings at medium or above that a re-read did not confirm
@@ -423,9 +436,13 @@ def check(prog: drgn.Program, pids: Optional[Iterable[int]] = None,
         for attempt in range(tries):
             found: List[Finding] = []
             moved: List[dict] = []
+            done = []
             try:
                 for v in sess.vmas(t.mm):
-                    found.extend(vma_findings(sess, t, Vma(sess, t.mm, v, t.pid), moved))
+                    vma = Vma(sess, t.mm, v, t.pid)
+                    f, entries = _vma_findings(sess, t, vma, moved)
+                    found.extend(f)
+                    done.append((vma, entries))
             except c.Error as e:
                 err = e
                 sess.target.flush_cache()
@@ -433,6 +450,9 @@ def check(prog: drgn.Program, pids: Optional[Iterable[int]] = None,
             out.extend(found)
             if changed is not None:
                 changed.extend(moved)
+            if vma_done:
+                for vma, entries in done:
+                    vma_done(t, vma, entries)
             break
         else:
             if errors is None:

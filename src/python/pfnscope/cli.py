@@ -1,4 +1,4 @@
-"""The ``pfnscope`` command line (DESIGN.md).
+"""The ``pfnscope`` command line (docs/guide.md, pfnscope(1)).
 
 Exit status: 0 clean, 1 findings at or above --fail-on (check), 2 usage or
 input error (one line on stderr, never a traceback).
@@ -6,6 +6,7 @@ input error (one line on stderr, never a traceback).
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import sys
@@ -25,6 +26,13 @@ targets:
                 /usr/lib/debug/boot/vmlinux-REL, /usr/lib/debug/lib/modules/REL/vmlinux,
                 $PFNSCOPE_CACHE/kernels/REL/vmlinux.  A vmlinux from another build
                 is refused (build-id / release compared with VMCOREINFO).
+  --btf         no vmlinux: types from the kernel's own BTF, symbols from kallsyms
+                (-k: /sys/kernel/btf/vmlinux and /proc/kallsyms; a dump: the .BTF
+                section and the kallsyms tables found through VMCOREINFO, Linux
+                6.0+).  Used by itself when no debug vmlinux is found;
+                PFNSCOPE_BTF=1 does the same as --btf.  With --json the first
+                record says which was used: {"type":"target",...,"layout_source":
+                "debuginfo"|"btf"}.
 
 examples:
   pfnscope -c vmcore tasks                      tasks that have an mm
@@ -43,6 +51,9 @@ columns of the entry table: address, level (pte/pmd/pud), raw entry, kind
 (present, none, protnone, swap, migration, device, marker, hwpoison, unreadable),
 pfn, special bit, vm_normal_page() verdict and reason, refcount/mapcount of the
 struct page, page flags, diagnoses.  Severities: low < medium < high < critical.
+
+check, walk --all and rmap draw a progress line on stderr when it is a terminal (not
+with --json; PFNSCOPE_NO_PROGRESS=1 turns it off).  More: man pfnscope.
 """
 
 SEVERITIES = ("low", "medium", "high", "critical")
@@ -82,13 +93,16 @@ def build_parser() -> argparse.ArgumentParser:
                         "read without pausing the guest")
     g.add_argument("-s", "--symbols", metavar="VMLINUX", default=argparse.SUPPRESS,
                    help="debug vmlinux (default: matching the target's release)")
+    g.add_argument("--btf", action="store_true", default=argparse.SUPPRESS,
+                   help="types from the kernel's BTF and symbols from kallsyms, no vmlinux "
+                        "(default when no debug vmlinux is found)")
     g.add_argument("--reader", choices=("kdumpfile", "drgn"), default=argparse.SUPPRESS,
                    help="how dump memory is read: libkdumpfile in C (default; opens every "
                         "format) or drgn's prog.read")
     out = argparse.ArgumentParser(add_help=False)
     o = out.add_argument_group("output")
     o.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
-                   help="one JSON object per line (DESIGN.md schema)")
+                   help="one JSON object per line (schema: docs/pfnscope.schema.json)")
 
     p = _Parser(prog="pfnscope", parents=[tgt, out],
                 formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -152,19 +166,120 @@ def _open(args):
     if vml is not None and not os.path.isfile(vml):
         from .errors import PfnscopeError
         raise PfnscopeError(vml, "no such file")
+    btf = getattr(args, "btf", False)
+    if btf and vml is not None:
+        from .errors import PfnscopeError
+        raise PfnscopeError("--btf", "and -s VMLINUX exclude each other")
     if getattr(args, "kernel", False):
-        return target.open_live(vml)
+        return target.open_live(vml, btf=btf)
     if getattr(args, "qemu_ram", None) is not None:
-        return target.open_qemu_ram(args.qemu_ram, vml)
+        return target.open_qemu_ram(args.qemu_ram, vml, btf=btf)
     core = getattr(args, "core", None)
     if core is None:
         from .errors import PfnscopeError
         raise PfnscopeError("target", "give -c VMCORE, -k or --qemu-ram FILE")
-    return target.open_dump(core, vml, getattr(args, "reader", "kdumpfile"))
+    return target.open_dump(core, vml, getattr(args, "reader", "kdumpfile"), btf=btf)
+
+
+def target_record(sess) -> str:
+    """The first --json record: what was read and where types came from."""
+    vmci = sess.vmci
+    arch = {1: "x86_64", 2: "aarch64"}.get(sess.layout_dict.get("arch"), "unknown")  # uname -m
+    return json.dumps({"type": "target", "arch": arch, "release": vmci.osrelease,
+                       "build_id": vmci.build_id, "layout_source": sess.layout_source.kind,
+                       "facts": dict(sorted(sess.facts.items()))},
+                      separators=(",", ":"))
+
+
+def run_command(sess, args) -> int:
+    """One command on an open session (the CLI's and the GDB front end's)."""
+    if args.json:
+        _write(target_record(sess) + "\n")
+    return COMMANDS[args.command](sess, args)
 
 
 def _write(s: str) -> None:
     sys.stdout.write(s)
+
+
+def _count(n: float) -> str:
+    for div, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if n >= div:
+            return f"{n / div:.1f}{unit}"
+    return f"{n:.0f}"
+
+
+class Progress:
+    """The progress line of long commands (check, walk --all, rmap): tasks and VMAs
+    done, entries walked and the rate, on stderr, redrawn in place (at most
+    ten times a second) and cleared at the end.  Drawn only when stderr is a
+    terminal and the output is not JSON; PFNSCOPE_NO_PROGRESS=1 turns it off."""
+
+    INTERVAL = 0.1
+
+    def __init__(self, what: str, ntasks: int, counted: str = "entries", rate: bool = True) -> None:
+        import time
+        self._now = time.monotonic
+        self.what = what
+        self.counted = counted  # what the count of entries is called
+        self.show_rate = rate
+        self.ntasks = ntasks
+        self.tasks = 0          # tasks done
+        self.vmas = 0           # VMAs done
+        self.entries = 0        # entries walked
+        self.task = None
+        self.t0 = self._now()
+        self.last = 0.0
+        self.shown = False
+
+    @staticmethod
+    def wanted(args) -> bool:
+        if getattr(args, "json", False) or os.environ.get("PFNSCOPE_NO_PROGRESS"):
+            return False
+        try:
+            return sys.stderr.isatty()
+        except (AttributeError, ValueError):
+            return False
+
+    def start_task(self, i: int, task) -> None:
+        self.tasks = i
+        self.task = task
+        self.draw()
+
+    def vma_done(self, entries: int) -> None:
+        self.vmas += 1
+        self.entries += entries
+        self.draw()
+
+    def line(self) -> str:
+        dt = self._now() - self.t0
+        rate = f", {_count(self.entries / dt)} {self.counted}/s" if dt > 0 and self.show_rate else ""
+        cur = f" (pid {self.task.pid} {self.task.comm})" if self.task is not None else ""
+        return (f"{self.what}: {self.tasks}/{self.ntasks} tasks{cur}, {self.vmas} VMAs, "
+                f"{_count(self.entries)} {self.counted}{rate}")
+
+    def draw(self, force: bool = False) -> None:
+        now = self._now()
+        if not force and self.shown and now - self.last < self.INTERVAL:
+            return
+        self.last = now
+        try:
+            width = os.get_terminal_size(sys.stderr.fileno()).columns
+        except (OSError, ValueError, AttributeError):
+            width = 0
+        text = self.line()
+        if width > 1:  # a line that wraps cannot be redrawn with \r
+            text = text[:width - 1]
+        sys.stderr.write("\r\033[K" + text)
+        sys.stderr.flush()
+        self.shown = True
+
+    def clear(self) -> None:
+        """Erase the line (before other output, and at the end)."""
+        if self.shown:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
+            self.shown = False
 
 
 def cmd_tasks(sess, args) -> int:
@@ -226,31 +341,52 @@ def cmd_walk(sess, args) -> int:
             todo += [(t, vt)]
         else:
             todo += [(t, vt) for vt in sess.vmas(t.mm)]
-    for t, vt in todo:
-        v = Vma(sess, t.mm, vt, t.pid)
-        if args.json:
-            _write(v.to_json() + "\n")
-        else:
-            _write(f"# pid {t.pid} ({t.comm}) vma " + _vma_line(v) + "\n")
-            _write(c.table_header(args.summary) + "\n")
-        sys.stdout.flush()
-        if getattr(sess, "live", False):
-            _walk_live(sess, t, vt, fd, mode, flags, args.json)
-        else:
-            if getattr(sess, "confirm", False):
-                flags |= c.WALK_CONFIRM
-            sess.target.walk_write(fd, t.mm, vt, t.pid, mode=mode, flags=flags)
+    prog = Progress("walk", len(args.pids)) if args.all and Progress.wanted(args) else None
+    # output to the same terminal: erase the line before each VMA's output
+    # and redraw it after; otherwise it stays and is redrawn at most 10x/s
+    share_tty = prog is not None and sys.stdout.isatty()
+    task = None
+    try:
+        for t, vt in todo:
+            if prog and t is not task:
+                if task is not None:
+                    prog.tasks += 1
+                task = t
+                prog.start_task(prog.tasks, t)
+            v = Vma(sess, t.mm, vt, t.pid)
+            if share_tty:
+                prog.clear()
+            if args.json:
+                _write(v.to_json() + "\n")
+            else:
+                _write(f"# pid {t.pid} ({t.comm}) vma " + _vma_line(v) + "\n")
+                _write(c.table_header(args.summary) + "\n")
+            sys.stdout.flush()
+            if getattr(sess, "live", False):
+                n = _walk_live(sess, t, vt, fd, mode, flags, args.json)
+            else:
+                if getattr(sess, "confirm", False):
+                    flags |= c.WALK_CONFIRM
+                n = sess.target.walk_write(fd, t.mm, vt, t.pid, mode=mode, flags=flags)[0]
+            if prog:
+                prog.vma_done(n)
+        if prog:
+            prog.tasks = len(args.pids)
+            prog.draw(force=True)
+    finally:
+        if prog:
+            prog.clear()
     return 0
 
 
-def _walk_live(sess, t, vt, fd, mode, flags, as_json) -> None:
+def _walk_live(sess, t, vt, fd, mode, flags, as_json) -> int:
     """A walk of a target that keeps running (--qemu-ram): raw entries are
     read before and after the reported walk (caches dropped each time); an
     entry that differs is reported after the VMA's output, never an error.
     A VMA whose tables vanish meanwhile is reported the same way.  Inside
     the reported walk, an entry's diagnoses at medium or above are read
     again (WALK_CONFIRM) and withdrawn, with a changed record, when they
-    do not hold."""
+    do not hold.  Returns the number of entries of the reported walk."""
     from . import target
     c = target.core()
 
@@ -264,8 +400,9 @@ def _walk_live(sess, t, vt, fd, mode, flags, as_json) -> None:
     before, err1 = raws()
     sess.target.flush_cache()
     err2 = None
+    walked = 0
     try:
-        sess.target.walk_write(fd, t.mm, vt, t.pid, mode=mode, flags=flags | c.WALK_CONFIRM)
+        walked = sess.target.walk_write(fd, t.mm, vt, t.pid, mode=mode, flags=flags | c.WALK_CONFIRM)[0]
     except c.Error as e:
         err2 = str(e)
     after, err3 = raws()
@@ -286,21 +423,32 @@ def _walk_live(sess, t, vt, fd, mode, flags, as_json) -> None:
     if out:
         _write("\n".join(out) + "\n")
         sys.stdout.flush()
+    return walked
 
 
 def cmd_check(sess, args) -> int:
     from . import api
-    progress = None
-    if sys.stderr.isatty() and not os.environ.get("PFNSCOPE_NO_PROGRESS"):
+    prog = None
+    progress = vma_done = None
+    if Progress.wanted(args):
+        prog = Progress("check", 0)
+
         def progress(i: int, n: int, t) -> None:
-            sys.stderr.write(f"\r\033[Kchecking {i + 1}/{n}: pid {t.pid} ({t.comm})")
-            sys.stderr.flush()
+            prog.ntasks = n
+            prog.start_task(i, t)
+
+        def vma_done(t, v, entries: int) -> None:
+            prog.vma_done(entries)
     errors: List[api.CheckError] = []
     changed: List[dict] = []
-    findings = api.check(sess.prog, args.pids, progress, errors, changed)
-    if progress:
-        sys.stderr.write("\r\033[K")
-        sys.stderr.flush()
+    try:
+        findings = api.check(sess.prog, args.pids, progress, errors, vma_done, changed)
+        if prog:
+            prog.tasks = prog.ntasks
+            prog.draw(force=True)
+    finally:
+        if prog:
+            prog.clear()
     for f in findings:
         _write((f.to_json() if args.json else str(f)) + "\n")
     for ch in changed:  # live targets: findings a re-read did not confirm
@@ -350,19 +498,26 @@ def cmd_rmap(sess, args) -> int:
     todo = [Task(*sess.find_task(p)) for p in args.pids] if args.pids else \
         [Task(*t) for t in sess.tasks()]
     found, errors = 0, []
+    todo = [t for t in todo if t.mm]
+    prog = Progress("rmap", len(todo), counted="found", rate=False) if Progress.wanted(args) else None
+    share_tty = prog is not None and sys.stdout.isatty()
     fd = os.memfd_create("pfnscope-rmap")
     try:
-        for t in todo:
-            if not t.mm:
-                continue
+        for i, t in enumerate(todo):
+            if prog:
+                prog.start_task(i, t)
             try:
                 for vt in sess.vmas(t.mm):
                     os.ftruncate(fd, 0)
                     os.lseek(fd, 0, os.SEEK_SET)
                     n = sess.target.walk_write(fd, t.mm, vt, t.pid, mode=mode, pfns=(lo, hi))[0]
+                    if prog:
+                        prog.vma_done(n)
                     if not n:
                         continue
                     found += n
+                    if share_tty:
+                        prog.clear()
                     v = Vma(sess, t.mm, vt, t.pid)
                     if args.json:
                         _write(v.to_json() + "\n")
@@ -381,8 +536,13 @@ def cmd_rmap(sess, args) -> int:
                             b = b[os.write(sys.stdout.fileno(), b):]
             except c.Error as e:
                 errors.append(api.CheckError(t.pid, t.comm, str(e)))
+        if prog:
+            prog.tasks = len(todo)
+            prog.draw(force=True)
     finally:
         os.close(fd)
+        if prog:
+            prog.clear()
     for e in errors:
         if args.json:
             _write(e.to_json() + "\n")
@@ -426,7 +586,36 @@ def run_on_program(prog, argv: Sequence[str]) -> int:
         return int(e.code or 0)
     if not hasattr(args, "json"):
         args.json = False
+    try:
+        sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return _run_to_stream(args, prog)
     return _run(args, prog)
+
+
+def _run_to_stream(args, prog) -> int:
+    """sys.stdout is a Python-level stream without a file descriptor
+    (contextlib.redirect_stdout, IPython, a drgn command's output capture),
+    but the core writes entries straight to a file descriptor: the command
+    writes to a temporary file, copied to the stream when it is done, so the
+    order of VMA and entry lines is kept."""
+    import tempfile
+    stream = sys.stdout
+    with tempfile.TemporaryFile() as f:
+        tmp = io.TextIOWrapper(f, encoding="utf-8", errors="replace")
+        sys.stdout = tmp
+        try:
+            rc = _run(args, prog)
+        finally:
+            sys.stdout = stream
+            tmp.flush()
+        tmp.seek(0)
+        while True:
+            chunk = tmp.read(1 << 20)
+            if not chunk:
+                break
+            stream.write(chunk)
+    return rc
 
 
 def _run(args, prog=None) -> int:
@@ -439,7 +628,7 @@ def _run(args, prog=None) -> int:
             raise PfnscopeError("drgn", f"cannot import ({e}); run with /usr/bin/python3")
         target.core()
         sess = _open(args) if prog is None else target.session_for(prog)
-        rc = COMMANDS[args.command](sess, args)
+        rc = run_command(sess, args)
         sys.stdout.flush()
         return rc
     except PfnscopeError as e:

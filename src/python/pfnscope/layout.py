@@ -1,20 +1,17 @@
-"""Fill ``struct pfs_layout`` (include/pfnscope/layout.h) from drgn + VMCOREINFO.
+"""Fill ``struct pfs_layout`` (include/pfnscope/layout.h) from a layout source
+(types and symbols: pfnscope.source) + VMCOREINFO.
 
 The result is a plain dict whose keys are the C struct's member names; the
 extension's ``_core.Layout(dict)`` copies it into the C struct.  Differences
 between kernels are detected from the types (a member that exists or not),
 never from the version alone: distribution kernels backport.
 
-Symbols: the drgn Program may or may not have applied the KASLR offset (a
-Program made on vmlinux only has not).  The delta is measured once, from the
-relocated ``SYMBOL(init_top_pgt)`` of VMCOREINFO, and added to every symbol.
+Symbols are relocated addresses (the source applies KASLR).
 """
 from __future__ import annotations
 
 import re
 from typing import Callable, Dict, List, Optional
-
-import drgn
 
 from .errors import LayoutError
 from .vmcoreinfo import VmcoreInfo
@@ -38,43 +35,31 @@ ReadU64 = Callable[[int], int]
 
 
 class _Types:
-    """Small wrappers over drgn type lookups that name what is missing."""
+    """What build_layout asks of types, over a source's types (see
+    pfnscope.source): a missing type or member is named in the error."""
 
-    def __init__(self, prog: drgn.Program) -> None:
-        self.prog = prog
-        self._cache: Dict[str, Optional[drgn.Type]] = {}
+    def __init__(self, types) -> None:
+        self.src = types
+        self.what = getattr(types, "what", "debug info")
 
-    def type(self, name: str, required: bool = True) -> Optional[drgn.Type]:
-        if name not in self._cache:
-            try:
-                self._cache[name] = self.prog.type(name)
-            except LookupError:
-                self._cache[name] = None
-        t = self._cache[name]
-        if t is None and required:
-            raise LayoutError(name, "type not found in the vmlinux debug info")
-        return t
+    def type(self, name: str, required: bool = True) -> bool:
+        ok = self.src.exists(name)
+        if not ok and required:
+            raise LayoutError(name, f"type not found in the {self.what}")
+        return ok
 
     def has(self, tname: str, member: str) -> bool:
-        t = self.type(tname, required=False)
-        if t is None:
-            return False
-        try:
-            drgn.offsetof(t, member)
-            return True
-        except LookupError:
-            return False
+        return self.src.offsetof(tname, member) is not None
 
     def off(self, tname: str, member: str, required: bool = True) -> int:
-        t = self.type(tname, required=required)
-        if t is None:
+        if not self.type(tname, required=required):
             return ABSENT
-        try:
-            return drgn.offsetof(t, member)
-        except LookupError:
+        o = self.src.offsetof(tname, member)
+        if o is None:
             if required:
-                raise LayoutError(f"{tname}.{member}", "member not found in the vmlinux debug info")
+                raise LayoutError(f"{tname}.{member}", f"member not found in the {self.what}")
             return ABSENT
+        return o
 
     def first_off(self, tname: str, members: List[str], required: bool = True) -> int:
         for m in members:
@@ -82,84 +67,49 @@ class _Types:
             if o != ABSENT:
                 return o
         if required:
-            raise LayoutError(f"{tname}.{members[0]}", "member not found in the vmlinux debug info")
+            raise LayoutError(f"{tname}.{members[0]}", f"member not found in the {self.what}")
         return ABSENT
 
     def size(self, tname: str) -> int:
-        return int(drgn.sizeof(self.type(tname)))
+        self.type(tname)
+        return int(self.src.sizeof(tname))
 
     def array_len(self, tname: str, member: str) -> int:
-        t = self.type(tname)
-        mt = t.member(member).type
-        while mt.kind == drgn.TypeKind.TYPEDEF:
-            mt = mt.type
-        if mt.kind != drgn.TypeKind.ARRAY or mt.length is None:
-            raise LayoutError(f"{tname}.{member}", "expected an array")
-        return int(mt.length)
-
-    def object_is_pointer(self, name: str) -> Optional[bool]:
-        """Whether the global object name is a pointer (None: no such object)."""
-        try:
-            return self.prog.object(name).type_.kind == drgn.TypeKind.POINTER
-        except LookupError:
-            return None
+        self.type(tname)
+        n = self.src.array_len(tname, member)
+        if n is None:
+            raise LayoutError(f"{tname}.{member}", f"expected an array in the {self.what}")
+        return int(n)
 
     def object_array_len(self, name: str) -> Optional[int]:
-        """Length of the global array name (None: no such array)."""
-        try:
-            t = self.prog.object(name).type_
-        except LookupError:
-            return None
-        while t.kind == drgn.TypeKind.TYPEDEF:
-            t = t.type
-        return int(t.length) if t.kind == drgn.TypeKind.ARRAY and t.length is not None else None
+        """Length of the global array name (None: no such array, or the
+        source cannot tell: BTF has no types for most globals)."""
+        f = getattr(self.src, "object_array_len", None)
+        return f(name) if f is not None else None
 
     def function_params(self, name: str) -> Optional[List[str]]:
         """Parameter type names of the function name (None: no such function)."""
-        try:
-            t = self.prog.object(name, drgn.FindObjectFlags.FUNCTION).type_
-        except LookupError:
-            return None
-        return [str(p.type) for p in t.parameters]
+        f = getattr(self.src, "function_params", None)
+        return f(name) if f is not None else None
 
     def enumerators(self, tname: str) -> Optional[Dict[str, int]]:
-        t = self.type(tname, required=False)
-        if t is None or not t.enumerators:
-            return None
-        out: Dict[str, int] = {}
-        for e in t.enumerators:
-            out.setdefault(e.name, int(e.value))
-        return out
+        return self.src.enumerators(tname)
 
 
 class Symbols:
-    """Relocated symbol addresses and values of the target kernel."""
+    """Relocated symbol addresses and values of the target kernel, over a
+    source's symbols (see pfnscope.source)."""
 
-    def __init__(self, prog: drgn.Program, vmci: VmcoreInfo, read_u64: ReadU64) -> None:
-        self.prog = prog
-        self.read_u64 = read_u64
-        self.delta = 0
-        ref = vmci.symbol("init_top_pgt") or vmci.symbol("swapper_pg_dir")
-        linked = self.address("init_top_pgt", required=False)
-        if ref is not None and linked is not None:
-            self.delta = (ref - linked) & U64_MAX
-            if self.delta not in (0, vmci.kaslr_offset):
-                raise LayoutError(
-                    "vmlinux",
-                    f"init_top_pgt is at {linked:#x} in the vmlinux but {ref:#x} in the "
-                    f"dump (KERNELOFFSET {vmci.kaslr_offset:#x}): vmlinux from another build")
+    def __init__(self, symbols) -> None:
+        self.src = symbols
+        self.read_u64 = symbols.read_u64
+        self.what = getattr(symbols, "what", "symbols")
 
     def address(self, name: str, required: bool = True) -> Optional[int]:
-        try:
-            return (self.prog.symbol(name).address + self.delta) & U64_MAX
-        except LookupError:
-            pass
-        try:
-            return (int(self.prog.object(name).address_) + self.delta) & U64_MAX
-        except (LookupError, TypeError, ValueError):
-            if required:
-                raise LayoutError(name, "symbol not found in the vmlinux")
-            return None
+        a = self.src.address(name)
+        if a is None and required:
+            raise LayoutError(name, f"symbol not found in the {self.what}")
+        return a
 
     def value(self, name: str, required: bool = True) -> Optional[int]:
         addr = self.address(name, required)
@@ -169,6 +119,9 @@ class Symbols:
             return self.read_u64(addr)
         except Exception as e:
             raise LayoutError(name, f"cannot read the symbol's value at {addr:#x}: {e}")
+
+    def is_pointer(self, name: str) -> Optional[bool]:
+        return self.src.is_pointer(name)
 
 
 def pageflag_table(enum: Dict[str, int]) -> Dict[int, str]:
@@ -182,23 +135,16 @@ def pageflag_table(enum: Dict[str, int]) -> Dict[int, str]:
     return names
 
 
-def build_layout(prog: Optional[drgn.Program], vmci: VmcoreInfo, read_u64: Optional[ReadU64] = None,
-                 types=None, symbols=None, facts: Optional[Dict[str, str]] = None) -> dict:
-    """Return the pfs_layout dict for the kernel described by prog + vmci.
-
-    read_u64(va) reads a u64 at a (relocated) kernel-image address; by
-    default drgn's prog.read_u64.  types/symbols: objects with the methods
-    of _Types / Symbols from another debugger (the GDB front end passes its
-    own, built on gdb.lookup_type); prog is then unused.  facts, if given,
-    receives {fact: "debuginfo"|"version"}: where each semantics profile
-    came from.
-    """
+def build_layout(source, vmci: VmcoreInfo, facts: Optional[Dict[str, str]] = None) -> dict:
+    """Return the pfs_layout dict for the kernel described by a layout
+    source (pfnscope.source: drgn's debug info, BTF + kallsyms, GDB's) and
+    its VMCOREINFO.  facts, if given, receives {fact: "debuginfo"|"version"}:
+    where each semantics profile came from ("debuginfo": the source's types
+    and functions, whichever the source is)."""
     if facts is None:
         facts = {}
-    if read_u64 is None and symbols is None:
-        read_u64 = prog.read_u64
-    T = types if types is not None else _Types(prog)
-    S = symbols if symbols is not None else Symbols(prog, vmci, read_u64)
+    T = _Types(source.types)
+    S = Symbols(source.symbols)
     major, minor, patch = vmci.version
     lo: dict = {
         "arch": ARCH_X86_64,
@@ -234,7 +180,7 @@ def build_layout(prog: Optional[drgn.Program], vmci: VmcoreInfo, read_u64: Optio
         0xFFD4000000000000 if vmci.pgtable_levels == 5 else 0xFFFFEA0000000000)
 
     # --- sparsemem ---
-    extreme = T.object_is_pointer("mem_section") is True
+    extreme = S.is_pointer("mem_section") is True
     lo["sparsemem_extreme"] = 1 if extreme else 0
     if extreme:
         lo["mem_section"] = S.value("mem_section")
@@ -401,6 +347,15 @@ def build_layout(prog: Optional[drgn.Program], vmci: VmcoreInfo, read_u64: Optio
     lo["vmops_find_special_page"] = T.first_off(O, ["find_special_page", "find_normal_page"],
                                                 required=False)
     facts.update(_kernel_facts(T, lo))
+    if facts.get("swap_types") == "version" and (major, minor) >= (5, 14):
+        # no type for swap_info[] (BTF): CONFIG_DEVICE_PRIVATE, the one
+        # configuration MAX_SWAPFILES depends on, is what builds mm/rmap.c's
+        # make_device_exclusive_range() (v5.14, "mm: Device exclusive memory
+        # access"), make_device_exclusive() from v6.15; both exported
+        dp = (S.address("make_device_exclusive", required=False) or
+              S.address("make_device_exclusive_range", required=False))
+        lo["config_device_private"] = 1 if dp else 0
+        facts["swap_types"] = "kernel"
     patch = _distro_patch(T, S)
     if patch is not None and (major, minor) == (lo["version_major"], lo["version_minor"]):
         lo["version_patch"] = patch
@@ -419,14 +374,15 @@ def _kernel_facts(T: "_Types", lo: dict) -> Dict[str, str]:
     """Facts the core would otherwise take from the version number, read
     from the kernel's own types and functions where it leaves a trace
     (distribution kernels backport); sets lo's fields and returns
-    {fact: "debuginfo"|"version"}."""
+    {fact: "kernel"|"version"}: read from the kernel's types or symbols, or
+    taken from the version number."""
     src: Dict[str, str] = {}
     # MAX_SWAPFILES = ARRAY_SIZE(swap_info) (mm/swapfile.c); the swap type
     # numbers follow (include/linux/swap.h), see pfs_layout_set_max_swapfiles
     n = getattr(T, "object_array_len", lambda name: None)("swap_info")
     if n:
         lo["max_swapfiles"] = n
-    src["swap_types"] = "debuginfo" if n else "version"
+    src["swap_types"] = "kernel" if n else "version"
     params = getattr(T, "function_params", lambda name: None)
     # follow_pte generations: follow_pfnmap_start() ("mm: new follow_pfnmap
     # API", in v6.12); follow_pte(vma, ...) from "mm/memory: change
@@ -436,16 +392,16 @@ def _kernel_facts(T: "_Types", lo: dict) -> Dict[str, str]:
         lo["follow_profile"] = FOLLOW_PFNMAP_START
     elif fpte:
         lo["follow_profile"] = FOLLOW_PTE_VMA if "vm_area_struct" in fpte[0] else FOLLOW_PTE_MM
-    src["follow_profile"] = "debuginfo" if start is not None or fpte else "version"
+    src["follow_profile"] = "kernel" if start is not None or fpte else "version"
     # vm_normal_page generations: vm_normal_page_pud() with __vm_normal_page
     # (in v6.18); pmd_special() checked since the huge pfnmap series that
     # also brought follow_pfnmap_start() (in v6.12)
     if params("__vm_normal_page") is not None or params("vm_normal_page_pud") is not None:
         lo["vnp_profile"] = VNP_6_18
-        src["vnp_profile"] = "debuginfo"
+        src["vnp_profile"] = "kernel"
     elif params("vm_normal_page_pmd") is not None or params("vm_normal_page") is not None:
         lo["vnp_profile"] = VNP_6_12 if start is not None else VNP_LE_6_11
-        src["vnp_profile"] = "debuginfo"
+        src["vnp_profile"] = "kernel"
     else:
         src["vnp_profile"] = "version"
     for fact in ("devmap_bit", "kvm_profile"):
@@ -472,14 +428,6 @@ def _distro_patch(T: "_Types", S: "Symbols") -> Optional[int]:
         return int(m.group(3)) if m else None
     except Exception:
         return None
-
-
-def _has_object(prog: drgn.Program, name: str) -> bool:
-    try:
-        prog.object(name)
-        return True
-    except LookupError:
-        return False
 
 
 def image_read_u64(read_phys: Callable[[int, int], bytes], phys_base: int) -> ReadU64:

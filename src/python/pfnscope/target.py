@@ -26,6 +26,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 import drgn
 
 from . import layout as layout_mod
+from . import source as source_mod
 from . import vmlinux as vmlinux_mod
 from .errors import PfnscopeError
 from .vmcoreinfo import VmcoreInfo, from_program
@@ -56,7 +57,13 @@ VmaTuple = Tuple[int, int, int, int, int, int, int]  # (vma_va, start, end, flag
 
 
 class Session:
-    """One target: drgn Program + layout + C core Target."""
+    """One target: drgn Program + layout + C core Target.
+
+    layout_source (pfnscope.source): where types and symbols come from --
+    drgn's debug info (the default, from prog), BTF + kallsyms, or another
+    debugger's (the GDB front end's).  With anything but drgn's debug info,
+    prog has no types: file and VMA names are then read through the layout
+    source's offsets and symbols, not drgn objects."""
 
     # a target that keeps running (/proc/kcore, a running guest's RAM):
     # findings at medium or above are read again before they are reported
@@ -64,18 +71,21 @@ class Session:
 
     def __init__(self, prog: drgn.Program, vmci: VmcoreInfo, reader, source: str,
                  reader_name: str, read_u64: Optional[Callable[[int], int]] = None,
-                 types=None, symbols=None) -> None:
+                 layout_source=None) -> None:
         c = core()
         self.prog = prog
         self.vmci = vmci
         self.source = source
         self.reader_name = reader_name
         self.reader = reader
-        # types/symbols: another debugger's (the GDB front end's), else drgn's
-        # facts: where each semantics profile came from (debuginfo or version)
+        if layout_source is None:
+            layout_source = source_mod.drgn_source(prog, vmci, read_u64)
+        self.layout_source = layout_source
+        self.drgn_types = isinstance(layout_source.types, source_mod.DrgnTypes)
+        self._T = layout_mod._Types(layout_source.types)
+        # facts: where each semantics profile came from (kernel or version)
         self.facts: Dict[str, str] = {}
-        self.layout_dict = layout_mod.build_layout(prog, vmci, read_u64, types=types,
-                                                   symbols=symbols, facts=self.facts)
+        self.layout_dict = layout_mod.build_layout(layout_source, vmci, facts=self.facts)
         try:
             self.layout = c.Layout(self.layout_dict)
         except ValueError as e:
@@ -161,9 +171,12 @@ class Session:
     def _resolve_file(self, file_va: int) -> Optional[str]:
         dname = self._dentry_name(file_va)
         try:
-            from drgn.helpers.linux.fs import d_path
-            f = drgn.Object(self.prog, "struct file *", value=file_va)
-            path = os.fsdecode(d_path(f.f_path.address_of_()))
+            if self.drgn_types:
+                from drgn.helpers.linux.fs import d_path
+                f = drgn.Object(self.prog, "struct file *", value=file_va)
+                path = os.fsdecode(d_path(f.f_path.address_of_()))
+            else:
+                path = self._d_path(file_va)
         except Exception:
             return dname
         # anon_inode_getfile() files live on a pseudo fs whose d_path is the
@@ -171,6 +184,56 @@ class Session:
         if path.endswith("[anon_inodefs]") and dname and dname != path:
             return "anon_inode:" + dname
         return path
+
+    def _offs(self, *keys: str) -> Dict[str, int]:
+        """{"struct x:member.path": offset} through the layout source (-1:
+        absent), cached."""
+        cache = self.__dict__.setdefault("_off_cache", {})
+        for k in keys:
+            if k not in cache:
+                tname, member = k.split(":", 1)
+                cache[k] = self._T.off(tname, member, required=False)
+        return cache
+
+    def _d_path(self, file_va: int) -> str:
+        """drgn's d_path() (drgn.helpers.linux.fs) through raw reads: "[fs
+        type]" for a dentry with d_op->d_dname, else the names up to the
+        root, across mounts."""
+        o = self._offs("struct file:f_path", "struct path:mnt", "struct path:dentry",
+                       "struct dentry:d_parent", "struct dentry:d_name", "struct qstr:name",
+                       "struct dentry:d_op", "struct dentry_operations:d_dname",
+                       "struct dentry:d_inode", "struct inode:i_sb",
+                       "struct super_block:s_type", "struct file_system_type:name",
+                       "struct vfsmount:mnt_root", "struct mount:mnt",
+                       "struct mount:mnt_parent", "struct mount:mnt_mountpoint")
+        if min(o.values()) < 0:
+            raise PfnscopeError("struct file", "offsets for d_path not in the types")
+        u64 = self._u64
+        path = file_va + o["struct file:f_path"]
+        vfsmnt = u64(path + o["struct path:mnt"])
+        dentry = u64(path + o["struct path:dentry"])
+        d_op = u64(dentry + o["struct dentry:d_op"])
+        if d_op and u64(d_op + o["struct dentry_operations:d_dname"]):
+            sb = u64(u64(dentry + o["struct dentry:d_inode"]) + o["struct inode:i_sb"])
+            fstype = u64(sb + o["struct super_block:s_type"])
+            return "[" + (self._kstr(u64(fstype + o["struct file_system_type:name"])) or "") + "]"
+        mount = vfsmnt - o["struct mount:mnt"]
+        names: List[str] = []
+        for _ in range(4096):
+            if dentry == u64(mount + o["struct mount:mnt"] + o["struct vfsmount:mnt_root"]):
+                parent = u64(mount + o["struct mount:mnt_parent"])
+                if parent == mount:
+                    break
+                dentry = u64(mount + o["struct mount:mnt_mountpoint"])
+                mount = parent
+                continue
+            parent = u64(dentry + o["struct dentry:d_parent"])
+            if parent == dentry:
+                break
+            names.append(self._kstr(u64(dentry + o["struct dentry:d_name"] + o["struct qstr:name"]))
+                         or "")
+            dentry = parent
+        return "/" + "/".join(reversed(names))
 
     def _dentry_name(self, file_va: int) -> Optional[str]:
         lo = self.layout_dict
@@ -187,10 +250,7 @@ class Session:
         """Offsets for vma_name(), from the types; -1 when absent."""
         if self._name_offs is None:
             def off(tname: str, member: str) -> int:
-                try:
-                    return drgn.offsetof(self.prog.type(tname), member)
-                except (LookupError, ValueError):
-                    return -1
+                return self._T.off(tname, member, required=False)
             o = {"brk": off("struct mm_struct", "brk"),
                  "start_brk": off("struct mm_struct", "start_brk"),
                  "start_stack": off("struct mm_struct", "start_stack"),
@@ -226,6 +286,8 @@ class Session:
         ``file`` itself when any of that cannot be read."""
         if file is None:
             return None
+        if not self.drgn_types:
+            return self._maps_path_raw(file_va, file)
         try:
             f = drgn.Object(self.prog, "struct file *", value=file_va)
             dentry = f.f_path.dentry
@@ -250,13 +312,65 @@ class Session:
         except Exception:
             return file
 
+    def _maps_path_raw(self, file_va: int, file: str) -> str:
+        """_maps_path() through the layout source: the d_dname function is
+        told by its address (kallsyms or the vmlinux's symbols)."""
+        try:
+            o = self._offs("struct file:f_path", "struct path:mnt", "struct path:dentry",
+                           "struct dentry:d_parent", "struct dentry:d_name",
+                           "struct qstr:name", "struct dentry:d_op",
+                           "struct dentry_operations:d_dname", "struct dentry:d_inode",
+                           "struct inode:i_ino", "struct dentry:d_hash",
+                           "struct hlist_bl_node:pprev", "struct vfsmount:mnt_root")
+            if min(o.values()) < 0:
+                return file
+            u64 = self._u64
+            path = file_va + o["struct file:f_path"]
+            dentry = u64(path + o["struct path:dentry"])
+            mnt_root = u64(u64(path + o["struct path:mnt"]) + o["struct vfsmount:mnt_root"])
+            is_root = u64(dentry + o["struct dentry:d_parent"]) == dentry
+            d_op = u64(dentry + o["struct dentry:d_op"])
+            dname_fn = u64(d_op + o["struct dentry_operations:d_dname"]) if d_op else 0
+            if dname_fn and (not is_root or dentry != mnt_root):
+                syms = self.layout_source.symbols
+                fns = {syms.address(n): n for n in ("simple_dname", "sockfs_dname",
+                                                     "pipefs_dname", "anon_inodefs_dname")}
+                fn = fns.get(dname_fn)
+                name = self._kstr(u64(dentry + o["struct dentry:d_name"] + o["struct qstr:name"]))
+                if name is None:
+                    return file
+                if fn == "simple_dname":
+                    return f"/{name} (deleted)"
+                if fn in ("sockfs_dname", "pipefs_dname"):
+                    ino = u64(u64(dentry + o["struct dentry:d_inode"]) + o["struct inode:i_ino"])
+                    return f"{'socket' if fn == 'sockfs_dname' else 'pipe'}:[{ino}]"
+                if fn == "anon_inodefs_dname":
+                    return "anon_inode:" + name
+                return file
+            pprev = u64(dentry + o["struct dentry:d_hash"] + o["struct hlist_bl_node:pprev"])
+            if not pprev and not is_root:
+                return file + " (deleted)"
+            return file
+        except Exception:
+            return file
+
     def _kstr(self, va: int, n: int = 256) -> Optional[str]:
+        """The C string at va (at most n bytes), read a page at a time so that
+        a string ending before an unreadable page still reads."""
         if not va:
             return None
+        out = b""
         try:
-            return self.target.read_kvirt(va, n).split(b"\0", 1)[0].decode("utf-8", "replace")
+            while len(out) < n:
+                chunk = self.target.read_kvirt(va + len(out),
+                                               min(n - len(out), 4096 - (va + len(out)) % 4096))
+                out += chunk
+                if b"\0" in chunk:
+                    break
         except Exception:
-            return None
+            if b"\0" not in out:
+                return None
+        return out.split(b"\0", 1)[0].decode("utf-8", "replace")
 
     def vma_name(self, mm: int, t: VmaTuple, file: Optional[str]) -> Optional[str]:
         """The name /proc/PID/maps prints for the VMA (fs/proc/task_mmu.c
@@ -436,28 +550,45 @@ def check_elf_truncation(path: str, size: int) -> None:
         raise PfnscopeError(path, f"truncated dump: {size} bytes, its headers describe {end}")
 
 
-def open_dump(path: str, vmlinux: Optional[str] = None, reader: str = "kdumpfile") -> Session:
-    """Open a crash dump; returns a Session (session.prog is a drgn Program)."""
+def _find_vmlinux(vmlinux: Optional[str], release: str, btf: bool):
+    """(vmlinux path or None for BTF, why no vmlinux was found)."""
+    if vmlinux is not None:
+        return vmlinux, None
+    if btf or source_mod.force_btf():
+        return None, None
+    try:
+        return vmlinux_mod.find_vmlinux(release), None
+    except PfnscopeError as e:
+        return None, e
+
+
+def _btf_or_explain(make, why: Optional[PfnscopeError]):
+    """make() the BTF source; when it fails and no vmlinux was found either,
+    one error says both."""
+    try:
+        return make()
+    except PfnscopeError as e:
+        if why is None:
+            raise
+        reason = e.problem.split(": without")[0].split(": pass")[0]
+        tried = why.problem.split("; pass")[0]
+        raise PfnscopeError(e.where, f"{reason}, and {tried}: pass the debug vmlinux with -s")
+
+
+def open_dump(path: str, vmlinux: Optional[str] = None, reader: str = "kdumpfile",
+              btf: bool = False) -> Session:
+    """Open a crash dump; returns a Session (session.prog is a drgn Program).
+
+    Types and symbols: the debug vmlinux (given, or found for the dump's
+    release); without one (or with btf=True) the kernel's own BTF and
+    kallsyms tables, found in the dump through VMCOREINFO."""
     _check_file(path)
     if reader == "kdumpfile":
         kf = _open_kdumpfile(path)
         if not kf.vmcoreinfo:
             raise PfnscopeError(path, "no VMCOREINFO in the dump (QEMU needs -device vmcoreinfo)")
         vmci = VmcoreInfo(kf.vmcoreinfo)
-        vml = vmlinux or vmlinux_mod.find_vmlinux(vmci.osrelease)
-        vmlinux_mod.check_match(vml, vmci)
-        prog = _program_from_vmcoreinfo(vmci)
-        _load_vmlinux(prog, vml)
-        phys_base = (vmci.number("phys_base", 0) or 0) & U64_MAX
-        read_u64 = layout_mod.image_read_u64(kf.read_phys, phys_base)
-        try:
-            sess = Session(prog, vmci, kf, path, "kdumpfile", _guard_read(read_u64, path))
-        except Exception:
-            kf.close()
-            raise
-        _add_segments(prog, sess)
-        sess.vmlinux = vml
-        return sess
+        return _image_session(kf, vmci, path, "kdumpfile", vmlinux, btf)
     if reader == "drgn":
         prog = drgn.Program()
         try:
@@ -465,7 +596,13 @@ def open_dump(path: str, vmlinux: Optional[str] = None, reader: str = "kdumpfile
         except (drgn.FaultError, ValueError, OSError, Exception) as e:
             raise PfnscopeError(path, f"drgn cannot open this dump: {e} (try --reader kdumpfile)")
         release = _uts_release(prog)
-        vml = vmlinux or vmlinux_mod.find_vmlinux(release)
+        vml, why = _find_vmlinux(vmlinux, release, btf)
+        if vml is None:
+            vmci = _vmcoreinfo_no_debuginfo(prog, path)
+            read_img = _drgn_image_reader(prog)
+            lsrc = _btf_or_explain(lambda: source_mod.dump_btf_source(
+                vmci, read_img, _guard_read(lambda a: prog.read_u64(a), path), path), why)
+            return _session(prog, vmci, _drgn_reader(prog), path, "drgn", lsrc, None)
         vmlinux_mod.check_match(vml, VmcoreInfo(f"OSRELEASE={release}\n"))
         _load_vmlinux(prog, vml)
         try:
@@ -474,14 +611,64 @@ def open_dump(path: str, vmlinux: Optional[str] = None, reader: str = "kdumpfile
             raise PfnscopeError(path, "drgn cannot read kernel memory from this dump "
                                 "(physical-only ELF?); use --reader kdumpfile") from e
         vmlinux_mod.check_match(vml, vmci)
-        sess = Session(prog, vmci, _drgn_reader(prog), path, "drgn")
-        sess.vmlinux = vml
-        return sess
+        return _session(prog, vmci, _drgn_reader(prog), path, "drgn", None, vml)
     raise PfnscopeError("--reader", f"unknown reader {reader!r} (kdumpfile or drgn)")
 
 
-def open_live(vmlinux: Optional[str] = None) -> Session:
-    """The running kernel through /proc/kcore (needs root)."""
+def _session(prog, vmci, reader, path, reader_name, lsrc, vml, read_u64=None) -> Session:
+    sess = Session(prog, vmci, reader, path, reader_name, read_u64, layout_source=lsrc)
+    sess.vmlinux = vml
+    return sess
+
+
+def _image_session(phys, vmci: VmcoreInfo, path: str, reader_name: str,
+                   vmlinux: Optional[str], btf: bool) -> Session:
+    """A Session over a physical reader (KdumpFile, RawFile) and the dump's
+    VMCOREINFO: kernel-image reads go through __pa_symbol()."""
+    vml, why = _find_vmlinux(vmlinux, vmci.osrelease, btf)
+    phys_base = (vmci.number("phys_base", 0) or 0) & U64_MAX
+    read_u64 = _guard_read(layout_mod.image_read_u64(phys.read_phys, phys_base), path)
+    prog = _program_from_vmcoreinfo(vmci)
+    try:
+        if vml is None:
+            def read_img(va: int, n: int) -> bytes:
+                return phys.read_phys((va - layout_mod.START_KERNEL_MAP + phys_base) & U64_MAX, n)
+            lsrc = _btf_or_explain(lambda: source_mod.dump_btf_source(vmci, read_img, read_u64,
+                                                                      path), why)
+        else:
+            vmlinux_mod.check_match(vml, vmci)
+            _load_vmlinux(prog, vml)
+            lsrc = None
+        sess = _session(prog, vmci, phys, path, reader_name, lsrc, vml, read_u64)
+    except Exception:
+        phys.close()
+        raise
+    _add_segments(prog, sess)
+    return sess
+
+
+def _vmcoreinfo_no_debuginfo(prog: drgn.Program, path: str) -> VmcoreInfo:
+    """VMCOREINFO of a dump drgn opened without debug info (drgn 0.0.22 does
+    not expose the one it parsed): the dump's note, through libkdumpfile."""
+    kf = _open_kdumpfile(path)
+    try:
+        if not kf.vmcoreinfo:
+            raise PfnscopeError(path, "no VMCOREINFO in the dump (QEMU needs -device vmcoreinfo)")
+        return VmcoreInfo(kf.vmcoreinfo)
+    finally:
+        kf.close()
+
+
+def _drgn_image_reader(prog: drgn.Program) -> Callable[[int, int], bytes]:
+    def read(va: int, n: int) -> bytes:
+        return prog.read(va, n)
+    return read
+
+
+def open_live(vmlinux: Optional[str] = None, btf: bool = False) -> Session:
+    """The running kernel through /proc/kcore (needs root).  Types and
+    symbols: the debug vmlinux (given or found), else (or with btf=True)
+    /sys/kernel/btf/vmlinux and /proc/kallsyms."""
     prog = drgn.Program()
     try:
         prog.set_kernel()
@@ -490,12 +677,17 @@ def open_live(vmlinux: Optional[str] = None) -> Session:
     except Exception as e:
         raise PfnscopeError("/proc/kcore", f"cannot open: {e}")
     release = _uts_release(prog)
-    vml = vmlinux or vmlinux_mod.find_vmlinux(release)
+    vml, why = _find_vmlinux(vmlinux, release, btf)
+    if vml is None:
+        reader = _drgn_reader(prog)
+        vmci = source_mod.sysfs_vmcoreinfo(reader)
+        read_u64 = _guard_read(lambda a: prog.read_u64(a), "/proc/kcore")
+        lsrc = _btf_or_explain(lambda: source_mod.live_btf_source(vmci, read_u64), why)
+        return _session(prog, vmci, reader, "/proc/kcore", "kcore", lsrc, None)
     vmlinux_mod.check_match(vml, VmcoreInfo(f"OSRELEASE={release}\n"))
     _load_vmlinux(prog, vml)
     vmci = from_program(prog)
-    sess = Session(prog, vmci, _drgn_reader(prog), "/proc/kcore", "kcore")
-    sess.vmlinux = vml
+    sess = _session(prog, vmci, _drgn_reader(prog), "/proc/kcore", "kcore", None, vml)
     sess.confirm = True
     return sess
 
@@ -535,7 +727,7 @@ def _guard_read(read_u64: Callable[[int], int], path: str) -> Callable[[int], in
     def read(va: int) -> int:
         try:
             return read_u64(va)
-        except c.Error as e:
+        except (c.Error, drgn.FaultError) as e:
             raise PfnscopeError(path, f"cannot read kernel image at {va:#x}: {e}")
     return read
 
@@ -583,7 +775,7 @@ def scan_vmcoreinfo(path: str, limit: Optional[int] = None) -> Tuple[VmcoreInfo,
 
 
 def open_qemu_ram(path: str, vmlinux: Optional[str] = None, low_size: int = 3 << 30,
-                  high_start: int = 4 << 30) -> Session:
+                  high_start: int = 4 << 30, btf: bool = False) -> Session:
     """A running QEMU guest through its RAM file (``-object
     memory-backend-file,mem-path=FILE,share=on``), read without pausing the
     guest: entries may change under a walk (session.live is True; the CLI
@@ -591,23 +783,11 @@ def open_qemu_ram(path: str, vmlinux: Optional[str] = None, low_size: int = 3 <<
     is file offset [0, low_size); RAM above 4 GiB follows (QEMU pc/q35)."""
     c = core()
     vmci, _ = scan_vmcoreinfo(path)
-    vml = vmlinux or vmlinux_mod.find_vmlinux(vmci.osrelease)
-    vmlinux_mod.check_match(vml, vmci)
     try:
         raw = c.RawFile(path, low_size, high_start)
     except c.OpenError as e:
         raise PfnscopeError(path, str(e).replace(path + ": ", "", 1))
-    prog = _program_from_vmcoreinfo(vmci)
-    _load_vmlinux(prog, vml)
-    phys_base = (vmci.number("phys_base", 0) or 0) & U64_MAX
-    read_u64 = layout_mod.image_read_u64(raw.read_phys, phys_base)
-    try:
-        sess = Session(prog, vmci, raw, path, "qemu-ram", _guard_read(read_u64, path))
-    except Exception:
-        raw.close()
-        raise
-    _add_segments(prog, sess)
-    sess.vmlinux = vml
+    sess = _image_session(raw, vmci, path, "qemu-ram", vmlinux, btf)
     sess.live = True
     sess.confirm = True
     return sess
