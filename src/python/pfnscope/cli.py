@@ -365,6 +365,8 @@ def cmd_walk(sess, args) -> int:
             if getattr(sess, "live", False):
                 n = _walk_live(sess, t, vt, fd, mode, flags, args.json)
             else:
+                if getattr(sess, "confirm", False):
+                    flags |= c.WALK_CONFIRM
                 n = sess.target.walk_write(fd, t.mm, vt, t.pid, mode=mode, flags=flags)[0]
             if prog:
                 prog.vma_done(n)
@@ -381,8 +383,10 @@ def _walk_live(sess, t, vt, fd, mode, flags, as_json) -> int:
     """A walk of a target that keeps running (--qemu-ram): raw entries are
     read before and after the reported walk (caches dropped each time); an
     entry that differs is reported after the VMA's output, never an error.
-    A VMA whose tables vanish meanwhile is reported the same way.  Returns
-    the number of entries of the reported walk."""
+    A VMA whose tables vanish meanwhile is reported the same way.  Inside
+    the reported walk, an entry's diagnoses at medium or above are read
+    again (WALK_CONFIRM) and withdrawn, with a changed record, when they
+    do not hold.  Returns the number of entries of the reported walk."""
     from . import target
     c = target.core()
 
@@ -398,7 +402,7 @@ def _walk_live(sess, t, vt, fd, mode, flags, as_json) -> int:
     err2 = None
     walked = 0
     try:
-        walked = sess.target.walk_write(fd, t.mm, vt, t.pid, mode=mode, flags=flags)[0]
+        walked = sess.target.walk_write(fd, t.mm, vt, t.pid, mode=mode, flags=flags | c.WALK_CONFIRM)[0]
     except c.Error as e:
         err2 = str(e)
     after, err3 = raws()
@@ -407,9 +411,7 @@ def _walk_live(sess, t, vt, fd, mode, flags, as_json) -> int:
         b, a = before.get(addr, 0), after.get(addr, 0)
         if b != a:
             if as_json:
-                out.append(json.dumps({"type": "changed", "pid": t.pid, "vma_start": f"{vt[1]:#x}",
-                                       "addr": f"{addr:#x}", "raw_before": f"{b:#x}",
-                                       "raw_after": f"{a:#x}"}, separators=(",", ":")))
+                out.append(c.changed_json(t.pid, vt[1], addr, b, a))
             else:
                 out.append(f"# changed during the walk: {addr:#018x} raw {b:#018x} -> {a:#018x}")
     for err in dict.fromkeys(e for e in (err1, err2, err3) if e):
@@ -438,8 +440,9 @@ def cmd_check(sess, args) -> int:
         def vma_done(t, v, entries: int) -> None:
             prog.vma_done(entries)
     errors: List[api.CheckError] = []
+    changed: List[dict] = []
     try:
-        findings = api.check(sess.prog, args.pids, progress, errors, vma_done)
+        findings = api.check(sess.prog, args.pids, progress, errors, vma_done, changed)
         if prog:
             prog.tasks = prog.ntasks
             prog.draw(force=True)
@@ -448,6 +451,13 @@ def cmd_check(sess, args) -> int:
             prog.clear()
     for f in findings:
         _write((f.to_json() if args.json else str(f)) + "\n")
+    for ch in changed:  # live targets: findings a re-read did not confirm
+        if args.json:
+            _write(json.dumps(ch, separators=(",", ":")) + "\n")
+        else:
+            _write(f"# changed during the check: pid {ch['pid']} {ch['addr']} {ch.get('level') or ''} "
+                   f"{ch.get('what', 'entry')} {ch['raw_before']} -> {ch['raw_after']}; not confirmed: "
+                   f"{','.join(ch.get('codes') or [])}\n")
     for e in errors:
         if args.json:
             _write(e.to_json() + "\n")
@@ -457,8 +467,11 @@ def cmd_check(sess, args) -> int:
         counts[(f.severity, f.code)] = counts.get((f.severity, f.code), 0) + 1
     if args.json:
         if args.summary:
-            _write(json.dumps({"type": "summary", "counts": {c: n for (_, c), n in counts.items()},
-                               "errors": len(errors)}, separators=(",", ":")) + "\n")
+            summ = {"type": "summary", "counts": {c: n for (_, c), n in counts.items()},
+                    "errors": len(errors)}
+            if getattr(sess, "confirm", False):
+                summ["changed"] = len(changed)
+            _write(json.dumps(summ, separators=(",", ":")) + "\n")
     else:
         if args.summary or not findings:
             for (sev, code), n in sorted(counts.items(), key=lambda k: -SEVERITIES.index(k[0][0])):

@@ -65,6 +65,10 @@ class Session:
     prog has no types: file and VMA names are then read through the layout
     source's offsets and symbols, not drgn objects."""
 
+    # a target that keeps running (/proc/kcore, a running guest's RAM):
+    # findings at medium or above are read again before they are reported
+    confirm = False
+
     def __init__(self, prog: drgn.Program, vmci: VmcoreInfo, reader, source: str,
                  reader_name: str, read_u64: Optional[Callable[[int], int]] = None,
                  layout_source=None) -> None:
@@ -94,7 +98,12 @@ class Session:
 
     # --- tasks and VMAs -------------------------------------------------
     def tasks(self) -> List[Task]:
-        return list(self.target.tasks())
+        """Thread-group leaders.  On a live target the task list may change
+        under the iteration (a task exits, its task_struct is freed): a
+        listing that fails is read again, caches dropped, as vmas() does."""
+        if not self.confirm:
+            return list(self.target.tasks())
+        return self._live_read(lambda: list(self.target.tasks()), "task list")
 
     def find_task(self, pid: int) -> Task:
         t = self.target.find_task(int(pid))
@@ -102,8 +111,41 @@ class Session:
             raise PfnscopeError(f"pid {pid}", "no such process in the target")
         return t
 
+    # reads of a live task list or VMA tree before giving up (see vmas())
+    VMA_TREE_READS = 3
+
     def vmas(self, mm: int) -> List[VmaTuple]:
-        return list(self.target.vmas(int(mm)))
+        """The VMAs of mm.  On a live target the maple tree may change under
+        the iteration (nodes replaced and freed after an RCU grace period,
+        which the kernel's readers notice as dead nodes and restart from the
+        root, mas_walk/mas_dead_node); a listing that fails is read again
+        from the root, caches dropped, up to VMA_TREE_READS times."""
+        if not self.confirm:
+            return list(self.target.vmas(int(mm)))
+        return self._live_read(lambda: list(self.target.vmas(int(mm))), "VMA tree",
+                               "or the task exited")
+
+    def _live_read(self, read, what: str, why: str = ""):
+        """read() until it does not fail, VMA_TREE_READS times at most.  The
+        mm's maple tree replaces nodes and frees the old ones after an RCU
+        grace period (commit 3dd4432549415f "mm: enable maple tree RCU mode
+        by default", v6.3, in 6.1.y too) and stores some updates into a
+        node in place; a reader outside the kernel's RCU read side can meet a
+        node half rewritten or already reused.  Each retry comes after a short
+        pause, so that a preempted writer (which pfnscope may outrank) can
+        finish its update."""
+        import time
+        c = core()
+        for attempt in range(self.VMA_TREE_READS):
+            if attempt:
+                time.sleep(0.01 * 4 ** attempt)
+            try:
+                return read()
+            except c.Error as e:
+                last = e
+                self.target.flush_cache()
+        raise c.Error(f"{last} ({what} read {self.VMA_TREE_READS} times: it kept "
+                      f"changing{', ' + why if why else ''})")
 
     def find_vma(self, mm: int, addr: int) -> Optional[VmaTuple]:
         return self.target.find_vma(int(mm), int(addr))
@@ -645,7 +687,9 @@ def open_live(vmlinux: Optional[str] = None, btf: bool = False) -> Session:
     vmlinux_mod.check_match(vml, VmcoreInfo(f"OSRELEASE={release}\n"))
     _load_vmlinux(prog, vml)
     vmci = from_program(prog)
-    return _session(prog, vmci, _drgn_reader(prog), "/proc/kcore", "kcore", None, vml)
+    sess = _session(prog, vmci, _drgn_reader(prog), "/proc/kcore", "kcore", None, vml)
+    sess.confirm = True
+    return sess
 
 
 def session_for(prog: drgn.Program) -> Session:
@@ -656,8 +700,10 @@ def session_for(prog: drgn.Program) -> Session:
     if not (prog.flags & drgn.ProgramFlags.IS_LINUX_KERNEL):
         raise PfnscopeError("program", "not a Linux kernel program")
     vmci = from_program(prog)
-    src = "/proc/kcore" if prog.flags & drgn.ProgramFlags.IS_LIVE else "drgn program"
-    return Session(prog, vmci, _drgn_reader(prog), src, "drgn")
+    live = bool(prog.flags & drgn.ProgramFlags.IS_LIVE)
+    sess = Session(prog, vmci, _drgn_reader(prog), "/proc/kcore" if live else "drgn program", "drgn")
+    sess.confirm = live   # `drgn -k`: the kernel keeps running under the walk
+    return sess
 
 
 def _drgn_reader(prog: drgn.Program) -> Callable[[int, int], bytes]:
@@ -743,4 +789,5 @@ def open_qemu_ram(path: str, vmlinux: Optional[str] = None, low_size: int = 3 <<
         raise PfnscopeError(path, str(e).replace(path + ": ", "", 1))
     sess = _image_session(raw, vmci, path, "qemu-ram", vmlinux, btf)
     sess.live = True
+    sess.confirm = True
     return sess
