@@ -502,14 +502,59 @@ def test_kdumpfile_reader_matches_callable(mock, tmp_path):
     del t
     kf.close()
 
-    # truncated: one line naming the file
+    assert kf_whole_damage(core) is None
+
+    # cut short: opens, reports what is missing; pages before the cut read
+    # the same, pages after it fail like filtered pages
+    size = os.path.getsize(core)
     trunc = tmp_path / "trunc.core"
-    trunc.write_bytes(core.read_bytes()[: os.path.getsize(core) // 2])
+    trunc.write_bytes(core.read_bytes()[: size // 2])
+    kt = _core.KdumpFile(str(trunc))
+    d = kt.damage
+    assert d["truncated"] and d["missing_bytes"] == size - size // 2, d
+    assert "\n" not in d["message"] and "missing" in d["message"]
+    ok = bad = 0
+    for (pa, data), off in zip(chunks, elf_offsets(core)):
+        if off + len(data) <= size // 2:
+            assert kt.read_phys(pa, len(data)) == data
+            ok += 1
+        else:
+            with pytest.raises(_core.Error):
+                kt.read_phys(pa, len(data))
+            bad += 1
+    assert ok and bad and d["missing_pages"] == bad, (ok, bad, d)
+    kt.close()
+
+    # cut inside the program headers: one line naming the file
+    hdr = tmp_path / "hdr.core"
+    hdr.write_bytes(core.read_bytes()[:80])
     with pytest.raises(_core.OpenError) as ei:
-        _core.KdumpFile(str(trunc))
-    assert str(trunc) in str(ei.value) and "truncated" in str(ei.value)
+        _core.KdumpFile(str(hdr))
+    assert str(hdr) in str(ei.value) and "truncated" in str(ei.value)
     assert "\n" not in str(ei.value)
     assert isinstance(ei.value, OSError)
+
+
+def kf_whole_damage(path):
+    k = _core.KdumpFile(str(path))
+    try:
+        return k.damage
+    finally:
+        k.close()
+
+
+def elf_offsets(path):
+    """File offsets of the PT_LOADs of an ELF64 core, in order."""
+    import struct
+    raw = open(path, "rb").read()
+    phoff, = struct.unpack_from("<Q", raw, 32)
+    phnum, = struct.unpack_from("<H", raw, 56)
+    out = []
+    for i in range(phnum):
+        p_type, _, p_offset = struct.unpack_from("<IIQ", raw, phoff + i * 56)
+        if p_type == 1:
+            out.append(p_offset)
+    return out
 
 
 def test_kdumpfile_open_errors(tmp_path):

@@ -346,6 +346,7 @@ def _run(args, prog=None) -> int:
             raise PfnscopeError("drgn", f"cannot import ({e}); run with /usr/bin/python3")
         target.core()
         sess = _open(args) if prog is None else target.session_for(prog)
+        _warn_damage(sess, args)
         rc = COMMANDS[args.command](sess, args)
         sys.stdout.flush()
         return rc
@@ -357,6 +358,19 @@ def _run(args, prog=None) -> int:
         if os.environ.get("PFNSCOPE_DEBUG"):
             raise
         return _fail(_describe(e))
+
+
+def _warn_damage(sess, args) -> None:
+    """A damaged dump: one warning line on stderr, and with --json its
+    warning records first (after any header record)."""
+    damage = getattr(sess, "damage", None)
+    if not damage:
+        return
+    from . import target
+    sys.stderr.write(f"pfnscope: warning: {sess.source}: {damage['message']}\n")
+    if args.json:
+        for rec in target.damage_records(damage):
+            _write(json.dumps(rec, separators=(",", ":")) + "\n")
 
 
 def _describe(e: Exception) -> str:

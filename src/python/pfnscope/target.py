@@ -78,6 +78,8 @@ class Session:
         self._files: Dict[int, Optional[str]] = {}
         self._mm_names: Dict[int, Tuple[int, int, int]] = {}
         self._name_offs: Optional[Dict[str, int]] = None
+        # what a damaged dump lacks (KdumpFile.damage), None when whole
+        self.damage: Optional[Dict[str, object]] = None
         _SESSIONS[id(prog)] = self
 
     # --- tasks and VMAs -------------------------------------------------
@@ -358,18 +360,21 @@ def _load_vmlinux(prog: drgn.Program, vmlinux: str) -> None:
         raise PfnscopeError(vmlinux, e.strerror or str(e))
 
 
-def _check_file(path: str) -> None:
+def _check_file(path: str, refuse_truncated: bool) -> None:
     try:
         st = os.stat(path)
     except OSError as e:
         raise PfnscopeError(path, e.strerror or "cannot open")
     if st.st_size == 0:
         raise PfnscopeError(path, "empty file")
-    check_elf_truncation(path, st.st_size)
+    if refuse_truncated:
+        check_elf_truncation(path, st.st_size)
 
 
 def check_elf_truncation(path: str, size: int) -> None:
-    """An ELF vmcore whose PT_LOAD data extends past the end of the file."""
+    """An ELF vmcore whose PT_LOAD data extends past the end of the file
+    (for the drgn reader, which has no notion of a partial dump; the
+    kdumpfile reader opens such a file and reports what is missing)."""
     try:
         with open(path, "rb") as f:
             hdr = f.read(64)
@@ -389,12 +394,16 @@ def check_elf_truncation(path: str, size: int) -> None:
         if p_type in (1, 4):
             end = max(end, p_offset + p_filesz)
     if end > size:
-        raise PfnscopeError(path, f"truncated dump: {size} bytes, its headers describe {end}")
+        raise PfnscopeError(path, f"truncated dump: {size} bytes, its headers describe {end} "
+                            "(the default --reader kdumpfile reads what is there)")
 
 
 def open_dump(path: str, vmlinux: Optional[str] = None, reader: str = "kdumpfile") -> Session:
-    """Open a crash dump; returns a Session (session.prog is a drgn Program)."""
-    _check_file(path)
+    """Open a crash dump; returns a Session (session.prog is a drgn Program).
+    A damaged dump (cut short, corrupt page descriptors or bitmap blocks)
+    opens with session.damage set (see KdumpFile.damage): its missing pages
+    read as unreadable, everything else answers."""
+    _check_file(path, refuse_truncated=(reader != "kdumpfile"))
     if reader == "kdumpfile":
         kf = _open_kdumpfile(path)
         if not kf.vmcoreinfo:
@@ -413,6 +422,7 @@ def open_dump(path: str, vmlinux: Optional[str] = None, reader: str = "kdumpfile
             raise
         _add_segments(prog, sess)
         sess.vmlinux = vml
+        sess.damage = kf.damage
         return sess
     if reader == "drgn":
         prog = drgn.Program()
@@ -434,6 +444,27 @@ def open_dump(path: str, vmlinux: Optional[str] = None, reader: str = "kdumpfile
         sess.vmlinux = vml
         return sess
     raise PfnscopeError("--reader", f"unknown reader {reader!r} (kdumpfile or drgn)")
+
+
+def damage_records(damage: Optional[Dict[str, object]]) -> List[Dict[str, object]]:
+    """The JSON warning records of a damaged dump (none when whole)."""
+    if not damage:
+        return []
+    out: List[Dict[str, object]] = []
+    if damage.get("truncated") or damage.get("incomplete"):
+        out.append({"type": "warning", "what": "truncated",
+                    "missing_bytes": damage["missing_bytes"],
+                    "missing_pages": damage["missing_pages"],
+                    "incomplete": bool(damage.get("incomplete"))})
+    if damage.get("bad_descriptors") or damage.get("bad_bitmap_blocks") or damage.get("bitmap_mismatch"):
+        rec: Dict[str, object] = {"type": "warning", "what": "corrupt",
+                                  "bad_descriptors": damage["bad_descriptors"],
+                                  "bad_bitmap_blocks": damage["bad_bitmap_blocks"],
+                                  "lost_pages": damage["lost_pages"]}
+        if damage.get("bitmap_mismatch"):
+            rec["unlocatable_from_pfn"] = damage["lost_from_pfn"]
+        out.append(rec)
+    return out
 
 
 def open_live(vmlinux: Optional[str] = None) -> Session:
