@@ -195,15 +195,31 @@ def cmd_walk(sess, args) -> int:
     mode = ("summary-" if args.summary else "") + ("json" if args.json else "table")
     fd = sys.stdout.fileno()
     todo = []
+    unread = []  # (task, vma_start or None, message): not read, exit 2
+    # a damaged dump (truncated, corrupt): a task or VMA whose structures are
+    # gone is reported as not read and the others are walked
+    partial = bool(getattr(sess, "damage", None)) and len(args.pids) > 1
     for pid in args.pids:  # resolve everything first: errors before output
-        t = _task_with_mm(sess, pid)
-        if args.addr is not None:
-            vt = sess.find_vma(t.mm, args.addr)
-            if vt is None:
-                raise PfnscopeError(f"{args.addr:#x}", f"not mapped in pid {t.pid} ({t.comm})")
-            todo += [(t, vt)]
-        else:
-            todo += [(t, vt) for vt in sess.vmas(t.mm)]
+        try:
+            t = _task_with_mm(sess, pid)
+        except (PfnscopeError, c.Error) as e:
+            if not partial:
+                raise
+            from .api import Task
+            unread.append((Task(0, pid, -1, 0, ""), None, str(e)))
+            continue
+        try:
+            if args.addr is not None:
+                vt = sess.find_vma(t.mm, args.addr)
+                if vt is None:
+                    raise PfnscopeError(f"{args.addr:#x}", f"not mapped in pid {t.pid} ({t.comm})")
+                todo += [(t, vt)]
+            else:
+                todo += [(t, vt) for vt in sess.vmas(t.mm)]
+        except c.Error as e:
+            if not partial:
+                raise
+            unread.append((t, None, str(e)))
     for t, vt in todo:
         v = Vma(sess, t.mm, vt, t.pid)
         if args.json:
@@ -214,9 +230,22 @@ def cmd_walk(sess, args) -> int:
         sys.stdout.flush()
         if getattr(sess, "live", False):
             _walk_live(sess, t, vt, fd, mode, flags, args.json)
-        else:
+        elif not getattr(sess, "damage", None):
             sess.target.walk_write(fd, t.mm, vt, t.pid, mode=mode, flags=flags)
-    return 0
+        else:
+            try:
+                sess.target.walk_write(fd, t.mm, vt, t.pid, mode=mode, flags=flags)
+            except c.Error as e:  # a table page gone: the next VMA is walked
+                unread.append((t, vt[1], str(e)))
+    for t, start, msg in unread:
+        where = f"pid {t.pid} ({t.comm})" + (f" vma {start:#x}" if start is not None else "")
+        if args.json:
+            rec = {"type": "error", "pid": t.pid, "comm": t.comm, "message": msg}
+            if start is not None:
+                rec["vma_start"] = f"{start:#x}"
+            _write(json.dumps(rec, separators=(",", ":")) + "\n")
+        sys.stderr.write(f"pfnscope: {where}: not read: {msg}\n")
+    return 2 if unread else 0
 
 
 def _walk_live(sess, t, vt, fd, mode, flags, as_json) -> None:

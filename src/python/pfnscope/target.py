@@ -417,6 +417,13 @@ def open_dump(path: str, vmlinux: Optional[str] = None, reader: str = "kdumpfile
         read_u64 = layout_mod.image_read_u64(kf.read_phys, phys_base)
         try:
             sess = Session(prog, vmci, kf, path, "kdumpfile", _guard_read(read_u64, path))
+        except PfnscopeError as e:
+            damage = kf.damage
+            kf.close()
+            if damage:  # the kernel's own data is in the part that is gone
+                raise PfnscopeError(e.where, f"{e.problem} (the dump is damaged: "
+                                    f"{damage['message']})") from e
+            raise
         except Exception:
             kf.close()
             raise
