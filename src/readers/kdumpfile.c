@@ -353,9 +353,14 @@ static int check_diskdump(struct pfs_kdump *k, const char *path, char *err, size
 	struct pd64 *pds = NULL;
 	int ret = 0;
 
-	if (pread(k->fd, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr) ||
-	    (memcmp(hdr, "KDUMP   ", 8) && memcmp(hdr, "DISKDUMP", 8)))
+	ssize_t got = pread(k->fd, hdr, sizeof(hdr), 0);
+	if (got < 8 || (memcmp(hdr, "KDUMP   ", 8) && memcmp(hdr, "DISKDUMP", 8)))
 		return 0;
+	if (got != (ssize_t)sizeof(hdr)) {
+		set_err(err, errlen, path, "truncated kdump-compressed dump: the file ends "
+			"inside the header (%llu bytes)", (unsigned long long)size);
+		return -1;
+	}
 	memcpy(&version, hdr + DH_VERSION, 4);
 	memcpy(&status, hdr + DH_STATUS, 4);
 	memcpy(&block_size, hdr + DH_BLOCK_SIZE, 4);
@@ -381,6 +386,27 @@ static int check_diskdump(struct pfs_kdump *k, const char *path, char *err, size
 			return 0;   /* one part of a split dump: leave it to libkdumpfile */
 		if (version >= 6)
 			memcpy(&max_pfn, sub + 96, 8);
+		/* the blobs libkdumpfile reads at open (read_vmcoreinfo,
+		 * read_eraseinfo, read_notes): inside the file, or one line here
+		 * rather than its error path (see abandon_ctx) */
+		static const struct { unsigned ver, off; const char *what; } blobs[] = {
+			{ 3, 32, "VMCOREINFO" }, { 4, 48, "ELF notes" }, { 5, 64, "erase info" },
+		};
+		for (unsigned i = 0; i < sizeof(blobs) / sizeof(blobs[0]); i++) {
+			uint64_t off, len;
+			if ((unsigned)version < blobs[i].ver)
+				continue;
+			memcpy(&off, sub + blobs[i].off, 8);
+			memcpy(&len, sub + blobs[i].off + 8, 8);
+			if (len && (off > size || len > size - off)) {
+				set_err(err, errlen, path, "%s kdump-compressed dump: its %s (%llu bytes "
+					"at %llu) end beyond the %llu-byte file",
+					off < size && len < (1ull << 32) ? "truncated" : "corrupt",
+					blobs[i].what, (unsigned long long)len, (unsigned long long)off,
+					(unsigned long long)size);
+				return -1;
+			}
+		}
 	}
 	if (status & DUMP_DH_COMPRESSED_INCOMPLETE)
 		k->damage.incomplete = 1;
@@ -609,6 +635,42 @@ static void make_warning(struct pfs_kdump *k)
 		k->warning = strdup(buf);
 }
 
+/* libkdumpfile 0.5.1: when a diskdump open fails after the header probe
+ * matched (open_common's err_cleanup), diskdump_cleanup() frees the format
+ * data and sets it NULL, and kdump_free() then runs diskdump_attr_cleanup(),
+ * which dereferences it: a NULL pointer crash (found by fuzzing: a 28-byte
+ * file "KDUMP   " + header_version 6).  Such a context is never freed;
+ * it stays reachable here (one per failed open; the CLI opens one dump). */
+static kdump_ctx_t **graveyard;
+static size_t ngraveyard, capgraveyard;
+static pthread_mutex_t graveyard_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int diskdump_signature(int fd)
+{
+	char sig[16];
+	if (pread(fd, sig, sizeof(sig), 0) != (ssize_t)sizeof(sig))
+		return 0;
+	return !memcmp(sig, "KDUMP   ", 8) || !memcmp(sig, "DISKDUMP", 8) ||
+	       !memcmp(sig, "makedumpfile\0", 13);
+}
+
+static void abandon_ctx(struct pfs_kdump *k)
+{
+	pthread_mutex_lock(&graveyard_lock);
+	if (ngraveyard == capgraveyard) {
+		size_t cap = capgraveyard ? 2 * capgraveyard : 16;
+		kdump_ctx_t **g = realloc(graveyard, cap * sizeof(*g));
+		if (g) {
+			graveyard = g;
+			capgraveyard = cap;
+		}
+	}
+	if (ngraveyard < capgraveyard)
+		graveyard[ngraveyard++] = k->ctx;
+	pthread_mutex_unlock(&graveyard_lock);
+	k->ctx = NULL;
+}
+
 static char *dup_attr(kdump_ctx_t *ctx, const char *key)
 {
 	const char *s = NULL;
@@ -685,6 +747,8 @@ struct pfs_kdump *pfs_kdump_open(const char *path, int convert_flat, char *err, 
 		else
 			set_err(err, errlen, path, "cannot open dump (libkdumpfile: %s)",
 				why ? why : "error");
+		if (diskdump_signature(k->fd))
+			abandon_ctx(k);
 		goto fail;
 	}
 	k->arch = dup_attr(k->ctx, KDUMP_ATTR_ARCH_NAME);

@@ -11,6 +11,7 @@ import ctypes
 import json
 import os
 import re
+import struct
 import subprocess
 import sys
 import tempfile
@@ -568,6 +569,21 @@ def test_kdumpfile_open_errors(tmp_path):
     junk.write_bytes(b"hello world\n" * 100)
     with pytest.raises(_core.OpenError, match="junk: not a dump"):
         _core.KdumpFile(str(junk))
+    # a kdump header cut short, and one whose notes lie beyond the file:
+    # one line each (libkdumpfile 0.5.1 crashed freeing such a context)
+    short = tmp_path / "short"
+    short.write_bytes(b"KDUMP   \x06\0\0\0Linu\xff" + b"\0" * 11)
+    with pytest.raises(_core.OpenError, match="short: truncated kdump-compressed dump"):
+        _core.KdumpFile(str(short))
+    hdr = bytearray(8192)
+    hdr[:8] = b"KDUMP   "
+    struct.pack_into("<i", hdr, 8, 6)
+    struct.pack_into("<iiII", hdr, 428, 4096, 1, 2, 1024)
+    struct.pack_into("<QQ", hdr, 4096 + 48, 0xffffffffffffffff, 0xffffffffffffffff)
+    notes = tmp_path / "notes"
+    notes.write_bytes(bytes(hdr) + b"\0" * 8192)
+    with pytest.raises(_core.OpenError, match="notes: corrupt kdump-compressed dump: its ELF notes"):
+        _core.KdumpFile(str(notes))
     flat = tmp_path / "flat"
     flat.write_bytes(b"makedumpfile\0\0\0\0" + b"\0" * 4080)
     with pytest.raises(_core.OpenError, match="flattened.*makedumpfile -R"):
