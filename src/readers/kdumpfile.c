@@ -231,6 +231,18 @@ static int pfn_is_bad(const struct pfs_kdump *k, uint64_t first, uint64_t last)
 	return lo < k->nbad && k->bad[lo].first <= last;
 }
 
+static int read_all(int fd, void *buf, size_t len, uint64_t off)
+{
+	size_t done = 0;
+	while (done < len) {
+		ssize_t n = pread(fd, (char *)buf + done, len - done, (off_t)(off + done));
+		if (n <= 0)
+			return -1;
+		done += (size_t)n;
+	}
+	return 0;
+}
+
 /* ELF: program headers and notes must be in the file (else the file is
  * refused: the headers are gone); PT_LOAD data past the end is missing,
  * and those pages fail to read. */
@@ -244,45 +256,65 @@ static int check_elf(struct pfs_kdump *k, const char *path, char *err, size_t er
 		return 0;
 	if (eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_phentsize != sizeof(Elf64_Phdr))
 		return 0;   /* leave 32-bit / odd files to libkdumpfile */
-	if (eh.e_phoff > size || (uint64_t)eh.e_phnum * sizeof(Elf64_Phdr) > size - eh.e_phoff) {
+	uint64_t phnum = eh.e_phnum;
+	if (phnum == PN_XNUM) {
+		/* more than 65534 program headers (QEMU paging=true dumps): the
+		 * count is sh_info of section header 0 (elf(5)) */
+		Elf64_Shdr sh0;
+		if (eh.e_shoff > size || size - eh.e_shoff < sizeof(sh0) ||
+		    pread(k->fd, &sh0, sizeof(sh0), (off_t)eh.e_shoff) != (ssize_t)sizeof(sh0)) {
+			set_err(err, errlen, path, "truncated ELF dump (section header 0, which "
+				"holds the program header count, is beyond the end of the "
+				"%llu-byte file)", (unsigned long long)size);
+			return -1;
+		}
+		phnum = sh0.sh_info;
+	}
+	if (eh.e_phoff > size || phnum * sizeof(Elf64_Phdr) > size - eh.e_phoff) {
 		set_err(err, errlen, path, "truncated ELF dump (program headers beyond "
 			"the end of the %llu-byte file)", (unsigned long long)size);
 		return -1;
 	}
-	k->loads = calloc(eh.e_phnum ? eh.e_phnum : 1, sizeof(*k->loads));
-	if (!k->loads)
+	k->loads = calloc(phnum ? phnum : 1, sizeof(*k->loads));
+	Elf64_Phdr *phs = malloc(phnum ? phnum * sizeof(*phs) : 1);
+	if (!k->loads || !phs || read_all(k->fd, phs, phnum * sizeof(*phs), eh.e_phoff)) {
+		free(phs);
 		return 0;
-	for (unsigned i = 0; i < eh.e_phnum; i++) {
-		Elf64_Phdr ph;
-		if (pread(k->fd, &ph, sizeof(ph), (off_t)(eh.e_phoff + i * sizeof(ph))) != (ssize_t)sizeof(ph))
-			return 0;
+	}
+	for (uint64_t i = 0; i < phnum; i++) {
+		Elf64_Phdr ph = phs[i];
 		if (ph.p_offset > UINT64_MAX - ph.p_filesz) {
-			set_err(err, errlen, path, "corrupt ELF dump: segment %u's file range "
-				"overflows", i);
+			set_err(err, errlen, path, "corrupt ELF dump: segment %llu's file range "
+				"overflows", (unsigned long long)i);
+			free(phs);
 			return -1;
 		}
 		if (ph.p_type == PT_NOTE && ph.p_offset + ph.p_filesz > size) {
-			set_err(err, errlen, path, "truncated ELF dump: the notes (segment %u) "
-				"end at byte %llu, the file has %llu", i,
+			set_err(err, errlen, path, "truncated ELF dump: the notes (segment %llu) "
+				"end at byte %llu, the file has %llu", (unsigned long long)i,
 				(unsigned long long)(ph.p_offset + ph.p_filesz),
 				(unsigned long long)size);
+			free(phs);
 			return -1;
 		}
 		if (ph.p_type != PT_LOAD)
 			continue;
+		if (ph.p_offset + ph.p_filesz > end)
+			end = ph.p_offset + ph.p_filesz;
+		if (ph.p_offset + ph.p_filesz <= size)
+			continue;   /* whole: only cut segments are checked on reads */
 		k->loads[k->nloads].paddr = ph.p_paddr;
 		k->loads[k->nloads].offset = ph.p_offset;
 		k->loads[k->nloads].filesz = ph.p_filesz;
 		k->nloads++;
-		if (ph.p_offset + ph.p_filesz > end)
-			end = ph.p_offset + ph.p_filesz;
 	}
+	free(phs);
 	if (end > size) {
 		k->damage.truncated = 1;
 		k->damage.missing_bytes = end - size;
 		for (size_t i = 0; i < k->nloads; i++) {
 			struct pfs_elf_load *l = &k->loads[i];
-			if (l->offset + l->filesz > size && l->filesz)
+			if (l->filesz)
 				k->damage.missing_pages += (l->offset + l->filesz -
 							    (l->offset >= size ? l->offset : size) + 4095) >> 12;
 		}
@@ -291,8 +323,10 @@ static int check_elf(struct pfs_kdump *k, const char *path, char *err, size_t er
 	return 0;
 }
 
-/* ELF read check: every byte of [paddr, paddr + len) that a PT_LOAD holds
- * must be inside the file. */
+/* ELF read check: no byte of [paddr, paddr + len) may come from the part
+ * of a cut PT_LOAD past the end of the file (a physical address that
+ * another, whole segment also holds is refused too: libkdumpfile may pick
+ * either). */
 static int elf_range_ok(const struct pfs_kdump *k, uint64_t paddr, size_t len)
 {
 	for (size_t i = 0; i < k->nloads; i++) {
@@ -330,18 +364,6 @@ struct pd64 {
 	uint32_t size, flags;
 	uint64_t page_flags;
 };
-
-static int read_all(int fd, void *buf, size_t len, uint64_t off)
-{
-	size_t done = 0;
-	while (done < len) {
-		ssize_t n = pread(fd, (char *)buf + done, len - done, (off_t)(off + done));
-		if (n <= 0)
-			return -1;
-		done += (size_t)n;
-	}
-	return 0;
-}
 
 static int check_diskdump(struct pfs_kdump *k, const char *path, char *err, size_t errlen)
 {

@@ -97,13 +97,38 @@ def _diskdump_geometry(path):
     return bs, bitmap_off, bitmap_len, bitmap_off + bitmap_len, npages
 
 
+def _elf_loads_end(path):
+    """End of the last PT_LOAD's data in an ELF64 file (PN_XNUM aware)."""
+    with open(path, "rb") as f:
+        eh = f.read(64)
+        phoff, shoff = struct.unpack_from("<QQ", eh, 32)
+        phnum, = struct.unpack_from("<H", eh, 56)
+        if phnum == 0xFFFF:
+            f.seek(shoff + 44)
+            phnum, = struct.unpack("<I", f.read(4))
+        f.seek(phoff)
+        raw = f.read(56 * phnum)
+    end = 0
+    for i in range(phnum):
+        t, _, off, _, _, filesz = struct.unpack_from("<IIQQQQ", raw, 56 * i)
+        if t == 1:
+            end = max(end, off + filesz)
+    return end
+
+
+def _expected_missing(path, fmt, cut):
+    """Bytes a cut at `cut` takes from what the file's headers describe."""
+    if fmt.startswith("elf"):
+        return max(0, _elf_loads_end(path) - cut)
+    return os.path.getsize(path) - cut
+
+
 def _header_cut(path, fmt):
     if fmt.startswith("elf"):
         with open(path, "rb") as f:
             eh = f.read(64)
         phoff, = struct.unpack_from("<Q", eh, 32)
-        phnum, = struct.unpack_from("<H", eh, 56)
-        return phoff + phnum * 56 // 2          # inside the program headers
+        return phoff + 56 + 28                  # inside the program headers
     bs, bitmap_off, bitmap_len, desc_off, _ = _diskdump_geometry(path)
     return bitmap_off + bitmap_len // 2 + 100   # inside the dumpable bitmap
 
@@ -134,7 +159,14 @@ def _compare(key, fmt, path, label, expect_missing=None):
         L.assert_clean_error(r, path)
         assert any(w in r.err for w in ("truncated", "damaged", "corrupt")), r
         return dict(result="error", agree=0, unreadable=0, not_read=len(full_ents),
-                    message=err_lines[0][len("pfnscope: "):])
+                    message=_short(err_lines[0], path))
+    if expect_missing == 0:
+        # cut after the last byte the headers describe: nothing is missing
+        assert r.rc == 0 and not err_lines, r
+        ents = [o for o in recs if o["type"] == "entry"]
+        assert {_ekey(o): o for o in ents} == full_ents, f"{label}: entries differ"
+        return dict(result="whole", agree=len(ents), unreadable=0, not_read=0,
+                    message="cut after the last PT_LOAD: nothing missing")
     # opened: the warning first, on stderr and in the JSON
     assert err_lines and err_lines[0].startswith(f"pfnscope: warning: {path}: "), r
     assert sum("warning" in ln for ln in err_lines) == 1, r
@@ -184,6 +216,12 @@ def _compare(key, fmt, path, label, expect_missing=None):
                         f"{len(bad_pids)} tasks and {len(bad_vmas)} VMAs not read")
 
 
+def _short(line, path):
+    """An error line for the table: without the temporary file's name."""
+    line = line[len("pfnscope: "):] if line.startswith("pfnscope: ") else line
+    return line.replace(path + ": ", "").replace(path, "FILE")
+
+
 def _record(key, fmt, cut, row):
     _rows.append((L.key_id(key), fmt, str(cut), row))
     os.makedirs(os.path.dirname(TABLE), exist_ok=True)
@@ -210,9 +248,10 @@ def test_truncated(key, fmt, cut, tmp_path):
         L.assert_clean_error(r, dst, "truncated")
         assert r.out == "", r
         row = dict(result="error", agree=0, unreadable=0, not_read=0,
-                   message=r.err.strip()[len("pfnscope: ") + len(dst) + 2:])
+                   message=_short(r.err.strip(), dst))
     else:
-        row = _compare(key, fmt, dst, f"{fmt} cut at {cut}%", expect_missing=size - at)
+        row = _compare(key, fmt, dst, f"{fmt} cut at {cut}%",
+                       expect_missing=_expected_missing(src, fmt, at))
     _record(key, fmt, cut, row)
 
 

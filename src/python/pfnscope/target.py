@@ -381,7 +381,14 @@ def check_elf_truncation(path: str, size: int) -> None:
             if hdr[:4] != b"\x7fELF" or hdr[4] != 2:
                 return
             phoff, = struct.unpack_from("<Q", hdr, 32)
+            shoff, = struct.unpack_from("<Q", hdr, 40)
             phentsize, phnum = struct.unpack_from("<HH", hdr, 54)
+            if phnum == 0xFFFF:  # PN_XNUM: the count is section 0's sh_info
+                f.seek(shoff + 44)
+                sh_info = f.read(4)
+                if len(sh_info) < 4:
+                    raise PfnscopeError(path, "truncated dump (section header 0 past the end of the file)")
+                phnum, = struct.unpack("<I", sh_info)
             f.seek(phoff)
             raw = f.read(phentsize * phnum)
     except OSError as e:
