@@ -61,7 +61,7 @@ check-core-san: $(BUILD)/unit-tests-san
 # build/fuzz/artifacts/).
 FUZZ_EACH = $(shell echo $$(( $(PFNSCOPE_FUZZ_SECONDS) / 6 > 1 ? $(PFNSCOPE_FUZZ_SECONDS) / 6 : 1 )))
 # (kdump inputs are files: the seeds are the first 74-80 KiB of real dumps)
-FUZZ_OPTS = -max_len=$$( [ $$t = kdump ] && echo 131072 || echo 16384 ) -timeout=10 \
+FUZZ_OPTS = $$( [ $$t = kdump ] && echo -max_len=131072 -malloc_limit_mb=1000000 || echo -max_len=16384 ) -timeout=10 \
 	-rss_limit_mb=2048 -print_final_stats=1
 
 check-core-fuzz: $(addprefix $(BUILD)/fuzz-,$(FUZZ_TARGETS))
