@@ -32,7 +32,7 @@ SEED_IMAGE = 0xffffffff90000000
 WINDOW = 8 << 30
 IMG_MASK = 0x1fffff
 ADDR = 0x000ffffffffff000
-VERSION_IDX = {(5, 4): 0, (5, 15): 1, (6, 1): 2, (6, 6): 3, (6, 12): 4, (6, 17): 5, (6, 18): 6, (7, 2): 7}
+VERSION_IDX = {(5, 4): 0, (5, 10): 1, (5, 15): 1, (6, 1): 2, (6, 6): 3, (6, 12): 4, (6, 17): 5, (6, 18): 6, (7, 2): 7}
 
 
 class Dump:
@@ -92,7 +92,12 @@ def phys_rec(pa, data):
     return rec((pa >> 12) & IMG_MASK, pa & 0xfff, data)
 
 
+PREFIX = ""
+
+
 def write(name, blob):
+    if PREFIX:
+        name = name.replace("/lab-", f"/lab-{PREFIX}-", 1)
     d = os.path.join(OUT, name.split("/")[0])
     os.makedirs(d, exist_ok=True)
     with open(os.path.join(OUT, name), "wb") as f:
@@ -193,8 +198,31 @@ def vma_record(d, vma_va, vma_next=None):
     return phys_rec(d.pa(vma_va), bytes(b)), f["vma_vm_start"], f["vma_vm_end"]
 
 
+def vma_list_seed(d, pid, name):
+    """A pre-6.1 kernel's mm->mmap list, re-encoded (vm_next at 136)."""
+    _, _, _, mm, _ = task_of(d, pid)
+    vs = []
+    v = d.u64(mm + d.lo["mm_mmap"])
+    while v and len(vs) < 65536:
+        vs.append(v)
+        v = d.u64(v + d.lo["vma_vm_next"])
+    recs = b""
+    spans = []
+    for i, v in enumerate(vs):
+        nxt = d.mock_va(vs[i + 1]) if i + 1 < len(vs) else 0
+        r, s_, e = vma_record(d, v, nxt)
+        recs += r
+        spans.append((s_, e))
+    probe = [spans[0][0], spans[len(spans) // 2][0] + 0x1000, spans[-1][1] - 1]
+    vidx = d.vidx if d.vidx in (0, 1) else 1
+    hdr = bytes([(1 if d.levels == 5 else 0) | vidx << 1]) + struct.pack("<4Q", d.mock_va(vs[0]), *probe)
+    write(f"vma/lab-list-{name}", hdr + recs)
+
+
 def vma_seeds(d, pid, name):
     _, _, _, mm, _ = task_of(d, pid)
+    if d.lo.get("mm_mm_mt", -1) < 0:  # ABSENT: the pre-6.1 list
+        return vma_list_seed(d, pid, name)
     root = d.u64(mm + d.lo["mm_mm_mt"] + d.lo["maple_tree_ma_root"])
     recs = b""
     vmas = []
@@ -229,7 +257,7 @@ def vma_seeds(d, pid, name):
     hdr = bytes([(1 if d.levels == 5 else 0) | d.vidx << 1])
     hdr += struct.pack("<4Q", d.rebase(root), *probe)
     write(f"vma/lab-maple-{name}", hdr + recs + vrecs)
-    # the same VMAs as a pre-6.1 mm->mmap list (version 5.15 layout)
+    # the same VMAs as a pre-6.1 mm->mmap list (5.15 layout)
     vs = sorted(vmas, key=lambda v: d.u64(v + d.lo["vma_vm_start"]))
     lrecs = b""
     for i, v in enumerate(vs):
@@ -367,17 +395,24 @@ def vmcoreinfo_seeds():
 
 
 def main():
+    """The default fixture gives every corpus; another (KERNEL CPU SCENARIO)
+    adds its page tables, VMAs, tasks and memmap runs as lab-KERNEL-*."""
+    global PREFIX
     key = tuple(sys.argv[1:4]) if len(sys.argv) >= 4 else ("6.1", "max", "healthy")
+    default = key == ("6.1", "max", "healthy")
+    if not default:
+        PREFIX = key[0]
     fx = lab.fixture(*key)
     d = Dump(fx)
     walk_seeds(d, fx)
-    pid = max(L["pid"] for L in manifest(fx))
+    pid = max(m["pid"] for m in manifest(fx))
     vma_seeds(d, int(pid), "scenarios")
     vma_seeds(d, 1, "init")
     task_seed(d)
     page_seeds(d, fx)
-    kdump_seeds(fx)
-    vmcoreinfo_seeds()
+    if default:
+        kdump_seeds(fx)
+        vmcoreinfo_seeds()
 
 
 if __name__ == "__main__":
