@@ -69,6 +69,7 @@ struct pfs_kdump {
 	char *format;
 	char *arch;
 	char *tmp_path;      /* rebuilt flattened file, unlinked on close */
+	int flat_cut;        /* its flattened stream ended before the end mark */
 };
 
 static void set_err(char *err, size_t errlen, const char *path, const char *fmt, ...)
@@ -106,24 +107,37 @@ int pfs_is_flattened(const char *path)
 	return n == (ssize_t)sizeof(sig) && memcmp(sig, "makedumpfile\0", 13) == 0;
 }
 
-/* Run `makedumpfile -R out < path`; returns the malloc'ed temp path or NULL. */
-static char *rebuild_flattened(const char *path, char *err, size_t errlen)
+/* makedumpfile's flattened format (makedumpfile.h): a 4096-byte header
+ * (signature "makedumpfile", be64 type 1, be64 version 1), then segments of
+ * { be64 offset, be64 buf_size } + buf_size bytes to be written at offset
+ * of the real file, ended by offset -1 (END_FLAG_FLAT_HEADER).  This is
+ * what `makedumpfile -R` does, done here because a stream cut short makes
+ * makedumpfile -R spin forever: a cut stream is rebuilt up to where it
+ * ends (*cut set) and read as a truncated dump.  Returns the malloc'ed
+ * temporary path or NULL. */
+static uint64_t be64(const unsigned char *p)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static char *rebuild_flattened(const char *path, int *cut, char *err, size_t errlen)
 {
 	const char *dir = getenv("TMPDIR");
-	char *out;
-	int in, ofd, status;
-	pid_t pid;
+	unsigned char hdr[4096], seg[16];
+	char *out, *buf = NULL;
+	int in = -1, ofd;
+	uint64_t pos = sizeof(hdr);
+	const size_t chunk = 1 << 20;
 
+	*cut = 0;
 	if (!dir || !*dir)
 		dir = "/tmp";
 	if (asprintf(&out, "%s/pfnscope-rebuilt-XXXXXX", dir) < 0)
 		return NULL;
 	ofd = mkstemp(out);
-	if (ofd >= 0) {
-		/* makedumpfile -R refuses an existing file: keep the unique name */
-		close(ofd);
-		unlink(out);
-	}
 	if (ofd < 0) {
 		set_err(err, errlen, path, "flattened makedumpfile format; cannot create a "
 			"temporary file in %s to rebuild it: %s", dir, strerror(errno));
@@ -135,34 +149,61 @@ static char *rebuild_flattened(const char *path, char *err, size_t errlen)
 		set_err(err, errlen, path, "cannot open: %s", strerror(errno));
 		goto fail;
 	}
+	if (pread(in, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr) ||
+	    be64(hdr + 16) != 1 || be64(hdr + 24) != 1) {
+		set_err(err, errlen, path, "flattened makedumpfile format with a bad or "
+			"short header: cannot rebuild it (`makedumpfile -R OUT < FILE`)");
+		goto fail;
+	}
 	fprintf(stderr, "pfnscope: %s is in makedumpfile's flattened format; "
-		"rebuilding it with `makedumpfile -R` into %s\n", path, out);
-	pid = fork();
-	if (pid == 0) {
-		int devnull = open("/dev/null", O_WRONLY);
-		dup2(in, 0);
-		if (devnull >= 0)
-			dup2(devnull, 1);
-		execlp("makedumpfile", "makedumpfile", "-R", out, (char *)NULL);
-		_exit(127);
+		"rebuilding it (as `makedumpfile -R`) into %s\n", path, out);
+	buf = malloc(chunk);
+	if (!buf) {
+		set_err(err, errlen, path, "out of memory");
+		goto fail;
 	}
+	for (;;) {
+		ssize_t n = pread(in, seg, sizeof(seg), (off_t)pos);
+		if (n != (ssize_t)sizeof(seg)) {
+			*cut = 1;   /* the stream ends before its end mark */
+			break;
+		}
+		int64_t off = (int64_t)be64(seg), size = (int64_t)be64(seg + 8);
+		if (off == -1)
+			break;
+		if (off < 0 || size <= 0 || size > ((int64_t)1 << 40) || off > INT64_MAX - size) {
+			set_err(err, errlen, path, "corrupt flattened makedumpfile format: segment "
+				"at byte %llu has offset %lld, size %lld", (unsigned long long)pos,
+				(long long)off, (long long)size);
+			goto fail;
+		}
+		pos += sizeof(seg);
+		for (int64_t done = 0; done < size;) {
+			size_t want = (size_t)(size - done) < chunk ? (size_t)(size - done) : chunk;
+			ssize_t got = pread(in, buf, want, (off_t)pos);
+			if (got <= 0) {
+				*cut = 1;
+				goto out;
+			}
+			if (pwrite(ofd, buf, (size_t)got, (off_t)(off + done)) != got) {
+				set_err(err, errlen, path, "cannot write the rebuilt dump to %s: %s",
+					out, strerror(errno));
+				goto fail;
+			}
+			done += got;
+			pos += (uint64_t)got;
+		}
+	}
+out:
+	free(buf);
 	close(in);
-	if (pid < 0) {
-		set_err(err, errlen, path, "flattened makedumpfile format; cannot run "
-			"makedumpfile -R: %s", strerror(errno));
-		goto fail;
-	}
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		set_err(err, errlen, path, "flattened makedumpfile format; `makedumpfile -R` "
-			"failed (exit %d%s): rebuild it by hand with `makedumpfile -R OUT < FILE`",
-			WIFEXITED(status) ? WEXITSTATUS(status) : -1,
-			WIFEXITED(status) && WEXITSTATUS(status) == 127 ? ", makedumpfile not installed" : "");
-		goto fail;
-	}
+	close(ofd);
 	return out;
 fail:
+	free(buf);
+	if (in >= 0)
+		close(in);
+	close(ofd);
 	unlink(out);
 	free(out);
 	return NULL;
@@ -577,6 +618,14 @@ static int check_diskdump(struct pfs_kdump *k, const char *path, char *err, size
 			const struct pd64 *pd = &pds[idx - chunk_base];
 			idx++;
 			int bad = 0, zero = 0;
+			if (k->flat_cut && !pd->offset && !pd->size && !pd->flags && !pd->page_flags) {
+				/* never written: the flattened stream ended first */
+				k->damage.truncated = 1;
+				k->damage.missing_pages++;
+				if (add_bad(k, pfn, pfn))
+					goto out;
+				continue;
+			}
 			if (pd->offset == data_start && pd->size == bs && pd->flags == 0)
 				zero = 1;
 			else if (!pd->size || pd->size > bs || (pd->flags & ~(uint32_t)DUMP_DH_COMPRESSED_ALL) ||
@@ -610,6 +659,8 @@ static int check_diskdump(struct pfs_kdump *k, const char *path, char *err, size
 			}
 		}
 	}
+	if (k->flat_cut)
+		k->damage.truncated = 1;
 	if (k->damage.truncated) {
 		/* descriptors past the end: their data is missing too */
 		uint64_t table_end = desc_off + npages * sizeof(struct pd64);
@@ -634,7 +685,11 @@ static void make_warning(struct pfs_kdump *k)
 	size_t n = 0;
 
 #define ADD(...) do { if (n < sizeof(buf)) n += (size_t)snprintf(buf + n, sizeof(buf) - n, __VA_ARGS__); } while (0)
-	if (d->truncated)
+	if (d->truncated && k->flat_cut)
+		ADD("truncated: the flattened stream ends before its end mark (%llu dumped "
+		    "pages unreadable, at least %llu bytes missing)",
+		    (unsigned long long)d->missing_pages, (unsigned long long)d->missing_bytes);
+	else if (d->truncated)
 		ADD("%struncated: %llu bytes missing at the end (%llu dumped pages unreadable)",
 		    n ? "; " : "", (unsigned long long)d->missing_bytes,
 		    (unsigned long long)d->missing_pages);
@@ -723,7 +778,7 @@ struct pfs_kdump *pfs_kdump_open(const char *path, int convert_flat, char *err, 
 				"`makedumpfile -R OUT < FILE`");
 			goto fail;
 		}
-		k->tmp_path = rebuild_flattened(path, err, errlen);
+		k->tmp_path = rebuild_flattened(path, &k->flat_cut, err, errlen);
 		if (!k->tmp_path)
 			goto fail;
 		open_path = k->tmp_path;
