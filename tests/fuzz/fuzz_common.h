@@ -73,6 +73,26 @@ static inline struct mock_kernel *fuzz_kernel(int five, unsigned vi,
 	return *slot;
 }
 
+/* Roll k back after an input.  Pages an input creates stay allocated (as
+ * never-written pages) after a rollback, so a long run touching random
+ * pfns of the window would grow without bound: past FUZZ_MAX_PAGES the
+ * kernel is dropped and rebuilt on next use. */
+#ifndef FUZZ_MAX_PAGES
+#define FUZZ_MAX_PAGES 65536   /* 256 MiB of mock memory */
+#endif
+static inline void fuzz_done(struct mock_kernel *k)
+{
+	mock_kernel_rollback(k);
+	if (k->mem.n <= FUZZ_MAX_PAGES)
+		return;
+	for (unsigned l = 0; l < 2; l++)
+		for (unsigned v = 0; v < 8; v++)
+			if (fuzz_bases[l][v] == k)
+				fuzz_bases[l][v] = NULL;
+	mock_kernel_fini(k);
+	free(k);
+}
+
 static inline uint64_t fuzz_rd64(const uint8_t *p)
 {
 	uint64_t v;
