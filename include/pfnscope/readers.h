@@ -16,8 +16,9 @@
 struct pfs_kdump;
 
 /* Open a dump.  A makedumpfile *flattened* file (QEMU dump-guest-memory -z)
- * is rebuilt with `makedumpfile -R` into $TMPDIR first when convert_flat is
- * set (a note goes to stderr), else refused with an error saying so.
+ * is rebuilt into $TMPDIR first, as `makedumpfile -R` does, when
+ * convert_flat is set (a note goes to stderr), else refused with an error
+ * saying so.  A damaged dump opens with pfs_kdump_damage() set.
  * Returns NULL on error with err filled. */
 struct pfs_kdump *pfs_kdump_open(const char *path, int convert_flat,
 				 char *err, size_t errlen);

@@ -3,10 +3,10 @@
  * Physical reads from a dump file through libkdumpfile (KDUMP_MACHPHYSADDR).
  *
  * - QEMU dumps (kdump-zlib, physical-only ELF) carry no architecture name:
- *   set arch.name = x86_64 and addrxlat.ostype = linux, as DESIGN.md found.
+ *   set arch.name = x86_64 and addrxlat.ostype = linux.
  * - libkdumpfile 0.5.1 does not read makedumpfile's flattened format (what
- *   QEMU's dump-guest-memory -z writes): rebuild it with `makedumpfile -R`
- *   into $TMPDIR, or refuse with an error that says so.
+ *   QEMU's dump-guest-memory -z writes): rebuild it into $TMPDIR as
+ *   `makedumpfile -R` does, or refuse with an error that says so.
  * - A damaged dump still answers for the pages that are there, as crash
  *   does: a file cut short (the capture disk filled up, the capture kernel
  *   was reset) or with corrupted page descriptors or bitmap blocks opens
