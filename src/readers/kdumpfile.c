@@ -295,8 +295,15 @@ static int check_elf(struct pfs_kdump *k, const char *path, char *err, size_t er
 	if (pread(k->fd, &eh, sizeof(eh), 0) != (ssize_t)sizeof(eh) ||
 	    memcmp(eh.e_ident, ELFMAG, SELFMAG))
 		return 0;
-	if (eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_phentsize != sizeof(Elf64_Phdr))
-		return 0;   /* leave 32-bit / odd files to libkdumpfile */
+	if (eh.e_ident[EI_CLASS] != ELFCLASS64)
+		return 0;   /* leave 32-bit files to libkdumpfile */
+	if (eh.e_phentsize != sizeof(Elf64_Phdr)) {
+		/* libkdumpfile 0.5.1 crashes opening such a file (found by
+		 * fuzzing: e_phentsize 0) */
+		set_err(err, errlen, path, "corrupt ELF dump: e_phentsize is %u, not %zu",
+			(unsigned)eh.e_phentsize, sizeof(Elf64_Phdr));
+		return -1;
+	}
 	uint64_t phnum = eh.e_phnum;
 	if (phnum == PN_XNUM) {
 		/* more than 65534 program headers (QEMU paging=true dumps): the

@@ -584,6 +584,13 @@ def test_kdumpfile_open_errors(tmp_path):
     notes.write_bytes(bytes(hdr) + b"\0" * 8192)
     with pytest.raises(_core.OpenError, match="notes: corrupt kdump-compressed dump: its ELF notes"):
         _core.KdumpFile(str(notes))
+    # an ELF core whose e_phentsize is 0 (libkdumpfile 0.5.1 crashed on it)
+    elf0 = tmp_path / "elf0"
+    eh = struct.pack("<16sHHIQQQIHHHHHH", b"\x7fELF\x02\x01\x01" + b"\0" * 9, 4, 62, 1, 0, 64, 0,
+                     0, 64, 0, 1, 64, 0, 0)
+    elf0.write_bytes(eh + b"\0" * 4096)
+    with pytest.raises(_core.OpenError, match="elf0: corrupt ELF dump: e_phentsize is 0"):
+        _core.KdumpFile(str(elf0))
     flat = tmp_path / "flat"
     flat.write_bytes(b"makedumpfile\0\0\0\0" + b"\0" * 4080)
     with pytest.raises(_core.OpenError, match="flattened.*makedumpfile -R"):
