@@ -33,6 +33,14 @@ const char *__asan_default_options(void)
 	return "allocator_may_return_null=1";
 }
 
+/* libkdumpfile's own allocations lost on its error paths are not
+ * pfnscope's leaks (the reader's are still reported). */
+const char *__lsan_default_suppressions(void);
+const char *__lsan_default_suppressions(void)
+{
+	return "leak:libkdumpfile.so\n";
+}
+
 static int fd = -1;
 static char path[64];
 
