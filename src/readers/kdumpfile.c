@@ -298,8 +298,7 @@ static int check_elf(struct pfs_kdump *k, const char *path, char *err, size_t er
 	if (eh.e_ident[EI_CLASS] != ELFCLASS64)
 		return 0;   /* leave 32-bit files to libkdumpfile */
 	if (eh.e_phentsize != sizeof(Elf64_Phdr)) {
-		/* libkdumpfile 0.5.1 crashes opening such a file (found by
-		 * fuzzing: e_phentsize 0) */
+		/* not an ELF64 core's program header size */
 		set_err(err, errlen, path, "corrupt ELF dump: e_phentsize is %u, not %zu",
 			(unsigned)eh.e_phentsize, sizeof(Elf64_Phdr));
 		return -1;
@@ -317,6 +316,12 @@ static int check_elf(struct pfs_kdump *k, const char *path, char *err, size_t er
 			return -1;
 		}
 		phnum = sh0.sh_info;
+	}
+	if (!phnum) {
+		/* a vmcore has notes and loads; libkdumpfile 0.5.1 crashes
+		 * opening an ELF core without program headers (fuzzing) */
+		set_err(err, errlen, path, "corrupt ELF dump: no program headers");
+		return -1;
 	}
 	if (eh.e_phoff > size || phnum * sizeof(Elf64_Phdr) > size - eh.e_phoff) {
 		set_err(err, errlen, path, "truncated ELF dump (program headers beyond "

@@ -584,10 +584,15 @@ def test_kdumpfile_open_errors(tmp_path):
     notes.write_bytes(bytes(hdr) + b"\0" * 8192)
     with pytest.raises(_core.OpenError, match="notes: corrupt kdump-compressed dump: its ELF notes"):
         _core.KdumpFile(str(notes))
-    # an ELF core whose e_phentsize is 0 (libkdumpfile 0.5.1 crashed on it)
+    # ELF cores without program headers (libkdumpfile 0.5.1 crashed on them)
+    nophdr = tmp_path / "nophdr"
+    nophdr.write_bytes(struct.pack("<16sHHIQQQIHHHHHH", b"\x7fELF\x02\x01\x01" + b"\0" * 9, 4, 62,
+                                   1, 0, 192, 64, 0, 8, 56, 0, 0, 0, 0) + b"\0" * 4096)
+    with pytest.raises(_core.OpenError, match="nophdr: corrupt ELF dump: no program headers"):
+        _core.KdumpFile(str(nophdr))
     elf0 = tmp_path / "elf0"
     eh = struct.pack("<16sHHIQQQIHHHHHH", b"\x7fELF\x02\x01\x01" + b"\0" * 9, 4, 62, 1, 0, 64, 0,
-                     0, 64, 0, 1, 64, 0, 0)
+                     0, 64, 0, 1, 64, 0, 0)  # e_phentsize 0
     elf0.write_bytes(eh + b"\0" * 4096)
     with pytest.raises(_core.OpenError, match="elf0: corrupt ELF dump: e_phentsize is 0"):
         _core.KdumpFile(str(elf0))
