@@ -548,6 +548,29 @@ static PyObject *KdumpFile_get_arch(KdumpFileObject *self, void *c)
 	return str_or_none(pfs_kdump_arch(self->k));
 }
 
+/* None for a whole dump, else what is missing (see pfs_kdump_damage) */
+static PyObject *KdumpFile_get_damage(KdumpFileObject *self, void *c)
+{
+	(void)c;
+	if (kdump_check(self))
+		return NULL;
+	const char *w = pfs_kdump_warning(self->k);
+	const struct pfs_kdump_damage *d = pfs_kdump_damage(self->k);
+	if (!w)
+		Py_RETURN_NONE;
+	return Py_BuildValue("{s:s,s:O,s:O,s:K,s:K,s:K,s:K,s:O,s:K,s:K}",
+			     "message", w,
+			     "truncated", d->truncated ? Py_True : Py_False,
+			     "incomplete", d->incomplete ? Py_True : Py_False,
+			     "missing_bytes", (unsigned long long)d->missing_bytes,
+			     "missing_pages", (unsigned long long)d->missing_pages,
+			     "bad_descriptors", (unsigned long long)d->bad_descriptors,
+			     "bad_bitmap_blocks", (unsigned long long)d->bad_bitmap_blocks,
+			     "bitmap_mismatch", d->bitmap_mismatch ? Py_True : Py_False,
+			     "lost_from_pfn", (unsigned long long)d->lost_from_pfn,
+			     "lost_pages", (unsigned long long)d->lost_pages);
+}
+
 static PyObject *KdumpFile_get_path(KdumpFileObject *self, void *c)
 {
 	(void)c;
@@ -569,6 +592,10 @@ static PyGetSetDef KdumpFile_getset[] = {
 	{ "format", (getter)KdumpFile_get_format, NULL, "libkdumpfile file.format", NULL },
 	{ "arch", (getter)KdumpFile_get_arch, NULL, "arch.name", NULL },
 	{ "path", (getter)KdumpFile_get_path, NULL, "path as given", NULL },
+	{ "damage", (getter)KdumpFile_get_damage, NULL,
+	  "None for a whole dump, else a dict: message (one line), truncated, "
+	  "incomplete, missing_bytes, missing_pages, bad_descriptors, "
+	  "bad_bitmap_blocks, bitmap_mismatch, lost_from_pfn, lost_pages", NULL },
 	{ NULL, NULL, NULL, NULL, NULL }
 };
 

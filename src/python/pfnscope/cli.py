@@ -195,6 +195,7 @@ def run_command(sess, args) -> int:
     """One command on an open session (the CLI's and the GDB front end's)."""
     if args.json:
         _write(target_record(sess) + "\n")
+    _warn_damage(sess, args)
     return COMMANDS[args.command](sess, args)
 
 
@@ -332,15 +333,31 @@ def cmd_walk(sess, args) -> int:
     mode = ("summary-" if args.summary else "") + ("json" if args.json else "table")
     fd = sys.stdout.fileno()
     todo = []
+    unread = []  # (task, vma_start or None, message): not read, exit 2
+    # a damaged dump (truncated, corrupt): a task or VMA whose structures are
+    # gone is reported as not read and the others are walked
+    partial = bool(getattr(sess, "damage", None)) and len(args.pids) > 1
     for pid in args.pids:  # resolve everything first: errors before output
-        t = _task_with_mm(sess, pid)
-        if args.addr is not None:
-            vt = sess.find_vma(t.mm, args.addr)
-            if vt is None:
-                raise PfnscopeError(f"{args.addr:#x}", f"not mapped in pid {t.pid} ({t.comm})")
-            todo += [(t, vt)]
-        else:
-            todo += [(t, vt) for vt in sess.vmas(t.mm)]
+        try:
+            t = _task_with_mm(sess, pid)
+        except (PfnscopeError, c.Error) as e:
+            if not partial:
+                raise
+            from .api import Task
+            unread.append((Task(0, pid, -1, 0, ""), None, str(e)))
+            continue
+        try:
+            if args.addr is not None:
+                vt = sess.find_vma(t.mm, args.addr)
+                if vt is None:
+                    raise PfnscopeError(f"{args.addr:#x}", f"not mapped in pid {t.pid} ({t.comm})")
+                todo += [(t, vt)]
+            else:
+                todo += [(t, vt) for vt in sess.vmas(t.mm)]
+        except c.Error as e:
+            if not partial:
+                raise
+            unread.append((t, None, str(e)))
     prog = Progress("walk", len(args.pids)) if args.all and Progress.wanted(args) else None
     # output to the same terminal: erase the line before each VMA's output
     # and redraw it after; otherwise it stays and is redrawn at most 10x/s
@@ -362,12 +379,18 @@ def cmd_walk(sess, args) -> int:
                 _write(f"# pid {t.pid} ({t.comm}) vma " + _vma_line(v) + "\n")
                 _write(c.table_header(args.summary) + "\n")
             sys.stdout.flush()
+            n = 0
             if getattr(sess, "live", False):
                 n = _walk_live(sess, t, vt, fd, mode, flags, args.json)
             else:
                 if getattr(sess, "confirm", False):
                     flags |= c.WALK_CONFIRM
-                n = sess.target.walk_write(fd, t.mm, vt, t.pid, mode=mode, flags=flags)[0]
+                try:
+                    n = sess.target.walk_write(fd, t.mm, vt, t.pid, mode=mode, flags=flags)[0]
+                except c.Error as e:  # a damaged dump: a table page gone, the next VMA is walked
+                    if not getattr(sess, "damage", None):
+                        raise
+                    unread.append((t, vt[1], str(e)))
             if prog:
                 prog.vma_done(n)
         if prog:
@@ -376,7 +399,15 @@ def cmd_walk(sess, args) -> int:
     finally:
         if prog:
             prog.clear()
-    return 0
+    for t, start, msg in unread:
+        where = f"pid {t.pid} ({t.comm})" + (f" vma {start:#x}" if start is not None else "")
+        if args.json:
+            rec = {"type": "error", "pid": t.pid, "comm": t.comm, "message": msg}
+            if start is not None:
+                rec["vma_start"] = f"{start:#x}"
+            _write(json.dumps(rec, separators=(",", ":")) + "\n")
+        sys.stderr.write(f"pfnscope: {where}: not read: {msg}\n")
+    return 2 if unread else 0
 
 
 def _walk_live(sess, t, vt, fd, mode, flags, as_json) -> int:
@@ -639,6 +670,19 @@ def _run(args, prog=None) -> int:
         if os.environ.get("PFNSCOPE_DEBUG"):
             raise
         return _fail(_describe(e))
+
+
+def _warn_damage(sess, args) -> None:
+    """A damaged dump: one warning line on stderr, and with --json its
+    warning records first (after any header record)."""
+    damage = getattr(sess, "damage", None)
+    if not damage:
+        return
+    from . import target
+    sys.stderr.write(f"pfnscope: warning: {sess.source}: {damage['message']}\n")
+    if args.json:
+        for rec in target.damage_records(damage):
+            _write(json.dumps(rec, separators=(",", ":")) + "\n")
 
 
 def _describe(e: Exception) -> str:

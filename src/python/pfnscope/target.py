@@ -94,6 +94,8 @@ class Session:
         self._files: Dict[int, Optional[str]] = {}
         self._mm_names: Dict[int, Tuple[int, int, int]] = {}
         self._name_offs: Optional[Dict[str, int]] = None
+        # what a damaged dump lacks (KdumpFile.damage), None when whole
+        self.damage: Optional[Dict[str, object]] = None
         _SESSIONS[id(prog)] = self
 
     # --- tasks and VMAs -------------------------------------------------
@@ -516,25 +518,35 @@ def _load_vmlinux(prog: drgn.Program, vmlinux: str) -> None:
         raise PfnscopeError(vmlinux, e.strerror or str(e))
 
 
-def _check_file(path: str) -> None:
+def _check_file(path: str, refuse_truncated: bool) -> None:
     try:
         st = os.stat(path)
     except OSError as e:
         raise PfnscopeError(path, e.strerror or "cannot open")
     if st.st_size == 0:
         raise PfnscopeError(path, "empty file")
-    check_elf_truncation(path, st.st_size)
+    if refuse_truncated:
+        check_elf_truncation(path, st.st_size)
 
 
 def check_elf_truncation(path: str, size: int) -> None:
-    """An ELF vmcore whose PT_LOAD data extends past the end of the file."""
+    """An ELF vmcore whose PT_LOAD data extends past the end of the file
+    (for the drgn reader, which has no notion of a partial dump; the
+    kdumpfile reader opens such a file and reports what is missing)."""
     try:
         with open(path, "rb") as f:
             hdr = f.read(64)
             if hdr[:4] != b"\x7fELF" or hdr[4] != 2:
                 return
             phoff, = struct.unpack_from("<Q", hdr, 32)
+            shoff, = struct.unpack_from("<Q", hdr, 40)
             phentsize, phnum = struct.unpack_from("<HH", hdr, 54)
+            if phnum == 0xFFFF:  # PN_XNUM: the count is section 0's sh_info
+                f.seek(shoff + 44)
+                sh_info = f.read(4)
+                if len(sh_info) < 4:
+                    raise PfnscopeError(path, "truncated dump (section header 0 past the end of the file)")
+                phnum, = struct.unpack("<I", sh_info)
             f.seek(phoff)
             raw = f.read(phentsize * phnum)
     except OSError as e:
@@ -547,7 +559,8 @@ def check_elf_truncation(path: str, size: int) -> None:
         if p_type in (1, 4):
             end = max(end, p_offset + p_filesz)
     if end > size:
-        raise PfnscopeError(path, f"truncated dump: {size} bytes, its headers describe {end}")
+        raise PfnscopeError(path, f"truncated dump: {size} bytes, its headers describe {end} "
+                            "(the default --reader kdumpfile reads what is there)")
 
 
 def _find_vmlinux(vmlinux: Optional[str], release: str, btf: bool):
@@ -581,8 +594,11 @@ def open_dump(path: str, vmlinux: Optional[str] = None, reader: str = "kdumpfile
 
     Types and symbols: the debug vmlinux (given, or found for the dump's
     release); without one (or with btf=True) the kernel's own BTF and
-    kallsyms tables, found in the dump through VMCOREINFO."""
-    _check_file(path)
+    kallsyms tables, found in the dump through VMCOREINFO.  A damaged dump
+    (cut short, corrupt page descriptors or bitmap blocks) opens with
+    session.damage set (see KdumpFile.damage): its missing pages read as
+    unreadable, everything else answers."""
+    _check_file(path, refuse_truncated=(reader != "kdumpfile"))
     if reader == "kdumpfile":
         kf = _open_kdumpfile(path)
         if not kf.vmcoreinfo:
@@ -626,6 +642,7 @@ def _image_session(phys, vmci: VmcoreInfo, path: str, reader_name: str,
     """A Session over a physical reader (KdumpFile, RawFile) and the dump's
     VMCOREINFO: kernel-image reads go through __pa_symbol()."""
     vml, why = _find_vmlinux(vmlinux, vmci.osrelease, btf)
+    damage = getattr(phys, "damage", None)
     phys_base = (vmci.number("phys_base", 0) or 0) & U64_MAX
     read_u64 = _guard_read(layout_mod.image_read_u64(phys.read_phys, phys_base), path)
     prog = _program_from_vmcoreinfo(vmci)
@@ -640,10 +657,17 @@ def _image_session(phys, vmci: VmcoreInfo, path: str, reader_name: str,
             _load_vmlinux(prog, vml)
             lsrc = None
         sess = _session(prog, vmci, phys, path, reader_name, lsrc, vml, read_u64)
+    except PfnscopeError as e:
+        phys.close()
+        if damage:  # the kernel's own data is in the part that is gone
+            raise PfnscopeError(e.where, f"{e.problem} (the dump is damaged: "
+                                f"{damage['message']})") from e
+        raise
     except Exception:
         phys.close()
         raise
     _add_segments(prog, sess)
+    sess.damage = damage
     return sess
 
 
@@ -663,6 +687,27 @@ def _drgn_image_reader(prog: drgn.Program) -> Callable[[int, int], bytes]:
     def read(va: int, n: int) -> bytes:
         return prog.read(va, n)
     return read
+
+
+def damage_records(damage: Optional[Dict[str, object]]) -> List[Dict[str, object]]:
+    """The JSON warning records of a damaged dump (none when whole)."""
+    if not damage:
+        return []
+    out: List[Dict[str, object]] = []
+    if damage.get("truncated") or damage.get("incomplete"):
+        out.append({"type": "warning", "what": "truncated",
+                    "missing_bytes": damage["missing_bytes"],
+                    "missing_pages": damage["missing_pages"],
+                    "incomplete": bool(damage.get("incomplete"))})
+    if damage.get("bad_descriptors") or damage.get("bad_bitmap_blocks") or damage.get("bitmap_mismatch"):
+        rec: Dict[str, object] = {"type": "warning", "what": "corrupt",
+                                  "bad_descriptors": damage["bad_descriptors"],
+                                  "bad_bitmap_blocks": damage["bad_bitmap_blocks"],
+                                  "lost_pages": damage["lost_pages"]}
+        if damage.get("bitmap_mismatch"):
+            rec["unlocatable_from_pfn"] = damage["lost_from_pfn"]
+        out.append(rec)
+    return out
 
 
 def open_live(vmlinux: Optional[str] = None, btf: bool = False) -> Session:
