@@ -30,3 +30,13 @@ check-python: python
 
 python-clean:
 	rm -rf $(PY_STAMP) build/gen build/lib.* build/temp.* src/python/pfnscope/_core*.so src/python/pfnscope.egg-info
+
+# Live consistency under memory stress (tests/python/test_live_stress.py):
+# `make check` runs a few runs of each target; this runs 100 of each
+# (-k inside the guest, --qemu-ram from the host at the same time), 1-2 min per -k run
+# under TCG.  Numbers in build/stress/results.json.
+.PHONY: check-stress
+STRESS_RUNS ?= 100
+check-stress: python
+	PFNSCOPE_STRESS_RUNS=$(STRESS_RUNS) PFNSCOPE_STRESS_RAM_RUNS=$(STRESS_RUNS) \
+	  PYTHONPATH=$(CURDIR)/src/python $(PYTHON) -m pytest -q -s tests/python/test_live_stress.py

@@ -99,6 +99,26 @@ struct pfs_entry {
 	uint8_t vnp_reason;   /* enum pfs_vnp_reason */
 	uint8_t consumers[PFS_C__COUNT];  /* enum pfs_consumer_verdict */
 	struct pfs_page_info page;        /* state PFS_PAGE_NONE when no pfn */
+	/* PFS_WALK_CONFIRM: a diagnosis at medium or above that a re-read did
+	 * not confirm.  changed is what differed (enum pfs_changed); its diag
+	 * bits moved to changed_diag (diag is then 0); changed_level and the
+	 * raw values are those of the entry that differed (the entry itself,
+	 * or for PFS_CHANGED_TABLE the upper-level entry pointing at the
+	 * table); for PFS_CHANGED_PAGE/VMA both raws are the entry's. */
+	uint8_t changed;
+	uint8_t changed_level;
+	uint32_t changed_diag;
+	uint64_t changed_raw_before, changed_raw_after;
+};
+
+/* what a confirmation re-read found different (pfs_entry.changed) */
+enum pfs_changed {
+	PFS_CHANGED_NO = 0,
+	PFS_CHANGED_ENTRY,   /* the entry itself */
+	PFS_CHANGED_TABLE,   /* an upper-level entry on its path (table freed or replaced) */
+	PFS_CHANGED_PAGE,    /* the struct page(s) behind the pfn */
+	PFS_CHANGED_VMA,     /* the vm_area_struct */
+	PFS_CHANGED__COUNT
 };
 
 /* Bytes of address space one record covers (for run-length summaries): the
@@ -135,5 +155,6 @@ const char *pfs_consumer_verdict_name(unsigned v); /* "page" "pfn" "efault" ... 
 const char *pfs_diag_name(unsigned diag);          /* "BAD_SPECIAL" ... */
 unsigned pfs_diag_severity(unsigned diag);         /* enum pfs_severity */
 const char *pfs_severity_name(unsigned sev);       /* "low" "medium" "high" "critical" */
+const char *pfs_changed_name(unsigned what);       /* "entry" "table" "page" "vma" */
 
 #endif

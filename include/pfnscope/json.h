@@ -53,6 +53,16 @@ void pfs_json_run(struct pfs_buf *b, const struct pfs_run *r, int32_t pid,
 void pfs_json_vma(struct pfs_buf *b, const struct pfs_vma *v, int32_t pid,
 		  const char *file);
 
+/* A {"type":"changed"} record + '\n': an entry that differed between two
+ * reads of a live target.  level < 0 and what 0 leave out "level", "what"
+ * and "codes" (the diagnoses not confirmed, bit per enum pfs_diag). */
+void pfs_json_changed(struct pfs_buf *b, int32_t pid, uint64_t vma_start, uint64_t addr,
+		      uint64_t raw_before, uint64_t raw_after, int level, unsigned what,
+		      uint32_t codes);
+/* The same as a "# changed during the walk: ..." table line. */
+void pfs_table_changed(struct pfs_buf *b, uint64_t addr, uint64_t raw_before, uint64_t raw_after,
+		       int level, unsigned what, uint32_t codes);
+
 /* Human table: header and one aligned line + '\n' per entry / run. */
 void pfs_table_header(struct pfs_buf *b, int summary);
 void pfs_table_entry(struct pfs_buf *b, const struct pfs_entry *e,

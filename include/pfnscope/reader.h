@@ -33,6 +33,7 @@ struct pfs_reader {
 		unsigned char data[PFS_PAGE_SIZE];
 	} *cache;
 	uint64_t clock;             /* LRU stamps */
+	int nocache;                /* every lookup reads again (a cache hit is refreshed) */
 	uint64_t stats_reads;       /* calls into read_phys */
 	uint64_t stats_bytes;
 };

@@ -16,8 +16,9 @@
 struct pfs_kdump;
 
 /* Open a dump.  A makedumpfile *flattened* file (QEMU dump-guest-memory -z)
- * is rebuilt with `makedumpfile -R` into $TMPDIR first when convert_flat is
- * set (a note goes to stderr), else refused with an error saying so.
+ * is rebuilt into $TMPDIR first, as `makedumpfile -R` does, when
+ * convert_flat is set (a note goes to stderr), else refused with an error
+ * saying so.  A damaged dump opens with pfs_kdump_damage() set.
  * Returns NULL on error with err filled. */
 struct pfs_kdump *pfs_kdump_open(const char *path, int convert_flat,
 				 char *err, size_t errlen);
@@ -30,6 +31,27 @@ const char *pfs_kdump_vmcoreinfo(const struct pfs_kdump *k);
 const char *pfs_kdump_format(const struct pfs_kdump *k);
 const char *pfs_kdump_arch(const struct pfs_kdump *k);
 int pfs_kdump_rebuilt(const struct pfs_kdump *k);
+/* What a damaged dump lacks, found at open.  A file cut short
+ * (truncated: missing_bytes past its end, missing_pages dumped pages whose
+ * data or descriptor is gone), corrupt page descriptors, bitmap blocks
+ * that contradict each other (a dumpable page not present) or a bitmap that
+ * disagrees with the descriptor table (pages from lost_from_pfn on cannot
+ * be located).  The pages concerned fail to read, like filtered pages. */
+struct pfs_kdump_damage {
+	int truncated;
+	int incomplete;             /* makedumpfile's DUMP_DH_COMPRESSED_INCOMPLETE */
+	uint64_t missing_bytes;
+	uint64_t missing_pages;
+	uint64_t bad_descriptors;
+	uint64_t bad_bitmap_blocks;
+	int bitmap_mismatch;
+	uint64_t dumpable, descriptors; /* bits set vs descriptors, on a mismatch */
+	uint64_t lost_from_pfn;
+	uint64_t lost_pages;        /* dumped pages in corrupt bitmap blocks or after */
+};
+const struct pfs_kdump_damage *pfs_kdump_damage(const struct pfs_kdump *k);
+/* One line describing the damage, NULL when the dump is whole. */
+const char *pfs_kdump_warning(const struct pfs_kdump *k);
 /* 1 if the first bytes of the file are makedumpfile's flattened header. */
 int pfs_is_flattened(const char *path);
 

@@ -14,6 +14,14 @@
 
 #define PFS_WALK_NONE     (1u << 0)  /* also emit none entries (else skipped) */
 #define PFS_WALK_NO_PAGE  (1u << 1)  /* skip struct page decode (and page-based diagnoses) */
+/* Live targets (the memory keeps changing under the walk): an entry with a
+ * diagnosis at medium or above is read again before it is passed on -- the
+ * entry, every upper-level entry on its path, its struct page(s) and its
+ * vm_area_struct, all bypassing the reader's cache.  A page-table page
+ * freed and reused meanwhile shows as a changed parent entry.  When
+ * anything differs, the diagnoses are withdrawn and pfs_entry.changed says
+ * what differed. */
+#define PFS_WALK_CONFIRM  (1u << 2)
 
 /* Called once per entry in address order; non-zero return stops the walk
  * and is returned by pfs_walk_vma. */

@@ -734,3 +734,69 @@ void pfs_table_run(struct pfs_buf *b, const struct pfs_run *r,
 	pfs_buf_pad(b, s, W_COUNT);
 	table_cols(b, &r->first, lo, b->len);
 }
+
+static void changed_codes(struct pfs_buf *b, uint32_t codes, int as_json)
+{
+	int first = 1;
+	for (uint32_t m = codes; m; m &= m - 1) {
+		unsigned d = (unsigned)__builtin_ctz(m);
+		if (!first)
+			pfs_buf_putc(b, ',');
+		first = 0;
+		if (as_json)
+			pfs_buf_json_str(b, pfs_diag_name(d));
+		else
+			pfs_buf_puts(b, pfs_diag_name(d));
+	}
+}
+
+void pfs_json_changed(struct pfs_buf *b, int32_t pid, uint64_t vma_start, uint64_t addr,
+		      uint64_t raw_before, uint64_t raw_after, int level, unsigned what,
+		      uint32_t codes)
+{
+	pfs_buf_puts(b, "{\"type\":\"changed\",\"pid\":");
+	pfs_buf_i64(b, pid);
+	pfs_buf_puts(b, ",\"vma_start\":");
+	buf_qhex(b, vma_start);
+	pfs_buf_puts(b, ",\"addr\":");
+	buf_qhex(b, addr);
+	pfs_buf_puts(b, ",\"raw_before\":");
+	buf_qhex(b, raw_before);
+	pfs_buf_puts(b, ",\"raw_after\":");
+	buf_qhex(b, raw_after);
+	if (level >= 0) {
+		pfs_buf_puts(b, ",\"level\":");
+		pfs_buf_json_str(b, pfs_level_name((unsigned)level));
+	}
+	if (what) {
+		pfs_buf_puts(b, ",\"what\":");
+		pfs_buf_json_str(b, pfs_changed_name(what));
+		pfs_buf_puts(b, ",\"codes\":[");
+		changed_codes(b, codes, 1);
+		pfs_buf_putc(b, ']');
+	}
+	pfs_buf_puts(b, "}\n");
+}
+
+void pfs_table_changed(struct pfs_buf *b, uint64_t addr, uint64_t raw_before, uint64_t raw_after,
+		       int level, unsigned what, uint32_t codes)
+{
+	pfs_buf_puts(b, "# changed during the walk: ");
+	buf_hex16(b, addr);
+	pfs_buf_puts(b, " raw ");
+	buf_hex16(b, raw_before);
+	pfs_buf_puts(b, " -> ");
+	buf_hex16(b, raw_after);
+	if (what) {
+		pfs_buf_puts(b, " (");
+		if (level >= 0) {
+			pfs_buf_puts(b, pfs_level_name((unsigned)level));
+			pfs_buf_putc(b, ' ');
+		}
+		pfs_buf_puts(b, pfs_changed_name(what));
+		pfs_buf_puts(b, " changed; not confirmed: ");
+		changed_codes(b, codes, 0);
+		pfs_buf_putc(b, ')');
+	}
+	pfs_buf_putc(b, '\n');
+}

@@ -92,3 +92,9 @@ const char *pfs_severity_name(unsigned sev)
 	static const char *const n[] = { "low", "medium", "high", "critical" };
 	return NAME(n, sev);
 }
+
+const char *pfs_changed_name(unsigned what)
+{
+	static const char *const n[] = { "none", "entry", "table", "page", "vma" };
+	return NAME(n, what);
+}

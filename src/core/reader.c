@@ -58,8 +58,9 @@ const unsigned char *pfs_read_phys_page(struct pfs_reader *r, uint64_t pfn)
 		if (set[i].used < victim->used)
 			victim = &set[i];
 	}
-	if (!b) {
-		b = victim;
+	if (!b || r->nocache) {
+		if (!b)
+			b = victim;
 		r->stats_reads++;
 		r->stats_bytes += PFS_PAGE_SIZE;
 		b->pfn = pfn;

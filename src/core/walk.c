@@ -33,6 +33,7 @@ struct walk {
 	void *arg;
 	unsigned tables;
 	uint64_t path[6];             /* table PAs from the top, by level */
+	uint64_t pte_table;           /* PA of the pte table being walked */
 	struct pfs_entry ents[512];   /* one pte table */
 	struct pfs_page_info run[512];
 	/* copies of the upper tables on the path: the reader's cache is
@@ -49,12 +50,116 @@ static int pfn_valid_of(const struct pfs_layout *lo, const struct pfs_entry *e)
 	return 1;
 }
 
+static int page_info_equal(const struct pfs_page_info *a, const struct pfs_page_info *b)
+{
+	return a->state == b->state && a->bits == b->bits && a->refcount == b->refcount &&
+	       a->page_refcount == b->page_refcount && a->mapcount == b->mapcount &&
+	       a->page_mapcount == b->page_mapcount && a->raw_mapcount == b->raw_mapcount &&
+	       a->flags == b->flags && a->head_pfn == b->head_pfn && a->order == b->order &&
+	       a->mapping == b->mapping;
+}
+
+static int worth_confirming(const struct pfs_entry *e)
+{
+	return pfs_diag_max_severity(e->diag) >= PFS_SEV_MEDIUM;
+}
+
+/* read one table entry again, past the reader's cache; 0 when unreadable */
+static int reread_u64(struct pfs_target *t, uint64_t pa, uint64_t *v)
+{
+	*v = 0;
+	return pfs_read_phys_bulk(t->rd, pa, v, 8) == 0;
+}
+
+/*
+ * PFS_WALK_CONFIRM: read again what the diagnoses of e were computed from.
+ * A live kernel frees a page table only after clearing the entry that
+ * points at it (free_pte_range: pmd_clear before pte_free_tlb; likewise
+ * free_pmd_range, free_pud_range, free_p4d_range), so a table read after
+ * it was freed or reused shows as a changed upper-level entry, read after
+ * the table.  The struct page and the VMA are read again for the same
+ * reason (a page freed and reallocated, a VMA split, merged or freed).
+ * The walk's caches are left as they were (a re-read refreshes blocks it
+ * finds cached).
+ */
+static void confirm(struct walk *w, struct pfs_entry *e)
+{
+	struct pfs_target *t = w->t;
+	const unsigned top = pfs_top_level(w->lo);
+	uint64_t kv_va = t->kv_cache_va, kv_pa = t->kv_cache_pa, kv_len = t->kv_cache_len;
+	uint64_t err_addr = t->err_addr;
+	const char *err_what = t->err_what;
+	struct { uint64_t va, pa, len; } more[3];
+	unsigned what = PFS_CHANGED_NO, level = e->level;
+	uint64_t before = e->raw, after = e->raw, v;
+
+	memcpy(more, t->kv_more, sizeof(more));
+	t->kv_cache_len = 0;
+	memset(t->kv_more, 0, sizeof(t->kv_more));
+	t->rd->nocache = 1;
+	/* the path from the top: every entry that leads to e's table */
+	for (unsigned l = top; l > e->level && l <= top; l--) {
+		unsigned idx = (unsigned)((e->addr >> pfs_level_shift(l)) & 511);
+		int ok = reread_u64(t, w->path[l] + idx * 8ull, &v);
+		if (!ok || v != w->upper[l][idx]) {
+			what = PFS_CHANGED_TABLE;
+			level = l;
+			before = w->upper[l][idx];
+			after = v;
+			break;
+		}
+	}
+	if (what == PFS_CHANGED_NO) {
+		uint64_t table = e->level == PFS_LEVEL_PTE ? w->pte_table : w->path[e->level];
+		unsigned idx = (unsigned)((e->addr >> pfs_level_shift(e->level)) & 511);
+		if (!reread_u64(t, table + idx * 8ull, &v) || v != e->raw) {
+			what = PFS_CHANGED_ENTRY;
+			after = v;
+		}
+	}
+	if (what == PFS_CHANGED_NO && e->pfn != PFS_NO_PFN && !(w->flags & PFS_WALK_NO_PAGE)) {
+		struct pfs_page_info p;
+		memset(&p, 0, sizeof(p));
+		pfs_page_decode_run(t, e->pfn, 1, &p);
+		if (!page_info_equal(&p, &e->page))
+			what = PFS_CHANGED_PAGE;
+	}
+	if (what == PFS_CHANGED_NO && w->vma->vma) {
+		/* still the VMA the mm's tree holds at this address (a VMA
+		 * unmapped meanwhile may keep its bytes in a freed slab object) */
+		struct pfs_vma nv;
+		const struct pfs_vma *ov = w->vma;
+		int r = ov->mm ? pfs_find_vma(t, ov->mm, e->addr, &nv) : pfs_vma_read(t, ov->vma, &nv);
+		if (r < 0 || nv.vma != ov->vma || nv.start != ov->start || nv.end != ov->end ||
+		    nv.vm_flags != ov->vm_flags || nv.pgoff != ov->pgoff || nv.file != ov->file ||
+		    nv.ops != ov->ops || (ov->mm && nv.mm != ov->mm))
+			what = PFS_CHANGED_VMA;
+	}
+	t->rd->nocache = 0;
+	t->kv_cache_va = kv_va;
+	t->kv_cache_pa = kv_pa;
+	t->kv_cache_len = kv_len;
+	memcpy(t->kv_more, more, sizeof(more));
+	t->err_addr = err_addr;
+	t->err_what = err_what;
+	if (what == PFS_CHANGED_NO)
+		return;
+	e->changed = (uint8_t)what;
+	e->changed_level = (uint8_t)level;
+	e->changed_raw_before = before;
+	e->changed_raw_after = after;
+	e->changed_diag = e->diag;
+	e->diag = 0;
+}
+
 /* verdicts and callback for a decoded entry with its page filled */
 static int finish(struct walk *w, struct pfs_entry *e)
 {
 	pfs_vnp(w->lo, w->vma, e, pfn_valid_of(w->lo, e));
 	pfs_consumers(w->lo, w->vma, e);
 	pfs_diagnose_entry(w->lo, w->vma, e);
+	if ((w->flags & PFS_WALK_CONFIRM) && worth_confirming(e))
+		confirm(w, e);
 	return w->cb(e, w->vma, w->arg);
 }
 
@@ -133,8 +238,10 @@ static int walk_table(struct walk *w, uint64_t table_pa, unsigned level, uint64_
 	const unsigned char *tbl = pfs_read_phys_page(w->t->rd, table_pa >> 12);
 	if (!tbl)
 		return emit_simple(w, lo_va, level, PFS_KIND_UNREADABLE, table_pa);
-	if (level == PFS_LEVEL_PTE)
+	if (level == PFS_LEVEL_PTE) {
+		w->pte_table = table_pa & ~0xfffull;
 		return walk_ptes(w, tbl, lo_va, hi_va);
+	}
 
 	w->path[level] = table_pa & ~0xfffull;
 	uint64_t *ents = w->upper[level];

@@ -548,6 +548,29 @@ static PyObject *KdumpFile_get_arch(KdumpFileObject *self, void *c)
 	return str_or_none(pfs_kdump_arch(self->k));
 }
 
+/* None for a whole dump, else what is missing (see pfs_kdump_damage) */
+static PyObject *KdumpFile_get_damage(KdumpFileObject *self, void *c)
+{
+	(void)c;
+	if (kdump_check(self))
+		return NULL;
+	const char *w = pfs_kdump_warning(self->k);
+	const struct pfs_kdump_damage *d = pfs_kdump_damage(self->k);
+	if (!w)
+		Py_RETURN_NONE;
+	return Py_BuildValue("{s:s,s:O,s:O,s:K,s:K,s:K,s:K,s:O,s:K,s:K}",
+			     "message", w,
+			     "truncated", d->truncated ? Py_True : Py_False,
+			     "incomplete", d->incomplete ? Py_True : Py_False,
+			     "missing_bytes", (unsigned long long)d->missing_bytes,
+			     "missing_pages", (unsigned long long)d->missing_pages,
+			     "bad_descriptors", (unsigned long long)d->bad_descriptors,
+			     "bad_bitmap_blocks", (unsigned long long)d->bad_bitmap_blocks,
+			     "bitmap_mismatch", d->bitmap_mismatch ? Py_True : Py_False,
+			     "lost_from_pfn", (unsigned long long)d->lost_from_pfn,
+			     "lost_pages", (unsigned long long)d->lost_pages);
+}
+
 static PyObject *KdumpFile_get_path(KdumpFileObject *self, void *c)
 {
 	(void)c;
@@ -569,6 +592,10 @@ static PyGetSetDef KdumpFile_getset[] = {
 	{ "format", (getter)KdumpFile_get_format, NULL, "libkdumpfile file.format", NULL },
 	{ "arch", (getter)KdumpFile_get_arch, NULL, "arch.name", NULL },
 	{ "path", (getter)KdumpFile_get_path, NULL, "path as given", NULL },
+	{ "damage", (getter)KdumpFile_get_damage, NULL,
+	  "None for a whole dump, else a dict: message (one line), truncated, "
+	  "incomplete, missing_bytes, missing_pages, bad_descriptors, "
+	  "bad_bitmap_blocks, bitmap_mismatch, lost_from_pfn, lost_pages", NULL },
 	{ NULL, NULL, NULL, NULL, NULL }
 };
 
@@ -1600,6 +1627,16 @@ static int entry_write_cb(const struct pfs_entry *e, const struct pfs_vma *vma, 
 	if (!pfn_filter_pass(e, w->pfn_lo, w->pfn_hi))
 		return 0;
 	w->entries++;
+	if (e->changed && w->mode != WM_COUNT) {
+		/* PFS_WALK_CONFIRM withdrew the entry's diagnoses */
+		if (w->mode == WM_JSON || w->mode == WM_SUM_JSON)
+			pfs_json_changed(&w->buf, w->pid, w->vma_start, e->addr, e->changed_raw_before,
+					 e->changed_raw_after, e->changed_level, e->changed,
+					 e->changed_diag);
+		else
+			pfs_table_changed(&w->buf, e->addr, e->changed_raw_before, e->changed_raw_after,
+					  e->changed_level, e->changed, e->changed_diag);
+	}
 	for (uint32_t m = e->diag; m; m &= m - 1) {
 		unsigned d = (unsigned)__builtin_ctz(m);
 		if (d < PFS_D__COUNT)
@@ -1897,7 +1934,60 @@ static PyObject *mod_is_cow_mapping(PyObject *m, PyObject *arg)
 	return PyBool_FromLong(pfs_is_cow_mapping(flags));
 }
 
+static PyObject *mod_changed_json(PyObject *m, PyObject *args, PyObject *kwds)
+{
+	(void)m;
+	static char *kwlist[] = { "pid", "vma_start", "addr", "raw_before", "raw_after", "level",
+				  "what", "codes", NULL };
+	int pid, level = -1;
+	unsigned long long vs, addr, rb, ra;
+	const char *what = NULL;
+	PyObject *codes_o = NULL;
+	unsigned w = PFS_CHANGED_NO;
+	uint32_t codes = 0;
+	struct pfs_buf b;
+
+	if (!PyArg_ParseTupleAndKeywords(args, kwds, "iKKKK|izO:changed_json", kwlist, &pid, &vs,
+					 &addr, &rb, &ra, &level, &what, &codes_o))
+		return NULL;
+	if (what) {
+		while (w < PFS_CHANGED__COUNT && strcmp(pfs_changed_name(w), what))
+			w++;
+		if (w == PFS_CHANGED_NO || w >= PFS_CHANGED__COUNT)
+			return PyErr_Format(PyExc_ValueError, "unknown change %s", what);
+	}
+	if (codes_o && codes_o != Py_None) {
+		PyObject *it = PyObject_GetIter(codes_o), *c;
+		if (!it)
+			return NULL;
+		while ((c = PyIter_Next(it))) {
+			const char *name = PyUnicode_AsUTF8(c);
+			unsigned d = 0;
+			while (name && d < PFS_D__COUNT && strcmp(pfs_diag_name(d), name))
+				d++;
+			Py_DECREF(c);
+			if (!name || d >= PFS_D__COUNT) {
+				Py_DECREF(it);
+				if (name)
+					PyErr_Format(PyExc_ValueError, "unknown diagnosis %s", name);
+				return NULL;
+			}
+			codes |= 1u << d;
+		}
+		Py_DECREF(it);
+		if (PyErr_Occurred())
+			return NULL;
+	}
+	if (pfs_buf_init(&b, 256, -1))
+		return PyErr_NoMemory();
+	pfs_json_changed(&b, pid, vs, addr, rb, ra, level > PFS_LEVEL_PGD ? -1 : level, w, codes);
+	return buf_to_str(&b, 1);
+}
+
 static PyMethodDef module_methods[] = {
+	{ "changed_json", (PyCFunction)(void (*)(void))mod_changed_json, METH_VARARGS | METH_KEYWORDS,
+	  "changed_json(pid, vma_start, addr, raw_before, raw_after, level=-1, what=None, codes=None)"
+	  " -> str: a {\"type\":\"changed\"} record" },
 	{ "vma_json", mod_vma_json, METH_VARARGS, "vma_json(vma, pid, file) -> str" },
 	{ "vma_flag_names", mod_vma_flag_names, METH_O, "vma_flag_names(vm_flags) -> [str]" },
 	{ "table_header", mod_table_header, METH_VARARGS, "table_header(summary=False) -> str" },
@@ -1976,7 +2066,8 @@ PyMODINIT_FUNC PyInit__core(void)
 	    add_obj(m, "Target", (PyObject *)&TargetType))
 		goto fail;
 	if (PyModule_AddIntConstant(m, "WALK_NONE", PFS_WALK_NONE) ||
-	    PyModule_AddIntConstant(m, "WALK_NO_PAGE", PFS_WALK_NO_PAGE))
+	    PyModule_AddIntConstant(m, "WALK_NO_PAGE", PFS_WALK_NO_PAGE) ||
+	    PyModule_AddIntConstant(m, "WALK_CONFIRM", PFS_WALK_CONFIRM))
 		goto fail;
 
 	PyObject *diag = PyTuple_New(PFS_D__COUNT);

@@ -6,11 +6,22 @@
  *   set arch.name = x86_64 and addrxlat.ostype = linux (QEMU's dump.c
  *   writes neither a machine name nor an OS type into its headers).
  * - libkdumpfile 0.5.1 does not read makedumpfile's flattened format (what
- *   QEMU's dump-guest-memory -z writes): rebuild it with `makedumpfile -R`
- *   into $TMPDIR, or refuse with an error that says so.
- * - libkdumpfile opens a truncated file happily and fails later per page;
- *   check the ELF program headers / diskdump page descriptors against the
- *   file size up front so the user gets one clear line.
+ *   QEMU's dump-guest-memory -z writes): rebuild it into $TMPDIR as
+ *   `makedumpfile -R` does, or refuse with an error that says so.
+ * - A damaged dump still answers for the pages that are there, as crash
+ *   does: a file cut short (the capture disk filled up, the capture kernel
+ *   was reset) or with corrupted page descriptors or bitmap blocks opens
+ *   with a damage report (pfs_kdump_damage) and the pages it cannot give
+ *   back fail to read, like filtered pages.  Only a cut or damage inside
+ *   the headers (ELF program headers and notes; diskdump header, sub-header,
+ *   notes, bitmaps) refuses the file with one line.
+ * - libkdumpfile trusts the file: its fcache mmaps the file in chunks larger
+ *   than a page, so reading page data that straddles the end of a truncated
+ *   file touches pages past EOF (SIGBUS), and it maps pfns to page
+ *   descriptors by their rank in the dumpable bitmap (diskdump.c
+ *   read_bitmap / pfn_to_pdpos), so a corrupted bitmap block shifts every
+ *   later page.  Every read of a damaged dump is therefore checked here
+ *   first, against what was found at open.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -31,14 +42,35 @@
 
 #include "pfnscope/readers.h"
 
+/* a physical range the file cannot give back: [first, last] pfns */
+struct pfs_pfn_range {
+	uint64_t first, last;
+};
+
+/* an ELF PT_LOAD: physical start, file offset, bytes in the file */
+struct pfs_elf_load {
+	uint64_t paddr, offset, filesz;
+};
+
 struct pfs_kdump {
 	kdump_ctx_t *ctx;
 	int fd;
+	uint64_t size;              /* of the file libkdumpfile reads */
+	struct pfs_kdump_damage damage;
+	char *warning;              /* one line, NULL when whole */
+	/* checked before every read when the dump is damaged */
+	int check_reads;
+	unsigned page_shift;
+	struct pfs_pfn_range *bad;  /* sorted, disjoint */
+	size_t nbad, capbad;
+	struct pfs_elf_load *loads; /* ELF: where each PT_LOAD lies in the file */
+	size_t nloads;
 	pthread_mutex_t lock;
 	char *vmcoreinfo;
 	char *format;
 	char *arch;
 	char *tmp_path;      /* rebuilt flattened file, unlinked on close */
+	int flat_cut;        /* its flattened stream ended before the end mark */
 };
 
 static void set_err(char *err, size_t errlen, const char *path, const char *fmt, ...)
@@ -76,24 +108,37 @@ int pfs_is_flattened(const char *path)
 	return n == (ssize_t)sizeof(sig) && memcmp(sig, "makedumpfile\0", 13) == 0;
 }
 
-/* Run `makedumpfile -R out < path`; returns the malloc'ed temp path or NULL. */
-static char *rebuild_flattened(const char *path, char *err, size_t errlen)
+/* makedumpfile's flattened format (makedumpfile.h): a 4096-byte header
+ * (signature "makedumpfile", be64 type 1, be64 version 1), then segments of
+ * { be64 offset, be64 buf_size } + buf_size bytes to be written at offset
+ * of the real file, ended by offset -1 (END_FLAG_FLAT_HEADER).  This is
+ * what `makedumpfile -R` does, done here because a stream cut short makes
+ * makedumpfile -R spin forever: a cut stream is rebuilt up to where it
+ * ends (*cut set) and read as a truncated dump.  Returns the malloc'ed
+ * temporary path or NULL. */
+static uint64_t be64(const unsigned char *p)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static char *rebuild_flattened(const char *path, int *cut, char *err, size_t errlen)
 {
 	const char *dir = getenv("TMPDIR");
-	char *out;
-	int in, ofd, status;
-	pid_t pid;
+	unsigned char hdr[4096], seg[16];
+	char *out, *buf = NULL;
+	int in = -1, ofd;
+	uint64_t pos = sizeof(hdr);
+	const size_t chunk = 1 << 20;
 
+	*cut = 0;
 	if (!dir || !*dir)
 		dir = "/tmp";
 	if (asprintf(&out, "%s/pfnscope-rebuilt-XXXXXX", dir) < 0)
 		return NULL;
 	ofd = mkstemp(out);
-	if (ofd >= 0) {
-		/* makedumpfile -R refuses an existing file: keep the unique name */
-		close(ofd);
-		unlink(out);
-	}
 	if (ofd < 0) {
 		set_err(err, errlen, path, "flattened makedumpfile format; cannot create a "
 			"temporary file in %s to rebuild it: %s", dir, strerror(errno));
@@ -105,124 +150,615 @@ static char *rebuild_flattened(const char *path, char *err, size_t errlen)
 		set_err(err, errlen, path, "cannot open: %s", strerror(errno));
 		goto fail;
 	}
+	if (pread(in, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr) ||
+	    be64(hdr + 16) != 1 || be64(hdr + 24) != 1) {
+		set_err(err, errlen, path, "flattened makedumpfile format with a bad or "
+			"short header: cannot rebuild it (`makedumpfile -R OUT < FILE`)");
+		goto fail;
+	}
 	fprintf(stderr, "pfnscope: %s is in makedumpfile's flattened format; "
-		"rebuilding it with `makedumpfile -R` into %s\n", path, out);
-	pid = fork();
-	if (pid == 0) {
-		int devnull = open("/dev/null", O_WRONLY);
-		dup2(in, 0);
-		if (devnull >= 0)
-			dup2(devnull, 1);
-		execlp("makedumpfile", "makedumpfile", "-R", out, (char *)NULL);
-		_exit(127);
+		"rebuilding it (as `makedumpfile -R`) into %s\n", path, out);
+	buf = malloc(chunk);
+	if (!buf) {
+		set_err(err, errlen, path, "out of memory");
+		goto fail;
 	}
+	for (;;) {
+		ssize_t n = pread(in, seg, sizeof(seg), (off_t)pos);
+		if (n != (ssize_t)sizeof(seg)) {
+			*cut = 1;   /* the stream ends before its end mark */
+			break;
+		}
+		int64_t off = (int64_t)be64(seg), size = (int64_t)be64(seg + 8);
+		if (off == -1)
+			break;
+		if (off < 0 || size <= 0 || size > ((int64_t)1 << 40) || off > INT64_MAX - size) {
+			set_err(err, errlen, path, "corrupt flattened makedumpfile format: segment "
+				"at byte %llu has offset %lld, size %lld", (unsigned long long)pos,
+				(long long)off, (long long)size);
+			goto fail;
+		}
+		pos += sizeof(seg);
+		for (int64_t done = 0; done < size;) {
+			size_t want = (size_t)(size - done) < chunk ? (size_t)(size - done) : chunk;
+			ssize_t got = pread(in, buf, want, (off_t)pos);
+			if (got <= 0) {
+				*cut = 1;
+				goto out;
+			}
+			if (pwrite(ofd, buf, (size_t)got, (off_t)(off + done)) != got) {
+				set_err(err, errlen, path, "cannot write the rebuilt dump to %s: %s",
+					out, strerror(errno));
+				goto fail;
+			}
+			done += got;
+			pos += (uint64_t)got;
+		}
+	}
+out:
+	free(buf);
 	close(in);
-	if (pid < 0) {
-		set_err(err, errlen, path, "flattened makedumpfile format; cannot run "
-			"makedumpfile -R: %s", strerror(errno));
-		goto fail;
-	}
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		set_err(err, errlen, path, "flattened makedumpfile format; `makedumpfile -R` "
-			"failed (exit %d%s): rebuild it by hand with `makedumpfile -R OUT < FILE`",
-			WIFEXITED(status) ? WEXITSTATUS(status) : -1,
-			WIFEXITED(status) && WEXITSTATUS(status) == 127 ? ", makedumpfile not installed" : "");
-		goto fail;
-	}
+	close(ofd);
 	return out;
 fail:
+	free(buf);
+	if (in >= 0)
+		close(in);
+	close(ofd);
 	unlink(out);
 	free(out);
 	return NULL;
 }
 
-/* ELF: every PT_LOAD's file range must lie inside the file. */
-static int check_elf_size(int fd, uint64_t size, const char *path, char *err, size_t errlen)
+/* Append the pfns [first, last] to the bad list (kept sorted: callers go
+ * in pfn order; a range touching the last one is merged into it). */
+static int add_bad(struct pfs_kdump *k, uint64_t first, uint64_t last)
 {
-	Elf64_Ehdr eh;
-
-	if (pread(fd, &eh, sizeof(eh), 0) != (ssize_t)sizeof(eh))
+	if (k->nbad && first <= k->bad[k->nbad - 1].last + 1 && first >= k->bad[k->nbad - 1].first) {
+		if (last > k->bad[k->nbad - 1].last)
+			k->bad[k->nbad - 1].last = last;
 		return 0;
-	if (eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_phentsize != sizeof(Elf64_Phdr))
-		return 0;   /* leave 32-bit / odd files to libkdumpfile */
-	if (eh.e_phoff + (uint64_t)eh.e_phnum * sizeof(Elf64_Phdr) > size) {
-		set_err(err, errlen, path, "truncated ELF dump (program headers beyond "
-			"the end of the %llu-byte file)", (unsigned long long)size);
-		return -1;
 	}
-	for (unsigned i = 0; i < eh.e_phnum; i++) {
-		Elf64_Phdr ph;
-		if (pread(fd, &ph, sizeof(ph), (off_t)(eh.e_phoff + i * sizeof(ph))) != (ssize_t)sizeof(ph))
-			return 0;
-		if ((ph.p_type == PT_LOAD || ph.p_type == PT_NOTE) &&
-		    ph.p_offset + ph.p_filesz > size) {
-			set_err(err, errlen, path, "truncated ELF dump: segment %u ends at byte "
-				"%llu, file has %llu", i,
-				(unsigned long long)(ph.p_offset + ph.p_filesz),
-				(unsigned long long)size);
+	if (k->nbad == k->capbad) {
+		size_t cap = k->capbad ? 2 * k->capbad : 64;
+		struct pfs_pfn_range *n = realloc(k->bad, cap * sizeof(*n));
+		if (!n)
 			return -1;
+		k->bad = n;
+		k->capbad = cap;
+	}
+	k->bad[k->nbad].first = first;
+	k->bad[k->nbad].last = last;
+	k->nbad++;
+	return 0;
+}
+
+static int cmp_range(const void *a, const void *b)
+{
+	const struct pfs_pfn_range *x = a, *y = b;
+	return x->first < y->first ? -1 : x->first > y->first;
+}
+
+/* Sort and merge the bad list (bitmap ranges are added after descriptors). */
+static void finish_bad(struct pfs_kdump *k)
+{
+	size_t n = 0;
+
+	if (!k->nbad)
+		return;
+	qsort(k->bad, k->nbad, sizeof(*k->bad), cmp_range);
+	for (size_t i = 1; i < k->nbad; i++) {
+		if (k->bad[i].first <= k->bad[n].last + 1 || k->bad[n].last == UINT64_MAX) {
+			if (k->bad[i].last > k->bad[n].last)
+				k->bad[n].last = k->bad[i].last;
+		} else {
+			k->bad[++n] = k->bad[i];
 		}
+	}
+	k->nbad = n + 1;
+}
+
+static int pfn_is_bad(const struct pfs_kdump *k, uint64_t first, uint64_t last)
+{
+	size_t lo = 0, hi = k->nbad;
+
+	/* first range whose last >= first */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (k->bad[mid].last < first)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < k->nbad && k->bad[lo].first <= last;
+}
+
+static int read_all(int fd, void *buf, size_t len, uint64_t off)
+{
+	size_t done = 0;
+	while (done < len) {
+		ssize_t n = pread(fd, (char *)buf + done, len - done, (off_t)(off + done));
+		if (n <= 0)
+			return -1;
+		done += (size_t)n;
 	}
 	return 0;
 }
 
-/* kdump-compressed (diskdump): the last page descriptor's data must be in
- * the file.  Header layout from makedumpfile's diskdump_mod.h (64-bit). */
-static int check_diskdump_size(int fd, uint64_t size, const char *path, char *err, size_t errlen)
+/* ELF: program headers and notes must be in the file (else the file is
+ * refused: the headers are gone); PT_LOAD data past the end is missing,
+ * and those pages fail to read. */
+static int check_elf(struct pfs_kdump *k, const char *path, char *err, size_t errlen)
 {
-	unsigned char hdr[464];
-	int32_t block_size, sub_hdr_size;
-	uint32_t bitmap_blocks;
+	Elf64_Ehdr eh;
+	uint64_t size = k->size, end = 0;
 
-	if (pread(fd, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr) || memcmp(hdr, "KDUMP   ", 8))
+	if (pread(k->fd, &eh, sizeof(eh), 0) != (ssize_t)sizeof(eh) ||
+	    memcmp(eh.e_ident, ELFMAG, SELFMAG))
 		return 0;
-	memcpy(&block_size, hdr + 428, 4);
-	memcpy(&sub_hdr_size, hdr + 432, 4);
-	memcpy(&bitmap_blocks, hdr + 436, 4);
-	if (block_size <= 0 || block_size > (1 << 20) || sub_hdr_size < 0)
-		return 0;
-	uint64_t bitmap_off = (uint64_t)(1 + sub_hdr_size) * (uint64_t)block_size;
-	uint64_t bitmap_len = (uint64_t)bitmap_blocks * (uint64_t)block_size;
-	uint64_t desc_off = bitmap_off + bitmap_len;
-	if (desc_off > size) {
-		set_err(err, errlen, path, "truncated kdump-compressed dump (bitmaps end at "
-			"byte %llu, file has %llu)", (unsigned long long)desc_off,
-			(unsigned long long)size);
+	if (eh.e_ident[EI_CLASS] != ELFCLASS64)
+		return 0;   /* leave 32-bit files to libkdumpfile */
+	if (eh.e_phentsize != sizeof(Elf64_Phdr)) {
+		/* not an ELF64 core's program header size */
+		set_err(err, errlen, path, "corrupt ELF dump: e_phentsize is %u, not %zu",
+			(unsigned)eh.e_phentsize, sizeof(Elf64_Phdr));
 		return -1;
 	}
-	/* count dumpable pages: popcount of the second bitmap */
-	uint64_t half = bitmap_len / 2, npages = 0;
-	unsigned char *bm = malloc(half ? half : 1);
-	if (!bm)
-		return 0;
-	if (pread(fd, bm, half, (off_t)(bitmap_off + half)) != (ssize_t)half) {
-		free(bm);
-		return 0;
+	uint64_t phnum = eh.e_phnum;
+	if (phnum == PN_XNUM) {
+		/* more than 65534 program headers (QEMU paging=true dumps): the
+		 * count is sh_info of section header 0 (elf(5)) */
+		Elf64_Shdr sh0;
+		if (eh.e_shoff > size || size - eh.e_shoff < sizeof(sh0) ||
+		    pread(k->fd, &sh0, sizeof(sh0), (off_t)eh.e_shoff) != (ssize_t)sizeof(sh0)) {
+			set_err(err, errlen, path, "truncated ELF dump (section header 0, which "
+				"holds the program header count, is beyond the end of the "
+				"%llu-byte file)", (unsigned long long)size);
+			return -1;
+		}
+		phnum = sh0.sh_info;
 	}
-	for (uint64_t i = 0; i < half; i++)
-		npages += (uint64_t)__builtin_popcount(bm[i]);
-	free(bm);
-	if (!npages)
-		return 0;
-	struct { int64_t offset; uint32_t size, flags; uint64_t page_flags; } pd;
-	uint64_t last = desc_off + (npages - 1) * sizeof(pd);
-	if (last + sizeof(pd) > size) {
-		set_err(err, errlen, path, "truncated kdump-compressed dump (page descriptors "
-			"end at byte %llu, file has %llu)",
-			(unsigned long long)(last + sizeof(pd)), (unsigned long long)size);
+	if (!phnum) {
+		/* a vmcore has notes and loads; libkdumpfile 0.5.1 crashes
+		 * opening an ELF core without program headers (fuzzing) */
+		set_err(err, errlen, path, "corrupt ELF dump: no program headers");
 		return -1;
 	}
-	if (pread(fd, &pd, sizeof(pd), (off_t)last) != (ssize_t)sizeof(pd))
-		return 0;
-	if (pd.offset < 0 || (uint64_t)pd.offset + pd.size > size) {
-		set_err(err, errlen, path, "truncated kdump-compressed dump (page data ends at "
-			"byte %llu, file has %llu)",
-			(unsigned long long)((uint64_t)pd.offset + pd.size), (unsigned long long)size);
+	if (eh.e_phoff > size || phnum * sizeof(Elf64_Phdr) > size - eh.e_phoff) {
+		set_err(err, errlen, path, "truncated ELF dump (program headers beyond "
+			"the end of the %llu-byte file)", (unsigned long long)size);
 		return -1;
+	}
+	k->loads = calloc(phnum ? phnum : 1, sizeof(*k->loads));
+	Elf64_Phdr *phs = malloc(phnum ? phnum * sizeof(*phs) : 1);
+	if (!k->loads || !phs || read_all(k->fd, phs, phnum * sizeof(*phs), eh.e_phoff)) {
+		free(phs);
+		return 0;
+	}
+	for (uint64_t i = 0; i < phnum; i++) {
+		Elf64_Phdr ph = phs[i];
+		if (ph.p_offset > UINT64_MAX - ph.p_filesz) {
+			set_err(err, errlen, path, "corrupt ELF dump: segment %llu's file range "
+				"overflows", (unsigned long long)i);
+			free(phs);
+			return -1;
+		}
+		if (ph.p_type == PT_NOTE && ph.p_offset + ph.p_filesz > size) {
+			set_err(err, errlen, path, "truncated ELF dump: the notes (segment %llu) "
+				"end at byte %llu, the file has %llu", (unsigned long long)i,
+				(unsigned long long)(ph.p_offset + ph.p_filesz),
+				(unsigned long long)size);
+			free(phs);
+			return -1;
+		}
+		if (ph.p_type != PT_LOAD)
+			continue;
+		if (ph.p_offset + ph.p_filesz > end)
+			end = ph.p_offset + ph.p_filesz;
+		if (ph.p_offset + ph.p_filesz <= size)
+			continue;   /* whole: only cut segments are checked on reads */
+		k->loads[k->nloads].paddr = ph.p_paddr;
+		k->loads[k->nloads].offset = ph.p_offset;
+		k->loads[k->nloads].filesz = ph.p_filesz;
+		k->nloads++;
+	}
+	free(phs);
+	if (end > size) {
+		k->damage.truncated = 1;
+		k->damage.missing_bytes = end - size;
+		for (size_t i = 0; i < k->nloads; i++) {
+			struct pfs_elf_load *l = &k->loads[i];
+			if (l->filesz)
+				k->damage.missing_pages += (l->offset + l->filesz -
+							    (l->offset >= size ? l->offset : size) + 4095) >> 12;
+		}
+		k->check_reads = 1;
 	}
 	return 0;
+}
+
+/* ELF read check: no byte of [paddr, paddr + len) may come from the part
+ * of a cut PT_LOAD past the end of the file (a physical address that
+ * another, whole segment also holds is refused too: libkdumpfile may pick
+ * either). */
+static int elf_range_ok(const struct pfs_kdump *k, uint64_t paddr, size_t len)
+{
+	for (size_t i = 0; i < k->nloads; i++) {
+		const struct pfs_elf_load *l = &k->loads[i];
+		if (paddr + len <= l->paddr || paddr >= l->paddr + l->filesz)
+			continue;
+		uint64_t lo = paddr > l->paddr ? paddr : l->paddr;
+		uint64_t hi = paddr + len < l->paddr + l->filesz ? paddr + len : l->paddr + l->filesz;
+		if (l->offset + (hi - l->paddr) > k->size)
+			return 0;
+		(void)lo;
+	}
+	return 1;
+}
+
+/* kdump-compressed (diskdump) layout, 64-bit, from makedumpfile's
+ * diskdump_mod.h: struct disk_dump_header, then at block_size the struct
+ * kdump_sub_header, then bitmap_blocks blocks of two bitmaps (memory
+ * present, then dumpable), then one struct page_desc per dumpable page in
+ * pfn order, then the page data.  makedumpfile (write_kdump_pages_cyclic)
+ * and QEMU (dump.c write_dump_pages) write the data of one zero page first
+ * (every zero page's descriptor points there) and then each page's data
+ * right after the previous one's: offsets are contiguous. */
+#define DH_STATUS        424
+#define DH_BLOCK_SIZE    428
+#define DH_SUB_HDR_SIZE  432
+#define DH_BITMAP_BLOCKS 436
+#define DH_MAX_MAPNR     440
+#define DH_VERSION       8
+#define DUMP_DH_COMPRESSED_INCOMPLETE 0x8   /* dh->status: makedumpfile hit ENOSPC */
+#define DUMP_DH_COMPRESSED_ALL (0x1 | 0x2 | 0x4 | 0x20) /* zlib, lzo, snappy, zstd */
+
+struct pd64 {
+	uint64_t offset;
+	uint32_t size, flags;
+	uint64_t page_flags;
+};
+
+static int check_diskdump(struct pfs_kdump *k, const char *path, char *err, size_t errlen)
+{
+	unsigned char hdr[464], sub[104];
+	int32_t block_size, sub_hdr_size, version;
+	uint32_t bitmap_blocks, max_mapnr32, status;
+	uint64_t size = k->size, max_pfn;
+	unsigned char *bm1 = NULL, *bm2 = NULL;
+	struct pd64 *pds = NULL;
+	int ret = 0;
+
+	ssize_t got = pread(k->fd, hdr, sizeof(hdr), 0);
+	if (got < 8 || (memcmp(hdr, "KDUMP   ", 8) && memcmp(hdr, "DISKDUMP", 8)))
+		return 0;
+	if (got != (ssize_t)sizeof(hdr)) {
+		set_err(err, errlen, path, "truncated kdump-compressed dump: the file ends "
+			"inside the header (%llu bytes)", (unsigned long long)size);
+		return -1;
+	}
+	memcpy(&version, hdr + DH_VERSION, 4);
+	memcpy(&status, hdr + DH_STATUS, 4);
+	memcpy(&block_size, hdr + DH_BLOCK_SIZE, 4);
+	memcpy(&sub_hdr_size, hdr + DH_SUB_HDR_SIZE, 4);
+	memcpy(&bitmap_blocks, hdr + DH_BITMAP_BLOCKS, 4);
+	memcpy(&max_mapnr32, hdr + DH_MAX_MAPNR, 4);
+	/* libkdumpfile's try_header() limits; what it refuses we leave to it */
+	if (block_size < 1024 || block_size > (1 << 20) || (block_size & (block_size - 1)) ||
+	    sub_hdr_size < 0 || sub_hdr_size > (1 << 20) || !bitmap_blocks)
+		return 0;
+	uint64_t bs = (uint64_t)block_size;
+	k->page_shift = (unsigned)__builtin_ctzll(bs);
+	max_pfn = max_mapnr32;
+	if (!memcmp(hdr, "KDUMP   ", 8) && version >= 1) {
+		if (read_all(k->fd, sub, sizeof(sub), bs)) {
+			set_err(err, errlen, path, "truncated kdump-compressed dump: the file ends "
+				"inside the sub-header (%llu bytes)", (unsigned long long)size);
+			return -1;
+		}
+		int32_t split;
+		memcpy(&split, sub + 12, 4);
+		if (split)
+			return 0;   /* one part of a split dump: leave it to libkdumpfile */
+		if (version >= 6)
+			memcpy(&max_pfn, sub + 96, 8);
+		/* the blobs libkdumpfile reads at open (read_vmcoreinfo,
+		 * read_eraseinfo, read_notes): inside the file, or one line here
+		 * rather than its error path (see abandon_ctx) */
+		static const struct { unsigned ver, off; const char *what; } blobs[] = {
+			{ 3, 32, "VMCOREINFO" }, { 4, 48, "ELF notes" }, { 5, 64, "erase info" },
+		};
+		for (unsigned i = 0; i < sizeof(blobs) / sizeof(blobs[0]); i++) {
+			uint64_t off, len;
+			if ((unsigned)version < blobs[i].ver)
+				continue;
+			memcpy(&off, sub + blobs[i].off, 8);
+			memcpy(&len, sub + blobs[i].off + 8, 8);
+			if (len && (off > size || len > size - off)) {
+				set_err(err, errlen, path, "%s kdump-compressed dump: its %s (%llu bytes "
+					"at %llu) end beyond the %llu-byte file",
+					off < size && len < (1ull << 32) ? "truncated" : "corrupt",
+					blobs[i].what, (unsigned long long)len, (unsigned long long)off,
+					(unsigned long long)size);
+				return -1;
+			}
+		}
+	}
+	if (status & DUMP_DH_COMPRESSED_INCOMPLETE)
+		k->damage.incomplete = 1;
+
+	uint64_t bitmap_off = (1 + (uint64_t)sub_hdr_size) * bs;
+	uint64_t bitmap_len = (uint64_t)bitmap_blocks * bs;
+	uint64_t desc_off = bitmap_off + bitmap_len;
+	if (desc_off > size) {
+		set_err(err, errlen, path, "truncated kdump-compressed dump: the file ends "
+			"inside the headers or page bitmaps (they end at byte %llu, the file "
+			"has %llu)", (unsigned long long)desc_off, (unsigned long long)size);
+		return -1;
+	}
+	/* as libkdumpfile's read_bitmap(): two bitmaps when the first half
+	 * covers every pfn, else one (old single-bitmap files) */
+	uint64_t half = bitmap_len / 2, bm_len = bitmap_len;
+	int two = max_pfn <= half * 8;
+	if (two)
+		bm_len = half;
+	if (bm_len > ((uint64_t)1 << 32))
+		return 0;
+	bm2 = malloc(bm_len ? bm_len : 1);
+	if (two)
+		bm1 = malloc(bm_len ? bm_len : 1);
+	if (!bm2 || (two && !bm1))
+		goto out;
+	if (read_all(k->fd, bm2, bm_len, bitmap_off + (two ? half : 0)) ||
+	    (two && read_all(k->fd, bm1, bm_len, bitmap_off)))
+		goto out;
+	uint64_t nbits = bm_len * 8 < max_pfn ? bm_len * 8 : max_pfn;
+	if (max_pfn > bm_len * 8)
+		nbits = bm_len * 8;
+	uint64_t npages = 0;
+	for (uint64_t i = 0; i < bm_len; i++)
+		npages += (uint64_t)__builtin_popcount(bm2[i]);
+	if (!npages)
+		goto out;
+
+	/* A dumpable page must be present (makedumpfile's second bitmap is a
+	 * subset of the first; QEMU writes the same bitmap twice): a bitmap
+	 * block breaking that is corrupt.  Blocks are bs bytes = 8*bs pfns. */
+	uint64_t bad_bm_first = UINT64_MAX, bad_bm_last = 0;
+	if (two) {
+		for (uint64_t blk = 0; blk * bs < bm_len; blk++) {
+			int bad = 0;
+			for (uint64_t i = blk * bs; i < (blk + 1) * bs && i < bm_len; i++)
+				if (bm2[i] & ~bm1[i]) {
+					bad = 1;
+					break;
+				}
+			if (bad) {
+				k->damage.bad_bitmap_blocks++;
+				if (bad_bm_first == UINT64_MAX)
+					bad_bm_first = blk;
+				bad_bm_last = blk;
+			}
+		}
+	}
+
+	/* The page descriptors: as many as dumpable bits, the zero page's data
+	 * right after them.  The smallest offset among the first descriptors
+	 * tells how many descriptors the writer made. */
+	uint64_t data_start = desc_off + npages * sizeof(struct pd64);
+	uint64_t table_in_file = size > desc_off ? (size - desc_off) / sizeof(struct pd64) : 0;
+	{
+		struct pd64 first[16];
+		uint64_t n = npages < 16 ? npages : 16, minoff = UINT64_MAX;
+		if (n > table_in_file)
+			n = table_in_file;
+		if (n && read_all(k->fd, first, n * sizeof(first[0]), desc_off) == 0) {
+			for (uint64_t i = 0; i < n; i++)
+				if (first[i].offset > desc_off && first[i].offset < minoff)
+					minoff = first[i].offset;
+			if (minoff != UINT64_MAX && minoff != data_start && minoff != data_start + bs) {
+				/* the bitmap and the descriptor table disagree: pfns
+				 * from the first corrupt bitmap block on cannot be
+				 * located (their descriptor is another page's) */
+				uint64_t ndesc = (minoff - desc_off) / sizeof(struct pd64);
+				k->damage.bitmap_mismatch = 1;
+				k->damage.descriptors = ndesc;
+				k->damage.dumpable = npages;
+				if (bad_bm_first == UINT64_MAX) {
+					set_err(err, errlen, path, "corrupt kdump-compressed dump: the "
+						"dumpable-page bitmap marks %llu pages but the file has "
+						"about %llu page descriptors, and no bitmap block is "
+						"visibly wrong: no page can be located",
+						(unsigned long long)npages, (unsigned long long)ndesc);
+					ret = -1;
+					goto out;
+				}
+				k->damage.lost_from_pfn = bad_bm_first * bs * 8;
+				if (add_bad(k, k->damage.lost_from_pfn, UINT64_MAX))
+					goto out;
+				k->check_reads = 1;
+				/* descriptors are not checked: their pfns are unknown
+				 * past the bad block, and before it the bitmap holds */
+				for (uint64_t i = k->damage.lost_from_pfn / 8; i < bm_len; i++)
+					k->damage.lost_pages += (uint64_t)__builtin_popcount(bm2[i]);
+				goto out;
+			}
+		}
+	}
+	if (bad_bm_first != UINT64_MAX) {
+		/* counts agree: the corruption is confined to those blocks */
+		uint64_t last = (bad_bm_last + 1) * bs * 8 - 1;
+		if (add_bad(k, bad_bm_first * bs * 8, last))
+			goto out;
+		for (uint64_t i = bad_bm_first * bs; i < (bad_bm_last + 1) * bs && i < bm_len; i++)
+			k->damage.lost_pages += (uint64_t)__builtin_popcount(bm2[i]);
+		k->check_reads = 1;
+	}
+
+	/* Walk the dumpable bits in pfn order with their descriptors. */
+	enum { CHUNK = 4096 };
+	pds = malloc(CHUNK * sizeof(*pds));
+	if (!pds)
+		goto out;
+	uint64_t idx = 0, chunk_base = 0, chunk_n = 0, prev_end = data_start, gap = bs;
+	uint64_t expected_end = data_start;
+	for (uint64_t byte = 0; byte < bm_len; byte++) {
+		unsigned bits = bm2[byte];
+		while (bits) {
+			unsigned b = (unsigned)__builtin_ctz(bits);
+			bits &= bits - 1;
+			uint64_t pfn = byte * 8 + b;
+			if (pfn >= nbits) {
+				bits = 0;
+				break;
+			}
+			if (idx >= table_in_file) {
+				/* the descriptor itself is past the end */
+				k->damage.truncated = 1;
+				k->damage.missing_pages++;
+				if (add_bad(k, pfn, pfn))
+					goto out;
+				idx++;
+				continue;
+			}
+			if (idx >= chunk_base + chunk_n) {
+				chunk_base = idx;
+				chunk_n = table_in_file - idx < CHUNK ? table_in_file - idx : CHUNK;
+				if (read_all(k->fd, pds, chunk_n * sizeof(*pds),
+					     desc_off + idx * sizeof(*pds)))
+					goto out;
+			}
+			const struct pd64 *pd = &pds[idx - chunk_base];
+			idx++;
+			int bad = 0, zero = 0;
+			if (k->flat_cut && !pd->offset && !pd->size && !pd->flags && !pd->page_flags) {
+				/* never written: the flattened stream ended first */
+				k->damage.truncated = 1;
+				k->damage.missing_pages++;
+				if (add_bad(k, pfn, pfn))
+					goto out;
+				continue;
+			}
+			if (pd->offset == data_start && pd->size == bs && pd->flags == 0)
+				zero = 1;
+			else if (!pd->size || pd->size > bs || (pd->flags & ~(uint32_t)DUMP_DH_COMPRESSED_ALL) ||
+				 (!(pd->flags & DUMP_DH_COMPRESSED_ALL) && pd->size != bs) ||
+				 pd->offset < data_start || pd->offset > UINT64_MAX - pd->size)
+				bad = 1;
+			else if (pd->offset == prev_end ||
+				 (pd->offset > prev_end && pd->offset - prev_end <= gap))
+				bad = 0;   /* contiguous, or right after corrupt ones */
+			else
+				bad = 1;
+			if (bad) {
+				k->damage.bad_descriptors++;
+				gap += bs;   /* a corrupt descriptor still owned <= bs bytes */
+				if (add_bad(k, pfn, pfn))
+					goto out;
+				continue;
+			}
+			if (!zero) {
+				prev_end = pd->offset + pd->size;
+				gap = 0;
+			}
+			uint64_t end = pd->offset + pd->size;
+			if (end > expected_end)
+				expected_end = end;
+			if (end > size) {
+				k->damage.truncated = 1;
+				k->damage.missing_pages++;
+				if (add_bad(k, pfn, pfn))
+					goto out;
+			}
+		}
+	}
+	if (k->flat_cut)
+		k->damage.truncated = 1;
+	if (k->damage.truncated) {
+		/* descriptors past the end: their data is missing too */
+		uint64_t table_end = desc_off + npages * sizeof(struct pd64);
+		if (expected_end < table_end)
+			expected_end = table_end;
+		k->damage.missing_bytes = expected_end > size ? expected_end - size : 0;
+	}
+	if (k->nbad)
+		k->check_reads = 1;
+out:
+	free(pds);
+	free(bm1);
+	free(bm2);
+	return ret;
+}
+
+/* One warning line for a damaged dump, NULL when whole. */
+static void make_warning(struct pfs_kdump *k)
+{
+	const struct pfs_kdump_damage *d = &k->damage;
+	char buf[512];
+	size_t n = 0;
+
+#define ADD(...) do { if (n < sizeof(buf)) n += (size_t)snprintf(buf + n, sizeof(buf) - n, __VA_ARGS__); } while (0)
+	if (d->truncated && k->flat_cut)
+		ADD("truncated: the flattened stream ends before its end mark (%llu dumped "
+		    "pages unreadable, at least %llu bytes missing)",
+		    (unsigned long long)d->missing_pages, (unsigned long long)d->missing_bytes);
+	else if (d->truncated)
+		ADD("%struncated: %llu bytes missing at the end (%llu dumped pages unreadable)",
+		    n ? "; " : "", (unsigned long long)d->missing_bytes,
+		    (unsigned long long)d->missing_pages);
+	if (d->incomplete)
+		ADD("%smarked incomplete by makedumpfile (the capture ran out of space)", n ? "; " : "");
+	if (d->bad_descriptors)
+		ADD("%s%llu corrupt page descriptors (those pages unreadable)", n ? "; " : "",
+		    (unsigned long long)d->bad_descriptors);
+	if (d->bitmap_mismatch)
+		ADD("%scorrupt page bitmap (%llu pages marked, %llu descriptors): pages from "
+		    "pfn %#llx on cannot be located (%llu dumped pages unreadable)", n ? "; " : "",
+		    (unsigned long long)d->dumpable, (unsigned long long)d->descriptors,
+		    (unsigned long long)d->lost_from_pfn, (unsigned long long)d->lost_pages);
+	else if (d->bad_bitmap_blocks)
+		ADD("%s%llu corrupt page bitmap blocks (%llu dumped pages there unreadable)",
+		    n ? "; " : "", (unsigned long long)d->bad_bitmap_blocks,
+		    (unsigned long long)d->lost_pages);
+#undef ADD
+	if (n)
+		k->warning = strdup(buf);
+}
+
+/* libkdumpfile 0.5.1: when a diskdump open fails after the header probe
+ * matched (open_common's err_cleanup), diskdump_cleanup() frees the format
+ * data and sets it NULL, and kdump_free() then runs diskdump_attr_cleanup(),
+ * which dereferences it: a NULL pointer crash (found by fuzzing: a 28-byte
+ * file "KDUMP   " + header_version 6).  Such a context is never freed;
+ * it stays reachable here (one per failed open; the CLI opens one dump). */
+static kdump_ctx_t **graveyard;
+static size_t ngraveyard, capgraveyard;
+static pthread_mutex_t graveyard_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int diskdump_signature(int fd)
+{
+	char sig[16];
+	if (pread(fd, sig, sizeof(sig), 0) != (ssize_t)sizeof(sig))
+		return 0;
+	return !memcmp(sig, "KDUMP   ", 8) || !memcmp(sig, "DISKDUMP", 8) ||
+	       !memcmp(sig, "makedumpfile\0", 13);
+}
+
+static void abandon_ctx(struct pfs_kdump *k)
+{
+	pthread_mutex_lock(&graveyard_lock);
+	if (ngraveyard == capgraveyard) {
+		size_t cap = capgraveyard ? 2 * capgraveyard : 16;
+		kdump_ctx_t **g = realloc(graveyard, cap * sizeof(*g));
+		if (g) {
+			graveyard = g;
+			capgraveyard = cap;
+		}
+	}
+	if (ngraveyard < capgraveyard)
+		graveyard[ngraveyard++] = k->ctx;
+	pthread_mutex_unlock(&graveyard_lock);
+	k->ctx = NULL;
 }
 
 static char *dup_attr(kdump_ctx_t *ctx, const char *key)
@@ -255,7 +791,7 @@ struct pfs_kdump *pfs_kdump_open(const char *path, int convert_flat, char *err, 
 				"`makedumpfile -R OUT < FILE`");
 			goto fail;
 		}
-		k->tmp_path = rebuild_flattened(path, err, errlen);
+		k->tmp_path = rebuild_flattened(path, &k->flat_cut, err, errlen);
 		if (!k->tmp_path)
 			goto fail;
 		open_path = k->tmp_path;
@@ -280,9 +816,12 @@ struct pfs_kdump *pfs_kdump_open(const char *path, int convert_flat, char *err, 
 		set_err(err, errlen, path, "empty file, not a dump");
 		goto fail;
 	}
-	if (check_elf_size(k->fd, (uint64_t)st.st_size, path, err, errlen) < 0 ||
-	    check_diskdump_size(k->fd, (uint64_t)st.st_size, path, err, errlen) < 0)
+	k->size = (uint64_t)st.st_size;
+	k->page_shift = 12;
+	if (check_elf(k, path, err, errlen) < 0 || check_diskdump(k, path, err, errlen) < 0)
 		goto fail;
+	finish_bad(k);
+	make_warning(k);
 
 	k->ctx = kdump_new();
 	if (!k->ctx) {
@@ -298,6 +837,8 @@ struct pfs_kdump *pfs_kdump_open(const char *path, int convert_flat, char *err, 
 		else
 			set_err(err, errlen, path, "cannot open dump (libkdumpfile: %s)",
 				why ? why : "error");
+		if (diskdump_signature(k->fd))
+			abandon_ctx(k);
 		goto fail;
 	}
 	k->arch = dup_attr(k->ctx, KDUMP_ATTR_ARCH_NAME);
@@ -345,6 +886,9 @@ void pfs_kdump_close(struct pfs_kdump *k)
 		free(k->tmp_path);
 	}
 	free(k->vmcoreinfo);
+	free(k->warning);
+	free(k->bad);
+	free(k->loads);
 	free(k->format);
 	free(k->arch);
 	pthread_mutex_destroy(&k->lock);
@@ -357,6 +901,14 @@ int pfs_kdump_read_phys(void *ctx, uint64_t paddr, void *buf, size_t len)
 	size_t got = len;
 	kdump_status ks;
 
+	if (k->check_reads && len) {
+		if (paddr > UINT64_MAX - (len - 1))
+			return -1;
+		if (k->nbad && pfn_is_bad(k, paddr >> k->page_shift, (paddr + len - 1) >> k->page_shift))
+			return -1;
+		if (k->nloads && !elf_range_ok(k, paddr, len))
+			return -1;
+	}
 	pthread_mutex_lock(&k->lock);
 	ks = kdump_read(k->ctx, KDUMP_MACHPHYSADDR, paddr, buf, &got);
 	if (ks != KDUMP_OK)
@@ -369,3 +921,5 @@ const char *pfs_kdump_vmcoreinfo(const struct pfs_kdump *k) { return k->vmcorein
 const char *pfs_kdump_format(const struct pfs_kdump *k) { return k->format; }
 const char *pfs_kdump_arch(const struct pfs_kdump *k) { return k->arch; }
 int pfs_kdump_rebuilt(const struct pfs_kdump *k) { return k->tmp_path != NULL; }
+const struct pfs_kdump_damage *pfs_kdump_damage(const struct pfs_kdump *k) { return &k->damage; }
+const char *pfs_kdump_warning(const struct pfs_kdump *k) { return k->warning; }

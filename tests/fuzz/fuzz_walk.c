@@ -19,11 +19,15 @@
  *       5 maple area u64 [idx % 4096] = node(val & 127) | (val >> 8 & 0xff)
  *       6 pgd[idx] = val (raw)
  *       7 mm->mm_mt.ma_root = node(val & 127) | (val >> 8 & 0xff)
+ * The mock kernel of each (levels, version) is built once and rolled back
+ * after every input (fuzz_common.h).
  */
 #include <stdint.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 #include "mock.h"
+#include "fuzz_common.h"
 #include "pfnscope/arch.h"
 #include "pfnscope/diagnose.h"
 #include "pfnscope/vma.h"
@@ -31,10 +35,6 @@
 
 #define BASE 0x7f0000000000ull
 #define MAX_VMAS 16
-
-static const unsigned versions[8][2] = {
-	{ 5, 4 }, { 5, 15 }, { 6, 1 }, { 6, 6 }, { 6, 12 }, { 6, 17 }, { 6, 18 }, { 7, 2 },
-};
 
 struct ctx {
 	struct mock_kernel *k;
@@ -70,36 +70,31 @@ static int on_vma(const struct pfs_vma *vma, void *arg)
 
 static uint64_t rd64(const uint8_t *p)
 {
-	uint64_t v = 0;
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
+	return fuzz_rd64(p);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size < 18)
 		return 0;
-	struct mock_kernel k;
-	int levels = (data[0] & 1) ? 5 : 4;
-	const unsigned *ver = versions[(data[0] >> 1) & 7];
-	mock_kernel_init(&k, levels, ver[0], ver[1]);
+	const unsigned *ver = fuzz_versions[(data[0] >> 1) & 7];
+	struct mock_kernel *kp = fuzz_kernel(data[0] & 1, (data[0] >> 1) & 7, NULL);
 	if (data[0] & 0x40) {
-		k.lo.arch = PFS_ARCH_ARM64;
-		pfs_layout_set_version(&k.lo, ver[0], ver[1], 0);
+		kp->lo.arch = PFS_ARCH_ARM64;
+		pfs_layout_set_version(&kp->lo, ver[0], ver[1], 0);
 	}
-	k.lo.huge_zero_pfn = MOCK_FIRST_ALLOC_PFN + 0x200;
-	struct ctx c = { .k = &k, .flags = (data[0] >> 4) & 3 };
+	kp->lo.huge_zero_pfn = MOCK_FIRST_ALLOC_PFN + 0x200;
+	struct ctx c = { .k = kp, .flags = (data[0] >> 4) & 3 };
 
 	uint64_t tables[8];
-	c.pgd = mock_user_pgd(&k);
+	c.pgd = mock_user_pgd(kp);
 	for (int i = 0; i < 8; i++)
-		tables[i] = mock_alloc_pfn(&k) << 12;
-	uint64_t top_idx = (BASE >> pfs_level_shift(pfs_top_level(&k.lo))) & 511;
-	mock_write_u64(&k, c.pgd + top_idx * 8, tables[0] | 0x67);
-	uint64_t pool = mock_alloc_pfns(&k, 1024);
-	uint64_t maple = mock_kalloc(&k, 128 * 256);
-	uint64_t mm = mock_kalloc(&k, 4096);
+		tables[i] = mock_alloc_pfn(kp) << 12;
+	uint64_t top_idx = (BASE >> pfs_level_shift(pfs_top_level(&kp->lo))) & 511;
+	mock_write_u64(kp, c.pgd + top_idx * 8, tables[0] | 0x67);
+	uint64_t pool = mock_alloc_pfns(kp, 1024);
+	uint64_t maple = mock_kalloc(kp, 128 * 256);
+	uint64_t mm = mock_kalloc(kp, 4096);
 
 	struct pfs_vma v;
 	memset(&v, 0, sizeof(v));
@@ -107,7 +102,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	v.pgoff = (uint64_t)data[9] | (uint64_t)data[10] << 8 | (uint64_t)data[11] << 16 | (uint64_t)data[12] << 24;
 	v.start = BASE + (((uint64_t)data[13] | (uint64_t)data[14] << 8 | (uint64_t)data[15] << 16) << 12);
 	v.end = v.start + (((uint64_t)data[16] | (uint64_t)(data[17] & 0x0f) << 8) + 1) * 4096;
-	v.ops = (v.vm_flags & 0x800) ? k.lo.special_mapping_vmops : 0;
+	v.ops = (v.vm_flags & 0x800) ? kp->lo.special_mapping_vmops : 0;
 	v.vm_ops_access = v.vm_flags >> 63;
 
 	for (size_t off = 18; off + 11 <= size; off += 11) {
@@ -116,30 +111,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		uint64_t val = rd64(data + off + 3);
 		switch (mode) {
 		case 0:
-			mock_write_u64(&k, tables[t] + (idx & 511) * 8, val);
+			mock_write_u64(kp, tables[t] + (idx & 511) * 8, val);
 			break;
 		case 1:
-			mock_write_u64(&k, tables[t] + (idx & 511) * 8,
+			mock_write_u64(kp, tables[t] + (idx & 511) * 8,
 				       tables[val & 7] | ((val >> 8) & 0xfff) | (val & 0xfff0000000000000ull));
 			break;
 		case 2:
-			mock_write_u64(&k, tables[t] + (idx & 511) * 8, ((pool + (val & 1023)) << 12) | (val >> 16 & 0xfff) |
+			mock_write_u64(kp, tables[t] + (idx & 511) * 8, ((pool + (val & 1023)) << 12) | (val >> 16 & 0xfff) |
 				       (val & 0xfff0000000000000ull));
 			break;
 		case 3:
-			mock_page_set(&k, pool + (idx & 1023), (int32_t)(val & 63) & ~3, 4, val >> 32);
+			mock_page_set(kp, pool + (idx & 1023), (int32_t)(val & 63) & ~3, 4, val >> 32);
 			break;
 		case 4:
-			mock_write_kva_u64(&k, maple + (idx % 4096) * 8, val);
+			mock_write_kva_u64(kp, maple + (idx % 4096) * 8, val);
 			break;
 		case 5:
-			mock_write_kva_u64(&k, maple + (idx % 4096) * 8, maple + (val & 127) * 256 + ((val >> 8) & 0xff));
+			mock_write_kva_u64(kp, maple + (idx % 4096) * 8, maple + (val & 127) * 256 + ((val >> 8) & 0xff));
 			break;
 		case 6:
-			mock_write_u64(&k, c.pgd + (idx & 511) * 8, val);
+			mock_write_u64(kp, c.pgd + (idx & 511) * 8, val);
 			break;
 		case 7:
-			mock_write_kva_u64(&k, mm + (uint64_t)k.lo.mm_mm_mt + (uint64_t)k.lo.maple_tree_ma_root,
+			mock_write_kva_u64(kp, mm + (uint64_t)kp->lo.mm_mm_mt + (uint64_t)kp->lo.maple_tree_ma_root,
 					   maple + (val & 127) * 256 + ((val >> 8) & 0xff));
 			break;
 		}
@@ -149,18 +144,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (size_t off = 1; off + 8 <= size; off += 8) {
 		struct pfs_entry e;
 		for (unsigned l = 0; l <= PFS_LEVEL_PUD; l++) {
-			pfs_decode_entry(&k.lo, rd64(data + off), l, &e);
+			pfs_decode_entry(&kp->lo, rd64(data + off), l, &e);
 			c.sum += e.pfn + e.kind;
 		}
 	}
 	/* the walker on the VMA of the header */
-	pfs_walk_vma(&k.t, c.pgd, &v, 0, UINT64_MAX, c.flags, on_entry, &c);
-	c.sum += pfs_diagnose_vma(&k.lo, &v);
+	pfs_walk_vma(&kp->t, c.pgd, &v, 0, UINT64_MAX, c.flags, on_entry, &c);
+	c.sum += pfs_diagnose_vma(&kp->lo, &v);
 	/* maple iteration (6.1+ layouts), walking each VMA found */
-	if (k.lo.mm_mm_mt != PFS_ABSENT) {
-		mock_write_kva_u64(&k, mm + (uint64_t)k.lo.mm_pgd, mock_direct_va(&k, c.pgd));
-		pfs_for_each_vma(&k.t, mm, on_vma, &c);
+	if (kp->lo.mm_mm_mt != PFS_ABSENT) {
+		mock_write_kva_u64(kp, mm + (uint64_t)kp->lo.mm_pgd, mock_direct_va(kp, c.pgd));
+		pfs_for_each_vma(&kp->t, mm, on_vma, &c);
 	}
-	mock_kernel_fini(&k);
+	fuzz_done(kp);
 	return c.sum == 0x12345 ? 0 : 0;
 }

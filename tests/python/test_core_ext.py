@@ -11,6 +11,7 @@ import ctypes
 import json
 import os
 import re
+import struct
 import subprocess
 import sys
 import tempfile
@@ -520,14 +521,59 @@ def test_kdumpfile_reader_matches_callable(mock, tmp_path):
     del t
     kf.close()
 
-    # truncated: one line naming the file
+    assert kf_whole_damage(core) is None
+
+    # cut short: opens, reports what is missing; pages before the cut read
+    # the same, pages after it fail like filtered pages
+    size = os.path.getsize(core)
     trunc = tmp_path / "trunc.core"
-    trunc.write_bytes(core.read_bytes()[: os.path.getsize(core) // 2])
+    trunc.write_bytes(core.read_bytes()[: size // 2])
+    kt = _core.KdumpFile(str(trunc))
+    d = kt.damage
+    assert d["truncated"] and d["missing_bytes"] == size - size // 2, d
+    assert "\n" not in d["message"] and "missing" in d["message"]
+    ok = bad = 0
+    for (pa, data), off in zip(chunks, elf_offsets(core)):
+        if off + len(data) <= size // 2:
+            assert kt.read_phys(pa, len(data)) == data
+            ok += 1
+        else:
+            with pytest.raises(_core.Error):
+                kt.read_phys(pa, len(data))
+            bad += 1
+    assert ok and bad and d["missing_pages"] == bad, (ok, bad, d)
+    kt.close()
+
+    # cut inside the program headers: one line naming the file
+    hdr = tmp_path / "hdr.core"
+    hdr.write_bytes(core.read_bytes()[:80])
     with pytest.raises(_core.OpenError) as ei:
-        _core.KdumpFile(str(trunc))
-    assert str(trunc) in str(ei.value) and "truncated" in str(ei.value)
+        _core.KdumpFile(str(hdr))
+    assert str(hdr) in str(ei.value) and "truncated" in str(ei.value)
     assert "\n" not in str(ei.value)
     assert isinstance(ei.value, OSError)
+
+
+def kf_whole_damage(path):
+    k = _core.KdumpFile(str(path))
+    try:
+        return k.damage
+    finally:
+        k.close()
+
+
+def elf_offsets(path):
+    """File offsets of the PT_LOADs of an ELF64 core, in order."""
+    import struct
+    raw = open(path, "rb").read()
+    phoff, = struct.unpack_from("<Q", raw, 32)
+    phnum, = struct.unpack_from("<H", raw, 56)
+    out = []
+    for i in range(phnum):
+        p_type, _, p_offset = struct.unpack_from("<IIQ", raw, phoff + i * 56)
+        if p_type == 1:
+            out.append(p_offset)
+    return out
 
 
 def test_kdumpfile_open_errors(tmp_path):
@@ -541,6 +587,33 @@ def test_kdumpfile_open_errors(tmp_path):
     junk.write_bytes(b"hello world\n" * 100)
     with pytest.raises(_core.OpenError, match="junk: not a dump"):
         _core.KdumpFile(str(junk))
+    # a kdump header cut short, and one whose notes lie beyond the file:
+    # one line each (libkdumpfile 0.5.1 crashed freeing such a context)
+    short = tmp_path / "short"
+    short.write_bytes(b"KDUMP   \x06\0\0\0Linu\xff" + b"\0" * 11)
+    with pytest.raises(_core.OpenError, match="short: truncated kdump-compressed dump"):
+        _core.KdumpFile(str(short))
+    hdr = bytearray(8192)
+    hdr[:8] = b"KDUMP   "
+    struct.pack_into("<i", hdr, 8, 6)
+    struct.pack_into("<iiII", hdr, 428, 4096, 1, 2, 1024)
+    struct.pack_into("<QQ", hdr, 4096 + 48, 0xffffffffffffffff, 0xffffffffffffffff)
+    notes = tmp_path / "notes"
+    notes.write_bytes(bytes(hdr) + b"\0" * 8192)
+    with pytest.raises(_core.OpenError, match="notes: corrupt kdump-compressed dump: its ELF notes"):
+        _core.KdumpFile(str(notes))
+    # ELF cores without program headers (libkdumpfile 0.5.1 crashed on them)
+    nophdr = tmp_path / "nophdr"
+    nophdr.write_bytes(struct.pack("<16sHHIQQQIHHHHHH", b"\x7fELF\x02\x01\x01" + b"\0" * 9, 4, 62,
+                                   1, 0, 192, 64, 0, 8, 56, 0, 0, 0, 0) + b"\0" * 4096)
+    with pytest.raises(_core.OpenError, match="nophdr: corrupt ELF dump: no program headers"):
+        _core.KdumpFile(str(nophdr))
+    elf0 = tmp_path / "elf0"
+    eh = struct.pack("<16sHHIQQQIHHHHHH", b"\x7fELF\x02\x01\x01" + b"\0" * 9, 4, 62, 1, 0, 64, 0,
+                     0, 64, 0, 1, 64, 0, 0)  # e_phentsize 0
+    elf0.write_bytes(eh + b"\0" * 4096)
+    with pytest.raises(_core.OpenError, match="elf0: corrupt ELF dump: e_phentsize is 0"):
+        _core.KdumpFile(str(elf0))
     flat = tmp_path / "flat"
     flat.write_bytes(b"makedumpfile\0\0\0\0" + b"\0" * 4080)
     with pytest.raises(_core.OpenError, match="flattened.*makedumpfile -R"):

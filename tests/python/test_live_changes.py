@@ -75,3 +75,62 @@ def test_walk_failing_under_changes_is_reported_not_raised(capfd):
     out, err = capfd.readouterr()
     assert "# changed during the walk: 0x0000000000001000 raw 0x0000000000000001 -> " \
            "0x0000000000000002" in out
+
+
+class _Flaky:
+    """vmas()/tasks() that fail `fails` times (a maple tree or task list
+    changing under the iteration), then answer."""
+
+    def __init__(self, fails):
+        self.fails = fails
+        self.calls = 0
+        self.flushes = 0
+
+    def flush_cache(self):
+        self.flushes += 1
+
+    def vmas(self, mm=None):
+        self.calls += 1
+        if self.calls <= self.fails:
+            raise target_mod.core().Error("malformed structure: maple child at 0xffff888000001000")
+        return [(0xffff2000, 0x1000, 0x5000, 0x73, 0, 0, 0)]
+
+    tasks = vmas
+
+
+def _live_session(fails, confirm=True):
+    import types
+    s = types.SimpleNamespace(confirm=confirm, target=_Flaky(fails),
+                              VMA_TREE_READS=target_mod.Session.VMA_TREE_READS)
+    s._live_read = lambda *a: target_mod.Session._live_read(s, *a)
+    return s
+
+
+def test_live_vma_tree_is_read_again_when_it_changes():
+    s = _live_session(2)
+    assert target_mod.Session.vmas(s, 0xffff1000) == [(0xffff2000, 0x1000, 0x5000, 0x73, 0, 0, 0)]
+    assert s.target.calls == 3 and s.target.flushes == 2   # each retry reads memory again
+    s = _live_session(2)
+    assert len(target_mod.Session.tasks(s)) == 1
+
+
+def test_live_vma_tree_that_keeps_changing_is_an_error():
+    s = _live_session(99)
+    try:
+        target_mod.Session.vmas(s, 0xffff1000)
+    except target_mod.core().Error as e:
+        assert "maple child" in str(e) and "read 3 times" in str(e), str(e)
+    else:
+        raise AssertionError("no error")
+    assert s.target.calls == 3
+
+
+def test_dump_vma_tree_is_read_once():
+    s = _live_session(1, confirm=False)
+    try:
+        target_mod.Session.vmas(s, 0xffff1000)
+    except target_mod.core().Error:
+        pass
+    else:
+        raise AssertionError("a dump is not read again")
+    assert s.target.calls == 1

@@ -198,3 +198,19 @@ def test_live_walk_records_validate(capfd):
     v = validator()
     for rec in recs:
         validate(v, rec)
+
+
+def test_live_confirmation_records_validate():
+    """The records of a finding withdrawn on a live target (the core writes
+    them) and the live summary's count."""
+    import pfnscope._core as c
+    v = validator()
+    for what in ("entry", "table", "page", "vma"):
+        rec = json.loads(c.changed_json(7, 0x7f0000000000, 0x7f0000001000, 0x8000000012345225, 0,
+                                        level=1, what=what, codes=["BAD_SPECIAL", "MAPS_FREED_PAGE"]))
+        assert rec["what"] == what and rec["level"] == "pmd"
+        validate(v, rec)
+    validate(v, json.loads(c.changed_json(7, 0x1000, 0x2000, 1, 2)))
+    validate(v, {"type": "summary", "counts": {}, "errors": 0, "changed": 3})
+    assert not v.is_valid({"type": "changed", "pid": 7, "vma_start": "0x1", "addr": "0x1",
+                           "raw_before": "0x1", "raw_after": "0x2", "what": "mood"})

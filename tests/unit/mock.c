@@ -9,6 +9,15 @@
 struct mock_page {
 	uint64_t pfn;
 	int unreadable;
+	int absent;                 /* rolled back to "never written" */
+	uint64_t epoch;             /* journal epoch of its last undo record */
+	unsigned char data[4096];
+};
+
+/* one page as it was before the first change of a journal epoch */
+struct mock_undo {
+	struct mock_page *p;
+	int unreadable, absent;
 	unsigned char data[4096];
 };
 
@@ -35,6 +44,8 @@ void mock_mem_fini(struct mock_mem *m)
 		free(m->slots[i]);
 	free(m->slots);
 	m->slots = NULL;
+	free(m->undo);
+	m->undo = NULL;
 }
 
 static size_t hash(uint64_t pfn, size_t cap)
@@ -50,9 +61,40 @@ static struct mock_page **lookup(struct mock_mem *m, uint64_t pfn)
 	return &m->slots[i];
 }
 
+/* Before a page changes in a journal epoch, keep what it was. */
+static void journal(struct mock_mem *m, struct mock_page *p, int absent)
+{
+	if (!m->journaling || p->epoch == m->epoch)
+		return;
+	if (m->nundo == m->capundo) {
+		size_t cap = m->capundo ? 2 * m->capundo : 64;
+		struct mock_undo *u = realloc(m->undo, cap * sizeof(*u));
+		if (!u)
+			die("out of memory", 0);
+		m->undo = u;
+		m->capundo = cap;
+	}
+	struct mock_undo *u = &m->undo[m->nundo++];
+	u->p = p;
+	u->unreadable = p->unreadable;
+	u->absent = absent;
+	if (!absent)
+		memcpy(u->data, p->data, sizeof(u->data));
+	p->epoch = m->epoch;
+}
+
 static struct mock_page *get_page(struct mock_mem *m, uint64_t pfn, int create)
 {
 	struct mock_page **s = lookup(m, pfn);
+	if (*s && (*s)->absent) {
+		if (!create)
+			return NULL;
+		journal(m, *s, 1);
+		(*s)->absent = 0;
+		return *s;
+	}
+	if (*s && create)
+		journal(m, *s, 0);
 	if (*s || !create)
 		return *s;
 	if ((m->n + 1) * 2 > m->cap) {
@@ -73,6 +115,7 @@ static struct mock_page *get_page(struct mock_mem *m, uint64_t pfn, int create)
 		die("out of memory", pfn);
 	(*s)->pfn = pfn;
 	m->n++;
+	journal(m, *s, 1);
 	return *s;
 }
 
@@ -122,6 +165,27 @@ int mock_read_phys(void *ctx, uint64_t pa, void *buf, size_t len)
 		len -= n;
 	}
 	return ret;
+}
+
+void mock_mem_checkpoint(struct mock_mem *m)
+{
+	m->journaling = 1;
+	m->epoch++;
+	m->nundo = 0;
+}
+
+void mock_mem_rollback(struct mock_mem *m)
+{
+	while (m->nundo) {
+		struct mock_undo *u = &m->undo[--m->nundo];
+		u->p->unreadable = u->unreadable;
+		u->p->absent = u->absent;
+		if (u->absent)
+			memset(u->p->data, 0, sizeof(u->p->data));
+		else
+			memcpy(u->p->data, u->data, sizeof(u->data));
+	}
+	m->epoch++;
 }
 
 /* ---------- mock kernel ---------- */
@@ -587,6 +651,28 @@ void mock_kernel_init(struct mock_kernel *k, int levels, unsigned major, unsigne
 	mock_page_simple(k, lo->zero_pfn, mock_pg(k, lo->pg_reserved), 1, 0);
 	pfs_reader_flush(&k->rd);
 	k->rd.stats_reads = k->rd.stats_bytes = 0;
+}
+
+void mock_kernel_checkpoint(struct mock_kernel *k)
+{
+	k->saved_lo = k->lo;
+	k->saved_next_pfn = k->next_pfn;
+	k->saved_kimage_next = k->kimage_next;
+	k->saved_vmemmap_next_pfn = k->vmemmap_next_pfn;
+	mock_mem_checkpoint(&k->mem);
+}
+
+void mock_kernel_rollback(struct mock_kernel *k)
+{
+	mock_mem_rollback(&k->mem);
+	k->lo = k->saved_lo;
+	k->next_pfn = k->saved_next_pfn;
+	k->kimage_next = k->saved_kimage_next;
+	k->vmemmap_next_pfn = k->saved_vmemmap_next_pfn;
+	pfs_target_init(&k->t, &k->lo, &k->rd);
+	pfs_reader_flush(&k->rd);
+	k->rd.stats_reads = k->rd.stats_bytes = 0;
+	k->mem.reads = k->mem.bytes = 0;
 }
 
 void mock_kernel_fini(struct mock_kernel *k)

@@ -62,11 +62,18 @@
 #define MOCK_PTE(pfn, bits)  (((uint64_t)(pfn) << 12) | (bits))
 
 struct mock_page;
+struct mock_undo;
 struct mock_mem {
 	struct mock_page **slots;   /* open-addressing hash by pfn */
 	size_t cap, n;
 	int strict;                 /* unwritten pages are unavailable */
 	uint64_t reads, bytes;      /* calls to mock_read_phys */
+	/* journal (mock_mem_checkpoint/rollback): each page changed since
+	 * the checkpoint, as it was */
+	int journaling;
+	uint64_t epoch;
+	struct mock_undo *undo;
+	size_t nundo, capundo;
 };
 
 void mock_mem_init(struct mock_mem *m);
@@ -76,6 +83,11 @@ int mock_read_phys(void *ctx, uint64_t paddr, void *buf, size_t len);
 unsigned char *mock_mem_page(struct mock_mem *m, uint64_t pfn);
 void mock_mem_write(struct mock_mem *m, uint64_t pa, const void *buf, size_t len);
 void mock_mem_set_unreadable(struct mock_mem *m, uint64_t pfn, int unreadable);
+/* Journal every change from now on; rollback puts memory back as it was
+ * at the checkpoint (pages first written since read as never written)
+ * and starts a new epoch.  For fuzzers: one base image, many inputs. */
+void mock_mem_checkpoint(struct mock_mem *m);
+void mock_mem_rollback(struct mock_mem *m);
 
 struct mock_kernel {
 	struct mock_mem mem;
@@ -88,11 +100,18 @@ struct mock_kernel {
 	uint64_t kimage_next;       /* mock_kimage_alloc bump pointer (VA) */
 	uint64_t vmemmap_next_pfn;  /* next 2 MiB vmemmap backing block */
 	uint64_t mem_section_roots; /* VA of the root pointer array */
+	/* mock_kernel_checkpoint's copy of what rollback restores */
+	struct pfs_layout saved_lo;
+	uint64_t saved_next_pfn, saved_kimage_next, saved_vmemmap_next_pfn;
 };
 
 /* levels 4 or 5; version e.g. (6, 1): pfs_layout_set_version + mock offsets. */
 void mock_kernel_init(struct mock_kernel *k, int levels, unsigned major, unsigned minor);
 void mock_kernel_fini(struct mock_kernel *k);
+/* Checkpoint the kernel (memory, layout, allocators); rollback returns to
+ * it and drops the reader's and target's caches. */
+void mock_kernel_checkpoint(struct mock_kernel *k);
+void mock_kernel_rollback(struct mock_kernel *k);
 
 /* Physical memory */
 uint64_t mock_alloc_pfn(struct mock_kernel *k);                 /* zeroed page */

@@ -318,3 +318,40 @@ TEST(kvirt_layout_errors)
 	CHECK_EQ(pfs_kvirt_to_phys(&k.t, k.lo.page_offset_base, &pa, NULL), -PFS_ELAYOUT);
 	mock_kernel_fini(&k);
 }
+
+/* The fuzzers' journal: after a rollback memory reads as at the
+ * checkpoint, pages first written since read as never written (strict:
+ * unavailable), unreadable marks are undone, allocators restart. */
+TEST(mock_checkpoint_rollback)
+{
+	struct mock_kernel k;
+	mock_kernel_init(&k, 4, 6, 1);
+	uint64_t pfn = mock_alloc_pfn(&k);
+	mock_write_u64(&k, pfn << 12, 0x1111);
+	mock_kernel_checkpoint(&k);
+	uint64_t lo_before = k.lo.init_top_pgt, next = k.next_pfn;
+
+	for (int round = 0; round < 3; round++) {
+		mock_write_u64(&k, pfn << 12, 0x2222);
+		mock_write_u64(&k, (pfn << 12) + 8, 0x3333);
+		uint64_t fresh = mock_alloc_pfn(&k);
+		mock_write_u64(&k, fresh << 12, 0x4444);
+		mock_set_unreadable(&k, pfn, 1);
+		k.lo.init_top_pgt = 0;
+		CHECK_EQ(mock_read_u64(&k, fresh << 12), 0x4444);
+		mock_kernel_rollback(&k);
+
+		CHECK_EQ(mock_read_u64(&k, pfn << 12), 0x1111);
+		CHECK_EQ(mock_read_u64(&k, (pfn << 12) + 8), 0);
+		CHECK_EQ(mock_read_u64(&k, fresh << 12), 0);
+		CHECK_EQ(k.lo.init_top_pgt, lo_before);
+		CHECK_EQ(k.next_pfn, next);
+		uint64_t v = 0;
+		CHECK_EQ(mock_read_phys(&k.mem, pfn << 12, &v, 8), 0);
+		CHECK_EQ(v, 0x1111);
+		k.mem.strict = 1;
+		CHECK_EQ(mock_read_phys(&k.mem, fresh << 12, &v, 8), -1);
+		k.mem.strict = 0;
+	}
+	mock_kernel_fini(&k);
+}

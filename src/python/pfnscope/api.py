@@ -323,21 +323,54 @@ def rmap(prog: drgn.Program, pfn: int, last: Optional[int] = None,
     return out
 
 
-def vma_findings(sess: Session, task: Task, vma: Vma) -> List[Finding]:
-    """Diagnoses of one VMA: VMA-level rules plus runs of entries."""
-    return _vma_findings(sess, task, vma)[0]
+def _confirm_vma(sess: Session, task: Task, vma: Vma, found: List[Finding],
+                 changed: List[dict]) -> List[Finding]:
+    """A live target: VMA-level findings at medium or above stand only if the
+    mm's tree, read again past the caches, still holds the same VMA with the
+    same fields; else they become one {"type":"changed","what":"vma"} record
+    (raw_before/raw_after: vm_flags)."""
+    weighty = [f for f in found if severity_rank(f.severity) >= 1]
+    if not weighty:
+        return found
+    sess.target.flush_cache()
+    try:
+        now = sess.target.find_vma(task.mm, vma.start)
+    except core().Error:
+        now = None
+    if now is not None and tuple(now) == tuple(vma._tuple):
+        return found
+    changed.append(json.loads(core().changed_json(
+        task.pid, vma.start, vma.start, vma.flags, now[3] if now is not None else 0,
+        what="vma", codes=[f.code for f in weighty])))
+    return [f for f in found if f not in weighty]
 
 
-def _vma_findings(sess: Session, task: Task, vma: Vma) -> Tuple[List[Finding], int]:
+def vma_findings(sess: Session, task: Task, vma: Vma,
+                 changed: Optional[List[dict]] = None) -> List[Finding]:
+    """Diagnoses of one VMA: VMA-level rules plus runs of entries.  On a
+    live target (sess.confirm) a finding at medium or above is read again
+    before it is reported; one that changed meanwhile is not a finding but a
+    {"type":"changed"} record, appended to ``changed`` when given."""
+    return _vma_findings(sess, task, vma, changed)[0]
+
+
+def _vma_findings(sess: Session, task: Task, vma: Vma,
+                  changed: Optional[List[dict]] = None) -> Tuple[List[Finding], int]:
     """vma_findings() and the number of entries walked."""
     out: List[Finding] = []
+    confirm = getattr(sess, "confirm", False)
+    if changed is None:
+        changed = []
     for code, sev in sess.target.vma_diagnoses(vma._tuple):
         out.append(Finding(task.pid, task.comm, vma.start, vma.end, vma.start, vma.end,
                            1, code, sev, "vma", file=vma.file))
+    if confirm and out:
+        out = _confirm_vma(sess, task, vma, out, changed)
     fd = os.memfd_create("pfnscope-check")
     try:
         entries = sess.target.walk_write(fd, task.mm, vma._tuple, task.pid, mode="summary-json",
-                                         only_diag=True)[0]
+                                         only_diag=True,
+                                         flags=core().WALK_CONFIRM if confirm else 0)[0]
         os.lseek(fd, 0, os.SEEK_SET)
         chunks = []
         while True:
@@ -349,6 +382,9 @@ def _vma_findings(sess: Session, task: Task, vma: Vma) -> Tuple[List[Finding], i
         os.close(fd)
     for line in b"".join(chunks).splitlines():
         run = json.loads(line)
+        if run.get("type") == "changed":
+            changed.append(run)
+            continue
         for d in run.get("diagnoses") or []:
             start = int(run["addr"], 16)
             end = int(run["end"], 16) if run.get("end") else start + 4096
@@ -373,13 +409,17 @@ class CheckError(NamedTuple):
 def check(prog: drgn.Program, pids: Optional[Iterable[int]] = None,
           progress: Optional[Callable[[int, int, Task], None]] = None,
           errors: Optional[List[CheckError]] = None,
-          vma_done: Optional[Callable[[Task, Vma, int], None]] = None) -> List[Finding]:
+          vma_done: Optional[Callable[[Task, Vma, int], None]] = None,
+          changed: Optional[List[dict]] = None) -> List[Finding]:
     """Every task (or the given pids), every VMA: diagnoses only.
 
     ``progress(i, n, task)`` is called before task i of n, ``vma_done(task,
     vma, entries)`` after each VMA with the number of entries walked in it.
     A task whose VMA tree or page tables cannot be read is skipped and
-    recorded in ``errors`` (when given) instead of aborting the check."""
+    recorded in ``errors`` (when given) instead of aborting the check.  On a
+    live target, findings at medium or above that a re-read did not confirm
+    are left out and recorded in ``changed`` (when given) as
+    {"type":"changed"} records."""
     sess = session_for(prog)
     c = core()
     if pids:
@@ -388,19 +428,35 @@ def check(prog: drgn.Program, pids: Optional[Iterable[int]] = None,
         todo = [Task(*t) for t in sess.tasks()]
     todo = [t for t in todo if t.mm]
     out: List[Finding] = []
+    # a live task whose walk failed is read once more from its VMA tree
+    tries = 2 if getattr(sess, "confirm", False) else 1
     for i, t in enumerate(todo):
         if progress:
             progress(i, len(todo), t)
-        try:
-            for v in sess.vmas(t.mm):
-                vma = Vma(sess, t.mm, v, t.pid)
-                found, entries = _vma_findings(sess, t, vma)
-                out.extend(found)
-                if vma_done:
+        for attempt in range(tries):
+            found: List[Finding] = []
+            moved: List[dict] = []
+            done = []
+            try:
+                for v in sess.vmas(t.mm):
+                    vma = Vma(sess, t.mm, v, t.pid)
+                    f, entries = _vma_findings(sess, t, vma, moved)
+                    found.extend(f)
+                    done.append((vma, entries))
+            except c.Error as e:
+                err = e
+                sess.target.flush_cache()
+                continue
+            out.extend(found)
+            if changed is not None:
+                changed.extend(moved)
+            if vma_done:
+                for vma, entries in done:
                     vma_done(t, vma, entries)
-        except c.Error as e:
+            break
+        else:
             if errors is None:
-                raise PfnscopeError(f"pid {t.pid}", str(e))
-            errors.append(CheckError(t.pid, t.comm, str(e)))
+                raise PfnscopeError(f"pid {t.pid}", str(err))
+            errors.append(CheckError(t.pid, t.comm, str(err)))
     out.sort(key=lambda f: (-severity_rank(f.severity), f.pid, f.start))
     return out

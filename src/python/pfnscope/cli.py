@@ -195,6 +195,7 @@ def run_command(sess, args) -> int:
     """One command on an open session (the CLI's and the GDB front end's)."""
     if args.json:
         _write(target_record(sess) + "\n")
+    _warn_damage(sess, args)
     return COMMANDS[args.command](sess, args)
 
 
@@ -332,15 +333,31 @@ def cmd_walk(sess, args) -> int:
     mode = ("summary-" if args.summary else "") + ("json" if args.json else "table")
     fd = sys.stdout.fileno()
     todo = []
+    unread = []  # (task, vma_start or None, message): not read, exit 2
+    # a damaged dump (truncated, corrupt): a task or VMA whose structures are
+    # gone is reported as not read and the others are walked
+    partial = bool(getattr(sess, "damage", None)) and len(args.pids) > 1
     for pid in args.pids:  # resolve everything first: errors before output
-        t = _task_with_mm(sess, pid)
-        if args.addr is not None:
-            vt = sess.find_vma(t.mm, args.addr)
-            if vt is None:
-                raise PfnscopeError(f"{args.addr:#x}", f"not mapped in pid {t.pid} ({t.comm})")
-            todo += [(t, vt)]
-        else:
-            todo += [(t, vt) for vt in sess.vmas(t.mm)]
+        try:
+            t = _task_with_mm(sess, pid)
+        except (PfnscopeError, c.Error) as e:
+            if not partial:
+                raise
+            from .api import Task
+            unread.append((Task(0, pid, -1, 0, ""), None, str(e)))
+            continue
+        try:
+            if args.addr is not None:
+                vt = sess.find_vma(t.mm, args.addr)
+                if vt is None:
+                    raise PfnscopeError(f"{args.addr:#x}", f"not mapped in pid {t.pid} ({t.comm})")
+                todo += [(t, vt)]
+            else:
+                todo += [(t, vt) for vt in sess.vmas(t.mm)]
+        except c.Error as e:
+            if not partial:
+                raise
+            unread.append((t, None, str(e)))
     prog = Progress("walk", len(args.pids)) if args.all and Progress.wanted(args) else None
     # output to the same terminal: erase the line before each VMA's output
     # and redraw it after; otherwise it stays and is redrawn at most 10x/s
@@ -362,10 +379,18 @@ def cmd_walk(sess, args) -> int:
                 _write(f"# pid {t.pid} ({t.comm}) vma " + _vma_line(v) + "\n")
                 _write(c.table_header(args.summary) + "\n")
             sys.stdout.flush()
+            n = 0
             if getattr(sess, "live", False):
                 n = _walk_live(sess, t, vt, fd, mode, flags, args.json)
             else:
-                n = sess.target.walk_write(fd, t.mm, vt, t.pid, mode=mode, flags=flags)[0]
+                if getattr(sess, "confirm", False):
+                    flags |= c.WALK_CONFIRM
+                try:
+                    n = sess.target.walk_write(fd, t.mm, vt, t.pid, mode=mode, flags=flags)[0]
+                except c.Error as e:  # a damaged dump: a table page gone, the next VMA is walked
+                    if not getattr(sess, "damage", None):
+                        raise
+                    unread.append((t, vt[1], str(e)))
             if prog:
                 prog.vma_done(n)
         if prog:
@@ -374,15 +399,25 @@ def cmd_walk(sess, args) -> int:
     finally:
         if prog:
             prog.clear()
-    return 0
+    for t, start, msg in unread:
+        where = f"pid {t.pid} ({t.comm})" + (f" vma {start:#x}" if start is not None else "")
+        if args.json:
+            rec = {"type": "error", "pid": t.pid, "comm": t.comm, "message": msg}
+            if start is not None:
+                rec["vma_start"] = f"{start:#x}"
+            _write(json.dumps(rec, separators=(",", ":")) + "\n")
+        sys.stderr.write(f"pfnscope: {where}: not read: {msg}\n")
+    return 2 if unread else 0
 
 
 def _walk_live(sess, t, vt, fd, mode, flags, as_json) -> int:
     """A walk of a target that keeps running (--qemu-ram): raw entries are
     read before and after the reported walk (caches dropped each time); an
     entry that differs is reported after the VMA's output, never an error.
-    A VMA whose tables vanish meanwhile is reported the same way.  Returns
-    the number of entries of the reported walk."""
+    A VMA whose tables vanish meanwhile is reported the same way.  Inside
+    the reported walk, an entry's diagnoses at medium or above are read
+    again (WALK_CONFIRM) and withdrawn, with a changed record, when they
+    do not hold.  Returns the number of entries of the reported walk."""
     from . import target
     c = target.core()
 
@@ -398,7 +433,7 @@ def _walk_live(sess, t, vt, fd, mode, flags, as_json) -> int:
     err2 = None
     walked = 0
     try:
-        walked = sess.target.walk_write(fd, t.mm, vt, t.pid, mode=mode, flags=flags)[0]
+        walked = sess.target.walk_write(fd, t.mm, vt, t.pid, mode=mode, flags=flags | c.WALK_CONFIRM)[0]
     except c.Error as e:
         err2 = str(e)
     after, err3 = raws()
@@ -407,9 +442,7 @@ def _walk_live(sess, t, vt, fd, mode, flags, as_json) -> int:
         b, a = before.get(addr, 0), after.get(addr, 0)
         if b != a:
             if as_json:
-                out.append(json.dumps({"type": "changed", "pid": t.pid, "vma_start": f"{vt[1]:#x}",
-                                       "addr": f"{addr:#x}", "raw_before": f"{b:#x}",
-                                       "raw_after": f"{a:#x}"}, separators=(",", ":")))
+                out.append(c.changed_json(t.pid, vt[1], addr, b, a))
             else:
                 out.append(f"# changed during the walk: {addr:#018x} raw {b:#018x} -> {a:#018x}")
     for err in dict.fromkeys(e for e in (err1, err2, err3) if e):
@@ -438,8 +471,9 @@ def cmd_check(sess, args) -> int:
         def vma_done(t, v, entries: int) -> None:
             prog.vma_done(entries)
     errors: List[api.CheckError] = []
+    changed: List[dict] = []
     try:
-        findings = api.check(sess.prog, args.pids, progress, errors, vma_done)
+        findings = api.check(sess.prog, args.pids, progress, errors, vma_done, changed)
         if prog:
             prog.tasks = prog.ntasks
             prog.draw(force=True)
@@ -448,6 +482,13 @@ def cmd_check(sess, args) -> int:
             prog.clear()
     for f in findings:
         _write((f.to_json() if args.json else str(f)) + "\n")
+    for ch in changed:  # live targets: findings a re-read did not confirm
+        if args.json:
+            _write(json.dumps(ch, separators=(",", ":")) + "\n")
+        else:
+            _write(f"# changed during the check: pid {ch['pid']} {ch['addr']} {ch.get('level') or ''} "
+                   f"{ch.get('what', 'entry')} {ch['raw_before']} -> {ch['raw_after']}; not confirmed: "
+                   f"{','.join(ch.get('codes') or [])}\n")
     for e in errors:
         if args.json:
             _write(e.to_json() + "\n")
@@ -457,8 +498,11 @@ def cmd_check(sess, args) -> int:
         counts[(f.severity, f.code)] = counts.get((f.severity, f.code), 0) + 1
     if args.json:
         if args.summary:
-            _write(json.dumps({"type": "summary", "counts": {c: n for (_, c), n in counts.items()},
-                               "errors": len(errors)}, separators=(",", ":")) + "\n")
+            summ = {"type": "summary", "counts": {c: n for (_, c), n in counts.items()},
+                    "errors": len(errors)}
+            if getattr(sess, "confirm", False):
+                summ["changed"] = len(changed)
+            _write(json.dumps(summ, separators=(",", ":")) + "\n")
     else:
         if args.summary or not findings:
             for (sev, code), n in sorted(counts.items(), key=lambda k: -SEVERITIES.index(k[0][0])):
@@ -626,6 +670,19 @@ def _run(args, prog=None) -> int:
         if os.environ.get("PFNSCOPE_DEBUG"):
             raise
         return _fail(_describe(e))
+
+
+def _warn_damage(sess, args) -> None:
+    """A damaged dump: one warning line on stderr, and with --json its
+    warning records first (after any header record)."""
+    damage = getattr(sess, "damage", None)
+    if not damage:
+        return
+    from . import target
+    sys.stderr.write(f"pfnscope: warning: {sess.source}: {damage['message']}\n")
+    if args.json:
+        for rec in target.damage_records(damage):
+            _write(json.dumps(rec, separators=(",", ":")) + "\n")
 
 
 def _describe(e: Exception) -> str:

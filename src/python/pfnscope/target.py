@@ -65,6 +65,10 @@ class Session:
     prog has no types: file and VMA names are then read through the layout
     source's offsets and symbols, not drgn objects."""
 
+    # a target that keeps running (/proc/kcore, a running guest's RAM):
+    # findings at medium or above are read again before they are reported
+    confirm = False
+
     def __init__(self, prog: drgn.Program, vmci: VmcoreInfo, reader, source: str,
                  reader_name: str, read_u64: Optional[Callable[[int], int]] = None,
                  layout_source=None) -> None:
@@ -90,11 +94,18 @@ class Session:
         self._files: Dict[int, Optional[str]] = {}
         self._mm_names: Dict[int, Tuple[int, int, int]] = {}
         self._name_offs: Optional[Dict[str, int]] = None
+        # what a damaged dump lacks (KdumpFile.damage), None when whole
+        self.damage: Optional[Dict[str, object]] = None
         _SESSIONS[id(prog)] = self
 
     # --- tasks and VMAs -------------------------------------------------
     def tasks(self) -> List[Task]:
-        return list(self.target.tasks())
+        """Thread-group leaders.  On a live target the task list may change
+        under the iteration (a task exits, its task_struct is freed): a
+        listing that fails is read again, caches dropped, as vmas() does."""
+        if not self.confirm:
+            return list(self.target.tasks())
+        return self._live_read(lambda: list(self.target.tasks()), "task list")
 
     def find_task(self, pid: int) -> Task:
         t = self.target.find_task(int(pid))
@@ -102,8 +113,41 @@ class Session:
             raise PfnscopeError(f"pid {pid}", "no such process in the target")
         return t
 
+    # reads of a live task list or VMA tree before giving up (see vmas())
+    VMA_TREE_READS = 3
+
     def vmas(self, mm: int) -> List[VmaTuple]:
-        return list(self.target.vmas(int(mm)))
+        """The VMAs of mm.  On a live target the maple tree may change under
+        the iteration (nodes replaced and freed after an RCU grace period,
+        which the kernel's readers notice as dead nodes and restart from the
+        root, mas_walk/mas_dead_node); a listing that fails is read again
+        from the root, caches dropped, up to VMA_TREE_READS times."""
+        if not self.confirm:
+            return list(self.target.vmas(int(mm)))
+        return self._live_read(lambda: list(self.target.vmas(int(mm))), "VMA tree",
+                               "or the task exited")
+
+    def _live_read(self, read, what: str, why: str = ""):
+        """read() until it does not fail, VMA_TREE_READS times at most.  The
+        mm's maple tree replaces nodes and frees the old ones after an RCU
+        grace period (commit 3dd4432549415f "mm: enable maple tree RCU mode
+        by default", v6.3, in 6.1.y too) and stores some updates into a
+        node in place; a reader outside the kernel's RCU read side can meet a
+        node half rewritten or already reused.  Each retry comes after a short
+        pause, so that a preempted writer (which pfnscope may outrank) can
+        finish its update."""
+        import time
+        c = core()
+        for attempt in range(self.VMA_TREE_READS):
+            if attempt:
+                time.sleep(0.01 * 4 ** attempt)
+            try:
+                return read()
+            except c.Error as e:
+                last = e
+                self.target.flush_cache()
+        raise c.Error(f"{last} ({what} read {self.VMA_TREE_READS} times: it kept "
+                      f"changing{', ' + why if why else ''})")
 
     def find_vma(self, mm: int, addr: int) -> Optional[VmaTuple]:
         return self.target.find_vma(int(mm), int(addr))
@@ -474,25 +518,35 @@ def _load_vmlinux(prog: drgn.Program, vmlinux: str) -> None:
         raise PfnscopeError(vmlinux, e.strerror or str(e))
 
 
-def _check_file(path: str) -> None:
+def _check_file(path: str, refuse_truncated: bool) -> None:
     try:
         st = os.stat(path)
     except OSError as e:
         raise PfnscopeError(path, e.strerror or "cannot open")
     if st.st_size == 0:
         raise PfnscopeError(path, "empty file")
-    check_elf_truncation(path, st.st_size)
+    if refuse_truncated:
+        check_elf_truncation(path, st.st_size)
 
 
 def check_elf_truncation(path: str, size: int) -> None:
-    """An ELF vmcore whose PT_LOAD data extends past the end of the file."""
+    """An ELF vmcore whose PT_LOAD data extends past the end of the file
+    (for the drgn reader, which has no notion of a partial dump; the
+    kdumpfile reader opens such a file and reports what is missing)."""
     try:
         with open(path, "rb") as f:
             hdr = f.read(64)
             if hdr[:4] != b"\x7fELF" or hdr[4] != 2:
                 return
             phoff, = struct.unpack_from("<Q", hdr, 32)
+            shoff, = struct.unpack_from("<Q", hdr, 40)
             phentsize, phnum = struct.unpack_from("<HH", hdr, 54)
+            if phnum == 0xFFFF:  # PN_XNUM: the count is section 0's sh_info
+                f.seek(shoff + 44)
+                sh_info = f.read(4)
+                if len(sh_info) < 4:
+                    raise PfnscopeError(path, "truncated dump (section header 0 past the end of the file)")
+                phnum, = struct.unpack("<I", sh_info)
             f.seek(phoff)
             raw = f.read(phentsize * phnum)
     except OSError as e:
@@ -505,7 +559,8 @@ def check_elf_truncation(path: str, size: int) -> None:
         if p_type in (1, 4):
             end = max(end, p_offset + p_filesz)
     if end > size:
-        raise PfnscopeError(path, f"truncated dump: {size} bytes, its headers describe {end}")
+        raise PfnscopeError(path, f"truncated dump: {size} bytes, its headers describe {end} "
+                            "(the default --reader kdumpfile reads what is there)")
 
 
 def _find_vmlinux(vmlinux: Optional[str], release: str, btf: bool):
@@ -539,8 +594,11 @@ def open_dump(path: str, vmlinux: Optional[str] = None, reader: str = "kdumpfile
 
     Types and symbols: the debug vmlinux (given, or found for the dump's
     release); without one (or with btf=True) the kernel's own BTF and
-    kallsyms tables, found in the dump through VMCOREINFO."""
-    _check_file(path)
+    kallsyms tables, found in the dump through VMCOREINFO.  A damaged dump
+    (cut short, corrupt page descriptors or bitmap blocks) opens with
+    session.damage set (see KdumpFile.damage): its missing pages read as
+    unreadable, everything else answers."""
+    _check_file(path, refuse_truncated=(reader != "kdumpfile"))
     if reader == "kdumpfile":
         kf = _open_kdumpfile(path)
         if not kf.vmcoreinfo:
@@ -584,6 +642,7 @@ def _image_session(phys, vmci: VmcoreInfo, path: str, reader_name: str,
     """A Session over a physical reader (KdumpFile, RawFile) and the dump's
     VMCOREINFO: kernel-image reads go through __pa_symbol()."""
     vml, why = _find_vmlinux(vmlinux, vmci.osrelease, btf)
+    damage = getattr(phys, "damage", None)
     phys_base = (vmci.number("phys_base", 0) or 0) & U64_MAX
     read_u64 = _guard_read(layout_mod.image_read_u64(phys.read_phys, phys_base), path)
     prog = _program_from_vmcoreinfo(vmci)
@@ -598,10 +657,17 @@ def _image_session(phys, vmci: VmcoreInfo, path: str, reader_name: str,
             _load_vmlinux(prog, vml)
             lsrc = None
         sess = _session(prog, vmci, phys, path, reader_name, lsrc, vml, read_u64)
+    except PfnscopeError as e:
+        phys.close()
+        if damage:  # the kernel's own data is in the part that is gone
+            raise PfnscopeError(e.where, f"{e.problem} (the dump is damaged: "
+                                f"{damage['message']})") from e
+        raise
     except Exception:
         phys.close()
         raise
     _add_segments(prog, sess)
+    sess.damage = damage
     return sess
 
 
@@ -621,6 +687,27 @@ def _drgn_image_reader(prog: drgn.Program) -> Callable[[int, int], bytes]:
     def read(va: int, n: int) -> bytes:
         return prog.read(va, n)
     return read
+
+
+def damage_records(damage: Optional[Dict[str, object]]) -> List[Dict[str, object]]:
+    """The JSON warning records of a damaged dump (none when whole)."""
+    if not damage:
+        return []
+    out: List[Dict[str, object]] = []
+    if damage.get("truncated") or damage.get("incomplete"):
+        out.append({"type": "warning", "what": "truncated",
+                    "missing_bytes": damage["missing_bytes"],
+                    "missing_pages": damage["missing_pages"],
+                    "incomplete": bool(damage.get("incomplete"))})
+    if damage.get("bad_descriptors") or damage.get("bad_bitmap_blocks") or damage.get("bitmap_mismatch"):
+        rec: Dict[str, object] = {"type": "warning", "what": "corrupt",
+                                  "bad_descriptors": damage["bad_descriptors"],
+                                  "bad_bitmap_blocks": damage["bad_bitmap_blocks"],
+                                  "lost_pages": damage["lost_pages"]}
+        if damage.get("bitmap_mismatch"):
+            rec["unlocatable_from_pfn"] = damage["lost_from_pfn"]
+        out.append(rec)
+    return out
 
 
 def open_live(vmlinux: Optional[str] = None, btf: bool = False) -> Session:
@@ -645,7 +732,9 @@ def open_live(vmlinux: Optional[str] = None, btf: bool = False) -> Session:
     vmlinux_mod.check_match(vml, VmcoreInfo(f"OSRELEASE={release}\n"))
     _load_vmlinux(prog, vml)
     vmci = from_program(prog)
-    return _session(prog, vmci, _drgn_reader(prog), "/proc/kcore", "kcore", None, vml)
+    sess = _session(prog, vmci, _drgn_reader(prog), "/proc/kcore", "kcore", None, vml)
+    sess.confirm = True
+    return sess
 
 
 def session_for(prog: drgn.Program) -> Session:
@@ -656,8 +745,10 @@ def session_for(prog: drgn.Program) -> Session:
     if not (prog.flags & drgn.ProgramFlags.IS_LINUX_KERNEL):
         raise PfnscopeError("program", "not a Linux kernel program")
     vmci = from_program(prog)
-    src = "/proc/kcore" if prog.flags & drgn.ProgramFlags.IS_LIVE else "drgn program"
-    return Session(prog, vmci, _drgn_reader(prog), src, "drgn")
+    live = bool(prog.flags & drgn.ProgramFlags.IS_LIVE)
+    sess = Session(prog, vmci, _drgn_reader(prog), "/proc/kcore" if live else "drgn program", "drgn")
+    sess.confirm = live   # `drgn -k`: the kernel keeps running under the walk
+    return sess
 
 
 def _drgn_reader(prog: drgn.Program) -> Callable[[int, int], bytes]:
@@ -743,4 +834,5 @@ def open_qemu_ram(path: str, vmlinux: Optional[str] = None, low_size: int = 3 <<
         raise PfnscopeError(path, str(e).replace(path + ": ", "", 1))
     sess = _image_session(raw, vmci, path, "qemu-ram", vmlinux, btf)
     sess.live = True
+    sess.confirm = True
     return sess

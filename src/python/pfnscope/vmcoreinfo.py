@@ -14,6 +14,15 @@ from .errors import LayoutError
 _VERSION_RE = re.compile(r"^(\d+)\.(\d+)(?:\.(\d+))?")
 
 
+def _int(key: str, value: str, base: int) -> int:
+    """A VMCOREINFO number; a damaged value is the one-line error naming
+    the key (the kernel writes %ld/%lu decimal, %lx hex)."""
+    try:
+        return int(value, base)
+    except ValueError:
+        raise LayoutError("VMCOREINFO", f"{key}={value[:40]!r} is not a number") from None
+
+
 class VmcoreInfo:
     """Parsed VMCOREINFO text with typed accessors."""
 
@@ -35,30 +44,35 @@ class VmcoreInfo:
 
     def number(self, name: str, default: Optional[int] = None) -> Optional[int]:
         """NUMBER(name), decimal (may be negative)."""
-        v = self.items.get(f"NUMBER({name})")
+        key = f"NUMBER({name})"
+        v = self.items.get(key)
         if v is None:
             return default
         try:
             return int(v, 10)
         except ValueError:
-            return int(v, 0)
+            return _int(key, v, 0)
 
     def symbol(self, name: str) -> Optional[int]:
         """SYMBOL(name), hex without 0x."""
-        v = self.items.get(f"SYMBOL({name})")
-        return int(v, 16) if v is not None else None
+        key = f"SYMBOL({name})"
+        v = self.items.get(key)
+        return _int(key, v, 16) if v is not None else None
 
     def size(self, name: str) -> Optional[int]:
-        v = self.items.get(f"SIZE({name})")
-        return int(v, 10) if v is not None else None
+        key = f"SIZE({name})"
+        v = self.items.get(key)
+        return _int(key, v, 10) if v is not None else None
 
     def offset(self, name: str) -> Optional[int]:
-        v = self.items.get(f"OFFSET({name})")
-        return int(v, 10) if v is not None else None
+        key = f"OFFSET({name})"
+        v = self.items.get(key)
+        return _int(key, v, 10) if v is not None else None
 
     def length(self, name: str) -> Optional[int]:
-        v = self.items.get(f"LENGTH({name})")
-        return int(v, 10) if v is not None else None
+        key = f"LENGTH({name})"
+        v = self.items.get(key)
+        return _int(key, v, 10) if v is not None else None
 
     @property
     def osrelease(self) -> str:
@@ -75,7 +89,7 @@ class VmcoreInfo:
     @property
     def kaslr_offset(self) -> int:
         v = self.items.get("KERNELOFFSET")
-        return int(v, 16) if v else 0
+        return _int("KERNELOFFSET", v, 16) if v else 0
 
     @property
     def pgtable_levels(self) -> int:
