@@ -254,6 +254,14 @@ def test_vfio_check_quiet(item, fmt):
     assert not findings, findings[:5]
     assert rc == 0, err
     rc, recs, err = _cli(fx, fmt, "check")
+    errors = [r for r in recs if r["type"] == "error"]
+    if fmt == "kdump-real" and rc == 2 and errors:
+        # makedumpfile -d 31 of a kernel it does not know (sid's 1.7.8 on 7.x)
+        # filters some mm_structs: those tasks are not read (exit 2), never
+        # misread; the -d 23 dump of the same capture has them, and is quiet
+        assert all("memory not readable" in r["message"] for r in errors), errors
+        assert not [r for r in recs if r["type"] == "finding"], recs
+        rc, recs, err = _cli(fx, "kdump-real-d23", "check")
     assert rc == 0, (err, [r for r in recs if r["type"] != "summary"][:5])
 
 
