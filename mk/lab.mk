@@ -26,12 +26,12 @@ lab-fixtures: lab-guest lab-kernels
 lab-vfio: lab-guest
 	$(LAB_PY) -m tests.vm.lab build vfio
 
-check-lab-vfio: deps lab-vfio
+check-lab-vfio: deps lab-vfio python
 	$(LAB_PY) -m pytest -q -p no:cacheprovider tests/vm/test_vfio.py
 
 lab: lab-fixtures
 
-check-lab: deps lab
+check-lab: deps lab python
 	$(LAB_PY) -m pytest -q -p no:cacheprovider tests/vm
 
 # the README's main job: boot the lab's default scenario, dump it, run pfnscope on it
