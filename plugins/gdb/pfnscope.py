@@ -380,36 +380,6 @@ gdb.events.exited.connect(_forget)
 
 # --- the command ---------------------------------------------------------------
 
-class _MemOut:
-    """sys.stdout for the CLI code: one memfd, written unbuffered so that
-    walk_write's direct writes to fileno() and write() stay in order."""
-
-    def __init__(self) -> None:
-        self.fd = os.memfd_create("pfnscope-gdb")
-
-    def fileno(self) -> int:
-        return self.fd
-
-    def write(self, s: str) -> int:
-        os.write(self.fd, s.encode())
-        return len(s)
-
-    def flush(self) -> None:
-        pass
-
-    def isatty(self) -> bool:
-        return False
-
-    def drain(self) -> None:
-        os.lseek(self.fd, 0, os.SEEK_SET)
-        while True:
-            b = os.read(self.fd, 1 << 20)
-            if not b:
-                break
-            gdb.write(b.decode("utf-8", "replace"))
-        os.close(self.fd)
-
-
 def _split_gdb_opts(argv):
     """Take the GDB-only options out of argv."""
     out, kaslr, reload = [], None, False
@@ -434,6 +404,10 @@ def _split_gdb_opts(argv):
     return out, kaslr, reload
 
 
+def _gdb_write(b: bytes) -> None:
+    gdb.write(b.decode("utf-8", "replace"))
+
+
 def run(argv) -> int:
     """Run one pfnscope command in GDB; returns the CLI's exit status."""
     argv, kaslr, reload = _split_gdb_opts(list(argv))
@@ -443,7 +417,7 @@ def run(argv) -> int:
         return int(e.code or 0)
     if not hasattr(args, "json"):
         args.json = False
-    out = _MemOut()
+    out = _cli.MemOut()
     saved = sys.stdout
     os.environ.setdefault("PFNSCOPE_NO_PROGRESS", "1")
     try:
@@ -456,15 +430,15 @@ def run(argv) -> int:
                 sys.stdout = saved
     except PfnscopeError as e:
         sys.stdout = saved
-        out.drain()
+        out.drain(_gdb_write)
         raise gdb.GdbError(f"pfnscope: {e}")
     except Exception as e:
         sys.stdout = saved
-        out.drain()
+        out.drain(_gdb_write)
         if os.environ.get("PFNSCOPE_DEBUG"):
             raise
         raise gdb.GdbError(f"pfnscope: {_cli._describe(e)}")
-    out.drain()
+    out.drain(_gdb_write)
     return rc
 
 

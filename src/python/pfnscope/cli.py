@@ -10,7 +10,7 @@ import io
 import json
 import os
 import sys
-from typing import List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 EPILOG = """\
 targets:
@@ -605,6 +605,42 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("pfnscope: interrupted\n")
         return 130
+
+
+class MemOut:
+    """sys.stdout for a front end whose own output is no file descriptor
+    (GDB, crash): one memfd, written unbuffered so that the core's direct
+    writes to fileno() and write() stay in order; drain(sink) then hands the
+    bytes to the front end."""
+
+    def __init__(self) -> None:
+        self.fd = os.memfd_create("pfnscope-out")
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def write(self, s: str) -> int:
+        b = s.encode()
+        while b:
+            b = b[os.write(self.fd, b):]
+        return len(s)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+    def drain(self, sink: Callable[[bytes], object]) -> None:
+        try:
+            os.lseek(self.fd, 0, os.SEEK_SET)
+            while True:
+                b = os.read(self.fd, 1 << 20)
+                if not b:
+                    break
+                sink(b)
+        finally:
+            os.close(self.fd)
 
 
 def run_on_program(prog, argv: Sequence[str]) -> int:

@@ -242,39 +242,6 @@ def session() -> CrashSession:
     return _SESSION["sess"]
 
 
-class _Out:
-    """sys.stdout for the CLI code: a memfd written unbuffered, so that the
-    core's direct writes to fileno() and write() stay in order; copied to
-    crash's fp afterwards (crash's pipes and redirections apply)."""
-
-    def __init__(self) -> None:
-        self.fd = os.memfd_create("pfnscope-crash")
-
-    def fileno(self) -> int:
-        return self.fd
-
-    def write(self, s: str) -> int:
-        b = s.encode()
-        while b:
-            b = b[os.write(self.fd, b):]
-        return len(s)
-
-    def flush(self) -> None:
-        pass
-
-    def isatty(self) -> bool:
-        return False
-
-    def drain(self) -> None:
-        os.lseek(self.fd, 0, os.SEEK_SET)
-        while True:
-            b = os.read(self.fd, 1 << 20)
-            if not b:
-                break
-            _crash.write(b)
-        os.close(self.fd)
-
-
 _NOT_HERE = ("-c", "--core", "-k", "--kernel", "--qemu-ram", "--btf", "--reader")
 
 last_rc = 0
@@ -284,7 +251,7 @@ def run(argv: List[str]) -> int:
     """One pfnscope command in crash; returns (and keeps in last_rc) the
     CLI's exit status.  Errors: one line on stderr, as the CLI."""
     global last_rc
-    out = _Out()
+    out = _cli.MemOut()
     saved = sys.stdout
     sys.stdout = out
     try:
@@ -295,7 +262,7 @@ def run(argv: List[str]) -> int:
             sys.stderr.flush()
         except Exception:
             pass
-        out.drain()
+        out.drain(_crash.write)
     return last_rc
 
 
