@@ -265,9 +265,9 @@ def test_crash9_newer_kernel(work):
 def test_crash802_newer_kernel_fails_cleanly(work):
     """crash 8.0.2 opens the 6.12 dump only with --kaslr and --no_modules (it
     neither finds the KASLR offset nor knows 6.12's struct module), and then
-    its gdb 10.2 segfaults on STRUCT_SIZE("mem_section") (crash's own
-    `struct mem_section` too).  crash's SIGSEGV handler longjmps to its
-    command loop: pfnscope turns that into one error line per command and
+    its gdb 10.2 segfaults on one of the layout queries (STRUCT_SIZE
+    ("mem_section") on one machine, a `struct page` member offset on
+    another).  crash's SIGSEGV handler longjmps to its command loop: pfnscope turns that into one error line per command and
     the next command runs on a sound interpreter -- or, with a crash that
     reads the vmlinux, prints the CLI's output."""
     dump, vml, _, _ = target(NEWER, FULL_FORMAT)
@@ -284,7 +284,12 @@ def test_crash802_newer_kernel_fails_cleanly(work):
     if not errs:
         compare(NEWER, FULL_FORMAT, res, cmds)
         return
-    assert errs == ["pfnscope: crash: STRUCT_SIZE(mem_section) failed inside crash "
-                    "(an error or a signal in crash or its gdb)"] * len(cmds), res
+    # Which query meets gdb 10.2's SIGSEGV first differs between machines
+    # (STRUCT_SIZE(mem_section) on one, a `struct page` member offset on
+    # another): what must hold is one line per command naming the query.
+    assert len(errs) == len(cmds), res
+    for e in errs:
+        assert re.fullmatch(r"pfnscope: crash: \S.* failed inside crash "
+                            r"\(an error or a signal in crash or its gdb\)", e), res
     assert "Traceback" not in res.stderr and "SystemError" not in res.stderr, res
     assert all(res.outs[n] == "" for n in cmds), res
