@@ -43,7 +43,7 @@ def record(out: str) -> None:
             r["check"] = run(base + ["--json", "check"])
             r["tasks"] = run(base + ["--json", "tasks"])
             pids = [str(j["pid"]) for j in map(json.loads, r["tasks"]["_out"].splitlines())
-                    if j.get("type") == "task"]
+                    if j.get("type") == "task" and j.get("mm") not in (None, "0x0")]
             pargs = [a for p in pids for a in ("-p", p)]
             r["walk"] = run(base + ["--json", "walk", "--all"] + pargs) if pids else {}
             for v in r.values():
