@@ -57,7 +57,7 @@ class BuildExt(build_ext):
 
 
 SOURCES = (sorted(glob.glob("src/core/*.c")) + sorted(glob.glob("src/readers/*.c"))
-           + ["src/python/_core.c", "src/python/_btf.c"])
+           + sorted(glob.glob("src/python/*.c")))
 
 core = Extension(
     "pfnscope._core",
@@ -67,7 +67,7 @@ core = Extension(
     define_macros=[("_GNU_SOURCE", None)],
     extra_compile_args=["-std=c11", "-O2", "-Wall", "-Wextra", "-Werror",
                         "-Wno-missing-field-initializers"],
-    depends=glob.glob("include/pfnscope/*.h"),
+    depends=glob.glob("include/pfnscope/*.h") + glob.glob("src/python/*.h"),
 )
 
 setup(

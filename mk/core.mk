@@ -37,7 +37,7 @@ $(BUILD)/unit-tests-san: $(UNIT_SRC) $(UNIT_HDR) $(CORE_SRC) $(CORE_HDR)
 FUZZ_TARGETS := walk vma task page kdump
 FUZZ_FAST_FLAGS := -fsanitize=fuzzer -g -O2
 FUZZ_COMMON := tests/fuzz/fuzz_common.h tests/unit/mock.c $(UNIT_HDR)
-fuzz_srcs = $(if $(filter kdump,$(1)),src/readers/kdumpfile.c,tests/unit/mock.c $(CORE_SRC))
+fuzz_srcs = $(if $(filter kdump,$(1)),src/readers/kdumpfile.c src/core/error.c,tests/unit/mock.c $(CORE_SRC))
 fuzz_libs = $(if $(filter kdump,$(1)),-lkdumpfile,)
 
 $(BUILD)/fuzz-%: tests/fuzz/fuzz_%.c $(FUZZ_COMMON) $(CORE_SRC) $(CORE_HDR) src/readers/kdumpfile.c include/pfnscope/readers.h

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "pfnscope/entry.h"
+#include "pfnscope/error.h"
 #include "pfnscope/layout.h"
 #include "pfnscope/vma.h"
 
@@ -19,14 +20,16 @@ struct pfs_buf {
 	char *data;
 	size_t len, cap;
 	int fd;            /* >= 0: flush to fd when full; -1: grow in memory */
-	int err;           /* errno of the first failed write/alloc, else 0 */
+	struct pfs_error error; /* the first failed write (PFS_EOS, errnum) or
+				 * allocation (PFS_ENOMEM); code PFS_OK if none */
 	uint64_t written;  /* bytes written to fd so far */
 };
 
-/* cap: initial capacity (fd mode: flush threshold).  0 or -1. */
+/* cap: initial capacity (fd mode: flush threshold).  0 or -PFS_ENOMEM. */
 int pfs_buf_init(struct pfs_buf *b, size_t cap, int fd);
 void pfs_buf_fini(struct pfs_buf *b);
-/* Write out everything buffered (fd mode); 0 or -1 (b->err set). */
+/* Write out everything buffered (fd mode); 0 or the negative code of
+ * b->error (set by this or an earlier failure). */
 int pfs_buf_flush(struct pfs_buf *b);
 /* Make room for n more bytes; returns pointer to the free space or NULL. */
 char *pfs_buf_reserve(struct pfs_buf *b, size_t n);

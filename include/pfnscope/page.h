@@ -47,9 +47,10 @@ struct pfs_page_info {
 	uint64_t mapping;
 };
 
-/* pfn_valid() of include/linux/mmzone.h (SPARSEMEM[_EXTREME], subsections).
- * Returns 1 valid, 0 not valid, negative error if mem_section unreadable. */
-int pfs_pfn_valid(struct pfs_target *t, uint64_t pfn);
+/* pfn_valid() of include/linux/mmzone.h (SPARSEMEM[_EXTREME], subsections)
+ * into *valid (1 or 0).  0, or a negative code (t->error says where) when
+ * mem_section is unreadable. */
+int pfs_pfn_valid(struct pfs_target *t, uint64_t pfn, int *valid);
 /* Decode the struct page of pfn (state tells whether it worked). */
 void pfs_page_decode(struct pfs_target *t, uint64_t pfn, struct pfs_page_info *out);
 /* Decode n consecutive pfns with one memmap read per run. */

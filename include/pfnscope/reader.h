@@ -10,11 +10,12 @@
  */
 #include <stddef.h>
 #include <stdint.h>
+#include "pfnscope/error.h"
 
 #define PFS_PAGE_SIZE 4096u
 
-/* Return 0 when all len bytes were read, -1 when any byte is unavailable
- * (filtered out of a dump, beyond the end of a file, not RAM). */
+/* Return 0 when all len bytes were read, -PFS_EREAD when any byte is
+ * unavailable (filtered out of a dump, beyond the end of a file, not RAM). */
 typedef int (*pfs_read_phys_fn)(void *ctx, uint64_t paddr, void *buf, size_t len);
 
 #define PFS_READER_CACHE_BLOCKS 64
@@ -38,15 +39,17 @@ struct pfs_reader {
 	uint64_t stats_bytes;
 };
 
-/* 0 or -1 (errno-free: the core reports errors through return codes). */
+/* 0 or -PFS_ENOMEM. */
 int pfs_reader_init(struct pfs_reader *r, pfs_read_phys_fn fn, void *ctx);
 void pfs_reader_fini(struct pfs_reader *r);
 void pfs_reader_flush(struct pfs_reader *r);
-/* Read through the page cache (for page-table pages and small objects). */
+/* Read through the page cache (for page-table pages and small objects):
+ * 0 or -PFS_EREAD. */
 int pfs_read_phys(struct pfs_reader *r, uint64_t paddr, void *buf, size_t len);
 /* Pointer to the cached 4 KiB block holding pfn, or NULL if unreadable. */
 const unsigned char *pfs_read_phys_page(struct pfs_reader *r, uint64_t pfn);
-/* Uncached bulk read (runs of struct page): one read_phys call. */
+/* Uncached bulk read (runs of struct page): one read_phys call; 0 or the
+ * reader's negative code. */
 int pfs_read_phys_bulk(struct pfs_reader *r, uint64_t paddr, void *buf, size_t len);
 
 #endif

@@ -4,13 +4,12 @@
 /*
  * Physical-memory readers over files (pfs_read_phys_fn implementations):
  * libkdumpfile (kdump-compressed, ELF vmcores, QEMU dumps) and a raw
- * guest-RAM file (QEMU memory-backend-file).  Open errors are one line that
- * names the file, written into err.
+ * guest-RAM file (QEMU memory-backend-file).  The openers return 0 or
+ * -PFS_EDUMP with err naming the file and the problem.
  */
 #include <stddef.h>
 #include <stdint.h>
-
-#define PFS_READER_ERRLEN 512
+#include "pfnscope/error.h"
 
 /* ---- libkdumpfile ---- */
 struct pfs_kdump;
@@ -19,9 +18,9 @@ struct pfs_kdump;
  * is rebuilt into $TMPDIR first, as `makedumpfile -R` does, when
  * convert_flat is set (a note goes to stderr), else refused with an error
  * saying so.  A damaged dump opens with pfs_kdump_damage() set.
- * Returns NULL on error with err filled. */
-struct pfs_kdump *pfs_kdump_open(const char *path, int convert_flat,
-				 char *err, size_t errlen);
+ * 0 with *out set, or -PFS_EDUMP with err filled (err may be NULL). */
+int pfs_kdump_open(const char *path, int convert_flat, struct pfs_kdump **out,
+		   struct pfs_error *err);
 void pfs_kdump_close(struct pfs_kdump *k);
 /* pfs_read_phys_fn over KDUMP_MACHPHYSADDR (thread-safe: one lock). */
 int pfs_kdump_read_phys(void *ctx, uint64_t paddr, void *buf, size_t len);
@@ -60,8 +59,8 @@ struct pfs_rawfile;
 
 /* guest physical [0, low_size) = file [0, low_size);
  * guest physical [high_start, ...) = file [low_size, ...). */
-struct pfs_rawfile *pfs_rawfile_open(const char *path, uint64_t low_size,
-				     uint64_t high_start, char *err, size_t errlen);
+int pfs_rawfile_open(const char *path, uint64_t low_size, uint64_t high_start,
+		     struct pfs_rawfile **out, struct pfs_error *err);
 void pfs_rawfile_close(struct pfs_rawfile *r);
 int pfs_rawfile_read_phys(void *ctx, uint64_t paddr, void *buf, size_t len);
 uint64_t pfs_rawfile_size(const struct pfs_rawfile *r);

@@ -9,22 +9,9 @@
  */
 #include <stdint.h>
 #include <stddef.h>
+#include "pfnscope/error.h"
 #include "pfnscope/layout.h"
 #include "pfnscope/reader.h"
-
-/* error codes returned (negated) by core functions */
-enum pfs_err {
-	PFS_OK = 0,
-	PFS_EREAD = 1,      /* a physical read failed (unreadable memory) */
-	PFS_EFAULT = 2,     /* a virtual address is not mapped */
-	PFS_ELOOP = 3,      /* a list/tree loops or exceeds its bound */
-	PFS_ECORRUPT = 4,   /* a structure is malformed (bad maple node type, ...) */
-	PFS_ELAYOUT = 5,    /* layout incomplete */
-	PFS_ENOMEM = 6,
-	PFS_ENOENT = 7,     /* no such task / VMA */
-	PFS_EINVAL = 8,
-};
-const char *pfs_strerror(int err);   /* err may be negative */
 
 struct pfs_target {
 	const struct pfs_layout *lo;
@@ -35,16 +22,16 @@ struct pfs_target {
 	/* older translations: page decode alternates between the direct map
 	 * (mem_section) and the vmemmap */
 	struct { uint64_t va, pa, len; } kv_more[3];
-	/* where the last error happened, for one-line messages */
-	uint64_t err_addr;
-	const char *err_what;
+	/* the last error: what was being read where */
+	struct pfs_error error;
 };
 
 void pfs_target_init(struct pfs_target *t, const struct pfs_layout *lo, struct pfs_reader *rd);
 /* Drop the translation caches and the reader's page cache (after the
  * target's memory changed, e.g. a live kernel between two walks). */
 void pfs_target_flush(struct pfs_target *t);
-/* Record an error location and return -err. */
+/* Record an error (code, what was being read at addr) in t->error and
+ * return -err. */
 int pfs_target_fail(struct pfs_target *t, int err, const char *what, uint64_t addr);
 
 /* Kernel virtual -> physical through init_top_pgt (any level, leaves of any

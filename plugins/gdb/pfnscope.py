@@ -431,7 +431,7 @@ def run(argv) -> int:
     except PfnscopeError as e:
         sys.stdout = saved
         out.drain(_gdb_write)
-        raise gdb.GdbError(f"pfnscope: {e}")
+        raise gdb.GdbError(f"pfnscope: {e.line()}")
     except Exception as e:
         sys.stdout = saved
         out.drain(_gdb_write)

@@ -23,9 +23,9 @@ int pfs_buf_init(struct pfs_buf *b, size_t cap, int fd)
 	b->len = 0;
 	b->cap = b->data ? cap : 0;
 	b->fd = fd;
-	b->err = b->data ? 0 : ENOMEM;
 	b->written = 0;
-	return b->data ? 0 : -1;
+	pfs_error_clear(&b->error);
+	return b->data ? 0 : pfs_error_set(&b->error, PFS_ENOMEM, "output buffer", 0);
 }
 
 void pfs_buf_fini(struct pfs_buf *b)
@@ -40,21 +40,23 @@ int pfs_buf_flush(struct pfs_buf *b)
 	size_t off = 0;
 
 	if (b->fd < 0)
-		return b->err ? -1 : 0;
+		return -(int)b->error.code;
 	while (off < b->len) {
 		ssize_t n = write(b->fd, b->data + off, b->len - off);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			if (!b->err)
-				b->err = errno;
+			if (!b->error.code) {
+				pfs_error_set(&b->error, PFS_EOS, "output", 0);
+				b->error.errnum = errno;
+			}
 			break;
 		}
 		off += (size_t)n;
 	}
 	b->written += off;
-	b->len = 0;  /* on error the rest is dropped: err reports it */
-	return b->err ? -1 : 0;
+	b->len = 0;  /* on error the rest is dropped: error reports it */
+	return -(int)b->error.code;
 }
 
 char *pfs_buf_reserve(struct pfs_buf *b, size_t n)
@@ -71,8 +73,8 @@ char *pfs_buf_reserve(struct pfs_buf *b, size_t n)
 		cap *= 2;
 	char *d = realloc(b->data, cap);
 	if (!d) {
-		if (!b->err)
-			b->err = ENOMEM;
+		if (!b->error.code)
+			pfs_error_set(&b->error, PFS_ENOMEM, "output buffer", 0);
 		return NULL;
 	}
 	b->data = d;

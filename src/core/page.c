@@ -229,11 +229,13 @@ static int pfn_valid_sc(struct pfs_target *t, struct section_cache *sc, uint64_t
 	return (sc->word >> (idx % 64)) & 1;
 }
 
-int pfs_pfn_valid(struct pfs_target *t, uint64_t pfn)
+int pfs_pfn_valid(struct pfs_target *t, uint64_t pfn, int *valid)
 {
 	struct section_cache sc = { .nr = UINT64_MAX };
+	int ret = pfn_valid_sc(t, &sc, pfn, NULL);
 
-	return pfn_valid_sc(t, &sc, pfn, NULL);
+	*valid = ret > 0;
+	return ret < 0 ? ret : 0;
 }
 
 /* ------------------------------------------------------------ memmap reads */

@@ -20,7 +20,7 @@ int pfs_reader_init(struct pfs_reader *r, pfs_read_phys_fn fn, void *ctx)
 	r->ctx = ctx;
 	r->cache = malloc(sizeof(*r->cache) * PFS_READER_CACHE_BLOCKS);
 	if (!r->cache)
-		return -1;
+		return -PFS_ENOMEM;
 	pfs_reader_flush(r);
 	return 0;
 }
@@ -79,7 +79,7 @@ int pfs_read_phys(struct pfs_reader *r, uint64_t paddr, void *buf, size_t len)
 		size_t n = PFS_PAGE_SIZE - off < len ? PFS_PAGE_SIZE - off : len;
 		const unsigned char *p = pfs_read_phys_page(r, paddr >> 12);
 		if (!p)
-			return -1;
+			return -PFS_EREAD;
 		memcpy(out, p + off, n);
 		out += n;
 		paddr += n;
@@ -94,8 +94,8 @@ int pfs_read_phys_bulk(struct pfs_reader *r, uint64_t paddr, void *buf, size_t l
 		return 0;
 	if ((paddr >> 12) > PFS_MAX_PFN || ((paddr + len - 1) >> 12) > PFS_MAX_PFN ||
 	    paddr + len < paddr)
-		return -1;
+		return -PFS_EREAD;
 	r->stats_reads++;
 	r->stats_bytes += len;
-	return r->read_phys(r->ctx, paddr, buf, len) == 0 ? 0 : -1;
+	return r->read_phys(r->ctx, paddr, buf, len) == 0 ? 0 : -PFS_EREAD;
 }

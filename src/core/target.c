@@ -1,28 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* Targets, errors, kernel-virtual reads (translation is per arch). */
+/* Targets and kernel-virtual reads (translation is per arch). */
 #include <string.h>
 #include "pfnscope/arch.h"
 #include "pfnscope/target.h"
-
-const char *pfs_strerror(int err)
-{
-	static const char *const msg[] = {
-		[PFS_OK] = "success",
-		[PFS_EREAD] = "memory not readable",
-		[PFS_EFAULT] = "address not mapped",
-		[PFS_ELOOP] = "list or tree loops or exceeds its bound",
-		[PFS_ECORRUPT] = "malformed structure",
-		[PFS_ELAYOUT] = "layout incomplete",
-		[PFS_ENOMEM] = "out of memory",
-		[PFS_ENOENT] = "not found",
-		[PFS_EINVAL] = "invalid argument",
-	};
-	if (err < 0)
-		err = -err;
-	if (err >= (int)(sizeof(msg) / sizeof(msg[0])))
-		return "unknown error";
-	return msg[err];
-}
 
 void pfs_target_init(struct pfs_target *t, const struct pfs_layout *lo, struct pfs_reader *rd)
 {
@@ -41,9 +21,7 @@ void pfs_target_flush(struct pfs_target *t)
 
 int pfs_target_fail(struct pfs_target *t, int err, const char *what, uint64_t addr)
 {
-	t->err_addr = addr;
-	t->err_what = what;
-	return -err;
+	return pfs_error_set(&t->error, err, what, addr);
 }
 
 const struct pfs_arch_ops *pfs_arch_get(const struct pfs_layout *lo)

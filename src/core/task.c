@@ -258,14 +258,12 @@ int pfs_for_each_task(struct pfs_target *t, pfs_task_cb cb, void *arg)
 	 * partly unreadable cannot prove a pid absent: the list's error stands
 	 * (the tasks reported before it have been passed to cb). */
 	if (ret < 0 && ret != -PFS_ENOMEM && ret != -PFS_ELAYOUT) {
-		uint64_t addr = t->err_addr;
-		const char *what = t->err_what;
+		struct pfs_error error = t->error;
 		qsort(seen.v, seen.n, sizeof(uint64_t), u64_cmp);
 		int lost = 0;
 		int r2 = idr_walk(t, cb, arg, &seen, &lost);
 		if (r2 < 0 || (r2 == 0 && lost)) {  /* no help: the list's error */
-			t->err_addr = addr;
-			t->err_what = what;
+			t->error = error;
 		} else {
 			ret = r2;
 		}

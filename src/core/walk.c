@@ -87,8 +87,7 @@ static void confirm(struct walk *w, struct pfs_entry *e)
 	struct pfs_target *t = w->t;
 	const unsigned top = pfs_top_level(w->lo);
 	uint64_t kv_va = t->kv_cache_va, kv_pa = t->kv_cache_pa, kv_len = t->kv_cache_len;
-	uint64_t err_addr = t->err_addr;
-	const char *err_what = t->err_what;
+	struct pfs_error error = t->error;
 	struct { uint64_t va, pa, len; } more[3];
 	unsigned what = PFS_CHANGED_NO, level = e->level;
 	uint64_t before = e->raw, after = e->raw, v;
@@ -140,8 +139,7 @@ static void confirm(struct walk *w, struct pfs_entry *e)
 	t->kv_cache_pa = kv_pa;
 	t->kv_cache_len = kv_len;
 	memcpy(t->kv_more, more, sizeof(more));
-	t->err_addr = err_addr;
-	t->err_what = err_what;
+	t->error = error;
 	if (what == PFS_CHANGED_NO)
 		return;
 	e->changed = (uint8_t)what;

@@ -5,8 +5,7 @@
  * run-length summaries, diagnosis counts) stays in C; Python objects are built
  * only when the caller asks for entries.
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
+#include "pfnscope-ext.h"
 #include <structmember.h>
 
 #include <errno.h>
@@ -24,51 +23,9 @@
 #include "pfnscope/target.h"
 #include "pfnscope/vma.h"
 #include "pfnscope/walk.h"
-#if __has_include("pfnscope/diagnose.h")
 #include "pfnscope/diagnose.h"
-#endif
-
-static PyObject *ErrorType;      /* _core.Error */
-int pfs_py_btf_init(PyObject *m);  /* _btf.c: Btf, kallsyms_find */
-static PyObject *OpenErrorType;  /* _core.OpenError(Error, OSError) */
 
 #define WRITE_ERROR 0x7fff0001   /* callback stop code: output write failed */
-
-/* ===================================================================== */
-/* errors                                                                */
-
-static PyObject *raise_error(int err, const char *what, uint64_t addr, int have_addr)
-{
-	char msg[256];
-	PyObject *exc, *v;
-
-	if (err < 0)
-		err = -err;
-	if (what && have_addr)
-		snprintf(msg, sizeof(msg), "%s: %s at 0x%llx", pfs_strerror(err), what,
-			 (unsigned long long)addr);
-	else if (what)
-		snprintf(msg, sizeof(msg), "%s: %s", pfs_strerror(err), what);
-	else if (have_addr)
-		snprintf(msg, sizeof(msg), "%s at 0x%llx", pfs_strerror(err), (unsigned long long)addr);
-	else
-		snprintf(msg, sizeof(msg), "%s", pfs_strerror(err));
-	exc = PyObject_CallFunction(ErrorType, "s", msg);
-	if (!exc)
-		return NULL;
-	v = PyLong_FromLong(err);
-	PyObject_SetAttrString(exc, "code", v);
-	Py_XDECREF(v);
-	v = have_addr ? PyLong_FromUnsignedLongLong(addr) : (Py_INCREF(Py_None), Py_None);
-	PyObject_SetAttrString(exc, "addr", v);
-	Py_XDECREF(v);
-	v = what ? PyUnicode_FromString(what) : (Py_INCREF(Py_None), Py_None);
-	PyObject_SetAttrString(exc, "what", v);
-	Py_XDECREF(v);
-	PyErr_SetObject(ErrorType, exc);
-	Py_DECREF(exc);
-	return NULL;
-}
 
 /* ===================================================================== */
 /* Layout                                                                */
@@ -413,22 +370,12 @@ typedef struct {
 
 static PyTypeObject KdumpFileType, RawFileType;
 
-static PyObject *raise_open_error(const char *msg)
-{
-	PyObject *exc = PyObject_CallFunction(OpenErrorType, "s", msg);
-	if (!exc)
-		return NULL;
-	PyErr_SetObject(OpenErrorType, exc);
-	Py_DECREF(exc);
-	return NULL;
-}
-
 static int KdumpFile_init(KdumpFileObject *self, PyObject *args, PyObject *kwds)
 {
 	static char *kwlist[] = { "path", "convert_flattened", NULL };
 	PyObject *pathobj, *bytes = NULL;
 	int convert = 1;
-	char err[PFS_READER_ERRLEN];
+	struct pfs_error err;
 
 	if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|p:KdumpFile", kwlist, &pathobj, &convert))
 		return -1;
@@ -440,14 +387,15 @@ static int KdumpFile_init(KdumpFileObject *self, PyObject *args, PyObject *kwds)
 		return -1;
 	const char *path = PyBytes_AS_STRING(bytes);
 	struct pfs_kdump *k;
+	int ret;
 	Py_BEGIN_ALLOW_THREADS
-	k = pfs_kdump_open(path, convert, err, sizeof(err));
+	ret = pfs_kdump_open(path, convert, &k, &err);
 	Py_END_ALLOW_THREADS
+	if (ret < 0)
+		pfs_py_error(ret, &err);   /* before bytes goes: err.file is path */
 	Py_DECREF(bytes);
-	if (!k) {
-		raise_open_error(err);
+	if (ret < 0)
 		return -1;
-	}
 	self->k = k;
 	Py_INCREF(pathobj);
 	Py_XSETREF(self->path, pathobj);
@@ -490,8 +438,9 @@ static PyObject *read_phys_bytes(pfs_read_phys_fn fn, void *ctx, PyObject *args)
 	r = fn(ctx, pa, PyBytes_AS_STRING(b), (size_t)n);
 	Py_END_ALLOW_THREADS
 	if (r) {
+		struct pfs_error err;
 		Py_DECREF(b);
-		return raise_error(PFS_EREAD, "physical read", pa, 1);
+		return pfs_py_error(pfs_error_set(&err, r, "physical read", pa), &err);
 	}
 	return b;
 }
@@ -617,7 +566,8 @@ static int RawFile_init(RawFileObject *self, PyObject *args, PyObject *kwds)
 	static char *kwlist[] = { "path", "low_size", "high_start", NULL };
 	PyObject *pathobj, *bytes = NULL;
 	unsigned long long low = 3ull << 30, high = 4ull << 30;
-	char err[PFS_READER_ERRLEN];
+	struct pfs_error err;
+	int ret;
 
 	if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|KK:RawFile", kwlist, &pathobj, &low, &high))
 		return -1;
@@ -627,12 +577,12 @@ static int RawFile_init(RawFileObject *self, PyObject *args, PyObject *kwds)
 	}
 	if (!PyUnicode_FSConverter(pathobj, &bytes))
 		return -1;
-	self->r = pfs_rawfile_open(PyBytes_AS_STRING(bytes), low, high, err, sizeof(err));
+	ret = pfs_rawfile_open(PyBytes_AS_STRING(bytes), low, high, &self->r, &err);
+	if (ret < 0)
+		pfs_py_error(ret, &err);   /* before bytes goes: err.file is path */
 	Py_DECREF(bytes);
-	if (!self->r) {
-		raise_open_error(err);
+	if (ret < 0)
 		return -1;
-	}
 	Py_INCREF(pathobj);
 	Py_XSETREF(self->path, pathobj);
 	return 0;
@@ -876,9 +826,9 @@ static PyObject *Entry_get_diagnoses(EntryObject *self, void *c)
 
 static PyObject *buf_to_str(struct pfs_buf *b, int strip_nl)
 {
-	if (b->err) {
+	if (b->error.code) {
 		pfs_buf_fini(b);
-		return PyErr_NoMemory();
+		return pfs_py_error(0, &b->error);
 	}
 	size_t n = b->len;
 	if (strip_nl && n && b->data[n - 1] == '\n')
@@ -1116,8 +1066,7 @@ static int tgt_enter(TargetObject *self)
 		return -1;
 	}
 	self->busy = 1;
-	self->t.err_addr = 0;
-	self->t.err_what = NULL;
+	pfs_error_clear(&self->t.error);
 	return 0;
 }
 
@@ -1133,8 +1082,7 @@ static int tgt_leave(TargetObject *self, int err)
 		return -1;
 	}
 	if (err < 0) {
-		raise_error(err, self->t.err_what, self->t.err_addr,
-			    self->t.err_what != NULL || self->t.err_addr != 0);
+		pfs_py_error(err, &self->t.error);
 		return -1;
 	}
 	return 0;
@@ -1172,11 +1120,8 @@ static PyObject *Target_read_phys(TargetObject *self, PyObject *args)
 	CORE_CALL(self, r, pfs_read_phys(&self->rd, pa, PyBytes_AS_STRING(b), (size_t)n));
 	if (r > 0)
 		r = -r;
-	if (r < 0 && !self->t.err_what) {
-		self->t.err_what = "physical read";
-		self->t.err_addr = pa;
-		r = -PFS_EREAD;
-	}
+	if (r < 0 && !self->t.error.what)
+		r = pfs_error_set(&self->t.error, PFS_EREAD, "physical read", pa);
 	if (tgt_leave(self, r)) {
 		Py_DECREF(b);
 		return NULL;
@@ -1411,8 +1356,7 @@ static void vma_complete(TargetObject *self, struct pfs_vma *v)
 		v->file = file;
 		v->ops = ops;
 	}
-	self->t.err_addr = 0;
-	self->t.err_what = NULL;
+	pfs_error_clear(&self->t.error);
 }
 
 static int vma_cb(const struct pfs_vma *vma, void *arg)
@@ -1475,18 +1419,12 @@ static PyObject *Target_vma_diagnoses(TargetObject *self, PyObject *arg)
 
 	if (parse_vma(arg, 0, &v))
 		return NULL;
-#ifdef PFNSCOPE_DIAGNOSE_H
 	if (tgt_enter(self))
 		return NULL;
 	vma_complete(self, &v);
 	if (tgt_leave(self, 0))
 		return NULL;
 	return diag_list(pfs_diagnose_vma(&self->layout->lo, &v));
-#else
-	(void)self;
-	PyErr_SetString(PyExc_NotImplementedError, "vma_diagnoses: core has no pfs_diagnose_vma yet");
-	return NULL;
-#endif
 }
 
 /* ---- walks ---- */
@@ -1616,7 +1554,7 @@ static int run_write_cb(const struct pfs_run *r, void *arg)
 		pfs_json_run(&w->buf, r, w->pid, w->vma_start, w->lo);
 	else
 		pfs_table_run(&w->buf, r, w->lo);
-	return w->buf.err ? WRITE_ERROR : 0;
+	return w->buf.error.code ? WRITE_ERROR : 0;
 }
 
 static int entry_write_cb(const struct pfs_entry *e, const struct pfs_vma *vma, void *arg)
@@ -1657,7 +1595,7 @@ static int entry_write_cb(const struct pfs_entry *e, const struct pfs_vma *vma, 
 	case WM_COUNT:
 		return 0;
 	}
-	return w->buf.err ? WRITE_ERROR : 0;
+	return w->buf.error.code ? WRITE_ERROR : 0;
 }
 
 static PyObject *Target_walk_write(TargetObject *self, PyObject *args, PyObject *kwds)
@@ -1740,7 +1678,7 @@ static PyObject *Target_walk_write(TargetObject *self, PyObject *args, PyObject 
 			Py_END_ALLOW_THREADS
 		}
 	}
-	int werr = w->buf.err;
+	struct pfs_error werr = w->buf.error;
 	if (r == WRITE_ERROR)
 		r = 0;
 	if (tgt_leave(self, r) < 0) {
@@ -1748,11 +1686,10 @@ static PyObject *Target_walk_write(TargetObject *self, PyObject *args, PyObject 
 		free(w);
 		return NULL;
 	}
-	if (werr) {
+	if (werr.code) {
 		pfs_buf_fini(&w->buf);
 		free(w);
-		errno = werr;
-		return PyErr_SetFromErrno(PyExc_OSError);
+		return pfs_py_error(0, &werr);
 	}
 	PyObject *counts = PyDict_New();
 	for (unsigned d = 0; counts && d < PFS_D__COUNT; d++) {
@@ -2035,23 +1972,7 @@ PyMODINIT_FUNC PyInit__core(void)
 	m = PyModule_Create(&core_module);
 	if (!m)
 		return NULL;
-	ErrorType = PyErr_NewExceptionWithDoc("pfnscope._core.Error",
-		"error from the pfnscope core (.code, .addr, .what)", NULL, NULL);
-	if (!ErrorType)
-		goto fail;
-	Py_INCREF(ErrorType);
-	if (add_obj(m, "Error", ErrorType))
-		goto fail;
-	PyObject *bases = PyTuple_Pack(2, ErrorType, PyExc_OSError);
-	if (!bases)
-		goto fail;
-	OpenErrorType = PyErr_NewExceptionWithDoc("pfnscope._core.OpenError",
-		"a dump or RAM file cannot be opened (one line naming the file)", bases, NULL);
-	Py_DECREF(bases);
-	if (!OpenErrorType)
-		goto fail;
-	Py_INCREF(OpenErrorType);
-	if (add_obj(m, "OpenError", OpenErrorType))
+	if (pfs_py_error_init(m) < 0)
 		goto fail;
 
 	Py_INCREF(&LayoutType);

@@ -73,27 +73,9 @@ struct pfs_kdump {
 	int flat_cut;        /* its flattened stream ended before the end mark */
 };
 
-static void set_err(char *err, size_t errlen, const char *path, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static void set_err(char *err, size_t errlen, const char *path, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (!err || !errlen)
-		return;
-	n = snprintf(err, errlen, "%s: ", path);
-	if (n < 0 || (size_t)n >= errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
-	va_end(ap);
-	/* one line */
-	for (char *p = err; *p; p++)
-		if (*p == '\n')
-			*p = ' ';
-}
+/* One line naming the dump: the problem is written without the path, which
+ * the error record carries apart. */
+#define set_err(err, path, ...) pfs_error_file(err, PFS_EDUMP, path, __VA_ARGS__)
 
 int pfs_is_flattened(const char *path)
 {
@@ -124,7 +106,7 @@ static uint64_t be64(const unsigned char *p)
 	return v;
 }
 
-static char *rebuild_flattened(const char *path, int *cut, char *err, size_t errlen)
+static char *rebuild_flattened(const char *path, int *cut, struct pfs_error *err)
 {
 	const char *dir = getenv("TMPDIR");
 	unsigned char hdr[4096], seg[16];
@@ -140,19 +122,19 @@ static char *rebuild_flattened(const char *path, int *cut, char *err, size_t err
 		return NULL;
 	ofd = mkstemp(out);
 	if (ofd < 0) {
-		set_err(err, errlen, path, "flattened makedumpfile format; cannot create a "
+		set_err(err, path, "flattened makedumpfile format; cannot create a "
 			"temporary file in %s to rebuild it: %s", dir, strerror(errno));
 		free(out);
 		return NULL;
 	}
 	in = open(path, O_RDONLY | O_CLOEXEC);
 	if (in < 0) {
-		set_err(err, errlen, path, "cannot open: %s", strerror(errno));
+		set_err(err, path, "cannot open: %s", strerror(errno));
 		goto fail;
 	}
 	if (pread(in, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr) ||
 	    be64(hdr + 16) != 1 || be64(hdr + 24) != 1) {
-		set_err(err, errlen, path, "flattened makedumpfile format with a bad or "
+		set_err(err, path, "flattened makedumpfile format with a bad or "
 			"short header: cannot rebuild it (`makedumpfile -R OUT < FILE`)");
 		goto fail;
 	}
@@ -160,7 +142,7 @@ static char *rebuild_flattened(const char *path, int *cut, char *err, size_t err
 		"rebuilding it (as `makedumpfile -R`) into %s\n", path, out);
 	buf = malloc(chunk);
 	if (!buf) {
-		set_err(err, errlen, path, "out of memory");
+		set_err(err, path, "out of memory");
 		goto fail;
 	}
 	for (;;) {
@@ -173,7 +155,7 @@ static char *rebuild_flattened(const char *path, int *cut, char *err, size_t err
 		if (off == -1)
 			break;
 		if (off < 0 || size <= 0 || size > ((int64_t)1 << 40) || off > INT64_MAX - size) {
-			set_err(err, errlen, path, "corrupt flattened makedumpfile format: segment "
+			set_err(err, path, "corrupt flattened makedumpfile format: segment "
 				"at byte %llu has offset %lld, size %lld", (unsigned long long)pos,
 				(long long)off, (long long)size);
 			goto fail;
@@ -187,7 +169,7 @@ static char *rebuild_flattened(const char *path, int *cut, char *err, size_t err
 				goto out;
 			}
 			if (pwrite(ofd, buf, (size_t)got, (off_t)(off + done)) != got) {
-				set_err(err, errlen, path, "cannot write the rebuilt dump to %s: %s",
+				set_err(err, path, "cannot write the rebuilt dump to %s: %s",
 					out, strerror(errno));
 				goto fail;
 			}
@@ -288,7 +270,7 @@ static int read_all(int fd, void *buf, size_t len, uint64_t off)
 /* ELF: program headers and notes must be in the file (else the file is
  * refused: the headers are gone); PT_LOAD data past the end is missing,
  * and those pages fail to read. */
-static int check_elf(struct pfs_kdump *k, const char *path, char *err, size_t errlen)
+static int check_elf(struct pfs_kdump *k, const char *path, struct pfs_error *err)
 {
 	Elf64_Ehdr eh;
 	uint64_t size = k->size, end = 0;
@@ -300,7 +282,7 @@ static int check_elf(struct pfs_kdump *k, const char *path, char *err, size_t er
 		return 0;   /* leave 32-bit files to libkdumpfile */
 	if (eh.e_phentsize != sizeof(Elf64_Phdr)) {
 		/* not an ELF64 core's program header size */
-		set_err(err, errlen, path, "corrupt ELF dump: e_phentsize is %u, not %zu",
+		set_err(err, path, "corrupt ELF dump: e_phentsize is %u, not %zu",
 			(unsigned)eh.e_phentsize, sizeof(Elf64_Phdr));
 		return -1;
 	}
@@ -311,7 +293,7 @@ static int check_elf(struct pfs_kdump *k, const char *path, char *err, size_t er
 		Elf64_Shdr sh0;
 		if (eh.e_shoff > size || size - eh.e_shoff < sizeof(sh0) ||
 		    pread(k->fd, &sh0, sizeof(sh0), (off_t)eh.e_shoff) != (ssize_t)sizeof(sh0)) {
-			set_err(err, errlen, path, "truncated ELF dump (section header 0, which "
+			set_err(err, path, "truncated ELF dump (section header 0, which "
 				"holds the program header count, is beyond the end of the "
 				"%llu-byte file)", (unsigned long long)size);
 			return -1;
@@ -321,11 +303,11 @@ static int check_elf(struct pfs_kdump *k, const char *path, char *err, size_t er
 	if (!phnum) {
 		/* a vmcore has notes and loads; libkdumpfile 0.5.1 crashes
 		 * opening an ELF core without program headers (fuzzing) */
-		set_err(err, errlen, path, "corrupt ELF dump: no program headers");
+		set_err(err, path, "corrupt ELF dump: no program headers");
 		return -1;
 	}
 	if (eh.e_phoff > size || phnum * sizeof(Elf64_Phdr) > size - eh.e_phoff) {
-		set_err(err, errlen, path, "truncated ELF dump (program headers beyond "
+		set_err(err, path, "truncated ELF dump (program headers beyond "
 			"the end of the %llu-byte file)", (unsigned long long)size);
 		return -1;
 	}
@@ -338,13 +320,13 @@ static int check_elf(struct pfs_kdump *k, const char *path, char *err, size_t er
 	for (uint64_t i = 0; i < phnum; i++) {
 		Elf64_Phdr ph = phs[i];
 		if (ph.p_offset > UINT64_MAX - ph.p_filesz) {
-			set_err(err, errlen, path, "corrupt ELF dump: segment %llu's file range "
+			set_err(err, path, "corrupt ELF dump: segment %llu's file range "
 				"overflows", (unsigned long long)i);
 			free(phs);
 			return -1;
 		}
 		if (ph.p_type == PT_NOTE && ph.p_offset + ph.p_filesz > size) {
-			set_err(err, errlen, path, "truncated ELF dump: the notes (segment %llu) "
+			set_err(err, path, "truncated ELF dump: the notes (segment %llu) "
 				"end at byte %llu, the file has %llu", (unsigned long long)i,
 				(unsigned long long)(ph.p_offset + ph.p_filesz),
 				(unsigned long long)size);
@@ -419,7 +401,7 @@ struct pd64 {
 	uint64_t page_flags;
 };
 
-static int check_diskdump(struct pfs_kdump *k, const char *path, char *err, size_t errlen)
+static int check_diskdump(struct pfs_kdump *k, const char *path, struct pfs_error *err)
 {
 	unsigned char hdr[464], sub[104];
 	int32_t block_size, sub_hdr_size, version;
@@ -433,7 +415,7 @@ static int check_diskdump(struct pfs_kdump *k, const char *path, char *err, size
 	if (got < 8 || (memcmp(hdr, "KDUMP   ", 8) && memcmp(hdr, "DISKDUMP", 8)))
 		return 0;
 	if (got != (ssize_t)sizeof(hdr)) {
-		set_err(err, errlen, path, "truncated kdump-compressed dump: the file ends "
+		set_err(err, path, "truncated kdump-compressed dump: the file ends "
 			"inside the header (%llu bytes)", (unsigned long long)size);
 		return -1;
 	}
@@ -452,7 +434,7 @@ static int check_diskdump(struct pfs_kdump *k, const char *path, char *err, size
 	max_pfn = max_mapnr32;
 	if (!memcmp(hdr, "KDUMP   ", 8) && version >= 1) {
 		if (read_all(k->fd, sub, sizeof(sub), bs)) {
-			set_err(err, errlen, path, "truncated kdump-compressed dump: the file ends "
+			set_err(err, path, "truncated kdump-compressed dump: the file ends "
 				"inside the sub-header (%llu bytes)", (unsigned long long)size);
 			return -1;
 		}
@@ -475,7 +457,7 @@ static int check_diskdump(struct pfs_kdump *k, const char *path, char *err, size
 			memcpy(&off, sub + blobs[i].off, 8);
 			memcpy(&len, sub + blobs[i].off + 8, 8);
 			if (len && (off > size || len > size - off)) {
-				set_err(err, errlen, path, "%s kdump-compressed dump: its %s (%llu bytes "
+				set_err(err, path, "%s kdump-compressed dump: its %s (%llu bytes "
 					"at %llu) end beyond the %llu-byte file",
 					off < size && len < (1ull << 32) ? "truncated" : "corrupt",
 					blobs[i].what, (unsigned long long)len, (unsigned long long)off,
@@ -491,7 +473,7 @@ static int check_diskdump(struct pfs_kdump *k, const char *path, char *err, size
 	uint64_t bitmap_len = (uint64_t)bitmap_blocks * bs;
 	uint64_t desc_off = bitmap_off + bitmap_len;
 	if (desc_off > size) {
-		set_err(err, errlen, path, "truncated kdump-compressed dump: the file ends "
+		set_err(err, path, "truncated kdump-compressed dump: the file ends "
 			"inside the headers or page bitmaps (they end at byte %llu, the file "
 			"has %llu)", (unsigned long long)desc_off, (unsigned long long)size);
 		return -1;
@@ -565,7 +547,7 @@ static int check_diskdump(struct pfs_kdump *k, const char *path, char *err, size
 				k->damage.descriptors = ndesc;
 				k->damage.dumpable = npages;
 				if (bad_bm_first == UINT64_MAX) {
-					set_err(err, errlen, path, "corrupt kdump-compressed dump: the "
+					set_err(err, path, "corrupt kdump-compressed dump: the "
 						"dumpable-page bitmap marks %llu pages but the file has "
 						"about %llu page descriptors, and no bitmap block is "
 						"visibly wrong: no page can be located",
@@ -770,28 +752,28 @@ static char *dup_attr(kdump_ctx_t *ctx, const char *key)
 	return strdup(s);
 }
 
-struct pfs_kdump *pfs_kdump_open(const char *path, int convert_flat, char *err, size_t errlen)
+int pfs_kdump_open(const char *path, int convert_flat, struct pfs_kdump **out,
+		   struct pfs_error *err)
 {
 	struct pfs_kdump *k = calloc(1, sizeof(*k));
 	const char *open_path = path;
 	struct stat st;
 	kdump_status ks;
 
-	if (!k) {
-		set_err(err, errlen, path, "out of memory");
-		return NULL;
-	}
+	*out = NULL;
+	if (!k)
+		return set_err(err, path, "out of memory");
 	k->fd = -1;
 	pthread_mutex_init(&k->lock, NULL);
 
 	if (pfs_is_flattened(path)) {
 		if (!convert_flat) {
-			set_err(err, errlen, path, "makedumpfile flattened format (QEMU kdump-zlib), "
+			set_err(err, path, "makedumpfile flattened format (QEMU kdump-zlib), "
 				"which libkdumpfile cannot read: rebuild it with "
 				"`makedumpfile -R OUT < FILE`");
 			goto fail;
 		}
-		k->tmp_path = rebuild_flattened(path, &k->flat_cut, err, errlen);
+		k->tmp_path = rebuild_flattened(path, &k->flat_cut, err);
 		if (!k->tmp_path)
 			goto fail;
 		open_path = k->tmp_path;
@@ -799,43 +781,43 @@ struct pfs_kdump *pfs_kdump_open(const char *path, int convert_flat, char *err, 
 
 	k->fd = open(open_path, O_RDONLY | O_CLOEXEC);
 	if (k->fd < 0) {
-		set_err(err, errlen, path, "cannot open: %s", strerror(errno));
+		set_err(err, path, "cannot open: %s", strerror(errno));
 		goto fail;
 	}
 	if (k->tmp_path)   /* the open fd keeps it; nothing left behind on a crash */
 		unlink(k->tmp_path);
 	if (fstat(k->fd, &st) < 0) {
-		set_err(err, errlen, path, "cannot stat: %s", strerror(errno));
+		set_err(err, path, "cannot stat: %s", strerror(errno));
 		goto fail;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		set_err(err, errlen, path, "not a regular file");
+		set_err(err, path, "not a regular file");
 		goto fail;
 	}
 	if (st.st_size == 0) {
-		set_err(err, errlen, path, "empty file, not a dump");
+		set_err(err, path, "empty file, not a dump");
 		goto fail;
 	}
 	k->size = (uint64_t)st.st_size;
 	k->page_shift = 12;
-	if (check_elf(k, path, err, errlen) < 0 || check_diskdump(k, path, err, errlen) < 0)
+	if (check_elf(k, path, err) < 0 || check_diskdump(k, path, err) < 0)
 		goto fail;
 	finish_bad(k);
 	make_warning(k);
 
 	k->ctx = kdump_new();
 	if (!k->ctx) {
-		set_err(err, errlen, path, "cannot allocate a libkdumpfile context");
+		set_err(err, path, "cannot allocate a libkdumpfile context");
 		goto fail;
 	}
 	ks = kdump_open_fd(k->ctx, k->fd);
 	if (ks != KDUMP_OK) {
 		const char *why = kdump_get_err(k->ctx);
 		if (ks == KDUMP_ERR_NOTIMPL || (why && strstr(why, "Unknown file format")))
-			set_err(err, errlen, path, "not a dump file libkdumpfile knows (%s)",
+			set_err(err, path, "not a dump file libkdumpfile knows (%s)",
 				why ? why : "unknown format");
 		else
-			set_err(err, errlen, path, "cannot open dump (libkdumpfile: %s)",
+			set_err(err, path, "cannot open dump (libkdumpfile: %s)",
 				why ? why : "error");
 		if (diskdump_signature(k->fd))
 			abandon_ctx(k);
@@ -846,7 +828,7 @@ struct pfs_kdump *pfs_kdump_open(const char *path, int convert_flat, char *err, 
 		/* QEMU's dumps carry no arch name: x86-64 is the only one we lab */
 		ks = kdump_set_string_attr(k->ctx, KDUMP_ATTR_ARCH_NAME, KDUMP_ARCH_X86_64);
 		if (ks != KDUMP_OK) {
-			set_err(err, errlen, path, "cannot set arch.name (libkdumpfile: %s)",
+			set_err(err, path, "cannot set arch.name (libkdumpfile: %s)",
 				kdump_get_err(k->ctx));
 			goto fail;
 		}
@@ -867,10 +849,11 @@ struct pfs_kdump *pfs_kdump_open(const char *path, int convert_flat, char *err, 
 	k->format = dup_attr(k->ctx, KDUMP_ATTR_FILE_FORMAT);
 	if (!k->format)
 		k->format = strdup("unknown");
-	return k;
+	*out = k;
+	return 0;
 fail:
 	pfs_kdump_close(k);
-	return NULL;
+	return -PFS_EDUMP;
 }
 
 void pfs_kdump_close(struct pfs_kdump *k)
@@ -903,18 +886,18 @@ int pfs_kdump_read_phys(void *ctx, uint64_t paddr, void *buf, size_t len)
 
 	if (k->check_reads && len) {
 		if (paddr > UINT64_MAX - (len - 1))
-			return -1;
+			return -PFS_EREAD;
 		if (k->nbad && pfn_is_bad(k, paddr >> k->page_shift, (paddr + len - 1) >> k->page_shift))
-			return -1;
+			return -PFS_EREAD;
 		if (k->nloads && !elf_range_ok(k, paddr, len))
-			return -1;
+			return -PFS_EREAD;
 	}
 	pthread_mutex_lock(&k->lock);
 	ks = kdump_read(k->ctx, KDUMP_MACHPHYSADDR, paddr, buf, &got);
 	if (ks != KDUMP_OK)
 		kdump_clear_err(k->ctx);
 	pthread_mutex_unlock(&k->lock);
-	return ks == KDUMP_OK && got == len ? 0 : -1;
+	return ks == KDUMP_OK && got == len ? 0 : -PFS_EREAD;
 }
 
 const char *pfs_kdump_vmcoreinfo(const struct pfs_kdump *k) { return k->vmcoreinfo; }

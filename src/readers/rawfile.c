@@ -22,38 +22,37 @@ struct pfs_rawfile {
 	uint64_t size, low_size, high_start;
 };
 
-struct pfs_rawfile *pfs_rawfile_open(const char *path, uint64_t low_size,
-				     uint64_t high_start, char *err, size_t errlen)
+int pfs_rawfile_open(const char *path, uint64_t low_size, uint64_t high_start,
+		     struct pfs_rawfile **out, struct pfs_error *err)
 {
 	struct pfs_rawfile *r;
 	struct stat st;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
-	if (fd < 0) {
-		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-		return NULL;
-	}
+	*out = NULL;
+	if (fd < 0)
+		return pfs_error_file(err, PFS_EDUMP, path, "cannot open: %s", strerror(errno));
 	if (fstat(fd, &st) < 0 || st.st_size == 0) {
-		snprintf(err, errlen, "%s: %s", path, st.st_size == 0 ? "empty file" : strerror(errno));
+		pfs_error_file(err, PFS_EDUMP, path, "%s",
+			       st.st_size == 0 ? "empty file" : strerror(errno));
 		close(fd);
-		return NULL;
+		return -PFS_EDUMP;
 	}
 	if (high_start < low_size) {
-		snprintf(err, errlen, "%s: high RAM start below the low RAM size", path);
 		close(fd);
-		return NULL;
+		return pfs_error_file(err, PFS_EDUMP, path, "high RAM start below the low RAM size");
 	}
 	r = calloc(1, sizeof(*r));
 	if (!r) {
-		snprintf(err, errlen, "%s: out of memory", path);
 		close(fd);
-		return NULL;
+		return pfs_error_file(err, PFS_EDUMP, path, "out of memory");
 	}
 	r->fd = fd;
 	r->size = (uint64_t)st.st_size;
 	r->low_size = low_size;
 	r->high_start = high_start;
-	return r;
+	*out = r;
+	return 0;
 }
 
 void pfs_rawfile_close(struct pfs_rawfile *r)
@@ -75,22 +74,22 @@ int pfs_rawfile_read_phys(void *ctx, uint64_t paddr, void *buf, size_t len)
 	uint64_t off, end = paddr + len;
 
 	if (end < paddr)
-		return -1;
+		return -PFS_EREAD;
 	if (end <= r->low_size)
 		off = paddr;
 	else if (paddr >= r->high_start && paddr - r->high_start <= UINT64_MAX - r->low_size)
 		off = r->low_size + (paddr - r->high_start);
 	else
-		return -1;   /* in the hole, or straddling it */
+		return -PFS_EREAD;   /* in the hole, or straddling it */
 	if (off + len > r->size)
-		return -1;
+		return -PFS_EREAD;
 	size_t done = 0;
 	while (done < len) {
 		ssize_t n = pread(r->fd, (char *)buf + done, len - done, (off_t)(off + done));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
-			return -1;
+			return -PFS_EREAD;
 		done += (size_t)n;
 	}
 	return 0;

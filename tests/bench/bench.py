@@ -115,7 +115,8 @@ def chroot_argv(binds, argv):
 
 def build_physread():
     os.makedirs(BUILD, exist_ok=True)
-    srcs = [os.path.join(BENCHDIR, "physread.c"), os.path.join(ROOT, "src/readers/kdumpfile.c")]
+    srcs = [os.path.join(BENCHDIR, "physread.c"), os.path.join(ROOT, "src/readers/kdumpfile.c"),
+            os.path.join(ROOT, "src/core/error.c")]
     if os.path.exists(PHYSREAD) and all(os.path.getmtime(PHYSREAD) >= os.path.getmtime(s) for s in srcs):
         return PHYSREAD
     cc = os.environ.get("CC", "cc")

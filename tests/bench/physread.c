@@ -34,7 +34,7 @@ static int cmp(const void *a, const void *b)
 
 int main(int argc, char **argv)
 {
-	char err[PFS_READER_ERRLEN];
+	struct pfs_error err;
 	uint64_t (*log)[2] = NULL, bytes = 0, maxlen = 0;
 	size_t n = 0, cap = 0, i;
 	int repeat = argc > 3 ? atoi(argv[3]) : 3, r, failed = 0;
@@ -73,10 +73,10 @@ int main(int argc, char **argv)
 	if (!t || !buf)
 		return 2;
 	for (r = 0; r < repeat; r++) {
-		struct pfs_kdump *k = pfs_kdump_open(argv[1], 0, err, sizeof(err));
+		struct pfs_kdump *k;
 		double t0;
-		if (!k) {
-			fprintf(stderr, "physread: %s\n", err);
+		if (pfs_kdump_open(argv[1], 0, &k, &err) < 0) {
+			fprintf(stderr, "physread: %s: %s\n", err.file, err.message);
 			return 2;
 		}
 		failed = 0;

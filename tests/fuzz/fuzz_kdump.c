@@ -47,7 +47,8 @@ static char path[64];
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static unsigned char page[4096];
-	char err[PFS_READER_ERRLEN];
+	struct pfs_error err;
+	struct pfs_kdump *k;
 
 	if (fd < 0) {
 		fd = memfd_create("pfnscope-fuzz-kdump", 0);
@@ -57,10 +58,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (ftruncate(fd, 0) || (size && pwrite(fd, data, size, 0) != (ssize_t)size))
 		abort();
-	struct pfs_kdump *k = pfs_kdump_open(path, 0, err, sizeof(err));
-	if (!k) {
-		if (!err[0] || strchr(err, '\n'))
-			abort();   /* an open error is one line */
+	if (pfs_kdump_open(path, 0, &k, &err) < 0) {
+		if (err.code != PFS_EDUMP || !err.message[0] || strchr(err.message, '\n') || k)
+			abort();   /* an open error is one line naming the file */
 		return 0;
 	}
 	uint64_t sum = 0;

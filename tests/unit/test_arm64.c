@@ -109,8 +109,8 @@ TEST(arm64_kvirt_unreadable_table)
 	mock_mem_set_unreadable(&m.mem, mock_a64_table(&m, va, PFS_LEVEL_PMD) >> 12, 1);
 	pfs_target_flush(&m.t);
 	CHECK_EQ(pfs_kvirt_to_phys(&m.t, va, &pa, NULL), -PFS_EREAD);
-	CHECK(m.t.err_what != NULL);
-	CHECK_EQ(m.t.err_addr, va);
+	CHECK(m.t.error.what != NULL);
+	CHECK_EQ(m.t.error.address, va);
 	/* swapper_pg_dir itself unreadable */
 	mock_mem_set_unreadable(&m.mem, m.swapper_pa >> 12, 1);
 	pfs_target_flush(&m.t);

@@ -325,7 +325,7 @@ TEST(maple_corrupt_unreadable_and_unmapped)
 	/* the leaf's memory cannot be read (filtered from the dump) */
 	mock_set_unreadable(&k, mock_kva_to_pa(&k, leaf) >> 12, 1);
 	CHECK_EQ(pfs_maple_for_each(&k.t, root, 0, UINT64_MAX, collect, s), -PFS_EREAD);
-	CHECK_EQ(k.t.err_addr, leaf);
+	CHECK_EQ(k.t.error.address, leaf);
 	/* entries after it are not reached; entries before are */
 	CHECK_EQ(s->n, 0);
 	CHECK_EQ(pfs_maple_load(&k.t, root, 0x1000, &f, &l, &e), -PFS_EREAD);

@@ -7,6 +7,14 @@
 #include "mock.h"
 #include "pfnscope/page.h"
 
+/* pfs_pfn_valid as 1 / 0 / negative code */
+static int pfn_valid(struct pfs_target *t, uint64_t pfn)
+{
+	int valid, ret = pfs_pfn_valid(t, pfn, &valid);
+
+	return ret < 0 ? ret : valid;
+}
+
 #define BASE 0x200000ull          /* 8 GiB: RAM with an early section */
 #define ANON_VMA 0xffff888100200000ull
 #define FILE_MAPPING 0xffff888100300000ull
@@ -34,14 +42,14 @@ TEST(page_pfn_valid_sections)
 	for (int levels = 4; levels <= 5; levels++) {
 		struct mock_kernel k;
 		mock_kernel_init(&k, levels, 6, 1);
-		CHECK_EQ(pfs_pfn_valid(&k.t, BASE), 1);
-		CHECK_EQ(pfs_pfn_valid(&k.t, 0), 1);
-		CHECK_EQ(pfs_pfn_valid(&k.t, MOCK_RAM_PFNS - 1), 1);
+		CHECK_EQ(pfn_valid(&k.t, BASE), 1);
+		CHECK_EQ(pfn_valid(&k.t, 0), 1);
+		CHECK_EQ(pfn_valid(&k.t, MOCK_RAM_PFNS - 1), 1);
 		/* no section beyond RAM; MMIO; beyond NR_MEM_SECTIONS; beyond 2^52 */
-		CHECK_EQ(pfs_pfn_valid(&k.t, MOCK_RAM_PFNS + 0x8000), 0);
-		CHECK_EQ(pfs_pfn_valid(&k.t, MOCK_MMIO_PFN), 0);
-		CHECK_EQ(pfs_pfn_valid(&k.t, 1ull << 40), 0);
-		CHECK_EQ(pfs_pfn_valid(&k.t, 1ull << 53), 0);
+		CHECK_EQ(pfn_valid(&k.t, MOCK_RAM_PFNS + 0x8000), 0);
+		CHECK_EQ(pfn_valid(&k.t, MOCK_MMIO_PFN), 0);
+		CHECK_EQ(pfn_valid(&k.t, 1ull << 40), 0);
+		CHECK_EQ(pfn_valid(&k.t, 1ull << 53), 0);
 		struct pfs_page_info p = dec(&k, MOCK_MMIO_PFN);
 		CHECK_EQ(p.state, PFS_PAGE_INVALID);
 
@@ -49,11 +57,11 @@ TEST(page_pfn_valid_sections)
 		uint64_t s = MOCK_RAM_PFNS;   /* section aligned: 0x440000 */
 		mock_set_mem_section(&k, s, 0x8000, MOCK_SECTION_PRESENT | MOCK_SECTION_HAS_MEM_MAP |
 				     MOCK_SECTION_ONLINE, 0x5);
-		CHECK_EQ(pfs_pfn_valid(&k.t, s), 1);
-		CHECK_EQ(pfs_pfn_valid(&k.t, s + 511), 1);
-		CHECK_EQ(pfs_pfn_valid(&k.t, s + 512), 0);
-		CHECK_EQ(pfs_pfn_valid(&k.t, s + 1024 + 7), 1);
-		CHECK_EQ(pfs_pfn_valid(&k.t, s + 0x7fff), 0);
+		CHECK_EQ(pfn_valid(&k.t, s), 1);
+		CHECK_EQ(pfn_valid(&k.t, s + 511), 1);
+		CHECK_EQ(pfn_valid(&k.t, s + 512), 0);
+		CHECK_EQ(pfn_valid(&k.t, s + 1024 + 7), 1);
+		CHECK_EQ(pfn_valid(&k.t, s + 0x7fff), 0);
 		mock_page_simple(&k, s + 3, 0, 1, 1);
 		p = dec(&k, s + 3);
 		CHECK_EQ(p.state, PFS_PAGE_OK);
@@ -61,10 +69,10 @@ TEST(page_pfn_valid_sections)
 		CHECK_EQ(dec(&k, s + 600).state, PFS_PAGE_INVALID);
 		/* the same section marked early: valid in full */
 		mock_set_mem_section(&k, s, 0x8000, MOCK_SECTION_RAM, 0x5);
-		CHECK_EQ(pfs_pfn_valid(&k.t, s + 600), 1);
+		CHECK_EQ(pfn_valid(&k.t, s + 600), 1);
 		/* a present section without a memmap */
 		mock_set_mem_section(&k, s, 0x8000, MOCK_SECTION_PRESENT, 0);
-		CHECK_EQ(pfs_pfn_valid(&k.t, s), 0);
+		CHECK_EQ(pfn_valid(&k.t, s), 0);
 		/* ZONE_DEVICE */
 		mock_set_mem_section(&k, s, 0x8000, MOCK_SECTION_PRESENT | MOCK_SECTION_HAS_MEM_MAP |
 				     MOCK_SECTION_ZONE_DEVICE, ~0ull);
@@ -77,11 +85,11 @@ TEST(page_pfn_valid_sections)
 		uint64_t root_va = mock_read_kva_u64(&k, k.mem_section_roots + (nr / per) * 8);
 		uint64_t ms = root_va + (nr % per) * k.lo.mem_section_size;
 		mock_write_kva_u64(&k, ms + (uint64_t)k.lo.mem_section_usage, 0);
-		CHECK_EQ(pfs_pfn_valid(&k.t, s + 3), 0);
+		CHECK_EQ(pfn_valid(&k.t, s + 3), 0);
 
 		/* mem_section root unreadable: an error, and an unreadable page */
 		mock_write_kva_u64(&k, k.mem_section_roots + (nr / per) * 8, 0xffffc90000100000ull);
-		CHECK(pfs_pfn_valid(&k.t, s + 3) < 0);
+		CHECK(pfn_valid(&k.t, s + 3) < 0);
 		CHECK_EQ(dec(&k, s + 3).state, PFS_PAGE_UNREADABLE);
 		mock_kernel_fini(&k);
 	}
@@ -513,7 +521,7 @@ TEST(page_unreadable_memmap_and_runs)
 
 	/* a valid pfn whose vmemmap 2 MiB block was never populated */
 	uint64_t far = 0x3f0000;
-	CHECK_EQ(pfs_pfn_valid(&k.t, far), 1);
+	CHECK_EQ(pfn_valid(&k.t, far), 1);
 	CHECK_EQ(dec(&k, far).state, PFS_PAGE_UNREADABLE);
 
 	/* a run crossing from RAM into no-section space, with one unreadable

@@ -292,7 +292,7 @@ TEST(kvirt_translation_4_and_5_level)
 		CHECK_EQ(run, 4096 - 8);
 		/* unmapped, and unreadable table */
 		CHECK_EQ(pfs_kvirt_to_phys(&k.t, 0xffffffff00000000ull & ~(1ull << 40), &pa, NULL), -PFS_EFAULT);
-		CHECK(k.t.err_what != NULL);
+		CHECK(k.t.error.what != NULL);
 		mock_set_unreadable(&k, mock_table_pa(&k, k.top_pgt_pa, kva, PFS_LEVEL_PTE) >> 12, 1);
 		k.t.kv_cache_len = 0;
 		CHECK_EQ(pfs_read_kvirt_u64(&k.t, kva, &got), -PFS_EREAD);

@@ -183,7 +183,7 @@ TEST(task_list_broken_idr_fallback)
 	CHECK_EQ(t.task, t5);
 	/* the unreadable task itself: an error naming its task_struct */
 	CHECK_EQ(pfs_find_task(&k.t, 23, &t), -PFS_EREAD);
-	CHECK_EQ(k.t.err_addr, t2);
+	CHECK_EQ(k.t.error.address, t2);
 	CHECK_EQ(pfs_find_task(&k.t, 4242, &t), -PFS_ENOENT);
 
 	/* the idr node filtered too: no proof of absence, the list's error */

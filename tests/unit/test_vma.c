@@ -145,7 +145,7 @@ TEST(vma_maple_corrupt_entries)
 	mock_write_kva_u64(&k, v[5][2] + (uint64_t)k.lo.vma_vm_end, v[5][1] + 0x1000);
 	CHECK_EQ(pfs_for_each_vma(&k.t, mm, collect_vma, l), -PFS_ECORRUPT);
 	CHECK_EQ(l->n, 5);
-	CHECK_EQ(k.t.err_addr, v[5][2]);
+	CHECK_EQ(k.t.error.address, v[5][2]);
 	CHECK_EQ(pfs_find_vma(&k.t, mm, v[5][0], &f), -PFS_ECORRUPT);
 	CHECK_EQ(pfs_find_vma(&k.t, mm, v[6][0], &f), 0);
 	mock_write_kva_u64(&k, v[5][2] + (uint64_t)k.lo.vma_vm_end, v[5][1]);

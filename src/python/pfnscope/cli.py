@@ -699,7 +699,7 @@ def _run(args, prog=None) -> int:
         sys.stdout.flush()
         return rc
     except PfnscopeError as e:
-        return _fail(str(e))
+        return _fail(e.line())
     except BrokenPipeError:
         raise  # the reader of our output went away (| head): main() ends quietly
     except Exception as e:
@@ -722,17 +722,14 @@ def _warn_damage(sess, args) -> None:
 
 
 def _describe(e: Exception) -> str:
-    """One line for an unexpected error: the core's message names the address."""
-    mod = type(e).__module__
+    """The one line for an error: pfnscope's own from its fields (file,
+    address and what was being read there), drgn's fault at its address."""
+    from .errors import PfnscopeError
+    if isinstance(e, PfnscopeError):
+        return e.line()
     name = type(e).__name__
     msg = str(e).splitlines()[0] if str(e) else name
-    if name in ("Error", "OpenError") and "pfnscope" in mod:
-        what = getattr(e, "what", None)
-        addr = getattr(e, "addr", None)
-        if addr is not None and what:  # "<what> at 0x..: <strerror>"
-            return f"{what} at {addr:#x}: {msg.split(': ' + what)[0]}"
-        return msg
-    if name == "FaultError":
+    if name == "FaultError":  # drgn.FaultError
         addr = getattr(e, "address", None)
         return f"{addr:#x}: {msg}" if addr is not None else msg
     if isinstance(e, OSError) and e.filename:

@@ -282,7 +282,7 @@ def _run(argv: List[str]) -> int:
         sys.stdout.flush()
         return rc
     except PfnscopeError as e:
-        return _cli._fail(str(e))
+        return _cli._fail(e.line())
     except _crash.Error as e:
         return _cli._fail(f"crash: {e}")
     except BrokenPipeError:
