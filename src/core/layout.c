@@ -13,57 +13,9 @@
 void pfs_layout_init(struct pfs_layout *lo)
 {
 	memset(lo, 0, sizeof(*lo));
-	lo->arch = PFS_ARCH_X86_64;
-	lo->pgtable_levels = 4;
-	lo->has_pte_special = 1;
-	lo->devmap_bit = -1;
-	lo->saved_dirty_bit = -1;
-	lo->start_kernel_map = 0xffffffff80000000ull;
-	lo->max_physmem_bits = 46;
-	lo->phys_offset = UINT64_MAX;   /* arm64 PHYS_OFFSET: 0 is a valid value */
-	lo->max_swapfiles = -1;
-	lo->swp_hwpoison = lo->swp_migration_read = lo->swp_migration_read_exclusive =
-		lo->swp_migration_write = lo->swp_device_read = lo->swp_device_write =
-		lo->swp_device_exclusive_read = lo->swp_device_exclusive_write =
-		lo->swp_pte_marker = lo->swp_swapin_error = -1;
-	lo->pte_marker_uffd_wp = -1;
-	lo->pte_marker_poisoned = -1;
-	lo->pte_marker_guard = -1;
-	lo->highest_memmap_pfn = UINT64_MAX;
-	lo->zero_pfn = UINT64_MAX;
-	lo->huge_zero_pfn = UINT64_MAX;
-	lo->section_size_bits = 27;
-	lo->pfn_section_shift = 15;
-	lo->subsection_shift = 21;
-
-	int32_t *absent[] = {
-		&lo->page_flags, &lo->page_refcount, &lo->page_mapcount,
-		&lo->page_page_type, &lo->page_mapping, &lo->page_index,
-		&lo->page_private, &lo->page_compound_head,
-		&lo->page_compound_mapcount, &lo->folio_entire_mapcount,
-		&lo->folio_nr_pages_mapped, &lo->folio_large_mapcount,
-		&lo->page_compound_order, &lo->folio_flags_1,
-		&lo->mem_section_section_mem_map, &lo->mem_section_usage,
-		&lo->usage_subsection_map,
-		&lo->vma_vm_start, &lo->vma_vm_end, &lo->vma_vm_flags, &lo->vma_vm_pgoff,
-		&lo->vma_vm_mm, &lo->vma_vm_file, &lo->vma_vm_ops, &lo->vma_vm_private_data,
-		&lo->vma_vm_next, &lo->mm_pgd, &lo->mm_mm_mt, &lo->mm_mmap,
-		&lo->maple_tree_ma_root, &lo->maple_range64_pivot, &lo->maple_range64_slot,
-		&lo->maple_arange64_pivot, &lo->maple_arange64_slot,
-		&lo->task_tasks, &lo->task_pid, &lo->task_tgid, &lo->task_mm,
-		&lo->task_comm, &lo->task_flags,
-		&lo->pidns_idr_xa_head, &lo->xa_node_shift, &lo->xa_node_slots,
-		&lo->pid_tasks0, &lo->pid_nr0, &lo->task_pid_links0,
-		&lo->file_f_path, &lo->path_dentry, &lo->dentry_d_name, &lo->qstr_name,
-		&lo->vmops_access, &lo->vmops_find_special_page,
-	};
-	for (size_t i = 0; i < sizeof(absent) / sizeof(absent[0]); i++)
-		*absent[i] = PFS_ABSENT;
-	int *pg[] = { &lo->pg_locked, &lo->pg_reserved, &lo->pg_head, &lo->pg_slab,
-		      &lo->pg_lru, &lo->pg_swapbacked, &lo->pg_swapcache, &lo->pg_hwpoison,
-		      &lo->pg_private, &lo->pg_dirty, &lo->pg_uptodate, &lo->pg_mlocked };
-	for (size_t i = 0; i < sizeof(pg) / sizeof(pg[0]); i++)
-		*pg[i] = -1;
+#define PFS_LAYOUT_FIELD(type, name, init) lo->name = (type)(init);
+#include "pfnscope/layout-fields.def"
+#undef PFS_LAYOUT_FIELD
 }
 
 /*
@@ -164,6 +116,32 @@ int pfs_layout_set_device_private(struct pfs_layout *lo, int device_private)
 	return 0;
 }
 
+void pfs_layout_set_page_types(struct pfs_layout *lo, enum pfs_page_type_scheme scheme)
+{
+	unsigned v = V(lo->version_major, lo->version_minor);
+
+	/* include/linux/page-flags.h page types */
+	lo->page_type_scheme = scheme;
+	if (scheme == PFS_PGTYPE_PGTY) {
+		/* enum pagetype's PGTY_* codes (include/linux/page-flags.h,
+		 * v6.12): the page type is the top byte of page_type */
+		lo->pgtype_buddy = 0xf0;
+		lo->pgtype_offline = 0xf1;
+		lo->pgtype_table = 0xf2;
+		lo->pgtype_hugetlb = 0xf4;
+		lo->pgtype_slab = 0xf5;
+	} else {
+		lo->pgtype_buddy = 0x80;
+		lo->pgtype_offline = 0x100;
+		/* until 5.10 PG_kmemcg was 0x200 and PG_table 0x400; 5.11
+		 * ("mm: Convert page kmemcg type to a page memcg flag") dropped
+		 * PG_kmemcg and renumbered PG_table to 0x200 */
+		lo->pgtype_table = v >= V(5, 11) ? 0x200 : 0x400;
+		lo->pgtype_hugetlb = 0;
+		lo->pgtype_slab = 0;
+	}
+}
+
 void pfs_layout_set_version(struct pfs_layout *lo, unsigned major, unsigned minor, unsigned patch)
 {
 	unsigned v = V(major, minor);
@@ -197,25 +175,7 @@ void pfs_layout_set_version(struct pfs_layout *lo, unsigned major, unsigned mino
 	}
 	set_swap_types(lo, v, swp_device_num(v));
 
-	/* include/linux/page-flags.h page types */
-	if (v >= V(6, 12)) {
-		lo->page_type_scheme = PFS_PGTYPE_PGTY;
-		lo->pgtype_buddy = 0xf0;
-		lo->pgtype_offline = 0xf1;
-		lo->pgtype_table = 0xf2;
-		lo->pgtype_hugetlb = 0xf4;
-		lo->pgtype_slab = 0xf5;
-	} else {
-		lo->page_type_scheme = PFS_PGTYPE_6_1;
-		lo->pgtype_buddy = 0x80;
-		lo->pgtype_offline = 0x100;
-		/* until 5.10 PG_kmemcg was 0x200 and PG_table 0x400; 5.11
-		 * ("mm: Convert page kmemcg type to a page memcg flag") dropped
-		 * PG_kmemcg and renumbered PG_table to 0x200 */
-		lo->pgtype_table = v >= V(5, 11) ? 0x200 : 0x400;
-		lo->pgtype_hugetlb = 0;
-		lo->pgtype_slab = 0;
-	}
+	pfs_layout_set_page_types(lo, v >= V(6, 12) ? PFS_PGTYPE_PGTY : PFS_PGTYPE_6_1);
 	lo->mapcount_scheme = v >= V(6, 10) ? PFS_MAPCOUNT_LARGE :
 			      v >= V(6, 2) ? PFS_MAPCOUNT_ENTIRE : PFS_MAPCOUNT_COMPOUND;
 }

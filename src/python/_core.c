@@ -42,9 +42,10 @@ struct field {
 };
 
 static const struct field layout_fields[] = {
-#define F(n) { #n, offsetof(struct pfs_layout, n), FTYPE(((struct pfs_layout *)0)->n) },
-#include "layout_fields.h"
-#undef F
+#define PFS_LAYOUT_FIELD(type, name, init) \
+	{ #name, offsetof(struct pfs_layout, name), FTYPE(((struct pfs_layout *)0)->name) },
+#include "pfnscope/layout-fields.def"
+#undef PFS_LAYOUT_FIELD
 };
 #define N_LAYOUT_FIELDS (sizeof(layout_fields) / sizeof(layout_fields[0]))
 
@@ -1871,6 +1872,30 @@ static PyObject *mod_is_cow_mapping(PyObject *m, PyObject *arg)
 	return PyBool_FromLong(pfs_is_cow_mapping(flags));
 }
 
+/* page_types(scheme, major, minor) -> {pgtype_*: value}: the page type
+ * values of a scheme for a version, as pfs_layout_set_page_types() has them */
+static PyObject *mod_page_types(PyObject *m, PyObject *args)
+{
+	int scheme;
+	unsigned int major, minor;
+	struct pfs_layout lo;
+
+	(void)m;
+	if (!PyArg_ParseTuple(args, "iII:page_types", &scheme, &major, &minor))
+		return NULL;
+	if (scheme != PFS_PGTYPE_6_1 && scheme != PFS_PGTYPE_PGTY) {
+		PyErr_Format(PyExc_ValueError, "page_types: unknown scheme %d", scheme);
+		return NULL;
+	}
+	pfs_layout_init(&lo);
+	lo.version_major = major;
+	lo.version_minor = minor;
+	pfs_layout_set_page_types(&lo, (enum pfs_page_type_scheme)scheme);
+	return Py_BuildValue("{sIsIsIsIsI}", "pgtype_buddy", lo.pgtype_buddy,
+			     "pgtype_offline", lo.pgtype_offline, "pgtype_table", lo.pgtype_table,
+			     "pgtype_slab", lo.pgtype_slab, "pgtype_hugetlb", lo.pgtype_hugetlb);
+}
+
 static PyObject *mod_changed_json(PyObject *m, PyObject *args, PyObject *kwds)
 {
 	(void)m;
@@ -1929,6 +1954,8 @@ static PyMethodDef module_methods[] = {
 	{ "vma_flag_names", mod_vma_flag_names, METH_O, "vma_flag_names(vm_flags) -> [str]" },
 	{ "table_header", mod_table_header, METH_VARARGS, "table_header(summary=False) -> str" },
 	{ "is_cow_mapping", mod_is_cow_mapping, METH_O, "is_cow_mapping(vm_flags) -> bool" },
+	{ "page_types", mod_page_types, METH_VARARGS,
+	  "page_types(scheme, major, minor) -> {pgtype_*: value}" },
 	{ NULL, NULL, 0, NULL }
 };
 
@@ -1986,7 +2013,10 @@ PyMODINIT_FUNC PyInit__core(void)
 	    add_obj(m, "Entry", (PyObject *)&EntryType) ||
 	    add_obj(m, "Target", (PyObject *)&TargetType))
 		goto fail;
-	if (PyModule_AddIntConstant(m, "WALK_NONE", PFS_WALK_NONE) ||
+	if (PyModule_AddIntConstant(m, "ABSENT", PFS_ABSENT) ||
+	    PyModule_AddIntConstant(m, "PGTYPE_6_1", PFS_PGTYPE_6_1) ||
+	    PyModule_AddIntConstant(m, "PGTYPE_PGTY", PFS_PGTYPE_PGTY) ||
+	    PyModule_AddIntConstant(m, "WALK_NONE", PFS_WALK_NONE) ||
 	    PyModule_AddIntConstant(m, "WALK_NO_PAGE", PFS_WALK_NO_PAGE) ||
 	    PyModule_AddIntConstant(m, "WALK_CONFIRM", PFS_WALK_CONFIRM))
 		goto fail;

@@ -34,10 +34,11 @@ size_t th_layout_text(struct mock_kernel *k, char *buf, size_t len)
 {
 	size_t n = 0;
 	const struct pfs_layout *lo = &k->lo;
-#define F(f) n += (size_t)snprintf(buf + (n < len ? n : len), n < len ? len - n : 0, \
-				   "%s=%lld\n", #f, (long long)lo->f);
-#include "layout_fields.h"
-#undef F
+#define PFS_LAYOUT_FIELD(type, f, init) \
+	n += (size_t)snprintf(buf + (n < len ? n : len), n < len ? len - n : 0, \
+			      "%s=%lld\n", #f, (long long)lo->f);
+#include "pfnscope/layout-fields.def"
+#undef PFS_LAYOUT_FIELD
 	for (int i = 0; i < PFS_MAX_PAGEFLAGS; i++)
 		if (lo->pageflag_names[i])
 			n += (size_t)snprintf(buf + (n < len ? n : len), n < len ? len - n : 0,

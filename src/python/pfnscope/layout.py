@@ -16,6 +16,8 @@ from typing import Callable, Dict, List, Optional
 from .errors import LayoutError
 from .vmcoreinfo import VmcoreInfo
 
+# PFS_ABSENT, what an offset the kernel lacks is (include/pfnscope/layout.h;
+# include/pfnscope/layout-fields.def says what absent is for every field)
 ABSENT = -1
 U64_MAX = (1 << 64) - 1
 START_KERNEL_MAP = 0xFFFFFFFF80000000
@@ -25,11 +27,6 @@ ARCH_X86_64 = 1
 PGTYPE_6_1, PGTYPE_PGTY = 1, 2
 MAPCOUNT_COMPOUND, MAPCOUNT_ENTIRE, MAPCOUNT_LARGE = 1, 2, 3
 MAX_PAGEFLAGS = 64
-
-# 6.1-era page_type bits (include/linux/page-flags.h), used when the kernel
-# has no enum pagetype.
-_PGTYPE_6_1 = {"pgtype_buddy": 0x80, "pgtype_offline": 0x100,
-               "pgtype_table": 0x200, "pgtype_slab": 0, "pgtype_hugetlb": 0}
 
 ReadU64 = Callable[[int], int]
 
@@ -250,12 +247,10 @@ def build_layout(source, vmci: VmcoreInfo, facts: Optional[Dict[str, str]] = Non
         lo["pgtype_hugetlb"] = pgty.get("PGTY_hugetlb", 0)
     else:
         lo["page_type_scheme"] = PGTYPE_6_1
-        lo.update(_PGTYPE_6_1)
-        if (major, minor) < (5, 11):
-            # 5.10 and older: PG_kmemcg 0x200, PG_table 0x400 (5.11, "mm: Convert
-            # page kmemcg type to a page memcg flag", dropped PG_kmemcg and
-            # renumbered PG_table to 0x200)
-            lo["pgtype_table"] = 0x400
+        # the 6.1-era page_type bits of this version, from the core's one
+        # table of them (pfs_layout_set_page_types)
+        from . import _core
+        lo.update(_core.page_types(PGTYPE_6_1, major, minor))
         if pgty:  # 6.9-6.11 style: PG_buddy etc. as masks in enum pagetype
             for key, name in (("pgtype_buddy", "PG_buddy"), ("pgtype_table", "PG_table"),
                               ("pgtype_offline", "PG_offline"), ("pgtype_slab", "PG_slab"),
