@@ -3,10 +3,13 @@
 #define PFNSCOPE_EXT_H
 /*
  * What the files of the extension pfnscope._core share (like libdrgn's
- * python/drgnpy.h): Python.h first, the error mapping, the BTF types.
+ * python/drgnpy.h): Python.h first, the error mapping, the object structs
+ * and types one file defines and another uses.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+
+#include <stdint.h>
 
 #include "pfnscope/error.h"
 
@@ -21,7 +24,57 @@ PyObject *pfs_py_error(int ret, const struct pfs_error *e);
 /* Raise pfnscope._core.Error(message) with no record. */
 PyObject *pfs_py_error_message(const char *message);
 
-/* ---- _btf.c ---- */
+/* ---- main.c ---- */
+/* Ready type and add it to module m as name; 0 or -1. */
+int pfs_py_add_type(PyObject *m, const char *name, PyTypeObject *type);
+
+/* ---- layout.c: Layout ---- */
+struct pfs_layout;
+#include "pfnscope/layout.h"
+typedef struct {
+	PyObject_HEAD
+	struct pfs_layout lo;
+	char *names[PFS_MAX_PAGEFLAGS];   /* owned copies behind lo.pageflag_names */
+} LayoutObject;
+extern PyTypeObject LayoutType;
+
+/* ---- file.c: File, KdumpFile, RawFile ---- */
+#include "pfnscope/reader.h"
+/* A dump format behind the reader interface (include/pfnscope/readers.h). */
+struct pfs_py_file_format {
+	const char *name;              /* the Python type's name, for messages */
+	pfs_read_phys_fn read_phys;
+	void (*close)(void *file);
+};
+typedef struct {
+	PyObject_HEAD
+	const struct pfs_py_file_format *format;
+	void *file;                    /* NULL: closed */
+	PyObject *path;
+	int users;                     /* Targets reading through it */
+} FileObject;
+extern PyTypeObject FileType, KdumpFileType, RawFileType;
+/* 0, or -1 with ValueError("<type> is closed"). */
+int pfs_py_file_check(FileObject *self);
+
+/* ---- entry.c: Entry ---- */
+struct pfs_entry;
+struct pfs_buf;
+extern PyTypeObject EntryType;
+PyObject *entry_new(const struct pfs_entry *e, LayoutObject *layout);
+/* [code, ...] of the diagnoses set in mask (bit per enum pfs_diag). */
+PyObject *diag_list(uint32_t mask);
+/* The buffer's text as str (strip_nl: without its last newline); frees it. */
+PyObject *buf_to_str(struct pfs_buf *b, int strip_nl);
+
+/* ---- target.c: Target ---- */
+struct pfs_vma;
+extern PyTypeObject TargetType;
+/* A VMA tuple (vma_va, start, end, vm_flags, pgoff, file_va, ops_va) as a
+ * struct pfs_vma of mm; 0, or -1 with TypeError. */
+int parse_vma(PyObject *o, uint64_t mm, struct pfs_vma *v);
+
+/* ---- btf.c: Btf, kallsyms_find ---- */
 int pfs_py_btf_init(PyObject *m);
 
 #endif

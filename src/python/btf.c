@@ -4,8 +4,7 @@
  * and symbol tables (src/core/btf.c, src/core/kallsyms.c) for a layout that
  * needs no debug vmlinux.  API in src/python/CORE_API.md.
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
+#include "pfnscope-ext.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -13,8 +12,6 @@
 
 #include "pfnscope/btf.h"
 #include "pfnscope/kallsyms.h"
-
-int pfs_py_btf_init(PyObject *m);
 
 typedef struct {
 	PyObject_HEAD
@@ -321,12 +318,7 @@ static PyMethodDef btf_module_methods[] = {
 
 int pfs_py_btf_init(PyObject *m)
 {
-	if (PyType_Ready(&BtfType) < 0)
+	if (pfs_py_add_type(m, "Btf", &BtfType) < 0)
 		return -1;
-	Py_INCREF(&BtfType);
-	if (PyModule_AddObject(m, "Btf", (PyObject *)&BtfType) < 0) {
-		Py_DECREF(&BtfType);
-		return -1;
-	}
 	return PyModule_AddFunctions(m, btf_module_methods);
 }

@@ -1,0 +1,303 @@
+// SPDX-License-Identifier: MIT
+/*
+ * One reader type for every dump format: a File holds an open file behind
+ * the reader interface of include/pfnscope/readers.h (read_phys, close),
+ * and a Target reads through it with the GIL released.  KdumpFile
+ * (libkdumpfile: kdump-compressed, ELF, QEMU dumps) and RawFile (raw guest
+ * RAM) are File with their opener and their own attributes.
+ */
+#include "pfnscope-ext.h"
+
+#include <string.h>
+
+#include "pfnscope/readers.h"
+
+static void kdump_close(void *file) { pfs_kdump_close(file); }
+static void raw_close(void *file) { pfs_rawfile_close(file); }
+
+static const struct pfs_py_file_format kdump_format = {
+	"KdumpFile", pfs_kdump_read_phys, kdump_close,
+};
+static const struct pfs_py_file_format raw_format = {
+	"RawFile", pfs_rawfile_read_phys, raw_close,
+};
+
+static const char *file_name(FileObject *self)
+{
+	return self->format ? self->format->name : Py_TYPE(self)->tp_name;
+}
+
+int pfs_py_file_check(FileObject *self)
+{
+	if (!self->file) {
+		PyErr_Format(PyExc_ValueError, "%s is closed", file_name(self));
+		return -1;
+	}
+	return 0;
+}
+
+/* Open with a reader's opener: path as bytes for it, errors raised. */
+static int file_open(FileObject *self, PyObject *pathobj,
+		     int (*open)(const char *path, void *arg, void **out, struct pfs_error *err),
+		     void *arg)
+{
+	PyObject *bytes = NULL;
+	struct pfs_error err;
+	void *file;
+	int ret;
+
+	if (self->file) {
+		PyErr_Format(PyExc_RuntimeError, "%s already open", file_name(self));
+		return -1;
+	}
+	if (!PyUnicode_FSConverter(pathobj, &bytes))
+		return -1;
+	Py_BEGIN_ALLOW_THREADS
+	ret = open(PyBytes_AS_STRING(bytes), arg, &file, &err);
+	Py_END_ALLOW_THREADS
+	if (ret < 0)
+		pfs_py_error(ret, &err);   /* before bytes goes: err.file is its path */
+	Py_DECREF(bytes);
+	if (ret < 0)
+		return -1;
+	self->file = file;
+	Py_INCREF(pathobj);
+	Py_XSETREF(self->path, pathobj);
+	return 0;
+}
+
+static void File_dealloc(FileObject *self)
+{
+	if (self->file)
+		self->format->close(self->file);
+	Py_XDECREF(self->path);
+	Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* read_phys(paddr, size) -> bytes, GIL released */
+static PyObject *File_read_phys(FileObject *self, PyObject *args)
+{
+	unsigned long long pa;
+	Py_ssize_t n;
+	int r;
+
+	if (pfs_py_file_check(self))
+		return NULL;
+	if (!PyArg_ParseTuple(args, "Kn:read_phys", &pa, &n))
+		return NULL;
+	if (n < 0) {
+		PyErr_SetString(PyExc_ValueError, "negative size");
+		return NULL;
+	}
+	PyObject *b = PyBytes_FromStringAndSize(NULL, n);
+	if (!b)
+		return NULL;
+	Py_BEGIN_ALLOW_THREADS
+	r = self->format->read_phys(self->file, pa, PyBytes_AS_STRING(b), (size_t)n);
+	Py_END_ALLOW_THREADS
+	if (r) {
+		struct pfs_error err;
+		Py_DECREF(b);
+		return pfs_py_error(pfs_error_set(&err, r, "physical read", pa), &err);
+	}
+	return b;
+}
+
+static PyObject *File_close(FileObject *self, PyObject *noargs)
+{
+	(void)noargs;
+	if (self->users) {
+		PyErr_Format(PyExc_RuntimeError, "%s is in use by a Target", file_name(self));
+		return NULL;
+	}
+	if (self->file)
+		self->format->close(self->file);
+	self->file = NULL;
+	Py_RETURN_NONE;
+}
+
+static PyObject *File_get_path(FileObject *self, void *c)
+{
+	(void)c;
+	if (!self->path)
+		Py_RETURN_NONE;
+	Py_INCREF(self->path);
+	return self->path;
+}
+
+static PyMethodDef File_methods[] = {
+	{ "read_phys", (PyCFunction)File_read_phys, METH_VARARGS,
+	  "read_phys(paddr, size) -> bytes" },
+	{ "close", (PyCFunction)File_close, METH_NOARGS, "close the file" },
+	{ NULL, NULL, 0, NULL }
+};
+
+static PyGetSetDef File_getset[] = {
+	{ "path", (getter)File_get_path, NULL, "path as given", NULL },
+	{ NULL, NULL, NULL, NULL, NULL }
+};
+
+PyTypeObject FileType = {
+	PyVarObject_HEAD_INIT(NULL, 0)
+	.tp_name = "pfnscope._core.File",
+	.tp_basicsize = sizeof(FileObject),
+	.tp_dealloc = (destructor)File_dealloc,
+	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+	.tp_doc = "an open dump or RAM file read through the core's reader interface",
+	.tp_methods = File_methods,
+	.tp_getset = File_getset,
+};
+
+/* ---- KdumpFile ---- */
+
+static int kdump_open(const char *path, void *arg, void **out, struct pfs_error *err)
+{
+	struct pfs_kdump *k;
+	int ret = pfs_kdump_open(path, *(int *)arg, &k, err);
+
+	*out = k;
+	return ret;
+}
+
+static int KdumpFile_init(FileObject *self, PyObject *args, PyObject *kwds)
+{
+	static char *kwlist[] = { "path", "convert_flattened", NULL };
+	PyObject *pathobj;
+	int convert = 1;
+
+	if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|p:KdumpFile", kwlist, &pathobj, &convert))
+		return -1;
+	self->format = &kdump_format;
+	return file_open(self, pathobj, kdump_open, &convert);
+}
+
+static PyObject *str_or_none(const char *s)
+{
+	if (!s)
+		Py_RETURN_NONE;
+	return PyUnicode_DecodeUTF8(s, (Py_ssize_t)strlen(s), "replace");
+}
+
+static PyObject *KdumpFile_get_vmcoreinfo(FileObject *self, void *c)
+{
+	(void)c;
+	if (pfs_py_file_check(self))
+		return NULL;
+	return str_or_none(pfs_kdump_vmcoreinfo(self->file));
+}
+
+static PyObject *KdumpFile_get_format(FileObject *self, void *c)
+{
+	(void)c;
+	if (pfs_py_file_check(self))
+		return NULL;
+	if (pfs_kdump_rebuilt(self->file))
+		return PyUnicode_FromFormat("%s (rebuilt from flattened)", pfs_kdump_format(self->file));
+	return str_or_none(pfs_kdump_format(self->file));
+}
+
+static PyObject *KdumpFile_get_arch(FileObject *self, void *c)
+{
+	(void)c;
+	if (pfs_py_file_check(self))
+		return NULL;
+	return str_or_none(pfs_kdump_arch(self->file));
+}
+
+/* None for a whole dump, else what is missing (see pfs_kdump_damage) */
+static PyObject *KdumpFile_get_damage(FileObject *self, void *c)
+{
+	(void)c;
+	if (pfs_py_file_check(self))
+		return NULL;
+	const char *w = pfs_kdump_warning(self->file);
+	const struct pfs_kdump_damage *d = pfs_kdump_damage(self->file);
+	if (!w)
+		Py_RETURN_NONE;
+	return Py_BuildValue("{s:s,s:O,s:O,s:K,s:K,s:K,s:K,s:O,s:K,s:K}",
+			     "message", w,
+			     "truncated", d->truncated ? Py_True : Py_False,
+			     "incomplete", d->incomplete ? Py_True : Py_False,
+			     "missing_bytes", (unsigned long long)d->missing_bytes,
+			     "missing_pages", (unsigned long long)d->missing_pages,
+			     "bad_descriptors", (unsigned long long)d->bad_descriptors,
+			     "bad_bitmap_blocks", (unsigned long long)d->bad_bitmap_blocks,
+			     "bitmap_mismatch", d->bitmap_mismatch ? Py_True : Py_False,
+			     "lost_from_pfn", (unsigned long long)d->lost_from_pfn,
+			     "lost_pages", (unsigned long long)d->lost_pages);
+}
+
+static PyGetSetDef KdumpFile_getset[] = {
+	{ "vmcoreinfo", (getter)KdumpFile_get_vmcoreinfo, NULL, "raw VMCOREINFO text or None", NULL },
+	{ "format", (getter)KdumpFile_get_format, NULL, "libkdumpfile file.format", NULL },
+	{ "arch", (getter)KdumpFile_get_arch, NULL, "arch.name", NULL },
+	{ "damage", (getter)KdumpFile_get_damage, NULL,
+	  "None for a whole dump, else a dict: message (one line), truncated, "
+	  "incomplete, missing_bytes, missing_pages, bad_descriptors, "
+	  "bad_bitmap_blocks, bitmap_mismatch, lost_from_pfn, lost_pages", NULL },
+	{ NULL, NULL, NULL, NULL, NULL }
+};
+
+PyTypeObject KdumpFileType = {
+	PyVarObject_HEAD_INIT(NULL, 0)
+	.tp_name = "pfnscope._core.KdumpFile",
+	.tp_basicsize = sizeof(FileObject),
+	.tp_flags = Py_TPFLAGS_DEFAULT,
+	.tp_doc = "KdumpFile(path): a dump opened with libkdumpfile (physical reads)",
+	.tp_getset = KdumpFile_getset,
+	.tp_base = &FileType,
+	.tp_init = (initproc)KdumpFile_init,
+	.tp_new = PyType_GenericNew,
+};
+
+/* ---- RawFile ---- */
+
+struct raw_args { unsigned long long low, high; };
+
+static int raw_open(const char *path, void *arg, void **out, struct pfs_error *err)
+{
+	const struct raw_args *a = arg;
+	struct pfs_rawfile *r;
+	int ret = pfs_rawfile_open(path, a->low, a->high, &r, err);
+
+	*out = r;
+	return ret;
+}
+
+static int RawFile_init(FileObject *self, PyObject *args, PyObject *kwds)
+{
+	static char *kwlist[] = { "path", "low_size", "high_start", NULL };
+	struct raw_args a = { 3ull << 30, 4ull << 30 };
+	PyObject *pathobj;
+
+	if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|KK:RawFile", kwlist, &pathobj, &a.low,
+					 &a.high))
+		return -1;
+	self->format = &raw_format;
+	return file_open(self, pathobj, raw_open, &a);
+}
+
+static PyObject *RawFile_get_size(FileObject *self, void *c)
+{
+	(void)c;
+	if (pfs_py_file_check(self))
+		return NULL;
+	return PyLong_FromUnsignedLongLong(pfs_rawfile_size(self->file));
+}
+
+static PyGetSetDef RawFile_getset[] = {
+	{ "size", (getter)RawFile_get_size, NULL, "file size", NULL },
+	{ NULL, NULL, NULL, NULL, NULL }
+};
+
+PyTypeObject RawFileType = {
+	PyVarObject_HEAD_INIT(NULL, 0)
+	.tp_name = "pfnscope._core.RawFile",
+	.tp_basicsize = sizeof(FileObject),
+	.tp_flags = Py_TPFLAGS_DEFAULT,
+	.tp_doc = "RawFile(path, low_size=3<<30, high_start=4<<30): raw guest RAM file",
+	.tp_getset = RawFile_getset,
+	.tp_base = &FileType,
+	.tp_init = (initproc)RawFile_init,
+	.tp_new = PyType_GenericNew,
+};

@@ -1,0 +1,882 @@
+// SPDX-License-Identifier: MIT
+/*
+ * pfnscope._core.Target: a layout and a physical reader (a dump or RAM
+ * file, or a Python callable); tasks, VMAs and walks.  Per-entry work
+ * (JSON/table serialization, run-length summaries, diagnosis counts) stays
+ * in C: Target.walk_write writes whole walks to a file descriptor.
+ */
+#include "pfnscope-ext.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <errno.h>
+
+#include "pfnscope/entry.h"
+#include "pfnscope/json.h"
+#include "pfnscope/layout.h"
+#include "pfnscope/page.h"
+#include "pfnscope/reader.h"
+#include "pfnscope/readers.h"
+#include "pfnscope/summary.h"
+#include "pfnscope/target.h"
+#include "pfnscope/vma.h"
+#include "pfnscope/walk.h"
+#include "pfnscope/diagnose.h"
+
+#define WRITE_ERROR 0x7fff0001   /* callback stop code: output write failed */
+
+enum { RD_CALLABLE = 0, RD_FILE = 1 };
+
+typedef struct {
+	PyObject_HEAD
+	LayoutObject *layout;
+	PyObject *reader;        /* a File (KdumpFile, RawFile) or a callable */
+	int rkind;
+	int busy;                /* a call is using t/rd (GIL may be released) */
+	int rd_ok;
+	struct pfs_reader rd;
+	struct pfs_target t;
+	/* a non-Exception BaseException raised by the Python reader */
+	PyObject *pend_type, *pend_val, *pend_tb;
+	uint64_t py_reads, py_failed;
+} TargetObject;
+
+/* pfs_read_phys_fn over a Python callable; called with the GIL held */
+static int py_read_phys(void *ctx, uint64_t paddr, void *buf, size_t len)
+{
+	TargetObject *self = ctx;
+	PyObject *r;
+	Py_buffer view;
+	int ret = -1;
+
+	if (self->pend_type)
+		return -1;   /* interrupted: fail fast until the call returns */
+	self->py_reads++;
+	r = PyObject_CallFunction(self->reader, "Kn", (unsigned long long)paddr, (Py_ssize_t)len);
+	if (!r) {
+		if (PyErr_ExceptionMatches(PyExc_Exception))
+			PyErr_Clear();    /* FaultError & co: unreadable */
+		else
+			PyErr_Fetch(&self->pend_type, &self->pend_val, &self->pend_tb);
+		self->py_failed++;
+		return -1;
+	}
+	if (PyObject_GetBuffer(r, &view, PyBUF_SIMPLE) == 0) {
+		if ((size_t)view.len == len) {
+			memcpy(buf, view.buf, len);
+			ret = 0;
+		}
+		PyBuffer_Release(&view);
+	} else {
+		PyErr_Clear();
+	}
+	Py_DECREF(r);
+	if (ret)
+		self->py_failed++;
+	return ret;
+}
+
+static int Target_init(TargetObject *self, PyObject *args, PyObject *kwds)
+{
+	static char *kwlist[] = { "layout", "reader", NULL };
+	PyObject *layout, *reader;
+	pfs_read_phys_fn fn;
+	void *ctx;
+	int rkind;
+
+	if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O:Target", kwlist, &LayoutType, &layout,
+					 &reader))
+		return -1;
+	if (self->layout) {
+		PyErr_SetString(PyExc_RuntimeError, "Target already initialized");
+		return -1;
+	}
+	if (PyObject_TypeCheck(reader, &FileType)) {
+		FileObject *f = (FileObject *)reader;
+		if (pfs_py_file_check(f))
+			return -1;
+		fn = f->format->read_phys;
+		ctx = f->file;
+		rkind = RD_FILE;
+	} else if (PyCallable_Check(reader)) {
+		fn = py_read_phys;
+		ctx = self;
+		rkind = RD_CALLABLE;
+	} else {
+		PyErr_SetString(PyExc_TypeError,
+				"reader must be a KdumpFile, a RawFile or a callable read(paddr, size) -> bytes");
+		return -1;
+	}
+	if (pfs_reader_init(&self->rd, fn, ctx) != 0) {
+		PyErr_NoMemory();
+		return -1;
+	}
+	self->rd_ok = 1;
+	Py_INCREF(layout);
+	self->layout = (LayoutObject *)layout;
+	Py_INCREF(reader);
+	self->reader = reader;
+	self->rkind = rkind;
+	if (rkind == RD_FILE)
+		((FileObject *)reader)->users++;
+	pfs_target_init(&self->t, &self->layout->lo, &self->rd);
+	return 0;
+}
+
+static void Target_dealloc(TargetObject *self)
+{
+	if (self->rd_ok)
+		pfs_reader_fini(&self->rd);
+	if (self->reader) {
+		if (self->rkind == RD_FILE)
+			((FileObject *)self->reader)->users--;
+	}
+	Py_XDECREF(self->layout);
+	Py_XDECREF(self->reader);
+	Py_XDECREF(self->pend_type);
+	Py_XDECREF(self->pend_val);
+	Py_XDECREF(self->pend_tb);
+	Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* Enter a core call: one at a time per Target (the caches are not shared). */
+static int tgt_enter(TargetObject *self)
+{
+	if (!self->layout) {
+		PyErr_SetString(PyExc_ValueError, "Target not initialized");
+		return -1;
+	}
+	if (self->busy) {
+		PyErr_SetString(PyExc_RuntimeError, "Target is in use by another thread");
+		return -1;
+	}
+	self->busy = 1;
+	pfs_error_clear(&self->t.error);
+	return 0;
+}
+
+/* Leave; returns -1 with a Python exception set when the core failed (err
+ * < 0) or the Python reader was interrupted. */
+static int tgt_leave(TargetObject *self, int err)
+{
+	self->busy = 0;
+	if (self->pend_type) {
+		PyErr_Restore(self->pend_type, self->pend_val, self->pend_tb);
+		self->pend_type = self->pend_val = self->pend_tb = NULL;
+		pfs_reader_flush(&self->rd);   /* negative cache entries are bogus */
+		return -1;
+	}
+	if (err < 0) {
+		pfs_py_error(err, &self->t.error);
+		return -1;
+	}
+	return 0;
+}
+
+/* run a core call with the GIL released when the reader is pure C */
+#define CORE_CALL(self, ret, call)                       \
+	do {                                             \
+		if ((self)->rkind == RD_CALLABLE) {      \
+			ret = (call);                    \
+		} else {                                 \
+			Py_BEGIN_ALLOW_THREADS           \
+			ret = (call);                    \
+			Py_END_ALLOW_THREADS             \
+		}                                        \
+	} while (0)
+
+static PyObject *Target_read_phys(TargetObject *self, PyObject *args)
+{
+	unsigned long long pa;
+	Py_ssize_t n;
+	int r;
+
+	if (!PyArg_ParseTuple(args, "Kn:read_phys", &pa, &n))
+		return NULL;
+	if (n < 0) {
+		PyErr_SetString(PyExc_ValueError, "negative size");
+		return NULL;
+	}
+	PyObject *b = PyBytes_FromStringAndSize(NULL, n);
+	if (!b || tgt_enter(self)) {
+		Py_XDECREF(b);
+		return NULL;
+	}
+	CORE_CALL(self, r, pfs_read_phys(&self->rd, pa, PyBytes_AS_STRING(b), (size_t)n));
+	if (r > 0)
+		r = -r;
+	if (r < 0 && !self->t.error.what)
+		r = pfs_error_set(&self->t.error, PFS_EREAD, "physical read", pa);
+	if (tgt_leave(self, r)) {
+		Py_DECREF(b);
+		return NULL;
+	}
+	return b;
+}
+
+static PyObject *Target_read_kvirt(TargetObject *self, PyObject *args)
+{
+	unsigned long long va;
+	Py_ssize_t n;
+	int r;
+
+	if (!PyArg_ParseTuple(args, "Kn:read_kvirt", &va, &n))
+		return NULL;
+	if (n < 0) {
+		PyErr_SetString(PyExc_ValueError, "negative size");
+		return NULL;
+	}
+	PyObject *b = PyBytes_FromStringAndSize(NULL, n);
+	if (!b || tgt_enter(self)) {
+		Py_XDECREF(b);
+		return NULL;
+	}
+	CORE_CALL(self, r, pfs_read_kvirt(&self->t, va, PyBytes_AS_STRING(b), (size_t)n));
+	if (tgt_leave(self, r)) {
+		Py_DECREF(b);
+		return NULL;
+	}
+	return b;
+}
+
+static PyObject *Target_kvirt_to_phys(TargetObject *self, PyObject *arg)
+{
+	unsigned long long va = PyLong_AsUnsignedLongLongMask(arg);
+	uint64_t pa = 0;
+	int r;
+
+	if (PyErr_Occurred() || tgt_enter(self))
+		return NULL;
+	CORE_CALL(self, r, pfs_kvirt_to_phys(&self->t, va, &pa, NULL));
+	if (tgt_leave(self, r))
+		return NULL;
+	return PyLong_FromUnsignedLongLong(pa);
+}
+
+static PyObject *Target_pgd_phys(TargetObject *self, PyObject *arg)
+{
+	unsigned long long mm = PyLong_AsUnsignedLongLongMask(arg);
+	uint64_t pa = 0;
+	int r;
+
+	if (PyErr_Occurred() || tgt_enter(self))
+		return NULL;
+	CORE_CALL(self, r, pfs_mm_pgd_phys(&self->t, mm, &pa));
+	if (tgt_leave(self, r))
+		return NULL;
+	return PyLong_FromUnsignedLongLong(pa);
+}
+
+/* ---- growable C arrays filled by core callbacks (no Python inside) ---- */
+
+struct vec {
+	void *data;
+	size_t n, cap, elem;
+};
+
+static int vec_push(struct vec *v, const void *x)
+{
+	if (v->n == v->cap) {
+		size_t cap = v->cap ? v->cap * 2 : 64;
+		void *d = realloc(v->data, cap * v->elem);
+		if (!d)
+			return -1;
+		v->data = d;
+		v->cap = cap;
+	}
+	memcpy((char *)v->data + v->n * v->elem, x, v->elem);
+	v->n++;
+	return 0;
+}
+
+/* The list of conv(item) for the items of v, which it frees; NULL on error. */
+static PyObject *vec_list(struct vec *v, PyObject *(*conv)(const void *item))
+{
+	PyObject *l = PyList_New((Py_ssize_t)v->n);
+	for (size_t i = 0; l && i < v->n; i++) {
+		PyObject *t = conv((const char *)v->data + i * v->elem);
+		if (!t) {
+			Py_CLEAR(l);
+			break;
+		}
+		PyList_SET_ITEM(l, (Py_ssize_t)i, t);
+	}
+	free(v->data);
+	return l;
+}
+
+static int task_cb(const struct pfs_task *task, void *arg)
+{
+	if (task->err)           /* unreadable: see Target.unreadable_tasks() */
+		return 0;
+	return vec_push(arg, task) ? -PFS_ENOMEM : 0;
+}
+
+static int unreadable_task_cb(const struct pfs_task *task, void *arg)
+{
+	if (!task->err)
+		return 0;
+	return vec_push(arg, task) ? -PFS_ENOMEM : 0;
+}
+
+static PyObject *task_tuple(const struct pfs_task *t)
+{
+	return Py_BuildValue("(KiiKN)", (unsigned long long)t->task, (int)t->pid, (int)t->tgid,
+			     (unsigned long long)t->mm,
+			     PyUnicode_DecodeUTF8(t->comm, (Py_ssize_t)strnlen(t->comm, sizeof(t->comm)),
+						  "replace"));
+}
+
+static PyObject *task_item(const void *t) { return task_tuple(t); }
+
+static PyObject *Target_tasks(TargetObject *self, PyObject *noargs)
+{
+	(void)noargs;
+	struct vec v = { NULL, 0, 0, sizeof(struct pfs_task) };
+	int r;
+
+	if (tgt_enter(self))
+		return NULL;
+	CORE_CALL(self, r, pfs_for_each_task(&self->t, task_cb, &v));
+	if (tgt_leave(self, r)) {
+		free(v.data);
+		return NULL;
+	}
+	return vec_list(&v, task_item);
+}
+
+/* Leaders whose task_struct could not be read (found through the pid idr
+ * after the task list broke): [(task_va, pid, errno_name_message)] */
+static PyObject *Target_unreadable_tasks(TargetObject *self, PyObject *noargs)
+{
+	(void)noargs;
+	struct vec v = { NULL, 0, 0, sizeof(struct pfs_task) };
+	int r;
+
+	if (tgt_enter(self))
+		return NULL;
+	CORE_CALL(self, r, pfs_for_each_task(&self->t, unreadable_task_cb, &v));
+	if (tgt_leave(self, r)) {
+		free(v.data);
+		return NULL;
+	}
+	PyObject *l = PyList_New((Py_ssize_t)v.n);
+	for (size_t i = 0; l && i < v.n; i++) {
+		const struct pfs_task *t = (struct pfs_task *)v.data + i;
+		PyObject *o = Py_BuildValue("(Kis)", (unsigned long long)t->task, (int)t->pid,
+					    pfs_strerror(t->err));
+		if (!o) {
+			Py_CLEAR(l);
+			break;
+		}
+		PyList_SET_ITEM(l, (Py_ssize_t)i, o);
+	}
+	free(v.data);
+	return l;
+}
+
+static PyObject *Target_find_task(TargetObject *self, PyObject *arg)
+{
+	long pid = PyLong_AsLong(arg);
+	struct pfs_task task;
+	int r;
+
+	if ((pid == -1 && PyErr_Occurred()) || tgt_enter(self))
+		return NULL;
+	CORE_CALL(self, r, pfs_find_task(&self->t, (int32_t)pid, &task));
+	if (r == -PFS_ENOENT) {
+		if (tgt_leave(self, 0))
+			return NULL;
+		Py_RETURN_NONE;
+	}
+	if (tgt_leave(self, r))
+		return NULL;
+	return task_tuple(&task);
+}
+
+static PyObject *vma_tuple(const struct pfs_vma *v);
+static PyObject *vma_item(const void *v) { return vma_tuple(v); }
+
+static PyObject *vma_tuple(const struct pfs_vma *v)
+{
+	return Py_BuildValue("(KKKKKKK)", (unsigned long long)v->vma, (unsigned long long)v->start,
+			     (unsigned long long)v->end, (unsigned long long)v->vm_flags,
+			     (unsigned long long)v->pgoff, (unsigned long long)v->file,
+			     (unsigned long long)v->ops);
+}
+
+/* vma tuple -> struct pfs_vma; re-reads nothing (what the caller has) */
+int parse_vma(PyObject *o, uint64_t mm, struct pfs_vma *v)
+{
+	unsigned long long a[7];
+
+	if (!PyTuple_Check(o) || PyTuple_GET_SIZE(o) < 7) {
+		PyErr_SetString(PyExc_TypeError,
+				"vma must be a tuple (vma_va, start, end, vm_flags, pgoff, file_va, ops_va)");
+		return -1;
+	}
+	for (int i = 0; i < 7; i++) {
+		a[i] = PyLong_AsUnsignedLongLongMask(PyTuple_GET_ITEM(o, i));
+		if (PyErr_Occurred())
+			return -1;
+	}
+	memset(v, 0, sizeof(*v));
+	v->vma = a[0];
+	v->start = a[1];
+	v->end = a[2];
+	v->vm_flags = a[3];
+	v->pgoff = a[4];
+	v->file = a[5];
+	v->ops = a[6];
+	v->mm = mm;
+	return 0;
+}
+
+/* Complete a pfs_vma from the target when the tuple names a real
+ * vm_area_struct (private_data, vm_ops members); the tuple's own values
+ * win for the fields it carries. */
+static void vma_complete(TargetObject *self, struct pfs_vma *v)
+{
+	struct pfs_vma full;
+
+	if (!v->vma)
+		return;
+	if (pfs_vma_read(&self->t, v->vma, &full) == 0 && full.start == v->start &&
+	    full.end == v->end) {
+		uint64_t mm = v->mm ? v->mm : full.mm;
+		uint64_t flags = v->vm_flags, pgoff = v->pgoff, file = v->file, ops = v->ops;
+		*v = full;
+		v->mm = mm;
+		v->vm_flags = flags;
+		v->pgoff = pgoff;
+		v->file = file;
+		v->ops = ops;
+	}
+	pfs_error_clear(&self->t.error);
+}
+
+static int vma_cb(const struct pfs_vma *vma, void *arg)
+{
+	return vec_push(arg, vma) ? -PFS_ENOMEM : 0;
+}
+
+static PyObject *Target_vmas(TargetObject *self, PyObject *arg)
+{
+	unsigned long long mm = PyLong_AsUnsignedLongLongMask(arg);
+	struct vec v = { NULL, 0, 0, sizeof(struct pfs_vma) };
+	int r;
+
+	if (PyErr_Occurred())
+		return NULL;
+	if (!mm)
+		return PyList_New(0);   /* kernel thread */
+	if (tgt_enter(self))
+		return NULL;
+	CORE_CALL(self, r, pfs_for_each_vma(&self->t, mm, vma_cb, &v));
+	if (tgt_leave(self, r)) {
+		free(v.data);
+		return NULL;
+	}
+	return vec_list(&v, vma_item);
+}
+
+static PyObject *Target_find_vma(TargetObject *self, PyObject *args)
+{
+	unsigned long long mm, addr;
+	struct pfs_vma vma;
+	int r;
+
+	if (!PyArg_ParseTuple(args, "KK:find_vma", &mm, &addr) || tgt_enter(self))
+		return NULL;
+	CORE_CALL(self, r, pfs_find_vma(&self->t, mm, addr, &vma));
+	if (r == -PFS_ENOENT) {
+		if (tgt_leave(self, 0))
+			return NULL;
+		Py_RETURN_NONE;
+	}
+	if (tgt_leave(self, r))
+		return NULL;
+	return vma_tuple(&vma);
+}
+
+static PyObject *Target_vma_diagnoses(TargetObject *self, PyObject *arg)
+{
+	struct pfs_vma v;
+
+	if (parse_vma(arg, 0, &v))
+		return NULL;
+	if (tgt_enter(self))
+		return NULL;
+	vma_complete(self, &v);
+	if (tgt_leave(self, 0))
+		return NULL;
+	return diag_list(pfs_diagnose_vma(&self->layout->lo, &v));
+}
+
+/* ---- walks ---- */
+
+static int parse_range(PyObject *start_o, PyObject *end_o, const struct pfs_vma *v,
+		       uint64_t *start, uint64_t *end)
+{
+	*start = v->start;
+	*end = v->end;
+	if (start_o && start_o != Py_None) {
+		*start = PyLong_AsUnsignedLongLongMask(start_o);
+		if (PyErr_Occurred())
+			return -1;
+	}
+	if (end_o && end_o != Py_None) {
+		*end = PyLong_AsUnsignedLongLongMask(end_o);
+		if (PyErr_Occurred())
+			return -1;
+	}
+	if (*start < v->start)
+		*start = v->start;
+	if (*end > v->end)
+		*end = v->end;
+	return 0;
+}
+
+struct collect {
+	struct vec vec;
+	uint64_t pfn_lo, pfn_hi;        /* only entries mapping a pfn in [lo, hi] */
+};
+
+/* The pfns= filter of walk/walk_write: without one (the whole [0, max]
+ * range) every entry passes, also those that map no pfn (swap entries,
+ * markers, none entries). */
+static int pfn_filter_pass(const struct pfs_entry *e, uint64_t lo, uint64_t hi)
+{
+	if (lo == 0 && hi == UINT64_MAX)
+		return 1;
+	return pfs_entry_maps_pfn(e, lo, hi);
+}
+
+static int entry_collect_cb(const struct pfs_entry *e, const struct pfs_vma *vma, void *arg)
+{
+	struct collect *c = arg;
+	(void)vma;
+
+	if (!pfn_filter_pass(e, c->pfn_lo, c->pfn_hi))
+		return 0;
+	return vec_push(&c->vec, e) ? -PFS_ENOMEM : 0;
+}
+
+/* root of the walk: mm's pgd, or an explicit pgd physical address */
+/* 0: *pgd given by the caller; 1: resolve from mm in the core call; -1: error */
+static int walk_root(PyObject *pgd_o, uint64_t *pgd)
+{
+	if (pgd_o && pgd_o != Py_None) {
+		*pgd = PyLong_AsUnsignedLongLongMask(pgd_o);
+		return PyErr_Occurred() ? -1 : 0;
+	}
+	return 1;
+}
+
+static PyObject *Target_walk(TargetObject *self, PyObject *args, PyObject *kwds)
+{
+	static char *kwlist[] = { "mm", "vma", "start", "end", "flags", "pgd", "pfns", NULL };
+	unsigned long long mm;
+	PyObject *vma_o, *start_o = NULL, *end_o = NULL, *pgd_o = NULL;
+	unsigned flags = 0;
+	struct pfs_vma v;
+	uint64_t start, end, pgd = 0;
+	struct collect col = { { NULL, 0, 0, sizeof(struct pfs_entry) }, 0, UINT64_MAX };
+	int r = 0, need_pgd;
+
+	if (!PyArg_ParseTupleAndKeywords(args, kwds, "KO|OOIO(KK):walk", kwlist, &mm, &vma_o,
+					 &start_o, &end_o, &flags, &pgd_o, &col.pfn_lo, &col.pfn_hi))
+		return NULL;
+	if (parse_vma(vma_o, mm, &v) || parse_range(start_o, end_o, &v, &start, &end))
+		return NULL;
+	need_pgd = walk_root(pgd_o, &pgd);
+	if (need_pgd < 0 || tgt_enter(self))
+		return NULL;
+	vma_complete(self, &v);
+	if (need_pgd)
+		CORE_CALL(self, r, pfs_mm_pgd_phys(&self->t, mm, &pgd));
+	if (r == 0 && start < end)
+		CORE_CALL(self, r, pfs_walk_vma(&self->t, pgd, &v, start, end, flags,
+						entry_collect_cb, &col));
+	if (tgt_leave(self, r)) {
+		free(col.vec.data);
+		return NULL;
+	}
+	PyObject *l = PyList_New((Py_ssize_t)col.vec.n);
+	for (size_t i = 0; l && i < col.vec.n; i++) {
+		PyObject *e = entry_new((struct pfs_entry *)col.vec.data + i, self->layout);
+		if (!e) {
+			Py_CLEAR(l);
+			break;
+		}
+		PyList_SET_ITEM(l, (Py_ssize_t)i, e);
+	}
+	free(col.vec.data);
+	return l;
+}
+
+enum wmode { WM_JSON, WM_TABLE, WM_SUM_JSON, WM_SUM_TABLE, WM_COUNT };
+
+struct wctx {
+	struct pfs_buf buf;
+	enum wmode mode;
+	int only_diag;
+	uint64_t pfn_lo, pfn_hi;        /* only entries mapping a pfn in [lo, hi] */
+	int32_t pid;
+	uint64_t vma_start;
+	const struct pfs_layout *lo;
+	struct pfs_summary sum;
+	uint64_t entries;
+	uint64_t diag_counts[PFS_D__COUNT];
+};
+
+static int run_write_cb(const struct pfs_run *r, void *arg)
+{
+	struct wctx *w = arg;
+
+	if (w->only_diag && !r->first.diag)
+		return 0;
+	if (w->mode == WM_SUM_JSON)
+		pfs_json_run(&w->buf, r, w->pid, w->vma_start, w->lo);
+	else
+		pfs_table_run(&w->buf, r, w->lo);
+	return w->buf.error.code ? WRITE_ERROR : 0;
+}
+
+static int entry_write_cb(const struct pfs_entry *e, const struct pfs_vma *vma, void *arg)
+{
+	struct wctx *w = arg;
+	(void)vma;
+
+	if (!pfn_filter_pass(e, w->pfn_lo, w->pfn_hi))
+		return 0;
+	w->entries++;
+	if (e->changed && w->mode != WM_COUNT) {
+		/* PFS_WALK_CONFIRM withdrew the entry's diagnoses */
+		if (w->mode == WM_JSON || w->mode == WM_SUM_JSON)
+			pfs_json_changed(&w->buf, w->pid, w->vma_start, e->addr, e->changed_raw_before,
+					 e->changed_raw_after, e->changed_level, e->changed,
+					 e->changed_diag);
+		else
+			pfs_table_changed(&w->buf, e->addr, e->changed_raw_before, e->changed_raw_after,
+					  e->changed_level, e->changed, e->changed_diag);
+	}
+	for (uint32_t m = e->diag; m; m &= m - 1) {
+		unsigned d = (unsigned)__builtin_ctz(m);
+		if (d < PFS_D__COUNT)
+			w->diag_counts[d]++;
+	}
+	switch (w->mode) {
+	case WM_JSON:
+		if (!w->only_diag || e->diag)
+			pfs_json_entry(&w->buf, e, w->pid, w->vma_start, w->lo);
+		break;
+	case WM_TABLE:
+		if (!w->only_diag || e->diag)
+			pfs_table_entry(&w->buf, e, w->lo);
+		break;
+	case WM_SUM_JSON:
+	case WM_SUM_TABLE:
+		return pfs_summary_add(&w->sum, e);
+	case WM_COUNT:
+		return 0;
+	}
+	return w->buf.error.code ? WRITE_ERROR : 0;
+}
+
+static PyObject *Target_walk_write(TargetObject *self, PyObject *args, PyObject *kwds)
+{
+	static char *kwlist[] = { "fd", "mm", "vma", "pid", "vma_start", "mode", "flags",
+				  "start", "end", "only_diag", "pgd", "pfns", NULL };
+	int fd, pid, only_diag = 0;
+	unsigned long long mm, pfn_lo = 0, pfn_hi = UINT64_MAX;
+	PyObject *vma_o, *vs_o = NULL, *start_o = NULL, *end_o = NULL, *pgd_o = NULL;
+	const char *mode = "json";
+	unsigned flags = 0;
+	struct pfs_vma v;
+	uint64_t start, end, pgd = 0;
+	int r = 0, need_pgd;
+
+	if (!PyArg_ParseTupleAndKeywords(args, kwds, "iKOi|OsIOOpO(KK):walk_write", kwlist, &fd, &mm,
+					 &vma_o, &pid, &vs_o, &mode, &flags, &start_o, &end_o,
+					 &only_diag, &pgd_o, &pfn_lo, &pfn_hi))
+		return NULL;
+	if (parse_vma(vma_o, mm, &v) || parse_range(start_o, end_o, &v, &start, &end))
+		return NULL;
+
+	struct wctx *w = calloc(1, sizeof(*w));
+	if (!w)
+		return PyErr_NoMemory();
+	if (!strcmp(mode, "json"))
+		w->mode = WM_JSON;
+	else if (!strcmp(mode, "table"))
+		w->mode = WM_TABLE;
+	else if (!strcmp(mode, "summary-json"))
+		w->mode = WM_SUM_JSON;
+	else if (!strcmp(mode, "summary-table"))
+		w->mode = WM_SUM_TABLE;
+	else if (!strcmp(mode, "count"))
+		w->mode = WM_COUNT;
+	else {
+		free(w);
+		PyErr_Format(PyExc_ValueError,
+			     "mode must be json, table, summary-json, summary-table or count, not %s", mode);
+		return NULL;
+	}
+	w->only_diag = only_diag;
+	w->pfn_lo = pfn_lo;
+	w->pfn_hi = pfn_hi;
+	w->pid = pid;
+	w->vma_start = v.start;
+	if (vs_o && vs_o != Py_None) {
+		w->vma_start = PyLong_AsUnsignedLongLongMask(vs_o);
+		if (PyErr_Occurred()) {
+			free(w);
+			return NULL;
+		}
+	}
+	w->lo = &self->layout->lo;
+	pfs_summary_init(&w->sum, run_write_cb, w);
+	if (pfs_buf_init(&w->buf, 1u << 20, w->mode == WM_COUNT ? -1 : fd)) {
+		free(w);
+		return PyErr_NoMemory();
+	}
+	need_pgd = walk_root(pgd_o, &pgd);
+	if (need_pgd < 0 || tgt_enter(self)) {
+		pfs_buf_fini(&w->buf);
+		free(w);
+		return NULL;
+	}
+	vma_complete(self, &v);
+	if (need_pgd)
+		CORE_CALL(self, r, pfs_mm_pgd_phys(&self->t, mm, &pgd));
+	if (r == 0 && start < end)
+		CORE_CALL(self, r, pfs_walk_vma(&self->t, pgd, &v, start, end, flags,
+						entry_write_cb, w));
+	if (r == 0 && (w->mode == WM_SUM_JSON || w->mode == WM_SUM_TABLE))
+		r = pfs_summary_flush(&w->sum);
+	if (w->mode != WM_COUNT) {
+		if (self->rkind == RD_CALLABLE) {
+			pfs_buf_flush(&w->buf);
+		} else {
+			Py_BEGIN_ALLOW_THREADS
+			pfs_buf_flush(&w->buf);
+			Py_END_ALLOW_THREADS
+		}
+	}
+	struct pfs_error werr = w->buf.error;
+	if (r == WRITE_ERROR)
+		r = 0;
+	if (tgt_leave(self, r) < 0) {
+		pfs_buf_fini(&w->buf);
+		free(w);
+		return NULL;
+	}
+	if (werr.code) {
+		pfs_buf_fini(&w->buf);
+		free(w);
+		return pfs_py_error(0, &werr);
+	}
+	PyObject *counts = PyDict_New();
+	for (unsigned d = 0; counts && d < PFS_D__COUNT; d++) {
+		if (!w->diag_counts[d])
+			continue;
+		PyObject *n = PyLong_FromUnsignedLongLong(w->diag_counts[d]);
+		if (!n || PyDict_SetItemString(counts, pfs_diag_name(d), n) < 0) {
+			Py_XDECREF(n);
+			Py_CLEAR(counts);
+			break;
+		}
+		Py_DECREF(n);
+	}
+	PyObject *ret = counts ? Py_BuildValue("(KKN)", (unsigned long long)w->entries,
+					       (unsigned long long)w->sum.runs, counts)
+			       : NULL;
+	pfs_buf_fini(&w->buf);
+	free(w);
+	return ret;
+}
+
+static PyObject *Target_stats(TargetObject *self, PyObject *noargs)
+{
+	(void)noargs;
+	return Py_BuildValue("{s:K,s:K,s:K,s:K}", "reads", (unsigned long long)self->rd.stats_reads,
+			     "bytes", (unsigned long long)self->rd.stats_bytes,
+			     "py_reads", (unsigned long long)self->py_reads,
+			     "py_failed", (unsigned long long)self->py_failed);
+}
+
+static PyObject *Target_flush_cache(TargetObject *self, PyObject *noargs)
+{
+	(void)noargs;
+	if (self->busy) {
+		PyErr_SetString(PyExc_RuntimeError, "Target is in use by another thread");
+		return NULL;
+	}
+	pfs_reader_flush(&self->rd);
+	self->t.kv_cache_len = 0;
+	Py_RETURN_NONE;
+}
+
+static PyObject *Target_get_layout(TargetObject *self, void *c)
+{
+	(void)c;
+	Py_XINCREF(self->layout);
+	return (PyObject *)self->layout;
+}
+
+static PyObject *Target_get_reader(TargetObject *self, void *c)
+{
+	(void)c;
+	Py_XINCREF(self->reader);
+	return self->reader;
+}
+
+static PyMethodDef Target_methods[] = {
+	{ "read_phys", (PyCFunction)Target_read_phys, METH_VARARGS, "read_phys(paddr, size) -> bytes" },
+	{ "read_kvirt", (PyCFunction)Target_read_kvirt, METH_VARARGS, "read_kvirt(va, size) -> bytes" },
+	{ "kvirt_to_phys", (PyCFunction)Target_kvirt_to_phys, METH_O, "kvirt_to_phys(va) -> int" },
+	{ "pgd_phys", (PyCFunction)Target_pgd_phys, METH_O, "pgd_phys(mm) -> int" },
+	{ "tasks", (PyCFunction)Target_tasks, METH_NOARGS,
+	  "tasks() -> [(task_va, pid, tgid, mm_va, comm)]" },
+	{ "find_task", (PyCFunction)Target_find_task, METH_O, "find_task(pid) -> task tuple | None" },
+	{ "unreadable_tasks", (PyCFunction)Target_unreadable_tasks, METH_NOARGS,
+	  "unreadable_tasks() -> [(task_va, pid, reason)]: leaders found through the pid idr "
+	  "whose task_struct could not be read (the task list was broken)" },
+	{ "vmas", (PyCFunction)Target_vmas, METH_O,
+	  "vmas(mm) -> [(vma_va, start, end, vm_flags, pgoff, file_va, ops_va)]" },
+	{ "find_vma", (PyCFunction)Target_find_vma, METH_VARARGS, "find_vma(mm, addr) -> vma tuple | None" },
+	{ "vma_diagnoses", (PyCFunction)Target_vma_diagnoses, METH_O,
+	  "vma_diagnoses(vma) -> [(code, severity)]" },
+	{ "walk", (PyCFunction)(void (*)(void))Target_walk, METH_VARARGS | METH_KEYWORDS,
+	  "walk(mm, vma, start=None, end=None, flags=0, pgd=None, pfns=(0, 2**64 - 1)) -> [Entry];"
+	  " pfns=(lo, hi): only entries that map a pfn in [lo, hi]" },
+	{ "walk_write", (PyCFunction)(void (*)(void))Target_walk_write, METH_VARARGS | METH_KEYWORDS,
+	  "walk_write(fd, mm, vma, pid, vma_start=None, mode='json', flags=0, start=None, end=None,"
+	  " only_diag=False, pgd=None, pfns=(0, 2**64 - 1)) -> (entries, runs, diag_counts);"
+	  " pfns=(lo, hi): only entries that map a pfn in [lo, hi]" },
+	{ "stats", (PyCFunction)Target_stats, METH_NOARGS, "reader statistics" },
+	{ "flush_cache", (PyCFunction)Target_flush_cache, METH_NOARGS, "drop cached pages" },
+	{ NULL, NULL, 0, NULL }
+};
+
+static PyGetSetDef Target_getset[] = {
+	{ "layout", (getter)Target_get_layout, NULL, "the Layout", NULL },
+	{ "reader", (getter)Target_get_reader, NULL, "the reader", NULL },
+	{ NULL, NULL, NULL, NULL, NULL }
+};
+
+PyTypeObject TargetType = {
+	PyVarObject_HEAD_INIT(NULL, 0)
+	.tp_name = "pfnscope._core.Target",
+	.tp_basicsize = sizeof(TargetObject),
+	.tp_dealloc = (destructor)Target_dealloc,
+	.tp_flags = Py_TPFLAGS_DEFAULT,
+	.tp_doc = "Target(layout, reader): one kernel image to inspect",
+	.tp_methods = Target_methods,
+	.tp_getset = Target_getset,
+	.tp_init = (initproc)Target_init,
+	.tp_new = PyType_GenericNew,
+};
+
