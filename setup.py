@@ -25,7 +25,7 @@ core = Extension(
     extra_compile_args=["-std=c11", "-O2", "-Wall", "-Wextra", "-Werror",
                         "-Wno-missing-field-initializers"],
     depends=(glob.glob("include/pfnscope/*.h") + glob.glob("include/pfnscope/*.def")
-             + glob.glob("src/python/*.h")),
+             + glob.glob("src/core/*.h") + glob.glob("src/python/*.h")),
 )
 
 setup(

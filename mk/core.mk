@@ -2,7 +2,7 @@
 .PHONY: core check-core check-core-plain check-core-san check-core-fuzz check-core-fuzz-btf
 
 CORE_SRC := $(wildcard src/core/*.c)
-CORE_HDR := $(wildcard include/pfnscope/*.h include/pfnscope/*.def)
+CORE_HDR := $(wildcard include/pfnscope/*.h include/pfnscope/*.def src/core/*.h)
 CORE_OBJ := $(patsubst src/core/%.c,$(BUILD)/core/%.o,$(CORE_SRC))
 UNIT_SRC := $(wildcard tests/unit/test_*.c) tests/unit/runner.c tests/unit/mock.c
 UNIT_HDR := $(wildcard tests/unit/*.h)

@@ -21,6 +21,14 @@ enum pfs_table_entry {
 	PFS_TE_BAD,        /* pXd_bad: the kernel would clear it; not walked */
 };
 
+/* what a descriptor of the kernel's own tables is, to pfs_kvirt_to_phys */
+enum pfs_kvirt_step {
+	PFS_KVIRT_TABLE,        /* *next: the next-level table */
+	PFS_KVIRT_LEAF,         /* *next: the base of the page or block it maps */
+	PFS_KVIRT_NOT_MAPPED,   /* not valid/present */
+	PFS_KVIRT_INVALID,      /* a descriptor the MMU refuses at this level */
+};
+
 struct pfs_arch_ops {
 	const char *name;
 	/* Classify an entry of the table at level (>= PFS_LEVEL_PMD). */
@@ -28,8 +36,13 @@ struct pfs_arch_ops {
 	/* Decode a pte, or a pmd/pud leaf or non-present entry: fills kind,
 	 * bits, pfn, swp_type, swp_offset of e (raw and level too). */
 	void (*decode)(const struct pfs_layout *lo, uint64_t raw, unsigned level, struct pfs_entry *e);
-	/* Kernel virtual -> physical through the kernel's own tables. */
-	int (*kvirt_to_phys)(struct pfs_target *t, uint64_t va, uint64_t *pa, uint64_t *run);
+	/* Kernel virtual -> physical through the kernel's own tables is one
+	 * generic loop (pfs_kvirt_to_phys, like libaddrxlat's step.c) with
+	 * two arch steps: the root table's PA and top level for va (or an
+	 * error through pfs_target_fail), and what one descriptor is. */
+	int (*kvirt_root)(struct pfs_target *t, uint64_t va, uint64_t *table, unsigned *top);
+	enum pfs_kvirt_step (*kvirt_step)(const struct pfs_layout *lo, uint64_t raw, unsigned level,
+					  uint64_t *next);
 };
 
 extern const struct pfs_arch_ops pfs_arch_x86_64;
@@ -43,10 +56,9 @@ static inline unsigned pfs_top_level(const struct pfs_layout *lo)
 }
 static inline unsigned pfs_level_shift(unsigned level) { return 12 + 9 * level; }
 
-/* The translation cache of struct pfs_target, for kvirt_to_phys
- * implementations: lookup returns 1 (and *pa, *run) on a hit, moving the
- * hit to the front; insert makes [va, va + size) -> pa the front entry and
- * ages the others.  (x86_64.c still open-codes the same logic.) */
+/* The translation cache of struct pfs_target (kvirt.c): lookup returns 1
+ * (and *pa, *run) on a hit, moving the hit to the front; insert makes
+ * [va, va + size) -> pa the front entry and ages the others. */
 int pfs_kv_cache_lookup(struct pfs_target *t, uint64_t va, uint64_t *pa, uint64_t *run);
 void pfs_kv_cache_insert(struct pfs_target *t, uint64_t va, uint64_t pa, uint64_t size);
 

@@ -157,47 +157,39 @@ static int arm64_va_to_pa_lm_or_kimg(const struct pfs_layout *lo, uint64_t va, u
 	return 0;
 }
 
-static int arm64_kvirt_to_phys(struct pfs_target *t, uint64_t va, uint64_t *pa, uint64_t *run)
+/* Kernel virtual -> physical (the steps of pfs_kvirt_to_phys): the root
+ * is swapper_pg_dir, a kernel-image address; TTBR1 covers only the top of
+ * the address space. */
+static int arm64_kvirt_root(struct pfs_target *t, uint64_t va, uint64_t *table, unsigned *top)
 {
 	const struct pfs_layout *lo = t->lo;
 
-	if (pfs_kv_cache_lookup(t, va, pa, run))
-		return 0;
 	if (lo->va_bits != 48 || lo->pgtable_levels != 4)
 		return pfs_target_fail(t, PFS_ELAYOUT, "arm64: only 4K pages with 48-bit VA", va);
-	uint64_t table;
-	if (!lo->init_top_pgt || arm64_va_to_pa_lm_or_kimg(lo, lo->init_top_pgt, &table))
+	if (!lo->init_top_pgt || arm64_va_to_pa_lm_or_kimg(lo, lo->init_top_pgt, table))
 		return pfs_target_fail(t, PFS_ELAYOUT, "swapper_pg_dir", va);
 	/* TTBR1 covers [2^64 - 2^VA_BITS, 2^64): bits 63..48 all ones (no
 	 * TBI1 pointer tags: KASAN_SW/HW_TAGS addresses are not reset) */
 	if ((va >> 48) != 0xffff)
 		return pfs_target_fail(t, PFS_EFAULT, "not a kernel (TTBR1) address", va);
-
 	/* at most four reads: a table that points to itself or an ancestor
 	 * ends at level 3 like the hardware walk, it cannot loop */
-	for (int level = PFS_LEVEL_P4D; level >= PFS_LEVEL_PTE; level--) {
-		unsigned shift = pfs_level_shift((unsigned)level);
-		uint64_t raw;
-		if (pfs_read_phys(t->rd, (table & ~0xfffull) + ((va >> shift) & 511) * 8, &raw, 8))
-			return pfs_target_fail(t, PFS_EREAD, "kernel page table", va);
-		if (!(raw & A_VALID))
-			return pfs_target_fail(t, PFS_EFAULT, "kernel address not mapped", va);
-		uint64_t type = raw & A_TYPE_MASK;
-		int block = type == A_TYPE_BLOCK && (level == PFS_LEVEL_PMD || level == PFS_LEVEL_PUD);
-		if (type == A_TYPE_BLOCK && !block)   /* reserved at level 3 (and level 0 w/o LPA2) */
-			return pfs_target_fail(t, PFS_EFAULT, "invalid kernel descriptor", va);
-		if (level == PFS_LEVEL_PTE || block) {
-			uint64_t size = 1ull << shift;
-			uint64_t base = raw & A_ADDR & ~(size - 1);
-			pfs_kv_cache_insert(t, va & ~(size - 1), base, size);
-			*pa = base + (va & (size - 1));
-			if (run)
-				*run = size - (va & (size - 1));
-			return 0;
-		}
-		table = raw & A_ADDR;
-	}
-	return pfs_target_fail(t, PFS_ECORRUPT, "kernel page table", va);
+	*top = PFS_LEVEL_P4D;
+	return 0;
+}
+
+static enum pfs_kvirt_step arm64_kvirt_step(const struct pfs_layout *lo, uint64_t raw,
+					    unsigned level, uint64_t *next)
+{
+	(void)lo;
+	if (!(raw & A_VALID))
+		return PFS_KVIRT_NOT_MAPPED;
+	uint64_t type = raw & A_TYPE_MASK;
+	int block = type == A_TYPE_BLOCK && (level == PFS_LEVEL_PMD || level == PFS_LEVEL_PUD);
+	if (type == A_TYPE_BLOCK && !block)   /* reserved at level 3 (and level 0 w/o LPA2) */
+		return PFS_KVIRT_INVALID;
+	*next = raw & A_ADDR;
+	return level == PFS_LEVEL_PTE || block ? PFS_KVIRT_LEAF : PFS_KVIRT_TABLE;
 }
 
 /*
@@ -215,5 +207,6 @@ const struct pfs_arch_ops pfs_arch_arm64 = {
 	.name = "arm64",
 	.classify = arm64_classify,
 	.decode = arm64_decode,
-	.kvirt_to_phys = arm64_kvirt_to_phys,
+	.kvirt_root = arm64_kvirt_root,
+	.kvirt_step = arm64_kvirt_step,
 };

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The JSON strings (docs/pfnscope.schema.json) for the enums of entry.h. */
 #include "pfnscope/entry.h"
+#include "pfnscope/json.h"
 
 #define NAME(table, i) ((i) < sizeof(table) / sizeof(table[0]) && table[i] ? table[i] : "?")
 
@@ -97,4 +98,22 @@ const char *pfs_changed_name(unsigned what)
 {
 	static const char *const n[] = { "none", "entry", "table", "page", "vma" };
 	return NAME(n, what);
+}
+
+
+uint64_t pfs_level_size(unsigned level)
+{
+	switch (level) {
+	case PFS_LEVEL_PTE: return 1ull << 12;
+	case PFS_LEVEL_PMD: return 1ull << 21;
+	case PFS_LEVEL_PUD: return 1ull << 30;
+	case PFS_LEVEL_P4D: return 1ull << 39;
+	default:            return 1ull << 48;
+	}
+}
+
+const char *pfs_page_state_name(unsigned state)
+{
+	static const char *const names[] = { "none", "ok", "invalid", "unreadable" };
+	return state < 4 ? names[state] : "?";
 }

@@ -36,8 +36,9 @@ struct walk {
 	uint64_t pte_table;           /* PA of the pte table being walked */
 	struct pfs_entry ents[512];   /* one pte table */
 	struct pfs_page_info run[512];
-	/* copies of the upper tables on the path: the reader's cache is
-	 * direct-mapped, a child table may evict its parent's block */
+	/* copies of the upper tables on the path: the reader's cache has
+	 * PFS_READER_WAYS blocks a set, a child table may still evict its
+	 * parent's block */
 	uint64_t upper[5][512];
 };
 

@@ -139,46 +139,37 @@ static void x86_decode(const struct pfs_layout *lo, uint64_t v, unsigned level, 
 }
 
 /*
- * Kernel virtual -> physical: init_top_pgt is itself a kernel-image
- * address, so its PA is va - __START_KERNEL_map + phys_base (__pa_symbol);
- * then the ordinary 4/5-level walk with 1 GiB / 2 MiB leaves.  The last
- * leaf is cached: vmemmap and direct-map runs translate without a read.
+ * Kernel virtual -> physical (the steps of pfs_kvirt_to_phys): init_top_pgt
+ * is itself a kernel-image address, so its PA is va - __START_KERNEL_map +
+ * phys_base (__pa_symbol); then the ordinary 4/5-level walk with 1 GiB /
+ * 2 MiB leaves (pud_leaf(), pmd_leaf(): _PAGE_PSE).
  */
-static int x86_kvirt_to_phys(struct pfs_target *t, uint64_t va, uint64_t *pa, uint64_t *run)
+static int x86_kvirt_root(struct pfs_target *t, uint64_t va, uint64_t *table, unsigned *top)
 {
 	const struct pfs_layout *lo = t->lo;
 
-	if (pfs_kv_cache_lookup(t, va, pa, run))
-		return 0;
 	if (!lo->init_top_pgt || lo->init_top_pgt < lo->start_kernel_map)
 		return pfs_target_fail(t, PFS_ELAYOUT, "init_top_pgt", va);
+	*table = lo->init_top_pgt - lo->start_kernel_map + lo->phys_base;
+	*top = pfs_top_level(lo);
+	return 0;
+}
 
-	uint64_t table = lo->init_top_pgt - lo->start_kernel_map + lo->phys_base;
-	uint64_t pm = phys_mask(lo);
-	for (int level = (int)pfs_top_level(lo); level >= 0; level--) {
-		unsigned shift = pfs_level_shift((unsigned)level);
-		uint64_t raw;
-		if (pfs_read_phys(t->rd, (table & ~0xfffull) + ((va >> shift) & 511) * 8, &raw, 8))
-			return pfs_target_fail(t, PFS_EREAD, "kernel page table", va);
-		if (!(raw & X_P))
-			return pfs_target_fail(t, PFS_EFAULT, "kernel address not mapped", va);
-		if (level == 0 || (level <= PFS_LEVEL_PUD && (raw & X_PSE))) {
-			uint64_t size = 1ull << shift;
-			uint64_t base = raw & pm & ~(size - 1);
-			pfs_kv_cache_insert(t, va & ~(size - 1), base, size);
-			*pa = base + (va & (size - 1));
-			if (run)
-				*run = size - (va & (size - 1));
-			return 0;
-		}
-		table = raw & pm & ~0xfffull;
-	}
-	return pfs_target_fail(t, PFS_ECORRUPT, "kernel page table", va);
+static enum pfs_kvirt_step x86_kvirt_step(const struct pfs_layout *lo, uint64_t raw,
+					  unsigned level, uint64_t *next)
+{
+	if (!(raw & X_P))
+		return PFS_KVIRT_NOT_MAPPED;
+	*next = raw & phys_mask(lo);
+	if (level == PFS_LEVEL_PTE || (level <= PFS_LEVEL_PUD && (raw & X_PSE)))
+		return PFS_KVIRT_LEAF;
+	return PFS_KVIRT_TABLE;
 }
 
 const struct pfs_arch_ops pfs_arch_x86_64 = {
 	.name = "x86_64",
 	.classify = x86_classify,
 	.decode = x86_decode,
-	.kvirt_to_phys = x86_kvirt_to_phys,
+	.kvirt_root = x86_kvirt_root,
+	.kvirt_step = x86_kvirt_step,
 };

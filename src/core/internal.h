@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef PFNSCOPE_CORE_INTERNAL_H
+#define PFNSCOPE_CORE_INTERNAL_H
+/*
+ * What the files of the core share and no front end needs (the public
+ * headers are include/pfnscope/).
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include "pfnscope/json.h"
+
+/* append a string literal */
+#define PUTL(b, lit) pfs_buf_put((b), (lit), sizeof(lit) - 1)
+
+/* buf.c: decimal / hex digits of v into out (no NUL); their length */
+size_t pfs_fmt_u64(char *out, uint64_t v);
+size_t pfs_fmt_hex(char *out, uint64_t v);
+/* buf.c: "0x" and 16 hex digits; the same quoted */
+void pfs_buf_hex16(struct pfs_buf *b, uint64_t v);
+void pfs_buf_qhex(struct pfs_buf *b, uint64_t v);
+/* json.c: the diagnosis codes set in codes, as a JSON list or a table
+ * field */
+void pfs_changed_codes(struct pfs_buf *b, uint32_t codes, int as_json);
+
+#endif
