@@ -2,10 +2,12 @@
 #ifndef PFNSCOPE_VMA_H
 #define PFNSCOPE_VMA_H
 /*
- * VMAs and tasks: the maple tree of 6.1+ (lib/maple_tree.c: dense, leaf_64,
- * range_64, arange_64 nodes) and the pre-6.1 mm->mmap list; task iteration
- * from init_task.  Every iteration is bounded: a node or list that loops or
- * points outside memory ends the walk with PFS_ELOOP/PFS_ECORRUPT/PFS_EREAD.
+ * VMAs: the VM_* flags, struct vm_area_struct as the core reads it, and
+ * the iteration of an mm's VMAs over the maple tree of 6.1+
+ * (lib/maple_tree.c: dense, leaf_64, range_64, arange_64 nodes) or the
+ * pre-6.1 mm->mmap list.  Every iteration is bounded: a node or list that
+ * loops or points outside memory ends the walk with
+ * PFS_ELOOP/PFS_ECORRUPT/PFS_EREAD.  Tasks are in task.h.
  */
 #include <stdint.h>
 #include "pfnscope/target.h"
@@ -76,25 +78,5 @@ int pfs_for_each_vma(struct pfs_target *t, uint64_t mm, pfs_vma_cb cb, void *arg
 int pfs_find_vma(struct pfs_target *t, uint64_t mm, uint64_t addr, struct pfs_vma *out);
 /* Page-table root of mm: physical address of mm->pgd. */
 int pfs_mm_pgd_phys(struct pfs_target *t, uint64_t mm, uint64_t *pgd_pa);
-
-struct pfs_task {
-	uint64_t task;      /* VA of task_struct */
-	int32_t pid, tgid;
-	uint64_t mm;        /* 0 for kernel threads */
-	char comm[32];
-	/* 0, or the PFS_E* code of a task_struct that could not be read: such
-	 * a task is reported only when found through the pid idr, with pid
-	 * set from struct pid (tgid -1, mm 0, comm empty) */
-	int err;
-};
-typedef int (*pfs_task_cb)(const struct pfs_task *task, void *arg);
-/* Iterate thread-group leaders from init_task over task_struct.tasks.
- * When the list breaks (a task_struct or a link unreadable, e.g. filtered
- * out of a dump) and the pid idr layout is known, the remaining leaders
- * are found through init_pid_ns.idr instead (as for_each_pid + pid_task,
- * PIDTYPE_PID); unreadable task_structs found there are passed to cb with
- * err set.  Without the idr layout the list error is returned. */
-int pfs_for_each_task(struct pfs_target *t, pfs_task_cb cb, void *arg);
-int pfs_find_task(struct pfs_target *t, int32_t pid, struct pfs_task *out);
 
 #endif

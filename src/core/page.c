@@ -2,9 +2,8 @@
 /*
  * struct page / folio decode (include/linux/mm_types.h, include/linux/mm.h).
  *
- * The kernel functions mirrored here, per generation:
- *   pfn_valid(), __nr_to_section(), valid_section(), early_section(),
- *   pfn_section_valid(), subsection_map_index()      include/linux/mmzone.h
+ * The kernel functions mirrored here, per generation (pfn_valid() is in
+ * sparsemem.c):
  *   _compound_head(), page_fixed_fake_head(), PageType()/page_has_type()
  *   (6.1 PAGE_TYPE_BASE scheme) and page_type_has_type()/PGTY_* (6.12+)
  *                                                    include/linux/page-flags.h
@@ -26,12 +25,8 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include "internal.h"
 #include "pfnscope/page.h"
-
-/* include/linux/mmzone.h: enum { SECTION_MARKED_PRESENT_BIT, ... } */
-#define SECTION_HAS_MEM_MAP        (1ull << 1)
-#define SECTION_IS_EARLY           (1ull << 3)
-#define SECTION_TAINT_ZONE_DEVICE  (1ull << 4)
 
 /* 6.1 page-flags.h: PAGE_TYPE_BASE, PAGE_MAPCOUNT_RESERVE */
 #define PAGE_TYPE_BASE        0xf0000000u
@@ -48,16 +43,6 @@
 #define PFS_STRUCT_PAGE_MAX        256
 /* One bulk read buffer: a whole page table of 64-byte struct pages. */
 #define PFS_RUN_BUF_BYTES          (512u * 64u)
-
-struct section_cache {
-	uint64_t nr;            /* UINT64_MAX: nothing cached */
-	int state;              /* < 0 error, 0 no memmap, 1 has memmap */
-	uint64_t smm;           /* section_mem_map */
-	uint64_t usage;         /* mem_section_usage * */
-	uint64_t word_idx;      /* cached subsection_map word */
-	uint64_t word;
-	int word_state;         /* 0 none, 1 ok, < 0 error */
-};
 
 /* Folio-level facts, computed once per head in a run. */
 struct folio_info {
@@ -76,7 +61,7 @@ struct decode_ctx {
 	struct pfs_target *t;
 	const struct pfs_layout *lo;
 	uint32_t ps;
-	struct section_cache sc;
+	struct pfs_section_cache sc;
 	/* the run buffer: struct pages of [buf_pfn, buf_pfn + buf_n) */
 	uint64_t buf_pfn;
 	unsigned buf_n, buf_cap;
@@ -118,124 +103,6 @@ static int32_t clamp32(int64_t v)
 static int test_pg(uint64_t flags, int bit)
 {
 	return bit >= 0 && bit < 64 && ((flags >> bit) & 1);
-}
-
-/* ---------------------------------------------------------------- pfn_valid */
-
-/* NR_MEM_SECTIONS = 1 << (MAX_PHYSMEM_BITS - SECTION_SIZE_BITS) */
-static uint64_t nr_mem_sections(const struct pfs_layout *lo)
-{
-	int bits = (int)lo->max_physmem_bits - lo->section_size_bits;
-
-	if (lo->max_physmem_bits == 0 || lo->section_size_bits <= 0 || bits <= 0 || bits >= 63)
-		return UINT64_MAX;
-	return 1ull << bits;
-}
-
-/* PFN_SECTION_SHIFT; a value no kernel has (garbage layout) falls back to
- * x86-64's 15 rather than shifting out of range */
-static int pfn_section_shift(const struct pfs_layout *lo)
-{
-	int s = lo->pfn_section_shift > 0 ? lo->pfn_section_shift : lo->section_size_bits - 12;
-
-	return s > 0 && s < 40 ? s : 15;
-}
-
-/* __nr_to_section() + reading section_mem_map and usage into sc. */
-static int section_load(struct pfs_target *t, struct section_cache *sc, uint64_t nr)
-{
-	const struct pfs_layout *lo = t->lo;
-	uint64_t per_root, roots, root, root_va, ms;
-	int ret;
-
-	if (sc->nr == nr)
-		return sc->state;
-	sc->nr = nr;
-	sc->word_state = 0;
-	sc->smm = sc->usage = 0;
-	if (lo->mem_section_size == 0 || lo->mem_section_section_mem_map < 0)
-		return sc->state = pfs_target_fail(t, PFS_ELAYOUT, "mem_section layout", nr);
-	if (nr >= nr_mem_sections(lo))
-		return sc->state = 0;
-	/* SECTIONS_PER_ROOT = PAGE_SIZE / sizeof(struct mem_section) (EXTREME) */
-	per_root = lo->sections_per_root ? lo->sections_per_root
-		: (lo->sparsemem_extreme ? PFS_PAGE_SIZE / lo->mem_section_size : 1);
-	roots = lo->nr_section_roots ? lo->nr_section_roots
-		: (nr_mem_sections(lo) + per_root - 1) / per_root;
-	root = nr / per_root;
-	if (root >= roots)
-		return sc->state = 0;
-	if (lo->sparsemem_extreme) {
-		/* mem_section is a pointer to an array of root pointers */
-		if (lo->mem_section == 0)
-			return sc->state = 0;
-		ret = pfs_read_kvirt_u64(t, lo->mem_section + root * 8, &root_va);
-		if (ret < 0)
-			return sc->state = pfs_target_fail(t, -ret, "mem_section root", lo->mem_section + root * 8);
-		if (root_va == 0)
-			return sc->state = 0;
-	} else {
-		/* static mem_section[NR_SECTION_ROOTS][SECTIONS_PER_ROOT] at lo->mem_section */
-		root_va = lo->mem_section + root * per_root * lo->mem_section_size;
-	}
-	ms = root_va + (nr % per_root) * lo->mem_section_size;
-	ret = pfs_read_kvirt_u64(t, ms + (uint64_t)lo->mem_section_section_mem_map, &sc->smm);
-	if (ret == 0 && lo->mem_section_usage >= 0)
-		ret = pfs_read_kvirt_u64(t, ms + (uint64_t)lo->mem_section_usage, &sc->usage);
-	if (ret < 0)
-		return sc->state = pfs_target_fail(t, -ret, "mem_section", ms);
-	/* valid_section(): SECTION_HAS_MEM_MAP */
-	return sc->state = (sc->smm & SECTION_HAS_MEM_MAP) ? 1 : 0;
-}
-
-/* pfn_valid() with the section flags for ZONE_DEVICE. */
-static int pfn_valid_sc(struct pfs_target *t, struct section_cache *sc, uint64_t pfn, int *zone_device)
-{
-	const struct pfs_layout *lo = t->lo;
-	int shift = pfn_section_shift(lo);
-	int sub_shift = (lo->subsection_shift > 12 && lo->subsection_shift < 52
-			 ? lo->subsection_shift : 21) - 12;
-	uint64_t idx, widx;
-	int ret;
-
-	if (zone_device)
-		*zone_device = 0;
-	/* PHYS_PFN(PFN_PHYS(pfn)) != pfn */
-	if (pfn >> (64 - 12))
-		return 0;
-	ret = section_load(t, sc, pfn >> shift);
-	if (ret <= 0)
-		return ret;
-	if (zone_device)
-		*zone_device = !!(sc->smm & SECTION_TAINT_ZONE_DEVICE);
-	/* early_section(): boot memory is valid for the whole section */
-	if (sc->smm & SECTION_IS_EARLY)
-		return 1;
-	/* pfn_section_valid(): usage may be NULL (READ_ONCE in 6.8+) */
-	if (sc->usage == 0 || lo->usage_subsection_map < 0)
-		return 0;
-	/* subsection_map_index() */
-	idx = (pfn & ((1ull << shift) - 1)) >> (shift > sub_shift ? sub_shift : 0);
-	widx = idx / 64;
-	if (sc->word_state == 0 || sc->word_idx != widx) {
-		uint64_t va = sc->usage + (uint64_t)lo->usage_subsection_map + widx * 8;
-
-		sc->word_idx = widx;
-		ret = pfs_read_kvirt_u64(t, va, &sc->word);
-		sc->word_state = ret < 0 ? pfs_target_fail(t, -ret, "mem_section_usage", va) : 1;
-	}
-	if (sc->word_state < 0)
-		return sc->word_state;
-	return (sc->word >> (idx % 64)) & 1;
-}
-
-int pfs_pfn_valid(struct pfs_target *t, uint64_t pfn, int *valid)
-{
-	struct section_cache sc = { .nr = UINT64_MAX };
-	int ret = pfn_valid_sc(t, &sc, pfn, NULL);
-
-	*valid = ret > 0;
-	return ret < 0 ? ret : 0;
 }
 
 /* ------------------------------------------------------------ memmap reads */
@@ -604,7 +471,7 @@ static void decode_one(struct decode_ctx *c, uint64_t pfn, struct pfs_page_info 
 	int64_t pmc;
 
 	memset(out, 0, sizeof(*out));
-	v = pfn_valid_sc(c->t, &c->sc, pfn, &zone_device);
+	v = pfs_pfn_valid_cached(c->t, &c->sc, pfn, &zone_device);
 	if (v < 0) {
 		out->state = PFS_PAGE_UNREADABLE;
 		return;
@@ -775,7 +642,7 @@ void pfs_page_decode_run(struct pfs_target *t, uint64_t pfn, unsigned n, struct 
 		unsigned j = i;
 
 		/* the longest stretch of valid pfns from i that fits the buffer */
-		while (j < n && j - i < c->buf_cap && pfn_valid_sc(t, &c->sc, pfn + j, NULL) == 1)
+		while (j < n && j - i < c->buf_cap && pfs_pfn_valid_cached(t, &c->sc, pfn + j, NULL) == 1)
 			j++;
 		if (j == i) {
 			decode_one(c, pfn + i, &out[i]);   /* invalid or unreadable */

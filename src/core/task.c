@@ -10,6 +10,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include "pfnscope/task.h"
 #include "pfnscope/vma.h"
 
 /* PID_MAX_LIMIT (include/linux/threads.h, 64-bit): 4M pids */

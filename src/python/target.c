@@ -20,6 +20,7 @@
 #include "pfnscope/readers.h"
 #include "pfnscope/summary.h"
 #include "pfnscope/target.h"
+#include "pfnscope/task.h"
 #include "pfnscope/vma.h"
 #include "pfnscope/walk.h"
 #include "pfnscope/diagnose.h"

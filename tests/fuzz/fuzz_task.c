@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include "mock.h"
 #include "fuzz_common.h"
+#include "pfnscope/task.h"
 #include "pfnscope/vma.h"
 
 static void idr_layout(struct mock_kernel *k)

@@ -5,6 +5,7 @@
 #include "runner.h"
 #include "mock.h"
 #include "mock_mm.h"
+#include "pfnscope/task.h"
 #include "pfnscope/vma.h"
 
 struct tlist {
