@@ -187,13 +187,14 @@ static int tgt_leave(TargetObject *self, int err)
 		}                                        \
 	} while (0)
 
-static PyObject *Target_read_phys(TargetObject *self, PyObject *args)
+/* read_phys(paddr, size) / read_kvirt(va, size) -> bytes */
+static PyObject *target_read(TargetObject *self, PyObject *args, int kvirt)
 {
-	unsigned long long pa;
+	unsigned long long addr;
 	Py_ssize_t n;
 	int r;
 
-	if (!PyArg_ParseTuple(args, "Kn:read_phys", &pa, &n))
+	if (!PyArg_ParseTuple(args, kvirt ? "Kn:read_kvirt" : "Kn:read_phys", &addr, &n))
 		return NULL;
 	if (n < 0) {
 		PyErr_SetString(PyExc_ValueError, "negative size");
@@ -204,11 +205,15 @@ static PyObject *Target_read_phys(TargetObject *self, PyObject *args)
 		Py_XDECREF(b);
 		return NULL;
 	}
-	CORE_CALL(self, r, pfs_read_phys(&self->rd, pa, PyBytes_AS_STRING(b), (size_t)n));
-	if (r > 0)
-		r = -r;
-	if (r < 0 && !self->t.error.what)
-		r = pfs_error_set(&self->t.error, PFS_EREAD, "physical read", pa);
+	if (kvirt) {
+		CORE_CALL(self, r, pfs_read_kvirt(&self->t, addr, PyBytes_AS_STRING(b), (size_t)n));
+	} else {
+		CORE_CALL(self, r, pfs_read_phys(&self->rd, addr, PyBytes_AS_STRING(b), (size_t)n));
+		if (r > 0)
+			r = -r;
+		if (r < 0 && !self->t.error.what)
+			r = pfs_error_set(&self->t.error, PFS_EREAD, "physical read", addr);
+	}
 	if (tgt_leave(self, r)) {
 		Py_DECREF(b);
 		return NULL;
@@ -216,29 +221,14 @@ static PyObject *Target_read_phys(TargetObject *self, PyObject *args)
 	return b;
 }
 
+static PyObject *Target_read_phys(TargetObject *self, PyObject *args)
+{
+	return target_read(self, args, 0);
+}
+
 static PyObject *Target_read_kvirt(TargetObject *self, PyObject *args)
 {
-	unsigned long long va;
-	Py_ssize_t n;
-	int r;
-
-	if (!PyArg_ParseTuple(args, "Kn:read_kvirt", &va, &n))
-		return NULL;
-	if (n < 0) {
-		PyErr_SetString(PyExc_ValueError, "negative size");
-		return NULL;
-	}
-	PyObject *b = PyBytes_FromStringAndSize(NULL, n);
-	if (!b || tgt_enter(self)) {
-		Py_XDECREF(b);
-		return NULL;
-	}
-	CORE_CALL(self, r, pfs_read_kvirt(&self->t, va, PyBytes_AS_STRING(b), (size_t)n));
-	if (tgt_leave(self, r)) {
-		Py_DECREF(b);
-		return NULL;
-	}
-	return b;
+	return target_read(self, args, 1);
 }
 
 static PyObject *Target_kvirt_to_phys(TargetObject *self, PyObject *arg)

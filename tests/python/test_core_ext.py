@@ -638,3 +638,41 @@ def test_layout_facts_from_the_core():
     assert _core.page_types(_core.PGTYPE_PGTY, 6, 12)["pgtype_slab"] == 0xf5
     with pytest.raises(ValueError):
         _core.page_types(7, 6, 1)
+
+
+def test_errors_carry_their_fields(mock, tmp_path):
+    """The core's error record reaches Python as pfnscope.errors' classes,
+    with the address, what was read and the file; the CLI prints from them."""
+    from pfnscope import errors
+    from pfnscope.cli import _describe
+    path = str(tmp_path / "one.core")
+    write_elf_core(path, [(0x1000, b"\x11" * 4096)])
+    k = _core.KdumpFile(path)
+    try:
+        with pytest.raises(_core.FaultError) as ei:
+            k.read_phys(0x40000000, 8)
+        e = ei.value
+        assert isinstance(e, errors.FaultError) and isinstance(e, errors.PfnscopeError)
+        assert isinstance(e, _core.Error)
+        assert (e.code, e.address, e.addr, e.what, e.file) == (
+            errors.EREAD, 0x40000000, 0x40000000, "physical read", None)
+        assert str(e) == "memory not readable: physical read at 0x40000000"
+        assert e.line() == _describe(e) == "physical read at 0x40000000: memory not readable"
+        assert (e.where, e.problem) == ("physical read at 0x40000000", "memory not readable")
+    finally:
+        k.close()
+    junk = tmp_path / "junk"
+    junk.write_bytes(b"\0" * 8192)
+    with pytest.raises(errors.DumpError) as ei:
+        _core.KdumpFile(str(junk))
+    e = ei.value
+    assert isinstance(e, _core.OpenError) and isinstance(e, OSError)
+    assert e.code == errors.EDUMP and e.file == str(junk) and e.address is None
+    assert str(e).startswith(str(junk) + ": ") and e.line() == str(e)
+    assert (e.where, e.problem) == (str(junk), str(e)[len(str(junk)) + 2:])
+    # raised from Python with a message only, as the live re-read does
+    e = _core.Error("table changed")
+    assert e.line() == str(e) == "table changed" and e.code == 0
+    # a user error keeps its (where, problem) constructor
+    e = errors.PfnscopeError("pid 7", "no such process")
+    assert e.line() == _describe(e) == "pid 7: no such process"
