@@ -92,13 +92,10 @@ static PyObject *page_flag_list(uint64_t flags, const struct pfs_layout *lo)
 		const char *name = lo->pageflag_names[__builtin_ctzll(m)];
 		if (!name)
 			continue;
-		PyObject *s = PyUnicode_FromString(name);
-		if (!s || PyList_Append(l, s) < 0) {
-			Py_XDECREF(s);
+		if (pfs_py_list_append(l, PyUnicode_FromString(name)) < 0) {
 			Py_DECREF(l);
 			return NULL;
 		}
-		Py_DECREF(s);
 	}
 	return l;
 }
@@ -157,13 +154,11 @@ PyObject *diag_list(uint32_t mask)
 		if (d >= PFS_D__COUNT)
 			break;
 		unsigned sev = pfs_diag_severity(d);
-		PyObject *t = Py_BuildValue("(ss)", pfs_diag_name(d), pfs_severity_name(sev));
-		if (!t || PyList_Append(l, t) < 0) {
-			Py_XDECREF(t);
+		if (pfs_py_list_append(l, Py_BuildValue("(ss)", pfs_diag_name(d),
+							   pfs_severity_name(sev))) < 0) {
 			Py_DECREF(l);
 			return NULL;
 		}
-		Py_DECREF(t);
 	}
 	return l;
 }

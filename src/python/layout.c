@@ -230,22 +230,14 @@ static PyObject *Layout_fields(PyObject *cls, PyObject *noargs)
 	PyObject *l = PyList_New(0);
 	if (!l)
 		return NULL;
-	for (size_t i = 0; i < N_LAYOUT_FIELDS; i++) {
-		PyObject *s = PyUnicode_FromString(layout_fields[i].name);
-		if (!s || PyList_Append(l, s) < 0) {
-			Py_XDECREF(s);
+	/* every member of layout-fields.def, then the array beside them */
+	for (size_t i = 0; i <= N_LAYOUT_FIELDS; i++) {
+		const char *name = i < N_LAYOUT_FIELDS ? layout_fields[i].name : "pageflag_names";
+		if (pfs_py_list_append(l, PyUnicode_FromString(name)) < 0) {
 			Py_DECREF(l);
 			return NULL;
 		}
-		Py_DECREF(s);
 	}
-	PyObject *s = PyUnicode_FromString("pageflag_names");
-	if (!s || PyList_Append(l, s) < 0) {
-		Py_XDECREF(s);
-		Py_DECREF(l);
-		return NULL;
-	}
-	Py_DECREF(s);
 	return l;
 }
 

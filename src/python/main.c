@@ -209,6 +209,14 @@ static int add_obj(PyObject *m, const char *name, PyObject *o)
 	return 0;
 }
 
+int pfs_py_list_append(PyObject *l, PyObject *item)
+{
+	int ret = item ? PyList_Append(l, item) : -1;
+
+	Py_XDECREF(item);
+	return ret;
+}
+
 int pfs_py_add_type(PyObject *m, const char *name, PyTypeObject *type)
 {
 	if (PyType_Ready(type) < 0)

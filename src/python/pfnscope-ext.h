@@ -25,6 +25,9 @@ PyObject *pfs_py_error(int ret, const struct pfs_error *e);
 PyObject *pfs_py_error_message(const char *message);
 
 /* ---- main.c ---- */
+/* Append item (a new reference, or NULL when making it failed) to list l
+ * and drop it; 0, or -1 with an exception set. */
+int pfs_py_list_append(PyObject *l, PyObject *item);
 /* Ready type and add it to module m as name; 0 or -1. */
 int pfs_py_add_type(PyObject *m, const char *name, PyTypeObject *type);
 
