@@ -129,10 +129,11 @@ int main(int argc, char **argv)
 	/* the nested guest's program, in anon page 0 */
 	for (unsigned i = 1; i < ANON_PAGES; i++)
 		store_imm(i << 12, 0x6b00 | i);
-	mov_ds(VGA_GPA >> 4);
 	for (unsigned j = 0; j < VGA_PAGES; j++) {
-		store_imm(j << 12, 0x5600 | j);
-		load_ax(j << 12);
+		if (j % 16 == 0)	/* a real-mode segment spans 16 pages */
+			mov_ds((unsigned)((VGA_GPA >> 4) + j * 0x100));
+		store_imm((j % 16) << 12, 0x5600 | j);
+		load_ax((j % 16) << 12);
 		store_es_ax(RES_VGA + 2 * j);
 	}
 	mov_ds(RSV_GPA >> 4);
