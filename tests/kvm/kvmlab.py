@@ -1,8 +1,9 @@
 """pfnscope nested-KVM lab: an outer guest under QEMU TCG with emulated AMD SVM +
 nested paging runs KVM itself; a small VMM (tests/kvm/vmm.c) creates one VM with
 three memslots (anonymous RAM, /dev/mem over the VGA window, /dev/mem over reserved
-low RAM; the buggy scenario adds special ptes over refcounted RAM from the lab's
-buggy module) and a real-mode nested guest touches them and halts.  The truth is
+low RAM; the buggy scenario adds two from the lab's buggy module: special ptes over
+refcounted RAM, and special ptes over pages freed to the buddy allocator) and a
+real-mode nested guest touches them and halts.  The truth is
 recorded inside the outer guest (kvm.json: memslots, the anon slot's pagemap, the
 /dev/mem offsets, what the nested guest read), then the outer guest is dumped.
 
@@ -42,6 +43,8 @@ KVM_SET = (
     ("6.12", "epyc", "healthy"),
     ("6.12", "max", "healthy"),
     ("6.1", "max", "buggy"),
+    ("7", "max", "healthy"),
+    ("7", "max", "buggy"),
 )
 DUMP_FILES = {
     "elf-paging": "elf-paging.vmcore",

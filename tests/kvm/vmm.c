@@ -5,8 +5,11 @@
  *   slot 0  anonymous RAM            gpa 0x00000, 16 pages (code, data)
  *   slot 1  /dev/mem MAP_SHARED      gpa 0xa0000, 32 pages over the VGA window (not RAM)
  *   slot 2  /dev/mem MAP_SHARED      gpa 0x60000,  8 pages over low RAM the kernel reserves
- *  (slot 3  /dev/pfnscope_buggy mode 2, gpa 0x100000, 4 pages: special ptes over
- *           refcounted RAM, with -b)
+ *  (with -b, from the lab's buggy module /dev/pfnscope_buggy, tests/vm/module:
+ *   slot 3  mode 2, gpa 0x100000, 4 pages: special ptes over refcounted RAM (case C)
+ *   slot 4  mode 3, gpa 0x104000, 4 pages: special ptes over pages freed to the
+ *           buddy allocator, read last: KVM before 6.13 refuses them (get_page_unless_zero
+ *           fails, KVM_RUN returns EFAULT), 6.13+ maps them)
  *
  * and runs a real-mode guest that writes every anon and VGA page, reads every
  * reserved-RAM page (read only: the outer kernel owns that memory) and halts.
@@ -43,6 +46,8 @@
 #define RES_VGA 0x800	/* guest-read results, in anon page 0 */
 #define RES_RSV 0x880
 #define RES_BUGGY 0x8a0
+#define FREED_GPA 0x104000UL
+#define RES_FREED 0x8c0
 
 static void die(const char *fmt, ...)
 {
@@ -116,7 +121,7 @@ int main(int argc, char **argv)
 	if (vga == MAP_FAILED) die("mmap /dev/mem vga");
 	uint8_t *rsv = mmap(NULL, RSV_PAGES * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, mem, RSV_OFF);
 	if (rsv == MAP_FAILED) die("mmap /dev/mem reserved");
-	uint8_t *bug = NULL;
+	uint8_t *bug = NULL, *freed = NULL;
 	if (buggy) {
 		/* the lab's buggy module (tests/vm/module), mode 2: remap_pfn_range of
 		 * refcounted RAM, the mapping KVM before 6.13 takes references on */
@@ -124,6 +129,8 @@ int main(int argc, char **argv)
 		if ((buggy_fd = open(path, O_RDWR)) < 0) die("open %s", path);
 		bug = mmap(NULL, BUGGY_PAGES * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, buggy_fd, 2 * PAGE);
 		if (bug == MAP_FAILED) die("mmap buggy mode 2");
+		freed = mmap(NULL, BUGGY_PAGES * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, buggy_fd, 3 * PAGE);
+		if (freed == MAP_FAILED) die("mmap buggy mode 3");
 	}
 
 	/* the nested guest's program, in anon page 0 */
@@ -147,6 +154,11 @@ int main(int argc, char **argv)
 			load_ax((k << 12) + 0x10);
 			store_es_ax(RES_BUGGY + 2 * k);
 		}
+		/* freed pages: read only (the outer kernel may hand them out again) */
+		for (unsigned k = 0; k < BUGGY_PAGES; k++) {
+			load_ax((unsigned)(FREED_GPA - 0xffff0 + (k << 12)));
+			store_es_ax(RES_FREED + 2 * k);
+		}
 	}
 	emit(1, 0xf4);	/* hlt */
 	if (ncode > RES_VGA) { errno = 0; die("guest code too long (%zu)", ncode); }
@@ -155,8 +167,10 @@ int main(int argc, char **argv)
 	set_slot(0, "anon", ANON_GPA, ANON_PAGES, anon, 0);
 	set_slot(1, "devmem-nonram", VGA_GPA, VGA_PAGES, vga, VGA_OFF);
 	set_slot(2, "devmem-reserved-ram", RSV_GPA, RSV_PAGES, rsv, RSV_OFF);
-	if (buggy)
+	if (buggy) {
 		set_slot(3, "buggy-special-over-ram", BUGGY_GPA, BUGGY_PAGES, bug, 0);
+		set_slot(4, "buggy-freed", FREED_GPA, BUGGY_PAGES, freed, 0);
+	}
 
 	int vcpu = ioctl(vm_fd, KVM_CREATE_VCPU, 0);
 	if (vcpu < 0) die("KVM_CREATE_VCPU");
@@ -171,8 +185,12 @@ int main(int argc, char **argv)
 	if (ioctl(vcpu, KVM_SET_SREGS, &sr) < 0) die("KVM_SET_SREGS");
 	struct kvm_regs rg = { .rip = 0, .rflags = 2 };
 	if (ioctl(vcpu, KVM_SET_REGS, &rg) < 0) die("KVM_SET_REGS");
-	if (ioctl(vcpu, KVM_RUN, 0) < 0) die("KVM_RUN");
-	if (run->exit_reason != KVM_EXIT_HLT) {
+	int run_errno = 0;
+	if (ioctl(vcpu, KVM_RUN, 0) < 0) {
+		/* the freed slot on KVM < 6.13: hva_to_pfn_remapped -> -EFAULT */
+		if (!buggy || errno != EFAULT) die("KVM_RUN");
+		run_errno = errno;
+	} else if (run->exit_reason != KVM_EXIT_HLT) {
 		errno = 0;
 		die("nested guest exit reason %u (expected HLT), rip?", run->exit_reason);
 	}
@@ -181,11 +199,15 @@ int main(int argc, char **argv)
 	snprintf(path, sizeof(path), "%s/self/pagemap", proc);
 	int pm = open(path, O_RDONLY);
 	if (pm < 0) die("open %s", path);
+	snprintf(path, sizeof(path), "%s/kpagecount", proc);
+	int kpc = open(path, O_RDONLY);
+	snprintf(path, sizeof(path), "%s/kpageflags", proc);
+	int kpf = open(path, O_RDONLY);
 	char *js = malloc(1 << 16);
 	size_t n = 0;
 #define P(...) (n += (size_t)snprintf(js + n, (1 << 16) - n, __VA_ARGS__))
-	P("{\"pid\": %d, \"vm_fd\": %d, \"vcpu_fd\": %d, \"exit_reason\": %u, \"slots\": [", getpid(), vm_fd, vcpu,
-	  run->exit_reason);
+	P("{\"pid\": %d, \"vm_fd\": %d, \"vcpu_fd\": %d, \"exit_reason\": %u, \"run_errno\": %d, \"slots\": [",
+	  getpid(), vm_fd, vcpu, run_errno ? 0 : run->exit_reason, run_errno);
 	for (int s = 0; s < nslots; s++) {
 		struct slot *sl = &slots[s];
 		P("%s{\"id\": %d, \"kind\": \"%s\", \"base_gfn\": %llu, \"npages\": %llu, \"hva\": %llu",
@@ -203,9 +225,16 @@ int main(int argc, char **argv)
 				if (ioctl(buggy_fd, PFNSCOPE_BUGGY_PTE, &bp) < 0) die("PFNSCOPE_BUGGY_PTE");
 				pfn = (bp.pte & 0x000ffffffffff000ULL) >> 12;
 			}
-			P("%s{\"gfn\": %llu, \"hva\": %llu, \"pfn\": %llu, \"pagemap\": %llu}", i ? ", " : "",
+			P("%s{\"gfn\": %llu, \"hva\": %llu, \"pfn\": %llu, \"pagemap\": %llu", i ? ", " : "",
 			  (unsigned long long)(sl->gpa / PAGE + i), (unsigned long long)(sl->hva + i * PAGE),
 			  (unsigned long long)pfn, (unsigned long long)e);
+			if (kpc >= 0 && pfn) {	/* the kernel's refcount and flags of the page */
+				uint64_t c = 0, fl = 0;
+				if (pread(kpc, &c, 8, (off_t)(pfn * 8)) == 8 && pread(kpf, &fl, 8, (off_t)(pfn * 8)) == 8)
+					P(", \"kpagecount\": %llu, \"kpageflags\": %llu", (unsigned long long)c,
+					  (unsigned long long)fl);
+			}
+			P("}");
 		}
 		P("]}");
 	}
@@ -226,6 +255,9 @@ int main(int argc, char **argv)
 		P(", \"buggy\": [");
 		for (unsigned k = 0; k < BUGGY_PAGES; k++)
 			P("%s%u", k ? ", " : "", *(uint16_t *)(anon + RES_BUGGY + 2 * k));
+		P("], \"freed\": [");
+		for (unsigned k = 0; k < BUGGY_PAGES; k++)
+			P("%s%u", k ? ", " : "", *(uint16_t *)(anon + RES_FREED + 2 * k));
 		P("]");
 	}
 	P("}}\n");

@@ -13,7 +13,6 @@ modules of 6.4+ kernels: `struct module` lost `core_size`).
 """
 from __future__ import annotations
 
-import bisect
 import glob
 import os
 import struct
