@@ -40,7 +40,10 @@ if [ ! -s "$out/debug/kvm.ko" ] || [ ! -s "$out/debug/kvm-amd.ko" ]; then
       -o Dir::State::Lists="$d/lists" -o Dir::Cache="$d/cache" -o Dir::State::status="$d/status" -o Debug::NoLocking=1)
   fi
   pkg=linux-image-$rel-dbg
-  [ "$gen" = 7 ] && pkg=$( "${apt[0]/apt-get/apt-cache}" "${apt[@]:1}" depends "$pkg" 2>/dev/null | awk '/Depends:/ && /-dbg$/{print $2; exit}' || echo "$pkg")
+  if [ "$gen" = 7 ]; then  # the -dbg package may be a meta package depending on the real one
+    sub=$("${apt[0]/apt-get/apt-cache}" "${apt[@]:1}" depends "$pkg" 2>/dev/null | awk '/Depends:/ && /-dbg$/{print $2; exit}' || true)
+    [ -n "$sub" ] && pkg=$sub
+  fi
   url=$("${apt[@]}" download --print-uris "$pkg" | awk -F"'" '{print $2; exit}')
   [ -n "$url" ] || { echo "kvm-modules.sh: $gen: no URL for $pkg" >&2; exit 2; }
   echo "kvm-modules.sh: $gen: streaming $url" >&2

@@ -22,6 +22,7 @@ import os
 import subprocess
 import sys
 
+import jsonschema
 import pytest
 
 from tests.kvm import kvmlab
@@ -54,7 +55,21 @@ def run(fx, fmt, *argv):
     r = subprocess.run(cmd + ["--json"] + list(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                        text=True, env=env, timeout=600)
     recs = [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
+    v = validator()
+    for rec in recs:  # every record the CLI writes is one docs/pfnscope.schema.json knows
+        errs = list(v.iter_errors(rec))
+        assert not errs, "%s: %s" % (rec, errs[0].message)
     return r.returncode, recs, r.stderr
+
+
+_validator = []
+
+
+def validator():
+    if not _validator:
+        with open(os.path.join(ROOT, "docs", "pfnscope.schema.json")) as f:
+            _validator.append(jsonschema.Draft202012Validator(json.load(f)))
+    return _validator[0]
 
 
 EFAULT = 14
