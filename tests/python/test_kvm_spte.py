@@ -130,3 +130,22 @@ def test_not_present_has_no_diagnosis():
     r = rec()
     r["present"] = False
     assert codes(r, host(pfn=0x999)) == []
+
+
+def test_codes_documented_and_in_schema():
+    """docs/diagnoses.md documents each KVM code with the severity the code
+    gives, and the schema's kvm_code enum is the same set."""
+    import json
+    import os
+    import re
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    with open(os.path.join(root, "docs", "diagnoses.md")) as f:
+        doc = f.read()
+    table = dict(re.findall(r"^\| `(KVM_[A-Z_]+)` \(\[.\]\(#[a-z_]+\)\) \| ([a-z]+) \|", doc, re.M))
+    assert table == dict(kvm.KVM_DIAG_CODES)
+    for code, sev in kvm.KVM_DIAG_CODES:
+        m = re.search(r"^## %s\n\n\*\*Severity: ([a-z]+)" % code, doc, re.M)
+        assert m and m.group(1) == sev, code
+    with open(os.path.join(root, "docs", "pfnscope.schema.json")) as f:
+        schema = json.load(f)
+    assert set(schema["$defs"]["kvm_code"]["enum"]) == set(dict(kvm.KVM_DIAG_CODES))

@@ -395,6 +395,16 @@ class Kvm:
             r["diagnoses"] = spte_diagnoses(r, h, r["page"], self.sess.facts.get("kvm_profile_name"))
 
 
+# code -> severity (docs/diagnoses.md, the KVM table)
+KVM_DIAG_CODES = (("KVM_STALE_SPTE", "critical"), ("KVM_SPTE_FREED_PAGE", "critical"),
+                  ("KVM_SPTE_WRITABLE_HOST_RO", "high"), ("KVM_REF_ON_SPECIAL", "high"))
+_SEV = dict(KVM_DIAG_CODES)
+
+
+def _diag(code: str) -> dict:
+    return {"code": code, "severity": _SEV[code]}
+
+
 def spte_diagnoses(r: dict, host: Optional[dict], page: Optional[dict], profile=None) -> List[dict]:
     """The KVM_* diagnoses of one leaf SPTE (docs/diagnoses.md)."""
     out = []
@@ -405,20 +415,20 @@ def spte_diagnoses(r: dict, host: Optional[dict], page: Optional[dict], profile=
     # kvm_unmap_gfn_range) that should have zapped it did not happen.
     if r.get("hva") is not None and (host is None or host.get("kind") != "present"
                                      or host.get("pfn") != r["pfn"]):
-        out.append({"code": "KVM_STALE_SPTE", "severity": "critical"})
+        out.append(_diag("KVM_STALE_SPTE"))
     # KVM_SPTE_FREED_PAGE: the SPTE maps a page free in the buddy allocator or
     # with refcount 0 (the guest reads and writes memory the host reuses)
     if page is not None and (page.get("free") or page.get("refcount") == 0) and not page.get("reserved"):
-        out.append({"code": "KVM_SPTE_FREED_PAGE", "severity": "critical"})
+        out.append(_diag("KVM_SPTE_FREED_PAGE"))
     # KVM_SPTE_WRITABLE_HOST_RO: make_spte() only sets PT_WRITABLE_MASK with
     # host_writable (hva_to_pfn's writable), i.e. where the host pte is writable
     if r.get("writable") and host is not None and host.get("kind") == "present" and not host.get("writable"):
-        out.append({"code": "KVM_SPTE_WRITABLE_HOST_RO", "severity": "high"})
+        out.append(_diag("KVM_SPTE_WRITABLE_HOST_RO"))
     # KVM_REF_ON_SPECIAL: kvm_pfn_to_refcounted_page() + get_page on a page
     # under a special pte it does not own (case C, before v6.13)
     if host is not None and host.get("special") and r.get("kvm_ref") and \
             (host.get("page") or {}).get("reserved") is False:
-        out.append({"code": "KVM_REF_ON_SPECIAL", "severity": "high"})
+        out.append(_diag("KVM_REF_ON_SPECIAL"))
     return out
 
 
