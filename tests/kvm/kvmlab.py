@@ -2,8 +2,9 @@
 nested paging runs KVM itself; a small VMM (tests/kvm/vmm.c) creates one VM with
 three memslots (anonymous RAM, /dev/mem over the VGA window, /dev/mem over reserved
 low RAM; the buggy scenario adds two from the lab's buggy module: special ptes over
-refcounted RAM, and special ptes over pages freed to the buddy allocator) and a
-real-mode nested guest touches them and halts.  The truth is
+refcounted RAM, and special ptes over pages freed to the buddy allocator; then
+tests/kvm/module changes two host ptes without MMU notifiers) and a real-mode nested
+guest touches them and halts.  The truth is
 recorded inside the outer guest (kvm.json: memslots, the anon slot's pagemap, the
 /dev/mem offsets, what the nested guest read), then the outer guest is dumped.
 
@@ -92,6 +93,18 @@ def vmm_program():
     return p
 
 
+def kvmbug_module(k, destdir):
+    """tests/kvm/module (pfnscope_kvmbug: a pte changed without MMU notifiers) for K."""
+    with tempfile.TemporaryDirectory(prefix="pfnkvm-mod-") as out:
+        r = subprocess.run(["bash", os.path.join(KVMDIR, "build-module.sh"), k.gen, out],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        ko = r.stdout.strip().splitlines()[-1] if r.stdout.strip() else ""
+        if r.returncode != 0 or not os.path.exists(ko):
+            raise lab.LabError("step 'kvmbug module': build-module.sh %s failed (rc %d): %s"
+                               % (k.gen, r.returncode, r.stderr.strip()[-2000:]))
+        shutil.copy(ko, os.path.join(destdir, "pfnscope_kvmbug.ko"))
+
+
 def build_initrd(k, scenario, kmods, dest):
     """The VM lab's initramfs (scenario none) followed by a second cpio archive with
     this family's /init (the lab's becomes /init.lab), the VMM and KVM's modules:
@@ -110,6 +123,7 @@ def build_initrd(k, scenario, kmods, dest):
             shutil.copy(os.path.join(kmods, "modules", m + ".ko"), os.path.join(st, "lib/kvm", m + ".ko"))
         if scenario == "buggy":
             lab.buggy_module(k, os.path.join(st, "lib/kvm/pfnscope_buggy.ko"))
+            kvmbug_module(k, os.path.join(st, "lib/kvm"))
         over = dest + ".over"
         with open(over, "wb") as out:
             find = subprocess.Popen(["find", "."], cwd=st, stdout=subprocess.PIPE)

@@ -10,6 +10,9 @@
  *   slot 4  mode 3, gpa 0x104000, 4 pages: special ptes over pages freed to the
  *           buddy allocator, read last: KVM before 6.13 refuses them (get_page_unless_zero
  *           fails, KVM_RUN returns EFAULT), 6.13+ maps them)
+ *  and, after the run, tests/kvm/module's /dev/pfnscope_kvmbug changes two VGA-slot ptes
+ *  without MMU notifiers: gfn 0xa2 to pfn 0xc0 (a stale SPTE), gfn 0xa3 read-only
+ *  (a writable SPTE over a read-only host pte))
  *
  * and runs a real-mode guest that writes every anon and VGA page, reads every
  * reserved-RAM page (read only: the outer kernel owns that memory) and halts.
@@ -77,6 +80,11 @@ static void store_es_ax(unsigned off) { emit(4, 0x26, 0xa3, off & 0xff, off >> 8
 
 struct buggy_pte { uint64_t addr, pte; };
 #define PFNSCOPE_BUGGY_PTE _IOWR('P', 1, struct buggy_pte)
+struct kvmbug_set { uint64_t addr, pfn, flags; };
+#define PFNSCOPE_KVMBUG_SET _IOW('Q', 1, struct kvmbug_set)
+#define KVMBUG_STALE_GFN 0xa2
+#define KVMBUG_STALE_PFN 0xc0
+#define KVMBUG_RO_GFN 0xa3
 static int kvm_fd, vm_fd, buggy_fd = -1;
 struct slot { int id; const char *kind; uint64_t gpa, npages, hva, devmem_off; int readonly_guest; };
 static struct slot slots[4];
@@ -195,6 +203,16 @@ int main(int argc, char **argv)
 		die("nested guest exit reason %u (expected HLT), rip?", run->exit_reason);
 	}
 
+	if (buggy) {
+		snprintf(path, sizeof(path), "%s/pfnscope_kvmbug", dev);
+		int kb = open(path, O_RDWR);
+		if (kb < 0) die("open %s", path);
+		struct kvmbug_set st = { (uint64_t)vga + (KVMBUG_STALE_GFN - VGA_GPA / PAGE) * PAGE, KVMBUG_STALE_PFN, 1 };
+		if (ioctl(kb, PFNSCOPE_KVMBUG_SET, &st) < 0) die("PFNSCOPE_KVMBUG_SET stale");
+		struct kvmbug_set ro = { (uint64_t)vga + (KVMBUG_RO_GFN - VGA_GPA / PAGE) * PAGE, 0, 2 };
+		if (ioctl(kb, PFNSCOPE_KVMBUG_SET, &ro) < 0) die("PFNSCOPE_KVMBUG_SET readonly");
+	}
+
 	/* truth */
 	snprintf(path, sizeof(path), "%s/self/pagemap", proc);
 	int pm = open(path, O_RDONLY);
@@ -255,7 +273,9 @@ int main(int argc, char **argv)
 		P(", \"buggy\": [");
 		for (unsigned k = 0; k < BUGGY_PAGES; k++)
 			P("%s%u", k ? ", " : "", *(uint16_t *)(anon + RES_BUGGY + 2 * k));
-		P("], \"freed\": [");
+		P("], \"kvmbug\": [{\"gfn\": %d, \"host_pfn\": %d}, {\"gfn\": %d, \"readonly\": true}]",
+		  KVMBUG_STALE_GFN, KVMBUG_STALE_PFN, KVMBUG_RO_GFN);
+		P(", \"freed\": [");
 		for (unsigned k = 0; k < BUGGY_PAGES; k++)
 			P("%s%u", k ? ", " : "", *(uint16_t *)(anon + RES_FREED + 2 * k));
 		P("]");
