@@ -149,3 +149,17 @@ def test_codes_documented_and_in_schema():
     with open(os.path.join(root, "docs", "pfnscope.schema.json")) as f:
         schema = json.load(f)
     assert set(schema["$defs"]["kvm_code"]["enum"]) == set(dict(kvm.KVM_DIAG_CODES))
+
+
+def test_c_scan_and_python_fallback_agree(monkeypatch):
+    """The C core's pfs_spte_scan (through ctypes) is used, and the pure
+    Python scan it falls back to gives the same leaves and children."""
+    assert kvm._c_scan() is not None
+    t = table({0: 0x3000 | NONLEAF, 1: 0x40000000 | LEAF | 0x80, 2: kvm.REMOVED_SPTE_LOW,
+               7: 0x8000000000001 | 0xa0000, 300: 0x5000 | LEAF}, 1 << 63)
+    buf = struct.pack("<512Q", *t)
+    c = kvm.scan_table(buf, 3, 1 << 27)
+    monkeypatch.setattr(kvm, "_scan", [None])
+    assert kvm.scan_table(buf, 3, 1 << 27) == c
+    assert c == ([((1 << 27) + (1 << 18), 3, 0x40000000 | LEAF | 0x80), ((1 << 27) + (300 << 18), 3, 0x5000 | LEAF)],
+                 [(1 << 27, 3, 0x3000 | NONLEAF)])

@@ -13,6 +13,7 @@ modules of 6.4+ kernels: `struct module` lost `core_size`).
 """
 from __future__ import annotations
 
+import ctypes
 import glob
 import os
 import struct
@@ -309,25 +310,20 @@ class Kvm:
 
     def leaves(self, root: dict) -> List[Tuple[int, int, int]]:
         """(gfn, level, raw) of every MMU-present leaf SPTE under ROOT, one
-        512-entry table per read (tdp_iter.c walks the same way)."""
+        512-entry table per read, scanned by the C core (pfs_spte_scan,
+        src/core/spte.c) as tdp_iter.c steps through it."""
         out: List[Tuple[int, int, int]] = []
         stack = [(root["hpa"], root["level"], root["gfn"])]
         while stack:
             hpa, level, gfn0 = stack.pop()
             try:
-                tbl = struct.unpack("<512Q", self.prog.read(hpa, PAGE_SIZE, True))
+                buf = self.prog.read(hpa, PAGE_SIZE, True)
             except drgn.FaultError:
                 out.append((gfn0, level, None))
                 continue
-            shift = 9 * (level - 1)
-            for i, raw in enumerate(tbl):
-                if not raw & SPTE_MMU_PRESENT_MASK:
-                    continue
-                gfn = gfn0 + (i << shift)
-                if level == 1 or raw & PT_PAGE_SIZE_MASK:     # is_last_spte
-                    out.append((gfn, level, raw))
-                else:
-                    stack.append((raw & self.base_addr_mask, level - 1, gfn))
+            lv, ch = scan_table(buf, level, gfn0)
+            out.extend(lv)
+            stack.extend((raw & self.base_addr_mask, level - 1, gfn) for gfn, _l, raw in ch)
         out.sort()
         return out
 
@@ -478,6 +474,50 @@ class _PageReader:
                 d = None
         self.cache[pfn] = d
         return d
+
+
+class _SpteRef(ctypes.Structure):
+    _fields_ = [("gfn", ctypes.c_uint64), ("raw", ctypes.c_uint64), ("index", ctypes.c_uint32),
+                ("level", ctypes.c_uint8)]
+
+
+_scan = []
+
+
+def _c_scan():
+    """pfs_spte_scan from the C core, which the extension module carries."""
+    if not _scan:
+        fn = None
+        try:
+            from . import _core
+            lib = ctypes.CDLL(_core.__file__)
+            fn = lib.pfs_spte_scan
+            fn.restype = ctypes.c_size_t
+            fn.argtypes = [ctypes.c_char_p, ctypes.c_uint, ctypes.c_uint64, ctypes.POINTER(_SpteRef),
+                           ctypes.POINTER(_SpteRef), ctypes.POINTER(ctypes.c_size_t)]
+        except (ImportError, OSError, AttributeError):
+            fn = None
+        _scan.append(fn)
+    return _scan[0]
+
+
+def scan_table(buf: bytes, level: int, gfn0: int):
+    """([(gfn, level, raw)] leaves, [(gfn, level, raw)] child tables) of one
+    512-entry table: is_shadow_present_pte (bit 11), is_last_spte."""
+    fn = _c_scan()
+    if fn is not None:
+        leaves = (_SpteRef * 512)()
+        children = (_SpteRef * 512)()
+        nc = ctypes.c_size_t(0)
+        nl = fn(buf, level, gfn0, leaves, children, ctypes.byref(nc))
+        return ([(r.gfn, r.level, r.raw) for r in leaves[:nl]],
+                [(r.gfn, r.level, r.raw) for r in children[:nc.value]])
+    lv, ch = [], []
+    shift = 9 * (level - 1)
+    for i, raw in enumerate(struct.unpack("<512Q", buf)):
+        if raw & SPTE_MMU_PRESENT_MASK:
+            (lv if level == 1 or raw & PT_PAGE_SIZE_MASK else ch).append((gfn0 + (i << shift), level, raw))
+    return lv, ch
 
 
 def _version(release: str) -> Tuple[int, int]:
