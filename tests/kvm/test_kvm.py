@@ -150,10 +150,13 @@ def test_sptes_agree_with_truth(key, fmt):
             ok = ok and h["special"] and r["kvm_ref"] is False and h["page"]["reserved"]
         elif kind == "buggy-special-over-ram":  # case C
             ok = ok and h["special"] and not h["page"]["reserved"] and r["kvm_ref"] is kvm_refs_pfnmap(fx)
-            ok = ok and pt.get("kpagecount", 0) >= 1 and r["page"]["refcount"] == pt["kpagecount"]
+            # /proc/kpageflags: not KPF_RESERVED (32), not KPF_BUDDY (10); /proc/kpagecount
+            # is the mapcount: 0 under a special pte
+            ok = ok and not pt["kpageflags"] >> 32 & 1 and not pt["kpageflags"] >> 10 & 1
+            ok = ok and pt["kpagecount"] == 0 and r["page"]["refcount"] >= 1
             want = ["KVM_REF_ON_SPECIAL"] if kvm_refs_pfnmap(fx) else []
         else:  # buggy-freed: KVM 6.13+ mapped pages the buddy allocator owns
-            ok = ok and h["special"] and pt.get("kpagecount") == 0 and r["page"]["refcount"] == 0
+            ok = ok and h["special"] and not pt["kpageflags"] >> 32 & 1 and r["page"]["refcount"] == 0
             ok = ok and "MAPS_FREED_PAGE" in [d["code"] for d in h["diagnoses"]]
             want = ["KVM_SPTE_FREED_PAGE"]
         codes = sorted(d["code"] for d in r["diagnoses"])
