@@ -368,16 +368,24 @@ class Kvm:
         the struct page of the SPTE's pfn, KVM's reference verdict and the
         diagnoses."""
         from . import api
+        from .target import core
         host: Dict[int, dict] = {}
+        host_error = None
         if vm.mm and vm.pid is not None:
-            for slot in vm.memslots:
-                lo, hi = slot.hva, slot.hva + (slot.npages << PAGE_SHIFT)
-                for vt in self.sess.vmas(vm.mm):
-                    if vt[2] <= lo or vt[1] >= hi:
-                        continue
-                    for e in self.sess.target.walk(vm.mm, vt, max(lo, vt[1]), min(hi, vt[2]), 0):
-                        d = api.Entry(e, vm.pid, vt[1]).to_dict()
-                        host[int(d["addr"], 16)] = d
+            try:
+                vmas = self.sess.vmas(vm.mm)
+                for slot in vm.memslots:
+                    lo, hi = slot.hva, slot.hva + (slot.npages << PAGE_SHIFT)
+                    for vt in vmas:
+                        if vt[2] <= lo or vt[1] >= hi:
+                            continue
+                        for e in self.sess.target.walk(vm.mm, vt, max(lo, vt[1]), min(hi, vt[2]), 0):
+                            d = api.Entry(e, vm.pid, vt[1]).to_dict()
+                            host[int(d["addr"], 16)] = d
+            except core().Error as e:
+                # the VMM's page tables cannot be read (a filtered dump): no
+                # host side, and no diagnosis that needs it
+                host_error = str(e)
         self._pages.prefetch([r["pfn"] for r in recs if r.get("pfn") is not None])
         for r in recs:
             if r.get("raw") is None:
@@ -385,10 +393,12 @@ class Kvm:
             hva = None if r["hva"] is None else int(r["hva"], 16)
             h = host.get(hva) if hva is not None else None
             r["host"] = h
+            if host_error is not None:
+                r["host_error"] = host_error
             r["page"] = self._pages.get(r["pfn"])
             kv = (h or {}).get("consumers", {}).get("kvm")
             r["kvm_ref"] = None if kv is None else kv in ("page", "pfn_ref")
-            r["diagnoses"] = spte_diagnoses(r, h, r["page"], self.sess.facts.get("kvm_profile_name"))
+            r["diagnoses"] = spte_diagnoses(r, h, r["page"], host_known=host_error is None)
 
 
 # code -> severity (docs/diagnoses.md, the KVM table)
@@ -401,10 +411,16 @@ def _diag(code: str) -> dict:
     return {"code": code, "severity": _SEV[code]}
 
 
-def spte_diagnoses(r: dict, host: Optional[dict], page: Optional[dict], profile=None) -> List[dict]:
-    """The KVM_* diagnoses of one leaf SPTE (docs/diagnoses.md)."""
+def spte_diagnoses(r: dict, host: Optional[dict], page: Optional[dict],
+                   host_known: bool = True) -> List[dict]:
+    """The KVM_* diagnoses of one leaf SPTE (docs/diagnoses.md).  host_known:
+    the VMM's page tables were read (else only the page-based one is given)."""
     out = []
     if not r.get("present"):
+        return out
+    if not host_known:
+        if page is not None and (page.get("free") or page.get("refcount") == 0) and not page.get("reserved"):
+            out.append(_diag("KVM_SPTE_FREED_PAGE"))
         return out
     # KVM_STALE_SPTE: the SPTE maps a pfn the host pte at its hva does not map
     # now: an invalidation (kvm_mmu_notifier_invalidate_range_start ->
@@ -456,7 +472,9 @@ class _PageReader:
         if self.page_t is not None and pfn < self.max_pfn:
             try:
                 pg = drgn.Object(self.prog, self.page_t, address=self.vmemmap + pfn * self.page_t.size)
-                flags = int(pg.flags)
+                fo = pg.flags
+                # 7.x: memdesc_flags_t { unsigned long f; }
+                flags = int(fo.f) if _unaliased(fo.type_).kind == drgn.TypeKind.STRUCT else int(fo)
                 rc = int(pg._refcount.counter)
                 pt = int(pg.page_type) & 0xffffffff
                 try:
@@ -518,6 +536,12 @@ def scan_table(buf: bytes, level: int, gfn0: int):
         if raw & SPTE_MMU_PRESENT_MASK:
             (lv if level == 1 or raw & PT_PAGE_SIZE_MASK else ch).append((gfn0 + (i << shift), level, raw))
     return lv, ch
+
+
+def _unaliased(t: drgn.Type) -> drgn.Type:
+    while t.kind == drgn.TypeKind.TYPEDEF:
+        t = t.type
+    return t
 
 
 def _version(release: str) -> Tuple[int, int]:
