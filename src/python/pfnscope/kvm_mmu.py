@@ -192,7 +192,8 @@ class Kvm:
         self.sess = sess
         self.prog = sess.prog
         if not sess.drgn_types:
-            raise PfnscopeError("kvm", "needs the debug vmlinux (drgn types), not BTF only")
+            raise PfnscopeError("kvm", "needs drgn with the debug vmlinux (the CLI, the drgn API or plugin), "
+                                "not BTF or another debugger's types")
         release = sess.vmci.get("OSRELEASE") if hasattr(sess.vmci, "get") else None
         self.release = release or _uts_release(self.prog)
         self.files = debug_files(self.release, files, getattr(sess, "vmlinux", None))
