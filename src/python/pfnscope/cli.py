@@ -679,7 +679,10 @@ def cmd_kvm(sess, args) -> int:
         for vm in mine:
             recs = api.kvm_sptes(sess.prog, vm, gfn=args.gfn)
             if not args.json:
-                _write(f"# vm {vm.address:#x} pid {pid}: {len(recs)} leaf SPTEs\n{SPTE_HEADER}\n")
+                herr = next((r["host_error"] for r in recs if r.get("host_error")), None)
+                _write(f"# vm {vm.address:#x} pid {pid}: {len(recs)} leaf SPTEs\n"
+                       + (f"# host page tables not readable ({herr}): no host-based diagnosis\n"
+                          if herr else "") + f"{SPTE_HEADER}\n")
             for r in recs:
                 _write((json.dumps(r, separators=(",", ":")) if args.json else _spte_line(r)) + "\n")
                 for dg in r.get("diagnoses", []):
