@@ -196,11 +196,11 @@ class Kvm:
                                 "not BTF or another debugger's types")
         release = sess.vmci.get("OSRELEASE") if hasattr(sess.vmci, "get") else None
         self.release = release or _uts_release(self.prog)
-        self.files = debug_files(self.release, files, getattr(sess, "vmlinux", None))
-        self.types = KvmTypes(self.files)
         self.syms = module_symbols(self.prog, KVM_SYMBOLS)
         if "vm_list" not in self.syms:
             raise PfnscopeError("kvm", "the kvm module is not loaded in this kernel (no vm_list)")
+        self.files = debug_files(self.release, files, getattr(sess, "vmlinux", None))
+        self.types = KvmTypes(self.files)
         self.masks = {k: self.prog.read_u64(self.syms[k]) for k in MASK_SYMBOLS if k in self.syms}
         self.tdp_mmu = None
         if "tdp_mmu_enabled" in self.syms:  # a module parameter from v6.3
