@@ -209,3 +209,14 @@ def test_rmap_finds_guest_frame(key):
     sptes = [(r["pid"], r["gfn"]) for r in recs if r["type"] == "spte"]
     assert ents == [(fx.truth["pid"], page["hva"])]
     assert sptes == [(fx.truth["pid"], page["gfn"])]
+
+
+def test_kernel_without_kvm():
+    """A dump of a kernel with no kvm module: one line naming the problem, exit 2."""
+    from tests.vm import lab
+    fx = lab.fixture("6.1", "max", "healthy")
+    cmd = [sys.executable, "-m", "pfnscope", "-c", fx.dumps["elf-paging"], "-s", fx.vmlinux, "kvm"]
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                       env=dict(os.environ, PYTHONPATH=os.path.join(ROOT, "src", "python")), timeout=300)
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.strip() == "pfnscope: kvm: the kvm module is not loaded in this kernel (no vm_list)"
