@@ -44,6 +44,7 @@ KVM_SET = (
     ("6.12", "epyc", "healthy"),
     ("6.12", "max", "healthy"),
     ("6.1", "max", "buggy"),
+    ("6.12", "max", "buggy"),
     ("7", "max", "healthy"),
     ("7", "max", "buggy"),
 )
@@ -54,6 +55,13 @@ DUMP_FILES = {
     "kdump-real-d23": "kdump-real-d23.vmcore",
 }
 TIMEOUT_TRUTH = 120
+
+
+def dump_formats(cpu):
+    """The dumps of a fixture: the real kdump (a capture kernel boot, about a
+    minute under TCG) only for the 5-level host (max); the 4-level host (epyc)
+    gets QEMU's ELF (paging=true) and kdump-zlib dumps."""
+    return tuple(DUMP_FILES) if cpu == "max" else ("elf-paging", "kdump-zlib")
 
 
 def _log(msg):
@@ -233,15 +241,17 @@ def _build(k, cpu, scenario, d):
             raise lab.LabError("step 'makedumpfile -R': rc %d: %s" % (r.returncode, r.stdout[-2000:]))
         os.rename(p("kdump-zlib.vmcore.tmp"), p("kdump-zlib.vmcore"))
         os.unlink(p("kdump-zlib.flat"))
-        t1 = time.time()
-        open(p("go"), "w").close()
-        guest.wait_marker("real kdump", "PFNLAB-KDUMP-DONE", lab.TIMEOUT_KDUMP)
-        guest.wait_exit("real kdump (poweroff)", 60)
-        _log("%s: real kdump in %.0fs" % (os.path.basename(d), time.time() - t1))
+        if "kdump-real" in dump_formats(cpu):
+            t1 = time.time()
+            open(p("go"), "w").close()
+            guest.wait_marker("real kdump", "PFNLAB-KDUMP-DONE", lab.TIMEOUT_KDUMP)
+            guest.wait_exit("real kdump (poweroff)", 60)
+            _log("%s: real kdump in %.0fs" % (os.path.basename(d), time.time() - t1))
+            os.unlink(p("go"))
     finally:
         guest.stop()
-    os.unlink(p("go"))
-    for name, fn in DUMP_FILES.items():
+    for name in dump_formats(cpu):
+        fn = DUMP_FILES[name]
         if not os.path.getsize(p(fn)) > 0:
             raise lab.LabError("step 'dump %s': %s is empty" % (name, p(fn)))
     info = lab._json(p("guest-info.json"))
@@ -250,7 +260,7 @@ def _build(k, cpu, scenario, d):
         "scenario": scenario, "vmlinux": k.vmlinux, "vmlinuz": k.vmlinuz,
         "levels": int(info.get("levels", 4)),
         "kvm_debug": [os.path.join(kmods, "debug", m) for m in ("kvm.ko", "kvm-amd.ko")],
-        "dumps": {n: p(fn) for n, fn in DUMP_FILES.items()},
+        "dumps": {n: p(DUMP_FILES[n]) for n in dump_formats(cpu)},
         "source_hash": source_hash(), "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     with open(p("fixture.json"), "w") as f:

@@ -32,9 +32,8 @@ import pytest
 from tests.kvm import kvmlab
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-FORMATS = ("elf-paging", "kdump-zlib", "kdump-real", "kdump-real-d23")
 KEYS = kvmlab.kvm_set()
-CASES = [(k, f) for k in KEYS for f in FORMATS]
+CASES = [(k, f) for k in KEYS for f in kvmlab.dump_formats(k[1])]
 IDS = ["%s-%s-%s-%s" % (k + (f,)) for k, f in CASES]
 _built = {}
 
