@@ -22,6 +22,7 @@ deps:
 check: deps
 	$(MAKE) check-core
 	$(MAKE) check-lab
+	$(MAKE) check-lab-kvm
 	$(MAKE) check-python
 
 clean:

@@ -10,11 +10,12 @@ Python API (docs/guide.md), usable inside ``drgn -c VMCORE -s VMLINUX``::
     pfnscope.check(prog)                           # list of Finding
 """
 from .api import (Diagnosis, Entry, Finding, SEVERITIES, Task, Vma, check, find_task,
-                  find_vma, for_each_vma, open, rmap, session, tasks, walk, walk_vma)
+                  find_vma, for_each_vma, kvm, kvm_sptes, kvm_vms, open, rmap, session, tasks,
+                  walk, walk_vma)
 from .errors import LayoutError, PfnscopeError
 
 __version__ = "0.1.0"
 
-__all__ = ["open", "walk", "walk_vma", "for_each_vma", "find_vma", "check", "rmap", "tasks",
+__all__ = ["open", "walk", "walk_vma", "for_each_vma", "find_vma", "check", "rmap", "kvm", "kvm_vms", "kvm_sptes", "tasks",
            "find_task", "session", "Entry", "Vma", "Task", "Finding", "Diagnosis",
            "SEVERITIES", "PfnscopeError", "LayoutError"]

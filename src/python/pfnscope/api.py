@@ -323,6 +323,44 @@ def rmap(prog: drgn.Program, pfn: int, last: Optional[int] = None,
     return out
 
 
+def _kvm(prog: drgn.Program, files: Iterable[str] = ()):
+    from . import kvm_mmu as kvm_mod
+    sess = session_for(prog)
+    k = getattr(sess, "_kvm", None)
+    if k is None:
+        k = kvm_mod.Kvm(sess, list(files))
+        sess._kvm = k
+    return k
+
+
+def kvm_vms(prog: drgn.Program, debug_files: Iterable[str] = ()) -> list:
+    """The VMs of vm_list (pfnscope.kvm.Vm: pid, memslots, TDP MMU roots).
+    debug_files: kvm.ko and kvm-amd.ko/kvm-intel.ko debug files (default:
+    beside the vmlinux, or /usr/lib/debug/lib/modules/RELEASE/)."""
+    return _kvm(prog, debug_files).vms()
+
+
+def kvm_sptes(prog: drgn.Program, vm, gfn: Optional[int] = None,
+              pfns: Optional[Tuple[int, int]] = None, host: bool = True) -> List[dict]:
+    """The leaf SPTEs of vm's TDP MMU roots as "spte" records (docs/kvm.md):
+    gfn, level, raw and decoded bits, pfn, memslot and hva, the host leaf at
+    the hva now, the struct page, KVM's reference verdict and diagnoses."""
+    return _kvm(prog).sptes(vm, gfn=gfn, pfns=pfns, host=host)
+
+
+def kvm(prog: drgn.Program, pid: Optional[int] = None, gfn: Optional[int] = None,
+        debug_files: Iterable[str] = ()) -> List[dict]:
+    """``pfnscope kvm`` as records: "vm" records, or with pid the "spte"
+    records of that VMM's VMs."""
+    vms = kvm_vms(prog, debug_files)
+    if pid is None:
+        return [vm.to_dict() for vm in vms]
+    mine = [vm for vm in vms if vm.pid == pid]
+    if not mine:
+        raise PfnscopeError(f"pid {pid}", "owns no VM in vm_list")
+    return [r for vm in mine for r in kvm_sptes(prog, vm, gfn=gfn)]
+
+
 def _confirm_vma(sess: Session, task: Task, vma: Vma, found: List[Finding],
                  changed: List[dict]) -> List[Finding]:
     """A live target: VMA-level findings at medium or above stand only if the

@@ -91,8 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--qemu-ram", metavar="FILE", default=argparse.SUPPRESS,
                    help="a running QEMU guest's RAM file (memory-backend-file,share=on), "
                         "read without pausing the guest")
-    g.add_argument("-s", "--symbols", metavar="VMLINUX", default=argparse.SUPPRESS,
-                   help="debug vmlinux (default: matching the target's release)")
+    g.add_argument("-s", "--symbols", metavar="FILE", action="append", default=argparse.SUPPRESS,
+                   help="debug vmlinux (default: matching the target's release); repeatable "
+                        "for modules' debug files (-s vmlinux -s kvm.ko -s kvm-amd.ko)")
     g.add_argument("--btf", action="store_true", default=argparse.SUPPRESS,
                    help="types from the kernel's BTF and symbols from kallsyms, no vmlinux "
                         "(default when no debug vmlinux is found)")
@@ -143,6 +144,16 @@ def build_parser() -> argparse.ArgumentParser:
                     help="a pfn or an inclusive range (decimal or 0x hex)")
     sp.add_argument("-p", "--pid", type=_pid, action="append", dest="pids",
                     help="only this task (repeatable)")
+    sp = sub.add_parser("kvm", help="KVM's VMs, memslots and stage-2 (TDP MMU) SPTEs", **kw,
+                        epilog="Without -p: one record per VM (vm_list). With -p: every leaf SPTE "
+                               "of that VMM's VMs, with the host pte at its hva now and the "
+                               "KVM_* diagnoses. Needs kvm.ko's debug file (-s kvm.ko -s kvm-amd.ko).\n"
+                               "example: pfnscope -c vmcore -s vmlinux -s kvm.ko -s kvm-amd.ko kvm -p 99 --json")
+    sp.add_argument("-p", "--pid", type=_pid, action="append", dest="pids",
+                    help="the VMM's pid: list its VMs' SPTEs (repeatable)")
+    sp.add_argument("--gfn", type=_int, help="only the SPTE mapping this guest frame number")
+    sp.add_argument("--fail-on", choices=SEVERITIES, default="high",
+                    help="lowest severity that makes the exit status 1 (default: high)")
     return p
 
 
@@ -160,9 +171,22 @@ def _pfn_range(s: str) -> Tuple[int, int]:
 
 # --- commands ---------------------------------------------------------------
 
+def _split_symbols(args) -> Tuple[Optional[str], List[str]]:
+    """-s FILE...: the vmlinux and the modules' debug files (named NAME.ko*)."""
+    files = getattr(args, "symbols", None) or []
+    if isinstance(files, str):
+        files = [files]
+    mods = [f for f in files if ".ko" in os.path.basename(f)]
+    vmls = [f for f in files if f not in mods]
+    if len(vmls) > 1:
+        from .errors import PfnscopeError
+        raise PfnscopeError("-s", f"more than one vmlinux given: {', '.join(vmls)}")
+    return (vmls[0] if vmls else None), mods
+
+
 def _open(args):
     from . import target
-    vml = getattr(args, "symbols", None)
+    vml, args.module_debug = _split_symbols(args)
     if vml is not None and not os.path.isfile(vml):
         from .errors import PfnscopeError
         raise PfnscopeError(vml, "no such file")
@@ -574,6 +598,7 @@ def cmd_rmap(sess, args) -> int:
         os.close(fd)
         if prog:
             prog.clear()
+    found += _rmap_sptes(sess, args, lo, hi)
     for e in errors:
         if args.json:
             _write(e.to_json() + "\n")
@@ -585,8 +610,88 @@ def cmd_rmap(sess, args) -> int:
     return 2 if errors else 0
 
 
+def _rmap_sptes(sess, args, lo: int, hi: int) -> int:
+    """rmap's second half: the leaf SPTEs of every VM (KVM's stage-2 tables)
+    that map a pfn in [lo, hi].  Silent when KVM is not loaded; a note on
+    stderr when it is but its tables cannot be read (no debug file)."""
+    from . import api
+    from .errors import PfnscopeError
+    if not sess.drgn_types:
+        return 0
+    try:
+        vms = api.kvm_vms(sess.prog, getattr(args, "module_debug", []))
+        recs = [r for vm in vms for r in api.kvm_sptes(sess.prog, vm, pfns=(lo, hi))]
+    except PfnscopeError as e:
+        if "not loaded" not in str(e):
+            sys.stderr.write(f"pfnscope: kvm: {e} (SPTEs not searched)\n")
+        return 0
+    if recs and not args.json:
+        _write(f"# KVM SPTEs\n{SPTE_HEADER}\n")
+    for r in recs:
+        _write((json.dumps(r, separators=(",", ":")) if args.json else _spte_line(r)) + "\n")
+    return len(recs)
+
+
+def _spte_line(r: dict) -> str:
+    if r.get("raw") is None:
+        return f"{r['gfn']:#10x} {r['level']:<4} unreadable table"
+    bits = "".join(c if r.get(k) else "-" for c, k in (("P", "present"), ("W", "writable"),
+                                                       ("X", "executable"), ("A", "accessed"),
+                                                       ("D", "dirty"), ("H", "host_writable")))
+    h = r.get("host")
+    host = "-" if h is None else (f"{h['pfn']:#x}" if h.get("pfn") is not None else h.get("kind", "?")) + \
+        ("s" if h and h.get("special") else "")
+    diag = ",".join(d["code"] for d in r.get("diagnoses", []))
+    return (f"{r['gfn']:#10x} {r['level']:<4} {r['raw']:>18} {r['pfn']:#10x} {bits} "
+            f"{'-' if r['slot'] is None else r['slot']:>4} {r['hva'] or '-':>14} {host:>10} "
+            f"{'-' if r.get('kvm_ref') is None else int(r['kvm_ref']):>3} {diag}")
+
+
+SPTE_HEADER = (f"{'gfn':>10} {'lvl':<4} {'raw':>18} {'pfn':>10} PWXADH {'slot':>4} {'hva':>14} "
+               f"{'host_pfn':>10} ref diagnoses")
+
+
+def cmd_kvm(sess, args) -> int:
+    """VMs (vm_list) or, with -p, the leaf SPTEs of a VMM's VMs."""
+    from . import api
+    from .errors import PfnscopeError
+    vms = api.kvm_vms(sess.prog, getattr(args, "module_debug", []))
+    worst = -1
+    if not args.pids:
+        for vm in vms:
+            d = vm.to_dict()
+            if args.json:
+                _write(json.dumps(d, separators=(",", ":")) + "\n")
+            else:
+                _write(f"# vm {d['kvm']} pid {d['pid']} roots "
+                       + " ".join(f"L{r['level']}@{r['hpa']}{'(smm)' if r['smm'] else ''}" for r in d["roots"])
+                       + "\n")
+                for m in d["memslots"]:
+                    _write(f"  slot {m['id']:>3} as {m['as_id']} gfn {m['base_gfn']:#x}-"
+                           f"{m['base_gfn'] + m['npages'] - 1:#x} hva {m['hva']} {' '.join(m['flags'])}\n")
+        if not vms and not args.json:
+            _write("# no VM in vm_list\n")
+        return 0
+    for pid in args.pids:
+        mine = [vm for vm in vms if vm.pid == pid]
+        if not mine:
+            raise PfnscopeError(f"pid {pid}", "owns no VM in vm_list")
+        for vm in mine:
+            recs = api.kvm_sptes(sess.prog, vm, gfn=args.gfn)
+            if not args.json:
+                herr = next((r["host_error"] for r in recs if r.get("host_error")), None)
+                _write(f"# vm {vm.address:#x} pid {pid}: {len(recs)} leaf SPTEs\n"
+                       + (f"# host page tables not readable ({herr}): no host-based diagnosis\n"
+                          if herr else "") + f"{SPTE_HEADER}\n")
+            for r in recs:
+                _write((json.dumps(r, separators=(",", ":")) if args.json else _spte_line(r)) + "\n")
+                for dg in r.get("diagnoses", []):
+                    worst = max(worst, SEVERITIES.index(dg["severity"]))
+    return 1 if worst >= SEVERITIES.index(args.fail_on) else 0
+
+
 COMMANDS = {"tasks": cmd_tasks, "vmas": cmd_vmas, "walk": cmd_walk, "check": cmd_check,
-            "rmap": cmd_rmap}
+            "rmap": cmd_rmap, "kvm": cmd_kvm}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
