@@ -229,9 +229,9 @@ int pfs_layout_validate(const struct pfs_layout *lo, const char **missing)
 	NEED(lo->kvm_profile >= PFS_KVM_5_4 && lo->kvm_profile <= PFS_KVM_6_13, "kvm_profile");
 	NEED(lo->pgtable_levels == 4 || lo->pgtable_levels == 5, "pgtable_levels");
 	if (lo->arch == PFS_ARCH_ARM64) {
-		/* arm64.c translates 4 KiB granule, 48-bit VA (4 levels) only */
-		NEED(lo->pgtable_levels == 4, "pgtable_levels (arm64: 4)");
-		NEED(lo->va_bits == 48, "va_bits (arm64: 48)");
+		/* arm64.c: 4 KiB granule, 48-bit VA (4 levels) or 52-bit LPA2 (5) */
+		NEED((lo->pgtable_levels == 4 && lo->va_bits == 48) ||
+		     (lo->pgtable_levels == 5 && lo->va_bits == 52), "va_bits/pgtable_levels (arm64: 48/4 or 52/5)");
 		NEED(lo->kimage_voffset != 0, "kimage_voffset");
 		NEED(lo->phys_offset != UINT64_MAX, "phys_offset");
 	}

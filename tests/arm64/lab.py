@@ -1,0 +1,333 @@
+"""pfnscope arm64 VM lab: Debian's arm64 kernels under qemu-system-aarch64 (TCG,
+-M virt), the x86 lab's guest programs cross-compiled, the same truth files and
+QEMU's dumps.  A family apart from tests/vm: its own sources hash (this
+directory plus the tests/vm files it reuses) and its own cache directory
+($PFNSCOPE_CACHE/arm64), so building it never touches the x86 fixtures.
+
+    from tests.arm64 import lab as alab
+    fx = alab.fixture("6.1", "max", "healthy")   # a tests.vm.lab.Fixture
+
+Command line (mk/arm64.mk):
+    /usr/bin/python3 -m tests.arm64.lab build [KERNEL CPU SCENARIO]...  (default: ARM64_SET)
+    /usr/bin/python3 -m tests.arm64.lab list
+No real kdump: the guest cannot run the host's x86-64 kexec/makedumpfile through
+its 9p root (the x86 lab's route); the dumps are QEMU's dump-guest-memory ones.
+"""
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+from tests.vm import lab as xlab
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+CACHE = os.path.join(xlab.CACHE, "arm64")
+LABDIR = os.path.join(CACHE, "lab")
+GUEST_SRC = os.path.join(xlab.VMDIR, "guest")
+INIT = os.path.join(xlab.VMDIR, "init")
+
+GENERATIONS = ("6.1", "6.12")
+# QEMU 7.2 aarch64 CPUs: "max" has FEAT_LPA2 (6.12's 52-bit VA kernel runs with
+# 52-bit VAs, 5 levels); "cortex-a57" has no LPA2 (the same kernel falls back to
+# 48-bit VAs, 4 levels, with vabits_actual = 48).
+CPUS = ("max", "cortex-a57")
+SCENARIOS = ("healthy",)
+DUMP_FORMATS = ("elf-nopaging", "elf-paging", "kdump-zlib")
+DUMP_FILES = {
+    "elf-nopaging": "elf-nopaging.vmcore",
+    "elf-paging": "elf-paging.vmcore",
+    "kdump-zlib": "kdump-zlib.vmcore",
+}
+ARM64_SET = (
+    ("6.1", "max", "healthy"),
+    ("6.12", "max", "healthy"),
+    ("6.12", "cortex-a57", "healthy"),
+)
+GUEST_MEM = "1G"
+TIMEOUT_READY = int(os.environ.get("PFNSCOPE_LAB_READY_TIMEOUT", "600"))
+TIMEOUT_DUMP = 600
+# tests/vm files the arm64 fixtures are built from (by path; they are frozen there)
+REUSED = ("init", "guest/Makefile", "guest/common.h", "guest/scenarios.c", "guest/truth.c",
+          "guest/buggy.c")
+
+LabError = xlab.LabError
+_log = xlab._log
+
+
+def arm64_set():
+    """ARM64_SET narrowed by $PFNSCOPE_ARM64_KERNELS ("6.1" or "6.12:cortex-a57:healthy")."""
+    sel = os.environ.get("PFNSCOPE_ARM64_KERNELS", "").replace(",", " ").split()
+    if not sel:
+        return list(ARM64_SET)
+    out = []
+    for s in sel:
+        p = s.split(":")
+        if len(p) == 1:
+            out += [t for t in ARM64_SET if t[0] == p[0]]
+        elif len(p) == 3:
+            out.append(tuple(p))
+        else:
+            raise LabError("PFNSCOPE_ARM64_KERNELS: bad entry %r" % s)
+    return out
+
+
+def source_hash():
+    """sha256 over tests/arm64 (not its test_*.py) and the tests/vm files it reuses."""
+    h = hashlib.sha256()
+    files = []
+    for dirpath, dirnames, filenames in os.walk(HERE):
+        dirnames[:] = sorted(d for d in dirnames if d not in ("build", "__pycache__")
+                             and not d.startswith("."))
+        for fn in sorted(filenames):
+            if fn.startswith((".", "test_")) or fn.endswith((".pyc", ".md")) or fn == "conftest.py":
+                continue
+            files.append(os.path.join(dirpath, fn))
+    files += [os.path.join(xlab.VMDIR, f) for f in REUSED]
+    for p in files:
+        h.update(os.path.relpath(p, ROOT).encode() + b"\0")
+        with open(p, "rb") as f:
+            h.update(f.read())
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+_kernels = {}
+
+
+def kernel(gen):
+    """The cached arm64 kernel of GEN (tests/arm64/kernels.sh), as a tests.vm.lab.Kernel."""
+    if gen not in GENERATIONS:
+        raise LabError("unknown arm64 kernel generation %r (one of %s)" % (gen, ", ".join(GENERATIONS)))
+    if gen not in _kernels:
+        with xlab._flock(os.path.join(CACHE, "kernels-%s.lock" % gen)):
+            out = _script("kernel %s" % gen, gen)
+        _kernels[gen] = xlab.Kernel(gen, out)
+    return _kernels[gen]
+
+
+def _script(step, what):
+    r = subprocess.run(["bash", os.path.join(HERE, "kernels.sh"), what],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if r.returncode != 0:
+        raise LabError("step '%s': tests/arm64/kernels.sh failed (rc %d):\n%s"
+                       % (step, r.returncode, r.stderr[-3000:]))
+    for line in r.stdout.splitlines():
+        p = line.split()
+        if len(p) == 2 and p[0] == what:
+            return p[1]
+    raise LabError("step '%s': kernels.sh printed no '%s PATH' line" % (step, what))
+
+
+def busybox():
+    with xlab._flock(os.path.join(CACHE, "busybox.lock")):
+        return _script("busybox arm64", "busybox")
+
+
+def guest_programs():
+    """The x86 lab's guest programs cross-compiled static for aarch64, built out of tree."""
+    d = os.path.join(CACHE, "guest")
+    with xlab._flock(os.path.join(CACHE, "guest-build.lock")):
+        xlab._run("arm64 guest programs", ["make", "-s", "-C", GUEST_SRC, "BUILD=" + d,
+                                           "CC=aarch64-linux-gnu-gcc"])
+    for p in ("scenarios", "buggy", "truth"):
+        if not os.access(os.path.join(d, p), os.X_OK):
+            raise LabError("step 'arm64 guest programs': %s/%s missing" % (d, p))
+    return d
+
+
+def build_initrd(k, dest):
+    with tempfile.TemporaryDirectory(prefix="pfnlab-a64-initrd-") as st:
+        for d in ("bin", "sbin", "lib/modules", "proc", "sys", "dev", "tmp", "host", "out", "etc"):
+            os.makedirs(os.path.join(st, d), exist_ok=True)
+        shutil.copy(busybox(), os.path.join(st, "bin/busybox"))
+        shutil.copy(INIT, os.path.join(st, "init"))
+        os.chmod(os.path.join(st, "init"), 0o755)
+        for m in os.listdir(k.modules):
+            if m.endswith(".ko"):
+                shutil.copy(os.path.join(k.modules, m), os.path.join(st, "lib/modules", m))
+        g = guest_programs()
+        for p in ("scenarios", "buggy", "truth"):
+            shutil.copy(os.path.join(g, p), os.path.join(st, "bin", p))
+        tmp = dest + ".tmp"
+        with open(tmp, "wb") as out:
+            find = subprocess.Popen(["find", "."], cwd=st, stdout=subprocess.PIPE)
+            cpio = subprocess.Popen(["cpio", "-o", "-H", "newc", "--quiet"], cwd=st,
+                                    stdin=find.stdout, stdout=subprocess.PIPE)
+            gz = subprocess.Popen(["gzip", "-1"], stdin=cpio.stdout, stdout=out)
+            find.stdout.close()
+            cpio.stdout.close()
+            if gz.wait() or cpio.wait() or find.wait():
+                raise LabError("step 'initramfs': cpio/gzip failed")
+        os.rename(tmp, dest)
+
+
+class Guest(xlab.Guest):
+    """One qemu-system-aarch64 process (-M virt, TCG single-threaded, under nice)."""
+
+    def __init__(self, k, cpu, initrd, serial, share, append):
+        self.k = k
+        self.serial = serial
+        self.sockdir = tempfile.mkdtemp(prefix="pfnlab-a64-")
+        self.qmp_path = os.path.join(self.sockdir, "qmp.sock")
+        # bochs-display: PCI 1234:1111 with a memory BAR (the scenario's sysfs
+        # resource0 kind); -device vmcoreinfo: VMCOREINFO in QEMU's dumps
+        cmd = ["nice", "-n", "5", "qemu-system-aarch64", "-M", "virt,gic-version=3",
+               "-accel", "tcg,thread=single", "-cpu", cpu, "-m", GUEST_MEM, "-smp", "1",
+               "-no-reboot", "-display", "none", "-monitor", "none",
+               "-device", "bochs-display",
+               "-kernel", k.vmlinuz, "-initrd", initrd, "-append", append,
+               "-serial", "file:" + serial,
+               "-qmp", "unix:%s,server=on,wait=off" % self.qmp_path,
+               "-device", "vmcoreinfo",
+               "-virtfs", "local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap",
+               "-virtfs", "local,path=%s,mount_tag=out,security_model=none,multidevs=remap" % share]
+        self.cmd = cmd
+        open(serial, "w").close()
+        self.qemu_log = serial + ".qemu"
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+                                     stdout=open(self.qemu_log, "w"), stderr=subprocess.STDOUT)
+        self.qmp = None
+
+
+def _append(scenario):
+    return ("console=ttyAMA0 panic=1 transparent_hugepage=madvise "
+            "pfnlab.mode=dump pfnlab.scenario=%s" % scenario)
+
+
+def fixture_key(k, cpu, scenario):
+    return "%s-%s-%s-%s" % (k.release, cpu, scenario, source_hash()[:12])
+
+
+def fixture(kernel="6.1", cpu="max", scenario="healthy", rebuild=False):
+    """The arm64 fixture (a tests.vm.lab.Fixture), built when missing."""
+    if cpu not in CPUS:
+        raise LabError("unknown arm64 cpu %r (one of %s)" % (cpu, ", ".join(CPUS)))
+    if scenario not in SCENARIOS:
+        raise LabError("unknown arm64 scenario %r (one of %s)" % (scenario, ", ".join(SCENARIOS)))
+    k = globals()["kernel"](kernel)
+    key = fixture_key(k, cpu, scenario)
+    d = os.path.join(LABDIR, key)
+    with xlab._flock(os.path.join(LABDIR, ".%s-%s-%s.lock" % (k.release, cpu, scenario))):
+        if rebuild or not os.path.exists(os.path.join(d, "complete")):
+            _remove_stale(k, cpu, scenario, keep=None)
+            t0 = time.time()
+            _log("building arm64 fixture %s" % key)
+            _build(k, kernel, cpu, scenario, d)
+            _log("arm64 fixture %s built in %.0fs" % (key, time.time() - t0))
+        else:
+            _remove_stale(k, cpu, scenario, keep=key)
+    return xlab.Fixture(d)
+
+
+def _remove_stale(k, cpu, scenario, keep):
+    if not os.path.isdir(LABDIR):
+        return
+    prefix = "%s-%s-%s-" % (k.release, cpu, scenario)
+    for fn in os.listdir(LABDIR):
+        if fn.startswith(prefix) and fn != keep and len(fn) == len(prefix) + 12:
+            _log("removing stale arm64 fixture %s" % fn)
+            shutil.rmtree(os.path.join(LABDIR, fn), ignore_errors=True)
+
+
+def _build(k, gen, cpu, scenario, d):
+    if os.path.isdir(d):
+        shutil.rmtree(d)
+    os.makedirs(d)
+    p = lambda n: os.path.join(d, n)
+    initrd = p("initrd.cpio.gz")
+    build_initrd(k, initrd)
+    serial = p("serial.log")
+    guest = Guest(k, cpu, initrd, serial, d, _append(scenario))
+    try:
+        t0 = time.time()
+        guest.wait_marker("boot+scenarios (READY)", "PFNLAB-READY", TIMEOUT_READY)
+        _log("%s: READY after %.0fs" % (os.path.basename(d), time.time() - t0))
+        for f in ("manifest.jsonl", "magic.json"):
+            if not os.path.exists(p(f)):
+                guest._fail("truth", "the guest wrote no %s" % f)
+        qmp = guest.connect_qmp()
+        for name, paging, fmt, out in (("elf-nopaging", False, "elf", p("elf-nopaging.vmcore")),
+                                       ("elf-paging", True, "elf", p("elf-paging.vmcore")),
+                                       ("kdump-zlib", False, "kdump-zlib", p("kdump-zlib.flat"))):
+            t1 = time.time()
+            try:
+                qmp.cmd("dump-guest-memory", timeout=TIMEOUT_DUMP, paging=paging,
+                        protocol="file:" + out + ".tmp", format=fmt)
+            except (LabError, OSError) as e:
+                guest._fail("dump %s" % name, str(e))
+            subprocess.run(["fallocate", "--dig-holes", out + ".tmp"], stderr=subprocess.DEVNULL)
+            os.chmod(out + ".tmp", 0o644)
+            os.rename(out + ".tmp", out)
+            _log("%s: dump %s in %.0fs" % (os.path.basename(d), name, time.time() - t1))
+    finally:
+        guest.stop()
+    with open(p("kdump-zlib.flat"), "rb") as fi:
+        r = subprocess.run(["makedumpfile", "-R", p("kdump-zlib.vmcore.tmp")], stdin=fi,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if r.returncode != 0:
+        raise LabError("step 'makedumpfile -R': rc %d: %s" % (r.returncode, r.stdout[-2000:]))
+    os.rename(p("kdump-zlib.vmcore.tmp"), p("kdump-zlib.vmcore"))
+    os.unlink(p("kdump-zlib.flat"))
+    for name, fn in DUMP_FILES.items():
+        if not os.path.getsize(p(fn)) > 0:
+            raise LabError("step 'dump %s': %s is empty (serial log %s)" % (name, p(fn), serial))
+    fx = {
+        "kernel": gen, "release": k.release, "cpu": cpu, "scenario": scenario, "arch": "arm64",
+        # the guest init's la57 probe does not apply: the levels come from the
+        # dump (VMCOREINFO TCR_EL1_T1SZ) in the tests
+        "levels": None,
+        "vmlinux": k.vmlinux, "vmlinuz": k.vmlinuz, "kernel_dir": k.dir,
+        "dumps": {n: p(fn) for n, fn in DUMP_FILES.items()},
+        "source_hash": source_hash(),
+        "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    with open(p("fixture.json"), "w") as f:
+        json.dump(fx, f, indent=1)
+    with open(p("complete"), "w") as f:
+        f.write("ok\n")
+
+
+def build_many(items):
+    errors = []
+    for i in items:  # one guest at a time
+        try:
+            fx = fixture(*i)
+            _log("ok %s %s %s -> %s" % (i + (fx.dir,)))
+        except Exception as e:
+            errors.append((i, e))
+            _log("FAILED %s %s %s: %s" % (i + (e,)))
+    return errors
+
+
+def main(argv):
+    if not argv or argv[0] not in ("build", "list", "hash"):
+        print(__doc__, file=sys.stderr)
+        return 2
+    if argv[0] == "hash":
+        print(source_hash())
+        return 0
+    args = argv[1:]
+    if args:
+        if len(args) % 3:
+            print("arm64 lab: build takes KERNEL CPU SCENARIO triples", file=sys.stderr)
+            return 2
+        items = [tuple(args[i:i + 3]) for i in range(0, len(args), 3)]
+    else:
+        items = arm64_set()
+    if argv[0] == "list":
+        for i in items:
+            print(" ".join(i), os.path.join(LABDIR, fixture_key(kernel(i[0]), i[1], i[2])))
+        return 0
+    errors = build_many(items)
+    for i, e in errors:
+        print("arm64 lab: fixture %s %s %s failed: %s" % (i + (e,)), file=sys.stderr)
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
