@@ -18,7 +18,8 @@ NUMBER(TCR_EL1_T1SZ)) gets the arm64 fields here.  Kernel rules mirrored
 - 4 KiB granule: levels = ceil((vabits_actual - 12) / 9): 48 bits -> 4,
   52 bits (FEAT_LPA2) -> 5;
 - vmemmap = (struct page *)VMEMMAP_START - (memstart_addr >> PAGE_SHIFT), so
-  pfn_to_page(pfn) = vmemmap + pfn: the core's vmemmap_base is that vmemmap.
+  pfn_to_page(pfn) = vmemmap + pfn: the core's vmemmap_base is that vmemmap
+  (memstart_addr is signed: below zero on a 52-bit kernel run at 48 bits).
   VMEMMAP_START: VMCOREINFO NUMBER(VMEMMAP_START) where the kernel gives it
   (v6.0, "arm64: crash_core: Export MODULES, VMALLOC, and VMEMMAP ranges"),
   else -(1 << (VA_BITS - VMEMMAP_SHIFT)), VMEMMAP_SHIFT = PAGE_SHIFT -
@@ -121,7 +122,9 @@ def fill_layout(lo: dict, vmci, symbols, page_struct_size: int) -> None:
     vstart = _hex(vmci, "VMEMMAP_START")
     if vstart is None:
         vstart = (-(1 << (va_bits_config(vmci) - (page_shift(vmci) - STRUCT_PAGE_MAX_SHIFT)))) & U64
-    memstart = po
+    # memstart_addr is an s64 and the shift is arithmetic: a 52-bit kernel
+    # on a 48-bit CPU lowers it below zero (arm64_memblock_init())
+    memstart = po - (1 << 64) if po >> 63 else po
     lo["vmemmap_base"] = (vstart - (memstart >> page_shift(vmci)) * page_struct_size) & U64
     zp = symbols.value("zero_pfn", required=False)
     if zp is None:
