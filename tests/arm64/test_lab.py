@@ -19,7 +19,7 @@ for p in (ROOT, os.path.join(ROOT, "src", "python"), os.path.join(ROOT, "tests",
 import lab_support as L  # noqa: E402
 from tests.arm64 import lab as alab  # noqa: E402
 
-FORMATS = ("elf-nopaging", "elf-paging", "kdump-zlib")
+FORMATS = alab.DUMP_FORMATS
 KEYS = [tuple(k) for k in alab.arm64_set()]
 CASES = [(k, f) for k in KEYS for f in FORMATS]
 IDS = [f"{'-'.join(k)}-{f}" for k, f in CASES]

@@ -26,6 +26,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 import drgn
 
 from . import arch_arm64
+from . import qemu_diskdump
 from . import layout as layout_mod
 from . import source as source_mod
 from . import vmlinux as vmlinux_mod
@@ -609,6 +610,13 @@ def open_dump(path: str, vmlinux: Optional[str] = None, reader: str = "kdumpfile
         if not kf.vmcoreinfo:
             raise PfnscopeError(path, "no VMCOREINFO in the dump (QEMU needs -device vmcoreinfo)")
         vmci = VmcoreInfo(kf.vmcoreinfo)
+        if arch_arm64.is_arm64(vmci) and kf.format == "diskdump" and \
+                qemu_diskdump.probe(path) not in (None, 4096):
+            # QEMU's aarch64 kdump-compressed file: 64 KiB blocks, which
+            # libkdumpfile 0.5.1 reads as 4 KiB pages (pfnscope.qemu_diskdump)
+            kf.close()
+            qd = qemu_diskdump.QemuDiskdump(path)
+            return _image_session(qd, vmci, path, "qemu-diskdump", vmlinux, btf)
         return _image_session(kf, vmci, path, "kdumpfile", vmlinux, btf)
     if reader == "drgn":
         prog = drgn.Program()
