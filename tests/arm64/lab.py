@@ -36,7 +36,8 @@ GENERATIONS = ("6.1", "6.12")
 # 52-bit VAs, 5 levels); "cortex-a57" has no LPA2 (the same kernel falls back to
 # 48-bit VAs, 4 levels, with vabits_actual = 48).
 CPUS = ("max", "cortex-a57")
-SCENARIOS = ("healthy",)
+# buggy: the lab's pfnscope_buggy module cross-built (tests/arm64/build-module.sh, 6.1)
+SCENARIOS = ("healthy", "buggy")
 DUMP_FORMATS = ("elf-nopaging", "elf-paging", "kdump-zlib", "kdump-zlib-flat")
 DUMP_FILES = {
     "elf-nopaging": "elf-nopaging.vmcore",
@@ -48,13 +49,14 @@ ARM64_SET = (
     ("6.1", "max", "healthy"),
     ("6.12", "max", "healthy"),
     ("6.12", "cortex-a57", "healthy"),
+    ("6.1", "max", "buggy"),
 )
 GUEST_MEM = "1G"
 TIMEOUT_READY = int(os.environ.get("PFNSCOPE_LAB_READY_TIMEOUT", "600"))
 TIMEOUT_DUMP = 600
 # tests/vm files the arm64 fixtures are built from (by path; they are frozen there)
 REUSED = ("init", "guest/Makefile", "guest/common.h", "guest/scenarios.c", "guest/truth.c",
-          "guest/buggy.c")
+          "guest/buggy.c", "module/Kbuild", "module/Makefile", "module/pfnscope_buggy.c")
 
 LabError = xlab.LabError
 _log = xlab._log
@@ -141,7 +143,20 @@ def guest_programs():
     return d
 
 
-def build_initrd(k, dest):
+def buggy_module(k, dest):
+    """tests/arm64/build-module.sh for kernel K; copy the .ko to DEST."""
+    with tempfile.TemporaryDirectory(prefix="pfnlab-a64mod-") as out:
+        with xlab._flock(os.path.join(CACHE, "module-build.lock")):
+            r = subprocess.run(["bash", os.path.join(HERE, "build-module.sh"), k.gen, out],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        ko = r.stdout.strip().splitlines()[-1] if r.stdout.strip() else ""
+        if r.returncode != 0 or not os.path.exists(ko):
+            raise LabError("step 'module': tests/arm64/build-module.sh %s failed (rc %d): %s"
+                           % (k.gen, r.returncode, r.stderr.strip()[-2000:]))
+        shutil.copy(ko, dest)
+
+
+def build_initrd(k, dest, scenario="healthy"):
     with tempfile.TemporaryDirectory(prefix="pfnlab-a64-initrd-") as st:
         for d in ("bin", "sbin", "lib/modules", "proc", "sys", "dev", "tmp", "host", "out", "etc"):
             os.makedirs(os.path.join(st, d), exist_ok=True)
@@ -154,6 +169,8 @@ def build_initrd(k, dest):
         g = guest_programs()
         for p in ("scenarios", "buggy", "truth"):
             shutil.copy(os.path.join(g, p), os.path.join(st, "bin", p))
+        if scenario == "buggy":
+            buggy_module(k, os.path.join(st, "lib/modules/pfnscope_buggy.ko"))
         tmp = dest + ".tmp"
         with open(tmp, "wb") as out:
             find = subprocess.Popen(["find", "."], cwd=st, stdout=subprocess.PIPE)
@@ -241,7 +258,7 @@ def _build(k, gen, cpu, scenario, d):
     os.makedirs(d)
     p = lambda n: os.path.join(d, n)
     initrd = p("initrd.cpio.gz")
-    build_initrd(k, initrd)
+    build_initrd(k, initrd, scenario)
     serial = p("serial.log")
     guest = Guest(k, cpu, initrd, serial, d, _append(scenario))
     try:

@@ -225,19 +225,19 @@ def test_manifest_expectations(key, fmt):
 
 
 @pytest.mark.parametrize("key,fmt", CASES, ids=IDS)
-def test_check_healthy(key, fmt):
-    """check exits 0 on a healthy arm64 kernel; every code the manifest says
-    must fire is found in its mapping with its severity, and only allowed
-    codes appear there."""
+def test_check_codes_and_exit_status(key, fmt):
+    """check: every code the manifest says must fire is found in its mapping
+    with its severity, only allowed codes appear there; a healthy kernel
+    exits 0 (nothing at high or above), the buggy module's kernel exits 1
+    with every one of its modes in place."""
     fx = fixture(*key)
     r = L.run("-c", fx.dumps[fmt], "-s", fx.vmlinux, "check", "--json", "--fail-on", "high")
-    assert r.rc == 0, r
+    assert r.rc in (0, 1), r
     findings = [o for o in r.json() if o["type"] == "finding"]
     assert not [o for o in r.json() if o["type"] == "error"], r
     n_codes = 0
     for f in findings:
         assert f["severity"] == L.SEVERITY[f["code"]], f
-        assert L.SEVERITIES.index(f["severity"]) < 2, f
     for m in fx.manifest:
         if "start" not in m or "diagnoses" not in m:
             continue
@@ -250,5 +250,38 @@ def test_check_healthy(key, fmt):
             n_codes += 1
         allowed = set(m["diagnoses"]) | set(m.get("diagnoses_may") or [])
         assert codes <= allowed, (m["kind"], codes - allowed)
-    assert n_codes >= 3
-    _say(key, fmt, f"check exit 0, {len(findings)} findings, {n_codes} expected codes found")
+    high = [f for f in findings if L.SEVERITIES.index(f["severity"]) >= 2]
+    if key[2] == "healthy":
+        assert not high and r.rc == 0, high
+        assert n_codes >= 3
+    else:
+        assert high and r.rc == 1, r
+        modes = {m["kind"] for m in fx.manifest if m.get("kind", "").startswith("buggy_")
+                 and m.get("start")}
+        assert len(modes) >= 11, f"buggy modes missing: only {sorted(modes)}"
+    _say(key, fmt, f"check exit {r.rc}, {len(findings)} findings ({len(high)} high+), "
+         f"{n_codes} codes the manifest expects found with their severity")
+
+
+@pytest.mark.parametrize("key", KEYS, ids=["-".join(k) for k in KEYS])
+def test_btf_layout_matches_debuginfo(key):
+    """Without the debug vmlinux (--btf: the kernel's .BTF and kallsyms found
+    in the dump through VMCOREINFO) every entry of every manifest process is
+    decoded as with it."""
+    fx = fixture(*key)
+    _, want = walk_all(key, "elf-nopaging")
+    r = L.run("-c", fx.dumps["elf-nopaging"], "--btf", *L.walk_all_args(fx))
+    assert r.rc == 0, r
+    assert r.target()["layout_source"] == "btf", r.target()
+    got = {}
+    for o in r.json():
+        if o["type"] == "entry":
+            got.setdefault(o["pid"], []).append(o)
+    fields = ("addr", "level", "raw", "kind", "pfn", "special", "normal_page", "page", "diagnoses")
+    n = 0
+    for pid, es in want.items():
+        assert [[e.get(f) for f in fields] for e in got.get(pid, [])] == \
+            [[e.get(f) for f in fields] for e in es], pid
+        n += len(es)
+    assert n > 1000
+    _say(key, "elf-nopaging", f"--btf: {n} entries identical to the debug-info layout's")

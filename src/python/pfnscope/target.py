@@ -610,7 +610,7 @@ def open_dump(path: str, vmlinux: Optional[str] = None, reader: str = "kdumpfile
         if not kf.vmcoreinfo:
             raise PfnscopeError(path, "no VMCOREINFO in the dump (QEMU needs -device vmcoreinfo)")
         vmci = VmcoreInfo(kf.vmcoreinfo)
-        if arch_arm64.is_arm64(vmci) and kf.format == "diskdump" and \
+        if arch_arm64.is_arm64(vmci) and kf.format.startswith("diskdump") and \
                 qemu_diskdump.probe(path) not in (None, 4096):
             # QEMU's aarch64 kdump-compressed file: 64 KiB blocks, which
             # libkdumpfile 0.5.1 reads as 4 KiB pages (pfnscope.qemu_diskdump)
