@@ -170,6 +170,18 @@ def special_or_shared(fx, pid, addr):
     return False
 
 
+def guest_pfn(pg):
+    """The manifest's pfn of a page.  Where the guest read the raw pte through
+    the buggy module's ioctl, the guest programs (tests/vm/guest, shared with
+    x86-64) took x86's PTE_PFN_MASK, bits 51:12: on arm64 with 48-bit
+    output addresses the pfn is bits 47:12 (PTE_ADDR_LOW), bit 51 being
+    PTE_WRITE (DBM)."""
+    pfn = pg["pfn"]
+    if "ioctl" in (pg.get("note") or "") or "raw pte" in (pg.get("note") or ""):
+        pfn &= (1 << 36) - 1
+    return pfn
+
+
 def _tri(v):
     return None if v is None else bool(v)
 
@@ -212,7 +224,7 @@ def test_manifest_expectations(key, fmt):
                 assert e["kind"] == pg["kind"], (m["kind"], pg, e)
             if pg.get("pfn") is not None:
                 got = e["pfn"] + ((addr - int(e["addr"], 16)) >> 12)
-                assert got == pg["pfn"], (m["kind"], pg, e)
+                assert got == guest_pfn(pg), (m["kind"], pg, e)
             if _tri(pg.get("special")) is not None:
                 assert e["special"] == pg["special"], (m["kind"], pg, e)
             if _tri(pg.get("normal_page")) is not None:
@@ -271,6 +283,12 @@ def test_btf_layout_matches_debuginfo(key):
     fx = fixture(*key)
     _, want = walk_all(key, "elf-nopaging")
     r = L.run("-c", fx.dumps["elf-nopaging"], "--btf", *L.walk_all_args(fx))
+    if key[0] == "6.1":
+        # Debian's arm64 6.1 is built without CONFIG_KALLSYMS_ALL: kallsyms
+        # has no data symbols (init_task, __start_BTF): a one-line error
+        L.assert_clean_error(r, "CONFIG_KALLSYMS_ALL", "-s")
+        _say(key, "elf-nopaging", "--btf: exit 2, kallsyms without data symbols")
+        return
     assert r.rc == 0, r
     assert r.target()["layout_source"] == "btf", r.target()
     got = {}
