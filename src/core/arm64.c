@@ -57,6 +57,20 @@ static int arm64_present(const struct pfs_layout *lo, uint64_t v)
 	return (v & A_VALID) || (v & invalid_present_bit(lo));
 }
 
+/*
+ * pmd_present() <= 6.9 also holds for a pmd that pmdp_invalidate() cleared
+ * PMD_SECT_VALID on (THP split/migration): PMD_PRESENT_INVALID, bit 59
+ * (arch/arm64/include/asm/pgtable.h, "arm64/mm: Enable THP migration",
+ * v5.8); 6.10 folded it into PTE_PRESENT_INVALID (nG) for every level.
+ */
+#define A_PMD_PRESENT_INVALID (1ull << 59)
+static int arm64_present_level(const struct pfs_layout *lo, uint64_t v, unsigned level)
+{
+	if (level == PFS_LEVEL_PMD && !new_format(lo) && !(v & A_VALID) && (v & A_PMD_PRESENT_INVALID))
+		return 1;
+	return arm64_present(lo, v);
+}
+
 static int arm64_classify(const struct pfs_layout *lo, uint64_t raw, unsigned level, uint64_t *next_pa)
 {
 	if (raw == 0)
@@ -84,7 +98,7 @@ static void arm64_decode(const struct pfs_layout *lo, uint64_t v, unsigned level
 		e->kind = PFS_KIND_NONE;
 		return;
 	}
-	if (!arm64_present(lo, v)) {
+	if (!arm64_present_level(lo, v, level)) {
 		/* __swp_type/__swp_offset: type 5 bits at __SWP_TYPE_SHIFT 3 and
 		 * 50 offset bits from 8 (<= 6.9); 6.10+: type at 6, bit 11
 		 * PTE_PRESENT_INVALID, offset from __SWP_OFFSET_SHIFT 12 */
@@ -99,7 +113,9 @@ static void arm64_decode(const struct pfs_layout *lo, uint64_t v, unsigned level
 		pfs_decode_swp(lo, type, offset, e);
 		return;
 	}
-	e->kind = (v & A_VALID) ? PFS_KIND_PRESENT : PFS_KIND_PROTNONE;
+	/* valid, or a pmd only invalidated for a split (<= 6.9): present;
+	 * PROT_NONE / PRESENT_INVALID otherwise */
+	e->kind = (v & A_VALID) || !(v & invalid_present_bit(lo)) ? PFS_KIND_PRESENT : PFS_KIND_PROTNONE;
 	int leaf = level >= PFS_LEVEL_PMD;
 	uint64_t pa = arm64_oa(lo, v);
 	if (leaf) {

@@ -240,6 +240,28 @@ TEST(arm64_lpa2_kvirt_5_levels_and_high_oa)
 	mock_a64_fini(&m);
 }
 
+/* <= 6.9: a THP pmd invalidated by pmdp_invalidate() (PMD_PRESENT_INVALID,
+ * bit 59, VALID clear) is pmd_present(); the same bits in a pte are a swap
+ * entry, and from 6.10 bit 59 means nothing (PTE_PRESENT_INVALID is nG) */
+TEST(arm64_pmd_present_invalid_le_6_9)
+{
+	struct mock_a64 m;
+	mock_a64_init(&m, 6, 1);
+	struct pfs_entry e;
+	uint64_t raw = (0x40200000ull | MOCK_A64_BLOCK | MOCK_A64_USER | MOCK_A64_AF | MOCK_A64_NG |
+			(1ull << 59)) & ~MOCK_A64_VALID;
+	pfs_decode_entry(&m.lo, raw, PFS_LEVEL_PMD, &e);
+	CHECK_EQ(e.kind, PFS_KIND_PRESENT);
+	CHECK_EQ(e.pfn, 0x40200ull);
+	pfs_decode_entry(&m.lo, raw, PFS_LEVEL_PTE, &e);
+	CHECK(e.kind != PFS_KIND_PRESENT && e.kind != PFS_KIND_PROTNONE);
+	pfs_layout_set_version(&m.lo, 6, 12, 0);
+	/* 6.12: nG with VALID clear is PRESENT_INVALID: PROT_NONE */
+	pfs_decode_entry(&m.lo, raw, PFS_LEVEL_PMD, &e);
+	CHECK_EQ(e.kind, PFS_KIND_PROTNONE);
+	mock_a64_fini(&m);
+}
+
 TEST(arm64_lpa2_entry_oa_bits)
 {
 	struct mock_a64 m;
