@@ -53,12 +53,72 @@ fetch_busybox() {
   echo "busybox $out"
 }
 
+# The root the guest sees as its 9p "host" share for the real kdump: arm64
+# kexec-tools and makedumpfile with the shared libraries they link (no
+# maintainer scripts run), the arm64 busybox, and the mount points the lab's
+# init uses (tests/vm/init runs `chroot /host kexec -p` and, in the capture
+# kernel, `chroot /host makedumpfile`).
+# Everything from trixie: bookworm's kexec-tools 2.0.26 needs _text in
+# /proc/kallsyms to compute PAGE_OFFSET ("Can't get the symbol of _text"), which
+# Debian's arm64 6.1 (no CONFIG_KALLSYMS_ALL) does not list, and bookworm's
+# makedumpfile 1.7.2 then fails ("vaddr_to_paddr_arm64: Can't read pgd").
+KDUMP_PKGS_TRIXIE="kexec-tools makedumpfile libc6 libgcc-s1 zlib1g liblzma5 libbz2-1.0 libdw1t64
+libelf1t64 liblzo2-2 libzstd1 libxenmisc4.20 libext2fs2t64 libcom-err2 libfdt1 libuuid1 libxencall1
+libxendevicemodel1 libxenevtchn1 libxenforeignmemory1 libxengnttab1 libxenhypfs1 libxenstore4
+libxentoolcore1 libxentoollog1 libyajl2"
+KDUMP_PKGS=""
+fetch_kdumproot() {
+  local root=$CACHE/kdumproot
+  local want="$KDUMP_PKGS / $KDUMP_PKGS_TRIXIE"
+  if [ -f "$root/.ready" ] && [ "$(cat "$root/.ready")" = "$want" ]; then echo "kdumproot $root"; return; fi
+  update bookworm
+  update trixie
+  local dl=$CACHE/debs/kdumproot dlt=$CACHE/debs/kdumproot-trixie; mkdir -p "$dl" "$dlt"
+  (cd "$dl" && for p in $KDUMP_PKGS; do
+     ls "${p}"_*.deb >/dev/null 2>&1 || private_apt bookworm download "$p:arm64" >&2; done)
+  (cd "$dlt" && for p in $KDUMP_PKGS_TRIXIE; do
+     ls "${p}"_*.deb >/dev/null 2>&1 || private_apt trixie download "$p:arm64" >&2; done)
+  rm -rf "$root.tmp" && mkdir -p "$root.tmp"
+  for deb in "$dl"/*.deb; do dpkg-deb -x "$deb" "$root.tmp"; done
+  # merged /usr, as trixie's packages expect: bookworm's /lib, /bin, /sbin into
+  # /usr, then trixie's files over them (its glibc wins)
+  for d in lib bin sbin; do
+    if [ -d "$root.tmp/$d" ] && [ ! -L "$root.tmp/$d" ]; then
+      mkdir -p "$root.tmp/usr/$d" && cp -a "$root.tmp/$d/." "$root.tmp/usr/$d/" && rm -rf "$root.tmp/$d"
+    fi
+    mkdir -p "$root.tmp/usr/$d" && ln -sfn "usr/$d" "$root.tmp/$d"
+  done
+  for deb in "$dlt"/*.deb; do dpkg-deb --fsys-tarfile "$deb" | tar -x --keep-directory-symlink -C "$root.tmp"; done
+  mkdir -p "$root.tmp"/{proc,sys,dev,tmp,out,lab}
+  cp "$(fetch_busybox | awk '{print $2}')" "$root.tmp/bin/busybox"
+  # kexec-tools' arm64 get_page_offset() needs _text in /proc/kallsyms only to
+  # tell the 5.4+ VA layout (image above the middle of the VA space); Debian's
+  # arm64 6.1 lists no _text (no CONFIG_KALLSYMS_ALL, _text precedes _stext).
+  # /sbin/kexec adds _text = _stext's address (same half of the VA space)
+  mv "$root.tmp/usr/sbin/kexec" "$root.tmp/usr/sbin/kexec.real"
+  cat > "$root.tmp/usr/sbin/kexec" <<'KEXEC'
+#!/bin/busybox sh
+if ! /bin/busybox grep -q ' _text$' /proc/kallsyms; then
+  s=$(/bin/busybox awk '$3 == "_stext" {print $1; exit}' /proc/kallsyms)
+  { /bin/busybox cat /proc/kallsyms; echo "$s T _text"; } > /tmp/kallsyms.kexec
+  /bin/busybox mount --bind /tmp/kallsyms.kexec /proc/kallsyms
+fi
+exec /usr/sbin/kexec.real "$@"
+KEXEC
+  chmod 755 "$root.tmp/usr/sbin/kexec"
+  ln -sf busybox "$root.tmp/bin/sh"
+  rm -rf "$root" && mv "$root.tmp" "$root"
+  echo "$want" > "$root/.ready"
+  echo "kdumproot $root"
+}
+
 fetch() { # GEN: 6.1 (bookworm) | 6.12 (trixie)
   local gen=$1 suite
   case $gen in
     6.1) suite=bookworm ;;
     6.12) suite=trixie ;;
     busybox) fetch_busybox; return ;;
+    kdumproot) fetch_kdumproot; return ;;
     *) echo "kernels.sh: unknown arm64 kernel generation '$gen' (6.1, 6.12)" >&2; exit 2 ;;
   esac
   local stamp=$KDIR/$gen.ready

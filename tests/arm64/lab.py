@@ -10,8 +10,12 @@ directory plus the tests/vm files it reuses) and its own cache directory
 Command line (mk/arm64.mk):
     /usr/bin/python3 -m tests.arm64.lab build [KERNEL CPU SCENARIO]...  (default: ARM64_SET)
     /usr/bin/python3 -m tests.arm64.lab list
-No real kdump: the guest cannot run the host's x86-64 kexec/makedumpfile through
-its 9p root (the x86 lab's route); the dumps are QEMU's dump-guest-memory ones.
+The real kdump (6.1): the guest's 9p "host" share is not the host's root (whose
+x86-64 kexec and makedumpfile it cannot run) but an arm64 root made of
+Debian's arm64 kexec-tools and makedumpfile (tests/arm64/kernels.sh
+kdumproot); tests/vm/init then does what it does on x86-64: kexec -p, a sysrq
+crash, makedumpfile -d 31 and -d 23 in the capture kernel.  6.12 has no real
+kdump here: Debian 12's makedumpfile 1.7.2 does not support it.
 """
 import hashlib
 import json
@@ -45,6 +49,13 @@ DUMP_FILES = {
     "kdump-zlib": "kdump-zlib.vmcore",             # rebuilt by makedumpfile -R
     "kdump-zlib-flat": "kdump-zlib.flat",          # as QEMU writes it (flattened)
 }
+# kernels whose fixtures also get the real kdump (makedumpfile 1.7.2 knows them)
+KDUMP_GENS = ("6.1",)
+KDUMP_FILES = {
+    "kdump-real": "kdump-real.vmcore",          # makedumpfile -c -d 31 in the capture kernel
+    "kdump-real-d23": "kdump-real-d23.vmcore",  # same /proc/vmcore, user pages kept
+}
+TIMEOUT_KDUMP = 600
 ARM64_SET = (
     ("6.1", "max", "healthy"),
     ("6.12", "max", "healthy"),
@@ -60,6 +71,11 @@ REUSED = ("init", "guest/Makefile", "guest/common.h", "guest/scenarios.c", "gues
 
 LabError = xlab.LabError
 _log = xlab._log
+
+
+def formats(gen):
+    """The dump formats of GEN's fixtures."""
+    return DUMP_FORMATS + (tuple(KDUMP_FILES) if gen in KDUMP_GENS else ())
 
 
 def arm64_set():
@@ -187,7 +203,7 @@ def build_initrd(k, dest, scenario="healthy"):
 class Guest(xlab.Guest):
     """One qemu-system-aarch64 process (-M virt, TCG single-threaded, under nice)."""
 
-    def __init__(self, k, cpu, initrd, serial, share, append):
+    def __init__(self, k, cpu, initrd, serial, share, append, host_root="/"):
         self.k = k
         self.serial = serial
         self.sockdir = tempfile.mkdtemp(prefix="pfnlab-a64-")
@@ -202,7 +218,8 @@ class Guest(xlab.Guest):
                "-serial", "file:" + serial,
                "-qmp", "unix:%s,server=on,wait=off" % self.qmp_path,
                "-device", "vmcoreinfo",
-               "-virtfs", "local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap",
+               "-virtfs", "local,path=%s,mount_tag=host,security_model=none,readonly=on,multidevs=remap"
+               % host_root,
                "-virtfs", "local,path=%s,mount_tag=out,security_model=none,multidevs=remap" % share]
         self.cmd = cmd
         open(serial, "w").close()
@@ -212,9 +229,16 @@ class Guest(xlab.Guest):
         self.qmp = None
 
 
-def _append(scenario):
+def _append(scenario, kernel="", initrd=""):
     return ("console=ttyAMA0 panic=1 transparent_hugepage=madvise "
+            + ("crashkernel=256M pfnlab.kernel=%s pfnlab.initrd=%s " % (kernel, initrd)
+               if kernel else "") +
             "pfnlab.mode=dump pfnlab.scenario=%s" % scenario)
+
+
+def kdumproot():
+    with xlab._flock(os.path.join(CACHE, "kdumproot.lock")):
+        return _script("arm64 kdump root", "kdumproot")
 
 
 def fixture_key(k, cpu, scenario):
@@ -260,7 +284,20 @@ def _build(k, gen, cpu, scenario, d):
     initrd = p("initrd.cpio.gz")
     build_initrd(k, initrd, scenario)
     serial = p("serial.log")
-    guest = Guest(k, cpu, initrd, serial, d, _append(scenario))
+    kdump = gen in KDUMP_GENS
+    if kdump:
+        # the capture kernel and initramfs as the guest's kexec sees them:
+        # under the kdump root, which is its /host
+        root = kdumproot()
+        sub = os.path.join("lab", os.path.basename(d))
+        os.makedirs(os.path.join(root, sub), exist_ok=True)
+        shutil.copy(k.vmlinuz, os.path.join(root, sub, "vmlinuz"))
+        shutil.copy(initrd, os.path.join(root, sub, "initrd.cpio.gz"))
+        guest = Guest(k, cpu, initrd, serial, d,
+                      _append(scenario, "/%s/vmlinuz" % sub, "/%s/initrd.cpio.gz" % sub),
+                      host_root=root)
+    else:
+        guest = Guest(k, cpu, initrd, serial, d, _append(scenario))
     try:
         t0 = time.time()
         guest.wait_marker("boot+scenarios (READY)", "PFNLAB-READY", TIMEOUT_READY)
@@ -282,15 +319,36 @@ def _build(k, gen, cpu, scenario, d):
             os.chmod(out + ".tmp", 0o644)
             os.rename(out + ".tmp", out)
             _log("%s: dump %s in %.0fs" % (os.path.basename(d), name, time.time() - t1))
+        if kdump:
+            # go: kexec -p, sysrq crash, makedumpfile in the capture kernel (whose
+            # console is the init's console=ttyS0: silent here, so wait for QEMU
+            # to power off and for the files)
+            t1 = time.time()
+            open(p("go"), "w").close()
+            guest.wait_marker("real kdump", "PFNLAB-KDUMP-DONE", TIMEOUT_KDUMP, exit_ok=True)
+            guest.wait_exit("real kdump (poweroff)", 60)
+            for fn in KDUMP_FILES.values():
+                if not os.path.exists(p(fn)):
+                    log = ""
+                    if os.path.exists(p("makedumpfile.log")):
+                        with open(p("makedumpfile.log"), errors="replace") as f:
+                            log = f.read()[-1500:]
+                    guest._fail("real kdump", "no %s after the capture kernel ran%s"
+                                % (fn, "; makedumpfile.log:\n" + log if log else ""))
+            os.unlink(p("go"))
+            _log("%s: real kdump in %.0fs" % (os.path.basename(d), time.time() - t1))
     finally:
         guest.stop()
+        if kdump:
+            shutil.rmtree(os.path.join(root, sub), ignore_errors=True)
     with open(p("kdump-zlib.flat"), "rb") as fi:
         r = subprocess.run(["makedumpfile", "-R", p("kdump-zlib.vmcore.tmp")], stdin=fi,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if r.returncode != 0:
         raise LabError("step 'makedumpfile -R': rc %d: %s" % (r.returncode, r.stdout[-2000:]))
     os.rename(p("kdump-zlib.vmcore.tmp"), p("kdump-zlib.vmcore"))
-    for name, fn in DUMP_FILES.items():
+    files = dict(DUMP_FILES, **(KDUMP_FILES if kdump else {}))
+    for name, fn in files.items():
         if not os.path.getsize(p(fn)) > 0:
             raise LabError("step 'dump %s': %s is empty (serial log %s)" % (name, p(fn), serial))
     fx = {
@@ -299,7 +357,7 @@ def _build(k, gen, cpu, scenario, d):
         # dump (VMCOREINFO TCR_EL1_T1SZ) in the tests
         "levels": None,
         "vmlinux": k.vmlinux, "vmlinuz": k.vmlinuz, "kernel_dir": k.dir,
-        "dumps": {n: p(fn) for n, fn in DUMP_FILES.items()},
+        "dumps": {n: p(fn) for n, fn in files.items()},
         "source_hash": source_hash(),
         "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }

@@ -19,9 +19,8 @@ for p in (ROOT, os.path.join(ROOT, "src", "python"), os.path.join(ROOT, "tests",
 import lab_support as L  # noqa: E402
 from tests.arm64 import lab as alab  # noqa: E402
 
-FORMATS = alab.DUMP_FORMATS
 KEYS = [tuple(k) for k in alab.arm64_set()]
-CASES = [(k, f) for k in KEYS for f in FORMATS]
+CASES = [(k, f) for k in KEYS for f in alab.formats(k[0])]
 IDS = [f"{'-'.join(k)}-{f}" for k, f in CASES]
 
 # /proc/kpageflags bits (include/uapi/linux/kernel-page-flags.h + kernel-private)
