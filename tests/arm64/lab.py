@@ -12,10 +12,11 @@ Command line (mk/arm64.mk):
     /usr/bin/python3 -m tests.arm64.lab list
 The real kdump (6.1): the guest's 9p "host" share is not the host's root (whose
 x86-64 kexec and makedumpfile it cannot run) but an arm64 root made of
-Debian's arm64 kexec-tools and makedumpfile (tests/arm64/kernels.sh
+trixie's arm64 kexec-tools and makedumpfile (tests/arm64/kernels.sh
 kdumproot); tests/vm/init then does what it does on x86-64: kexec -p, a sysrq
 crash, makedumpfile -d 31 and -d 23 in the capture kernel.  6.12 has no real
-kdump here: Debian 12's makedumpfile 1.7.2 does not support it.
+kdump here: makedumpfile 1.7.6 refuses its configuration ("PAGE SIZE 0x1000
+and VA Bits 52 not supported"; VMCOREINFO says VA_BITS=52 even on a 48-bit CPU).
 """
 import hashlib
 import json
@@ -49,7 +50,7 @@ DUMP_FILES = {
     "kdump-zlib": "kdump-zlib.vmcore",             # rebuilt by makedumpfile -R
     "kdump-zlib-flat": "kdump-zlib.flat",          # as QEMU writes it (flattened)
 }
-# kernels whose fixtures also get the real kdump (makedumpfile 1.7.2 knows them)
+# kernels whose fixtures also get the real kdump (makedumpfile 1.7.6 reads them)
 KDUMP_GENS = ("6.1",)
 KDUMP_FILES = {
     "kdump-real": "kdump-real.vmcore",          # makedumpfile -c -d 31 in the capture kernel
