@@ -12,6 +12,9 @@ PKGS="$PKGS debhelper dh-python python3-all-dev"
 PKGS="$PKGS stress-ng"
 # the crash extension (plugins/crash): crash and its defs.h
 PKGS="$PKGS crash"
+# the arm64 lab (tests/arm64): qemu-system-aarch64 and the cross compiler for
+# its static guest programs (kernels and busybox come from tests/arm64/kernels.sh)
+PKGS="$PKGS qemu-system-arm gcc-aarch64-linux-gnu libc6-dev-arm64-cross"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

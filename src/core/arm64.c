@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * arm64, 4 KiB granule, 48-bit VA (4 levels): arch/arm64/include/asm/
- * pgtable-hwdef.h, pgtable-prot.h, pgtable.h, memory.h.  Entry decode,
- * walking and kernel-virtual translation are complete for that
- * configuration; what remains is listed at the end.
+ * arm64, 4 KiB granule: 48-bit VA (4 levels) and 52-bit VA with FEAT_LPA2
+ * (5 levels, v6.9 "arm64: Enable LPA2 at boot if supported by the system"):
+ * arch/arm64/include/asm/pgtable-hwdef.h, pgtable-prot.h, pgtable.h,
+ * memory.h.  lo->va_bits is the size the CPU runs (vabits_actual, 64 -
+ * TCR_EL1.T1SZ): a 52-bit kernel on a CPU without LPA2 runs 48-bit VAs, 4
+ * levels and the 48-bit descriptor format.  What remains is listed at the end.
  */
 #include "pfnscope/arch.h"
 
@@ -20,8 +22,22 @@
 #define A_SPECIAL (1ull << 56)
 #define A_BIT58   (1ull << 58)  /* PTE_PROT_NONE <= 6.9, PTE_UFFD_WP 6.10+ */
 #define A_ADDR    0x0000fffffffff000ull  /* PTE_ADDR_LOW, 48-bit PA */
+#define A_ADDR_LPA2 0x0003fffffffff000ull /* LPA2: OA[49:12] in bits 49:12 */
 #define A_SWP_EXCLUSIVE (1ull << 2)
 #define A_SWP_UFFD_WP   (1ull << 3)     /* 6.10+ */
+
+/*
+ * Output (or next-table) address of a descriptor.  With LPA2 (TCR_EL1.DS,
+ * only when the kernel runs 52-bit VAs with 4 KiB pages) OA[51:50] sit in
+ * descriptor bits 9:8, where the 48-bit format keeps the shareability field
+ * (pgtable-hwdef.h PTE_ADDR_HIGH / PTE_ADDR_HIGH_SHIFT, __pte_to_phys()).
+ */
+static uint64_t arm64_oa(const struct pfs_layout *lo, uint64_t v)
+{
+	if (lo->va_bits == 52)
+		return (v & A_ADDR_LPA2) | (((v >> 8) & 3ull) << 50);
+	return v & A_ADDR;
+}
 
 static int new_format(const struct pfs_layout *lo)
 {
@@ -41,12 +57,26 @@ static int arm64_present(const struct pfs_layout *lo, uint64_t v)
 	return (v & A_VALID) || (v & invalid_present_bit(lo));
 }
 
+/*
+ * pmd_present() <= 6.9 also holds for a pmd that pmdp_invalidate() cleared
+ * PMD_SECT_VALID on (THP split/migration): PMD_PRESENT_INVALID, bit 59
+ * (arch/arm64/include/asm/pgtable.h, "arm64/mm: Enable THP migration",
+ * v5.8); 6.10 folded it into PTE_PRESENT_INVALID (nG) for every level.
+ */
+#define A_PMD_PRESENT_INVALID (1ull << 59)
+static int arm64_present_level(const struct pfs_layout *lo, uint64_t v, unsigned level)
+{
+	if (level == PFS_LEVEL_PMD && !new_format(lo) && !(v & A_VALID) && (v & A_PMD_PRESENT_INVALID))
+		return 1;
+	return arm64_present(lo, v);
+}
+
 static int arm64_classify(const struct pfs_layout *lo, uint64_t raw, unsigned level, uint64_t *next_pa)
 {
 	if (raw == 0)
 		return PFS_TE_NONE;
 	if ((raw & (A_VALID | A_TABLE)) == (A_VALID | A_TABLE)) {
-		*next_pa = raw & A_ADDR;
+		*next_pa = arm64_oa(lo, raw);
 		return PFS_TE_TABLE;
 	}
 	/* a block (0b01) at L1/L2, or a non-present pmd (THP migration) */
@@ -68,7 +98,7 @@ static void arm64_decode(const struct pfs_layout *lo, uint64_t v, unsigned level
 		e->kind = PFS_KIND_NONE;
 		return;
 	}
-	if (!arm64_present(lo, v)) {
+	if (!arm64_present_level(lo, v, level)) {
 		/* __swp_type/__swp_offset: type 5 bits at __SWP_TYPE_SHIFT 3 and
 		 * 50 offset bits from 8 (<= 6.9); 6.10+: type at 6, bit 11
 		 * PTE_PRESENT_INVALID, offset from __SWP_OFFSET_SHIFT 12 */
@@ -83,14 +113,16 @@ static void arm64_decode(const struct pfs_layout *lo, uint64_t v, unsigned level
 		pfs_decode_swp(lo, type, offset, e);
 		return;
 	}
-	e->kind = (v & A_VALID) ? PFS_KIND_PRESENT : PFS_KIND_PROTNONE;
+	/* valid, or a pmd only invalidated for a split (<= 6.9): present;
+	 * PROT_NONE / PRESENT_INVALID otherwise */
+	e->kind = (v & A_VALID) || !(v & invalid_present_bit(lo)) ? PFS_KIND_PRESENT : PFS_KIND_PROTNONE;
 	int leaf = level >= PFS_LEVEL_PMD;
-	uint64_t mask = A_ADDR;
+	uint64_t pa = arm64_oa(lo, v);
 	if (leaf) {
-		mask &= ~((1ull << pfs_level_shift(level)) - 1);
+		pa &= ~((1ull << pfs_level_shift(level)) - 1);
 		e->bits |= PFS_E_LEAF;
 	}
-	e->pfn = (v & mask) >> 12;
+	e->pfn = pa >> 12;
 	if (v & A_DBM)
 		e->bits |= PFS_E_WRITE;
 	if (v & A_USER)
@@ -144,7 +176,12 @@ static void arm64_decode(const struct pfs_layout *lo, uint64_t v, unsigned level
 
 static int arm64_va_to_pa_lm_or_kimg(const struct pfs_layout *lo, uint64_t va, uint64_t *pa)
 {
-	uint64_t lm_size = 1ull << (lo->va_bits - 1);
+	/* __is_lm_address(): va - PAGE_OFFSET < PAGE_END - PAGE_OFFSET, with
+	 * PAGE_OFFSET = -(1 << VA_BITS) the configured size and PAGE_END =
+	 * -(1 << (VA_BITS_MIN - 1)), VA_BITS_MIN = 48 for 48- and 52-bit
+	 * kernels: 2^47 bytes at 48 bits, 2^52 - 2^47 at 52 */
+	uint64_t lm_size = lo->page_offset_base >= 0 - (1ull << 48) ? 1ull << 47
+			   : (0 - (1ull << 47)) - lo->page_offset_base;
 	if (lo->page_offset_base && va - lo->page_offset_base < lm_size) {
 		if (lo->phys_offset == UINT64_MAX)
 			return -1;
@@ -164,42 +201,41 @@ static int arm64_kvirt_root(struct pfs_target *t, uint64_t va, uint64_t *table, 
 {
 	const struct pfs_layout *lo = t->lo;
 
-	if (lo->va_bits != 48 || lo->pgtable_levels != 4)
-		return pfs_target_fail(t, PFS_ELAYOUT, "arm64: only 4K pages with 48-bit VA", va);
+	if (!((lo->va_bits == 48 && lo->pgtable_levels == 4) ||
+	      (lo->va_bits == 52 && lo->pgtable_levels == 5)))
+		return pfs_target_fail(t, PFS_ELAYOUT, "arm64: only 4K pages with 48-bit or 52-bit (LPA2) VA", va);
 	if (!lo->init_top_pgt || arm64_va_to_pa_lm_or_kimg(lo, lo->init_top_pgt, table))
 		return pfs_target_fail(t, PFS_ELAYOUT, "swapper_pg_dir", va);
-	/* TTBR1 covers [2^64 - 2^VA_BITS, 2^64): bits 63..48 all ones (no
+	/* TTBR1 covers [2^64 - 2^va_bits, 2^64): bits 63..va_bits all ones (no
 	 * TBI1 pointer tags: KASAN_SW/HW_TAGS addresses are not reset) */
-	if ((va >> 48) != 0xffff)
+	if ((va >> lo->va_bits) != (UINT64_MAX >> lo->va_bits))
 		return pfs_target_fail(t, PFS_EFAULT, "not a kernel (TTBR1) address", va);
-	/* at most four reads: a table that points to itself or an ancestor
-	 * ends at level 3 like the hardware walk, it cannot loop */
-	*top = PFS_LEVEL_P4D;
+	/* at most five reads: a table that points to itself or an ancestor
+	 * ends at level 3 like the hardware walk, it cannot loop.  With LPA2
+	 * the top table is at level -1 (PGDIR_SHIFT 48) and has 16 entries:
+	 * pfs_kvirt_to_phys sizes it from va_bits. */
+	*top = lo->pgtable_levels == 5 ? PFS_LEVEL_PGD : PFS_LEVEL_P4D;
 	return 0;
 }
 
 static enum pfs_kvirt_step arm64_kvirt_step(const struct pfs_layout *lo, uint64_t raw,
 					    unsigned level, uint64_t *next)
 {
-	(void)lo;
 	if (!(raw & A_VALID))
 		return PFS_KVIRT_NOT_MAPPED;
 	uint64_t type = raw & A_TYPE_MASK;
 	int block = type == A_TYPE_BLOCK && (level == PFS_LEVEL_PMD || level == PFS_LEVEL_PUD);
 	if (type == A_TYPE_BLOCK && !block)   /* reserved at level 3 (and level 0 w/o LPA2) */
 		return PFS_KVIRT_INVALID;
-	*next = raw & A_ADDR;
+	*next = arm64_oa(lo, raw);
 	return level == PFS_LEVEL_PTE || block ? PFS_KVIRT_LEAF : PFS_KVIRT_TABLE;
 }
 
 /*
  * Not done for arm64 yet (x86-64 is complete):
- *  - 16K/64K granules, 3-level (VA_BITS 39) and 5-level (52-bit VA,
- *    LPA2) tables, 52-bit PAs (FEAT_LPA/LPA2 address bits): kernel
- *    translation refuses them (PFS_ELAYOUT), entry decode assumes 48-bit PA;
+ *  - 16K/64K granules, 3-level (VA_BITS 39) tables, 64K FEAT_LPA 52-bit
+ *    PAs: kernel translation refuses them (PFS_ELAYOUT);
  *  - pointer tags (TBI1, KASAN_SW_TAGS/HW_TAGS) on kernel addresses;
- *  - the Python front end fills the layout for x86-64 only (kimage_voffset,
- *    phys_offset, va_bits, PAGE_OFFSET, VMEMMAP_START from VMCOREINFO);
  *  - contiguous-bit (PTE_CONT) runs, MAIR AttrIndx cache attributes (no
  *    PWT/PCD/PAT equivalent decoded), MTE / BTI VMA flags.
  */

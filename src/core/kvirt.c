@@ -66,7 +66,11 @@ int pfs_kvirt_to_phys(struct pfs_target *t, uint64_t va, uint64_t *pa, uint64_t 
 	for (int level = (int)top; level >= PFS_LEVEL_PTE; level--) {
 		unsigned shift = pfs_level_shift((unsigned)level);
 		uint64_t raw, next = 0;
-		if (pfs_read_phys(t->rd, (table & ~0xfffull) + ((va >> shift) & 511) * 8, &raw, 8))
+		/* the top table has 2^(va_bits - shift) entries (PTRS_PER_PGD):
+		 * 16 for arm64's LPA2 level -1, 512 everywhere else */
+		uint64_t nidx = level == (int)top && t->lo->va_bits && t->lo->va_bits - shift < 9
+			? (1ull << (t->lo->va_bits - shift)) - 1 : 511;
+		if (pfs_read_phys(t->rd, (table & ~0xfffull) + ((va >> shift) & nidx) * 8, &raw, 8))
 			return pfs_target_fail(t, PFS_EREAD, "kernel page table", va);
 		switch (arch->kvirt_step(t->lo, raw, (unsigned)level, &next)) {
 		case PFS_KVIRT_NOT_MAPPED:

@@ -41,11 +41,11 @@ void pfs_layout_init(struct pfs_layout *lo)
  * MAX_SWAPFILES (the length of swap_info[]) tells, see
  * pfs_layout_set_max_swapfiles().
  */
-static void set_swap_types(struct pfs_layout *lo, unsigned v, int dev)
+static void set_swap_types2(struct pfs_layout *lo, unsigned v, int dev, int no_marker)
 {
 	int mig = v >= V(5, 19) ? 3 : 2;
 	int hwp = 1;
-	int marker = v >= V(5, 19) ? 1 : 0;
+	int marker = v >= V(5, 19) && !no_marker ? 1 : 0;
 	int swapin = (v >= V(6, 0) && v < V(6, 2)) ? 1 : 0;
 	int max = 32 - dev - mig - hwp - marker - swapin;
 
@@ -81,6 +81,11 @@ static void set_swap_types(struct pfs_layout *lo, unsigned v, int dev)
 	lo->pte_marker_guard = v >= V(6, 13) ? 4 : -1;
 }
 
+static void set_swap_types(struct pfs_layout *lo, unsigned v, int dev)
+{
+	set_swap_types2(lo, v, dev, 0);
+}
+
 /* SWP_DEVICE_NUM with CONFIG_DEVICE_PRIVATE=y, per generation */
 static int swp_device_num(unsigned v)
 {
@@ -104,6 +109,17 @@ int pfs_layout_set_max_swapfiles(struct pfs_layout *lo, int max_swapfiles)
 	if (max_swapfiles == tmp.max_swapfiles) {
 		set_swap_types(lo, v, 0);
 		return 0;
+	}
+	/* 5.19 .. 6.1: CONFIG_PTE_MARKER is selected only by PTE_MARKER_UFFD_WP,
+	 * which needs HAVE_ARCH_USERFAULTFD_WP (x86-64 only; arm64 from 6.10,
+	 * "arm64/mm: Add uffd write-protect support"): Debian's arm64 6.1 has
+	 * MAX_SWAPFILES 27 = 32 - migration 3 - hwpoison 1 - swapin error 1 */
+	if (v >= V(5, 19) && v < V(6, 2)) {
+		set_swap_types2(&tmp, v, 0, 1);
+		if (max_swapfiles == tmp.max_swapfiles) {
+			set_swap_types2(lo, v, 0, 1);
+			return 0;
+		}
 	}
 	return -1;
 }
@@ -189,9 +205,9 @@ int pfs_layout_validate(const struct pfs_layout *lo, const char **missing)
 	NEED(lo->kvm_profile >= PFS_KVM_5_4 && lo->kvm_profile <= PFS_KVM_6_13, "kvm_profile");
 	NEED(lo->pgtable_levels == 4 || lo->pgtable_levels == 5, "pgtable_levels");
 	if (lo->arch == PFS_ARCH_ARM64) {
-		/* arm64.c translates 4 KiB granule, 48-bit VA (4 levels) only */
-		NEED(lo->pgtable_levels == 4, "pgtable_levels (arm64: 4)");
-		NEED(lo->va_bits == 48, "va_bits (arm64: 48)");
+		/* arm64.c: 4 KiB granule, 48-bit VA (4 levels) or 52-bit LPA2 (5) */
+		NEED((lo->pgtable_levels == 4 && lo->va_bits == 48) ||
+		     (lo->pgtable_levels == 5 && lo->va_bits == 52), "va_bits/pgtable_levels (arm64: 48/4 or 52/5)");
 		NEED(lo->kimage_voffset != 0, "kimage_voffset");
 		NEED(lo->phys_offset != UINT64_MAX, "phys_offset");
 	}

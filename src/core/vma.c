@@ -270,7 +270,13 @@ int pfs_mm_pgd_phys(struct pfs_target *t, uint64_t mm, uint64_t *pgd_pa)
 	 * direct-map address: __pa() is a subtraction.  Anything else goes
 	 * through the kernel's page tables. */
 	dm_size = lo->max_physmem_bits ? 1ull << lo->max_physmem_bits : 1ull << 46;
-	if (lo->page_offset_base && pgd >= lo->page_offset_base &&
+	if (lo->arch == PFS_ARCH_ARM64) {
+		/* arm64 __pa() adds PHYS_OFFSET: the arch's kernel translation
+		 * does the linear-map arithmetic (__lm_to_phys) */
+		ret = pfs_kvirt_to_phys(t, pgd, pgd_pa, NULL);
+		if (ret < 0)
+			return pfs_target_fail(t, -ret, "mm_struct.pgd translation", pgd);
+	} else if (lo->page_offset_base && pgd >= lo->page_offset_base &&
 	    pgd - lo->page_offset_base < dm_size) {
 		*pgd_pa = pgd - lo->page_offset_base;
 	} else {
@@ -278,7 +284,10 @@ int pfs_mm_pgd_phys(struct pfs_target *t, uint64_t mm, uint64_t *pgd_pa)
 		if (ret < 0)
 			return pfs_target_fail(t, -ret, "mm_struct.pgd translation", pgd);
 	}
-	if (*pgd_pa & (PFS_PAGE_SIZE - 1))
+	/* arm64 with 52-bit VAs: PGD_SIZE = PTRS_PER_PGD * 8 = 128 bytes, from
+	 * pgd_cache aligned to PGD_SIZE (arch/arm64/mm/pgd.c pgd_alloc) */
+	uint64_t align = lo->arch == PFS_ARCH_ARM64 && lo->va_bits == 52 ? 128 : PFS_PAGE_SIZE;
+	if (*pgd_pa & (align - 1))
 		return pfs_target_fail(t, PFS_ECORRUPT, "mm_struct.pgd alignment", pgd);
 	return 0;
 }

@@ -244,7 +244,12 @@ static int walk_table(struct walk *w, uint64_t table_pa, unsigned level, uint64_
 
 	w->path[level] = table_pa & ~0xfffull;
 	uint64_t *ents = w->upper[level];
-	memcpy(ents, tbl, PFS_PAGE_SIZE);
+	/* a top table smaller than a page sits inside it: arm64 pgd_alloc()
+	 * takes PGD_SIZE < PAGE_SIZE tables (16 entries with 52-bit LPA2
+	 * VAs) from its pgd_cache (arch/arm64/mm/pgd.c) */
+	unsigned off = (unsigned)(table_pa & 0xfff);
+	memset(ents, 0, PFS_PAGE_SIZE);
+	memcpy(ents, tbl + off, PFS_PAGE_SIZE - off);
 	unsigned shift = pfs_level_shift(level);
 	uint64_t span = 1ull << shift;
 	uint64_t va = lo_va;

@@ -189,7 +189,7 @@ TEST(arm64_layout_validate_fields)
 	CHECK_EQ(k.lo.phys_offset, UINT64_MAX);
 	k.lo.arch = PFS_ARCH_ARM64;
 	CHECK_EQ(pfs_layout_validate(&k.lo, &missing), -1);
-	CHECK_STR(missing, "va_bits (arm64: 48)");
+	CHECK_STR(missing, "va_bits/pgtable_levels (arm64: 48/4 or 52/5)");
 	k.lo.va_bits = 48;
 	CHECK_EQ(pfs_layout_validate(&k.lo, &missing), -1);
 	CHECK_STR(missing, "kimage_voffset");
@@ -198,10 +198,88 @@ TEST(arm64_layout_validate_fields)
 	CHECK_STR(missing, "phys_offset");
 	k.lo.phys_offset = 0;   /* PHYS_OFFSET 0 is valid */
 	CHECK_EQ(pfs_layout_validate(&k.lo, &missing), 0);
-	k.lo.pgtable_levels = 5;
+	k.lo.pgtable_levels = 5;   /* 5 levels need 52-bit VAs (LPA2) */
 	CHECK_EQ(pfs_layout_validate(&k.lo, &missing), -1);
-	CHECK_STR(missing, "pgtable_levels (arm64: 4)");
+	CHECK_STR(missing, "va_bits/pgtable_levels (arm64: 48/4 or 52/5)");
+	k.lo.va_bits = 52;
+	CHECK_EQ(pfs_layout_validate(&k.lo, &missing), 0);
 	mock_kernel_fini(&k);
+}
+
+/* 52-bit VA with FEAT_LPA2 (6.9+ kernels on a CPU with LPA2, e.g. QEMU -cpu
+ * max): five levels, a 16-entry top table indexed by VA bits 51:48, and
+ * OA[51:50] in descriptor bits 9:8 (the 48-bit format's shareability) */
+TEST(arm64_lpa2_kvirt_5_levels_and_high_oa)
+{
+	struct mock_a64 m;
+	mock_a64_init(&m, 6, 12);
+	const uint64_t po52 = 0xfff0000000000000ull;   /* _PAGE_OFFSET(52) */
+	m.lo.va_bits = 52;
+	m.lo.pgtable_levels = 5;
+	m.lo.page_offset_base = po52;
+	/* swapper (level -1) -> level 0 -> level 1 blocks, by hand */
+	uint64_t l0 = mock_a64_alloc(&m), l1 = mock_a64_alloc(&m);
+	uint64_t e = l0 | MOCK_A64_TABLE;
+	mock_mem_write(&m.mem, m.swapper_pa + ((po52 >> 48) & 15) * 8, &e, 8);
+	e = l1 | MOCK_A64_TABLE;
+	mock_mem_write(&m.mem, l0 + ((po52 >> 39) & 511) * 8, &e, 8);
+	e = MOCK_A64_PHYS_OFFSET | MOCK_A64_BLOCK | MOCK_A64_KERN;
+	mock_mem_write(&m.mem, l1 + 0, &e, 8);
+	/* 1 GiB block at PA 2^50 + 2 GiB: OA bit 50 is descriptor bit 8 */
+	e = 0x80000000ull | (1ull << 8) | MOCK_A64_BLOCK | MOCK_A64_KERN;
+	mock_mem_write(&m.mem, l1 + 8, &e, 8);
+	/* the kernel image (swapper_pg_dir) is reached through kimage_voffset */
+	uint64_t pa = 0, run = 0;
+	CHECK_EQ(pfs_kvirt_to_phys(&m.t, po52 + 0x1234, &pa, &run), 0);
+	CHECK_EQ(pa, MOCK_A64_PHYS_OFFSET + 0x1234);
+	CHECK_EQ(run, (1ull << 30) - 0x1234);
+	CHECK_EQ(pfs_kvirt_to_phys(&m.t, po52 + (1ull << 30) + 0x10, &pa, NULL), 0);
+	CHECK_EQ(pa, (1ull << 50) + 0x80000000ull + 0x10);
+	/* a 48-bit address is not a TTBR1 address of a 52-bit kernel's walk */
+	CHECK_EQ(pfs_kvirt_to_phys(&m.t, 0x000f000000000000ull, &pa, NULL), -PFS_EFAULT);
+	mock_a64_fini(&m);
+}
+
+/* <= 6.9: a THP pmd invalidated by pmdp_invalidate() (PMD_PRESENT_INVALID,
+ * bit 59, VALID clear) is pmd_present(); the same bits in a pte are a swap
+ * entry, and from 6.10 bit 59 means nothing (PTE_PRESENT_INVALID is nG) */
+TEST(arm64_pmd_present_invalid_le_6_9)
+{
+	struct mock_a64 m;
+	mock_a64_init(&m, 6, 1);
+	struct pfs_entry e;
+	uint64_t raw = (0x40200000ull | MOCK_A64_BLOCK | MOCK_A64_USER | MOCK_A64_AF | MOCK_A64_NG |
+			(1ull << 59)) & ~MOCK_A64_VALID;
+	pfs_decode_entry(&m.lo, raw, PFS_LEVEL_PMD, &e);
+	CHECK_EQ(e.kind, PFS_KIND_PRESENT);
+	CHECK_EQ(e.pfn, 0x40200ull);
+	pfs_decode_entry(&m.lo, raw, PFS_LEVEL_PTE, &e);
+	CHECK(e.kind != PFS_KIND_PRESENT && e.kind != PFS_KIND_PROTNONE);
+	pfs_layout_set_version(&m.lo, 6, 12, 0);
+	/* 6.12: nG with VALID clear is PRESENT_INVALID: PROT_NONE */
+	pfs_decode_entry(&m.lo, raw, PFS_LEVEL_PMD, &e);
+	CHECK_EQ(e.kind, PFS_KIND_PROTNONE);
+	mock_a64_fini(&m);
+}
+
+TEST(arm64_lpa2_entry_oa_bits)
+{
+	struct mock_a64 m;
+	mock_a64_init(&m, 6, 12);
+	struct pfs_entry e;
+	uint64_t raw = 0x1234000ull | (2ull << 8) | MOCK_A64_USER_PTE;
+	/* 48-bit format: bits 9:8 are SH (inner shareable 0b11 on real ptes) */
+	pfs_decode_entry(&m.lo, raw, PFS_LEVEL_PTE, &e);
+	CHECK_EQ(e.pfn, 0x1234ull);
+	m.lo.va_bits = 52;
+	m.lo.pgtable_levels = 5;
+	pfs_decode_entry(&m.lo, raw, PFS_LEVEL_PTE, &e);
+	CHECK_EQ(e.pfn, ((2ull << 50) | 0x1234000ull) >> 12);
+	/* bits 50/51 (GP, DBM) are not address bits in the LPA2 format */
+	raw = 0x3000ull | (1ull << 50) | MOCK_A64_DBM | MOCK_A64_USER_PTE;
+	pfs_decode_entry(&m.lo, raw, PFS_LEVEL_PTE, &e);
+	CHECK_EQ(e.pfn, 3ull);
+	mock_a64_fini(&m);
 }
 
 struct got {

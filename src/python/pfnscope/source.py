@@ -518,6 +518,11 @@ def dump_btf_source(vmci: VmcoreInfo, read_image: ReadBytes, read_u64: ReadU64,
     BTF from the kernel image between __start_BTF and __stop_BTF."""
     syms = KallsymsSymbols(dump_kallsyms_lookup(vmci, read_image, where), read_u64, vmci, where)
     start, stop = syms.address("__start_BTF"), syms.address("__stop_BTF")
+    if start is None and syms.address("init_task") is None:
+        # kallsyms keeps data symbols only with CONFIG_KALLSYMS_ALL (off in
+        # Debian's arm64 6.1): no layout without the debug vmlinux
+        raise PfnscopeError(where, "kallsyms lists no data symbols (kernel without "
+                            "CONFIG_KALLSYMS_ALL): pass the debug vmlinux with -s")
     if start is None or stop is None or not 0 < stop - start < (256 << 20):
         raise PfnscopeError(where, "no __start_BTF/__stop_BTF in kallsyms (kernel without "
                             "CONFIG_DEBUG_INFO_BTF?): pass the debug vmlinux with -s")

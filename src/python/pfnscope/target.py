@@ -25,6 +25,8 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import drgn
 
+from . import arch_arm64
+from . import qemu_diskdump
 from . import layout as layout_mod
 from . import source as source_mod
 from . import vmlinux as vmlinux_mod
@@ -441,8 +443,9 @@ class Session:
 
 # --- synthetic ELF core ----------------------------------------------------
 
-def vmcoreinfo_elf(vmci_text: str) -> bytes:
-    """An ELF64 x86-64 ET_CORE file whose only content is a VMCOREINFO note."""
+def vmcoreinfo_elf(vmci_text: str, machine: int = 62) -> bytes:
+    """An ELF64 ET_CORE file (e_machine MACHINE: 62 x86-64, 183 AArch64)
+    whose only content is a VMCOREINFO note."""
     desc = vmci_text.encode()
     if not desc.endswith(b"\n"):
         desc += b"\n"
@@ -450,7 +453,7 @@ def vmcoreinfo_elf(vmci_text: str) -> bytes:
     note = struct.pack("<III", len(name), len(desc), 0)
     note += name + b"\0" * (-len(name) % 4) + desc + b"\0" * (-len(desc) % 4)
     ehdr = b"\x7fELF" + bytes([2, 1, 1, 0]) + b"\0" * 8
-    ehdr += struct.pack("<HHIQQQIHHHHHH", 4, 62, 1, 0, 64, 0, 0, 64, 56, 1, 0, 0, 0)
+    ehdr += struct.pack("<HHIQQQIHHHHHH", 4, machine, 1, 0, 64, 0, 0, 64, 56, 1, 0, 0, 0)
     phdr = struct.pack("<IIQQQQQQ", 4, 0, 64 + 56, 0, 0, len(note), 0, 4)
     return ehdr + phdr + note
 
@@ -459,7 +462,7 @@ def _program_from_vmcoreinfo(vmci: VmcoreInfo) -> drgn.Program:
     prog = drgn.Program()
     fd = os.memfd_create("pfnscope-vmcoreinfo")
     try:
-        os.write(fd, vmcoreinfo_elf(vmci.text))
+        os.write(fd, vmcoreinfo_elf(vmci.text, 183 if arch_arm64.is_arm64(vmci) else 62))
         prog.set_core_dump(f"/proc/self/fd/{fd}")
     finally:
         os.close(fd)
@@ -490,7 +493,10 @@ def _add_segments(prog: drgn.Program, sess: Session) -> None:
 
     maxphys = 1 << int(sess.layout_dict["max_physmem_bits"])
     prog.add_memory_segment(0, maxphys, read_phys, True)
-    start = _kernel_half(sess.layout_dict["pgtable_levels"])
+    if arch_arm64.is_arm64(sess.vmci):
+        start = sess.layout_dict["page_offset_base"]
+    else:
+        start = _kernel_half(sess.layout_dict["pgtable_levels"])
     prog.add_memory_segment(start, (1 << 64) - start, read_kvirt, False)
 
 
@@ -604,6 +610,13 @@ def open_dump(path: str, vmlinux: Optional[str] = None, reader: str = "kdumpfile
         if not kf.vmcoreinfo:
             raise PfnscopeError(path, "no VMCOREINFO in the dump (QEMU needs -device vmcoreinfo)")
         vmci = VmcoreInfo(kf.vmcoreinfo)
+        if arch_arm64.is_arm64(vmci) and kf.format.startswith("diskdump") and \
+                qemu_diskdump.probe(path) not in (None, 4096):
+            # QEMU's aarch64 kdump-compressed file: 64 KiB blocks, which
+            # libkdumpfile 0.5.1 reads as 4 KiB pages (pfnscope.qemu_diskdump)
+            kf.close()
+            qd = qemu_diskdump.QemuDiskdump(path)
+            return _image_session(qd, vmci, path, "qemu-diskdump", vmlinux, btf)
         return _image_session(kf, vmci, path, "kdumpfile", vmlinux, btf)
     if reader == "drgn":
         prog = drgn.Program()
@@ -644,11 +657,17 @@ def _image_session(phys, vmci: VmcoreInfo, path: str, reader_name: str,
     vml, why = _find_vmlinux(vmlinux, vmci.osrelease, btf)
     damage = getattr(phys, "damage", None)
     phys_base = (vmci.number("phys_base", 0) or 0) & U64_MAX
-    read_u64 = _guard_read(layout_mod.image_read_u64(phys.read_phys, phys_base), path)
+    if arch_arm64.is_arm64(vmci):
+        voff = arch_arm64.kimage_voffset(vmci)
+        read_u64 = _guard_read(arch_arm64.image_read_u64(phys.read_phys, voff), path)
+    else:
+        read_u64 = _guard_read(layout_mod.image_read_u64(phys.read_phys, phys_base), path)
     prog = _program_from_vmcoreinfo(vmci)
     try:
         if vml is None:
             def read_img(va: int, n: int) -> bytes:
+                if arch_arm64.is_arm64(vmci):
+                    return arch_arm64.image_reader(phys.read_phys, voff)(va, n)
                 return phys.read_phys((va - layout_mod.START_KERNEL_MAP + phys_base) & U64_MAX, n)
             lsrc = _btf_or_explain(lambda: source_mod.dump_btf_source(vmci, read_img, read_u64,
                                                                       path), why)

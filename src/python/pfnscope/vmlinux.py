@@ -11,6 +11,7 @@ import re
 import struct
 from typing import Dict, List, Optional, Tuple
 
+from . import arch_arm64
 from .errors import PfnscopeError
 from .vmcoreinfo import VmcoreInfo
 
@@ -118,8 +119,10 @@ def check_match(vmlinux: str, vmci: VmcoreInfo) -> None:
     """Raise PfnscopeError unless the vmlinux belongs to the dumped kernel."""
     elf = ElfFile(vmlinux)
     try:
-        if elf.e_machine != 62:
-            raise PfnscopeError(vmlinux, f"not an x86-64 vmlinux (e_machine {elf.e_machine})")
+        # EM_X86_64, or EM_AARCH64 for an arm64 kernel (NUMBER(kimage_voffset))
+        want_machine, arch = (183, "arm64") if arch_arm64.is_arm64(vmci) else (62, "x86-64")
+        if elf.e_machine != want_machine:
+            raise PfnscopeError(vmlinux, f"not an {arch} vmlinux (e_machine {elf.e_machine})")
         if ".debug_info" not in elf.sections:
             raise PfnscopeError(vmlinux, "has no debug info (need the -dbg vmlinux)")
         want = vmci.build_id
