@@ -690,6 +690,120 @@ out:
 	return ret;
 }
 
+
+/* an N-byte unsigned field of a header, little- or big-endian */
+static uint64_t field(const unsigned char *p, unsigned n, int big)
+{
+	uint64_t v = 0;
+	for (unsigned i = 0; i < n; i++)
+		v |= (uint64_t)p[big ? n - 1 - i : i] << (8 * i);
+	return v;
+}
+
+/* libkdumpfile 0.5.1 (diskdump.c open_common) reads a diskdump header in the
+ * first of four layouts whose try_header() passes -- 32-bit little-endian,
+ * 32-bit big-endian, 64-bit little-endian, 64-bit big-endian; a later step
+ * failing as corrupt moves on to the next -- whatever the signature
+ * ("DISKDUMP" too) and for one part of a split dump too.  In each it reads
+ * (read_sub_hdr_32/64, read_notes, read_vmcoreinfo, read_bitmap) the
+ * sub-header at block_size, the ELF notes (header_version >= 4: offset_note,
+ * size_note) or the VMCOREINFO (3: offset_vmcoreinfo, size_vmcoreinfo) and
+ * the page bitmap (bitmap_blocks * block_size bytes at
+ * (1 + sub_hdr_size) * block_size; both int32_t there) through
+ * fcache_get_chunk(), which allocates for the whole length before reading
+ * (an entry per page, then a buffer of the length: a size_note near 2^40
+ * asks for gigabytes) and copies from file windows mapped past the end
+ * (SIGBUS).  The checks of check_diskdump() cover the 64-bit little-endian
+ * layout of a "KDUMP" file that is not split; this one covers every layout
+ * libkdumpfile may pick: each of those ranges must lie in the file. */
+static int check_diskdump_extents(const struct pfs_kdump *k, const char *path,
+				  char *err, size_t errlen)
+{
+	static const struct {
+		const char *name;
+		int big, is64;
+		unsigned block_size, sub_hdr_size, bitmap_blocks, max_mapnr;
+		/* sub-header: its size, offset_vmcoreinfo, size_vmcoreinfo,
+		 * offset_note, size_note (the sizes are 32-bit in the 32-bit one) */
+		unsigned sub_len, vmci_off, vmci_size, note_off, note_size;
+	} lay[] = {
+		{ "32-bit little-endian", 0, 0, 416, 420, 424, 428, 80, 20, 28, 32, 40 },
+		{ "32-bit big-endian", 1, 0, 416, 420, 424, 428, 80, 20, 28, 32, 40 },
+		{ "64-bit little-endian", 0, 1, 428, 432, 436, 440, 104, 32, 40, 48, 56 },
+		{ "64-bit big-endian", 1, 1, 428, 432, 436, 440, 104, 32, 40, 48, 56 },
+	};
+	unsigned char hdr[464], sub[104];
+	uint64_t size = k->size;
+
+	if (pread(k->fd, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr) ||
+	    (memcmp(hdr, "KDUMP   ", 8) && memcmp(hdr, "DISKDUMP", 8)))
+		return 0;   /* not a diskdump header, or refused already */
+	for (unsigned l = 0; l < sizeof(lay) / sizeof(lay[0]); l++) {
+#define FIELD(buf, off, n) field((buf) + (off), (n), lay[l].big)
+		int64_t block_size = (int32_t)FIELD(hdr, lay[l].block_size, 4);
+		int64_t sub_hdr_size = (int32_t)FIELD(hdr, lay[l].sub_hdr_size, 4);
+		uint64_t bitmap_blocks = FIELD(hdr, lay[l].bitmap_blocks, 4);
+		uint64_t max_mapnr = FIELD(hdr, lay[l].max_mapnr, 4);
+		int32_t version = (int32_t)FIELD(hdr, 8, 4);
+
+		/* try_header(): a power-of-two page size in [4 KiB, 256 KiB]
+		 * (MIN_PAGE_SIZE, MAX_PAGE_SIZE) and bitmaps covering max_mapnr */
+		if (block_size < 4096 || block_size > (1 << 18) ||
+		    (block_size & (block_size - 1)) ||
+		    8 * bitmap_blocks * (uint64_t)block_size < max_mapnr || version < 0)
+			continue;
+		uint64_t bs = (uint64_t)block_size;
+		if (version >= 1) {
+			if (bs > size || size - bs < lay[l].sub_len) {
+				set_err(err, errlen, path, "truncated kdump-compressed dump: the "
+					"file ends inside the sub-header (%llu bytes; read as a %s "
+					"header)", (unsigned long long)size, lay[l].name);
+				return -1;
+			}
+			if (read_all(k->fd, sub, lay[l].sub_len, bs))
+				return 0;
+			unsigned szlen = lay[l].is64 ? 8 : 4;
+			const char *what = NULL;
+			uint64_t off = 0, len = 0;
+			if (version >= 4) {
+				what = "size_note";
+				off = FIELD(sub, lay[l].note_off, 8);
+				len = FIELD(sub, lay[l].note_size, szlen);
+			} else if (version >= 3) {
+				what = "size_vmcoreinfo";
+				off = FIELD(sub, lay[l].vmci_off, 8);
+				len = FIELD(sub, lay[l].vmci_size, szlen);
+			}
+			if (what && len && (off > size || len > size - off)) {
+				set_err(err, errlen, path, "corrupt kdump-compressed dump: sub-header "
+					"field %s (%llu bytes at %llu) ends beyond the %llu-byte "
+					"file (read as a %s header)", what, (unsigned long long)len,
+					(unsigned long long)off, (unsigned long long)size,
+					lay[l].name);
+				return -1;
+			}
+		}
+		/* the bitmap: int32_t sub_hdr_size and bitmap_blocks in
+		 * read_bitmap(); negative ones wrap to huge sizes */
+		uint64_t bm_off = 0, bm_len = bitmap_blocks * bs;
+		int bad = sub_hdr_size < -1 || bitmap_blocks > INT32_MAX;
+		if (!bad) {
+			bm_off = (uint64_t)(1 + sub_hdr_size) * bs;
+			bad = bm_off > size || bm_len > size - bm_off;
+		}
+		if (bad) {
+			set_err(err, errlen, path, "corrupt kdump-compressed dump: header fields "
+				"sub_hdr_size %lld and bitmap_blocks %llu put the page bitmap "
+				"beyond the %llu-byte file (read as a %s header)",
+				(long long)sub_hdr_size, (unsigned long long)bitmap_blocks,
+				(unsigned long long)size, lay[l].name);
+			return -1;
+		}
+#undef FIELD
+	}
+	return 0;
+}
+
 /* One warning line for a damaged dump, NULL when whole. */
 static void make_warning(struct pfs_kdump *k)
 {
@@ -818,7 +932,8 @@ struct pfs_kdump *pfs_kdump_open(const char *path, int convert_flat, char *err, 
 	}
 	k->size = (uint64_t)st.st_size;
 	k->page_shift = 12;
-	if (check_elf(k, path, err, errlen) < 0 || check_diskdump(k, path, err, errlen) < 0)
+	if (check_elf(k, path, err, errlen) < 0 || check_diskdump(k, path, err, errlen) < 0 ||
+	    check_diskdump_extents(k, path, err, errlen) < 0)
 		goto fail;
 	finish_bad(k);
 	make_warning(k);
