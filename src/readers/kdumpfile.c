@@ -377,6 +377,65 @@ static int check_elf(struct pfs_kdump *k, const char *path, char *err, size_t er
 	return 0;
 }
 
+/* libkdumpfile 0.5.1 (elfdump.c read_elfhdr_64, init_sections, init_strtab)
+ * reads e_shnum section headers -- or as many as section 0's sh_size says
+ * when e_shnum is 0, section 0 being read whenever e_shoff is set and
+ * e_shnum is 0 or e_phnum PN_XNUM -- each as an e_shentsize-byte chunk (0
+ * bytes gives it a NULL chunk, which it dereferences), allocates an entry
+ * per section first, then sh_size bytes for the section name table
+ * (e_shstrndx).  Cores without sections (the kernel's /proc/vmcore, e_shoff
+ * and e_shnum 0) are not read.  A truncated dump keeps its section headers
+ * (QEMU writes them right after the ELF header) but may lose the name table
+ * at its end: only a table larger than the file is refused. */
+static int check_elf_sections(const struct pfs_kdump *k, const char *path,
+			      char *err, size_t errlen)
+{
+	Elf64_Ehdr eh;
+	Elf64_Shdr sh;
+	uint64_t size = k->size;
+
+	if (pread(k->fd, &eh, sizeof(eh), 0) != (ssize_t)sizeof(eh) ||
+	    memcmp(eh.e_ident, ELFMAG, SELFMAG) || eh.e_ident[EI_CLASS] != ELFCLASS64)
+		return 0;
+	uint64_t shnum = eh.e_shnum;
+	int read0 = eh.e_shoff && (!shnum || eh.e_phnum == PN_XNUM);
+	if (!read0 && !shnum)
+		return 0;
+	if (eh.e_shentsize != sizeof(Elf64_Shdr)) {
+		set_err(err, errlen, path, "corrupt ELF dump: e_shentsize is %u, not %zu",
+			(unsigned)eh.e_shentsize, sizeof(Elf64_Shdr));
+		return -1;
+	}
+	if (eh.e_shoff > size || size - eh.e_shoff < sizeof(sh)) {
+		set_err(err, errlen, path, "corrupt ELF dump: e_shoff %llu is beyond the "
+			"%llu-byte file", (unsigned long long)eh.e_shoff,
+			(unsigned long long)size);
+		return -1;
+	}
+	if (!shnum) {
+		if (read_all(k->fd, &sh, sizeof(sh), eh.e_shoff))
+			return 0;
+		shnum = sh.sh_size;
+	}
+	if (shnum > (size - eh.e_shoff) / sizeof(sh)) {
+		set_err(err, errlen, path, "corrupt ELF dump: %llu section headers (%s) at "
+			"e_shoff %llu do not fit in the %llu-byte file",
+			(unsigned long long)shnum, eh.e_shnum ? "e_shnum" : "section 0's sh_size",
+			(unsigned long long)eh.e_shoff, (unsigned long long)size);
+		return -1;
+	}
+	if (eh.e_shstrndx && eh.e_shstrndx < shnum &&
+	    !read_all(k->fd, &sh, sizeof(sh), eh.e_shoff + eh.e_shstrndx * sizeof(sh)) &&
+	    sh.sh_size > size) {
+		set_err(err, errlen, path, "corrupt ELF dump: the section name table (section "
+			"%u) has sh_size %llu, more than the %llu-byte file",
+			(unsigned)eh.e_shstrndx, (unsigned long long)sh.sh_size,
+			(unsigned long long)size);
+		return -1;
+	}
+	return 0;
+}
+
 /* ELF read check: no byte of [paddr, paddr + len) may come from the part
  * of a cut PT_LOAD past the end of the file (a physical address that
  * another, whole segment also holds is refused too: libkdumpfile may pick
@@ -932,7 +991,8 @@ struct pfs_kdump *pfs_kdump_open(const char *path, int convert_flat, char *err, 
 	}
 	k->size = (uint64_t)st.st_size;
 	k->page_shift = 12;
-	if (check_elf(k, path, err, errlen) < 0 || check_diskdump(k, path, err, errlen) < 0 ||
+	if (check_elf(k, path, err, errlen) < 0 || check_elf_sections(k, path, err, errlen) < 0 ||
+	    check_diskdump(k, path, err, errlen) < 0 ||
 	    check_diskdump_extents(k, path, err, errlen) < 0)
 		goto fail;
 	finish_bad(k);
