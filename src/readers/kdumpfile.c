@@ -751,7 +751,7 @@ out:
 
 
 /* an N-byte unsigned field of a header, little- or big-endian */
-static uint64_t field(const unsigned char *p, unsigned n, int big)
+static uint64_t hdr_field(const unsigned char *p, unsigned n, int big)
 {
 	uint64_t v = 0;
 	for (unsigned i = 0; i < n; i++)
@@ -798,7 +798,7 @@ static int check_diskdump_extents(const struct pfs_kdump *k, const char *path,
 	    (memcmp(hdr, "KDUMP   ", 8) && memcmp(hdr, "DISKDUMP", 8)))
 		return 0;   /* not a diskdump header, or refused already */
 	for (unsigned l = 0; l < sizeof(lay) / sizeof(lay[0]); l++) {
-#define FIELD(buf, off, n) field((buf) + (off), (n), lay[l].big)
+#define FIELD(buf, off, n) hdr_field((buf) + (off), (n), lay[l].big)
 		int64_t block_size = (int32_t)FIELD(hdr, lay[l].block_size, 4);
 		int64_t sub_hdr_size = (int32_t)FIELD(hdr, lay[l].sub_hdr_size, 4);
 		uint64_t bitmap_blocks = FIELD(hdr, lay[l].bitmap_blocks, 4);
