@@ -394,8 +394,25 @@ static int check_elf_sections(const struct pfs_kdump *k, const char *path,
 	Elf64_Shdr sh;
 	uint64_t size = k->size;
 
-	if (pread(k->fd, &eh, sizeof(eh), 0) != (ssize_t)sizeof(eh) ||
-	    memcmp(eh.e_ident, ELFMAG, SELFMAG) || eh.e_ident[EI_CLASS] != ELFCLASS64)
+	ssize_t got = pread(k->fd, &eh, sizeof(eh), 0);
+	if (got < SELFMAG || memcmp(eh.e_ident, ELFMAG, SELFMAG))
+		return 0;
+	if (got != (ssize_t)sizeof(eh)) {
+		/* libkdumpfile's elf_probe reads sizeof(Elf64_Ehdr) bytes
+		 * whatever the file's size: the rest of its page reads as zeros,
+		 * e.g. a 0 e_shentsize under a set e_shoff (fuzzing: SEGV) */
+		set_err(err, errlen, path, "truncated ELF dump: the file ends inside the "
+			"ELF header (%llu bytes)", (unsigned long long)size);
+		return -1;
+	}
+	if (eh.e_ident[EI_CLASS] == ELFCLASS32) {
+		/* read_elfhdr_32 has the same section-header reads; no 32-bit
+		 * kernel is a pfnscope target */
+		set_err(err, errlen, path, "a 32-bit ELF core (EI_CLASS 1): pfnscope reads "
+			"64-bit kernels only");
+		return -1;
+	}
+	if (eh.e_ident[EI_CLASS] != ELFCLASS64)
 		return 0;
 	uint64_t shnum = eh.e_shnum;
 	int read0 = eh.e_shoff && (!shnum || eh.e_phnum == PN_XNUM);

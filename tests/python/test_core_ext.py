@@ -640,6 +640,10 @@ HEADER_EXTENTS = {
     # the NULL chunk), and 2^34 sections from section 0's sh_size
     "regress-elf-shentsize-0": "corrupt ELF dump: e_shentsize is 0, not 64",
     "regress-elf-shnum-huge": "corrupt ELF dump: 17179869184 section headers .section 0's sh_size.",
+    # a 52-byte ELF64 file: libkdumpfile reads a 64-byte header, zeros past
+    # the end, and dereferenced the NULL chunk of the 0 e_shentsize (found
+    # by the kdump fuzz target's long run)
+    "regress-elf-short-header": "truncated ELF dump: the file ends inside the ELF header .52 bytes.",
 }
 
 
@@ -651,6 +655,19 @@ def test_kdumpfile_header_extents(name):
     msg = str(ei.value)
     assert "\n" not in msg
     assert re.search(re.escape(path) + ": " + HEADER_EXTENTS[name], msg), msg
+
+
+def test_kdumpfile_elf32_refused(tmp_path):
+    """A 32-bit ELF core is one line (libkdumpfile's read_elfhdr_32 has the
+    section-header reads refused above for ELF64; no 32-bit kernel is a
+    target)."""
+    eh = struct.pack("<16sHHIIIIIHHHHHH", b"\x7fELF\x01\x01\x01" + b"\0" * 9, 4, 3, 1, 0, 52, 64,
+                     0, 52, 32, 1, 0, 3, 0)  # e_shentsize 0, e_shnum 3
+    p = tmp_path / "elf32"
+    p.write_bytes(eh + b"\0" * 4096)
+    with pytest.raises(_core.OpenError, match="elf32: a 32-bit ELF core .EI_CLASS 1.: pfnscope "
+                                              "reads 64-bit kernels only"):
+        _core.KdumpFile(str(p))
 
 
 def test_kdumpfile_header_extents_real_dumps_open():
