@@ -377,6 +377,98 @@ static int check_elf(struct pfs_kdump *k, const char *path, char *err, size_t er
 	return 0;
 }
 
+/* an N-byte unsigned field of a header, little- or big-endian */
+static uint64_t hdr_field(const unsigned char *p, unsigned n, int big)
+{
+	uint64_t v = 0;
+	for (unsigned i = 0; i < n; i++)
+		v |= (uint64_t)p[big ? n - 1 - i : i] << (8 * i);
+	return v;
+}
+/* libkdumpfile 0.5.1 parses VMCOREINFO (vmcoreinfo.c) into attributes
+ * whose path is the key split at '.': a key starting with '.' (an empty
+ * first component) crashes lines_post_hook (found by the kdump fuzz
+ * target).  The kernel's keys never do (crash_core.c VMCOREINFO_*
+ * macros).  TEXT is a VMCOREINFO blob, or with NOTES an ELF note area
+ * read as do_notes() does; 0 when no such key, else -1 and the error. */
+static int vmcoreinfo_keys_ok(const unsigned char *text, uint64_t len, int notes, int big,
+			      const char *path, char *err, size_t errlen)
+{
+	if (notes) {
+		uint64_t pos = 0;
+		while (len - pos >= 12) {
+			uint64_t namesz = hdr_field(text + pos, 4, big);
+			uint64_t descsz = hdr_field(text + pos + 4, 4, big);
+			uint64_t descoff = 12 + ((namesz + 3) & ~3ull);
+			if (len - pos < descoff + descsz)
+				break;
+			const char *name = (const char *)text + pos + 12;
+			if ((namesz == 10 || namesz == 11) && !memcmp(name, "VMCOREINFO", namesz) &&
+			    vmcoreinfo_keys_ok(text + pos + descoff, descsz, 0, big, path, err, errlen))
+				return -1;
+			pos += descoff + ((descsz + 3) & ~3ull);
+			if (pos > len)
+				break;
+		}
+		return 0;
+	}
+	for (uint64_t i = 0; i < len; i++) {
+		if ((i == 0 || text[i - 1] == '\n') && text[i] == '.') {
+			const unsigned char *nl = memchr(text + i, '\n', len - i);
+			uint64_t n = (nl ? (uint64_t)(nl - text) : len) - i;
+			set_err(err, errlen, path, "corrupt VMCOREINFO: the line \"%.*s\" starts "
+				"with '.'", (int)(n > 40 ? 40 : n), (const char *)text + i);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* the VMCOREINFO check over LEN bytes at OFF of the file (already known to
+ * lie in it); larger note areas than any kernel writes are left alone */
+static int vmcoreinfo_in_file_ok(const struct pfs_kdump *k, uint64_t off, uint64_t len,
+				 int notes, int big, const char *path, char *err, size_t errlen)
+{
+	if (!len || len > (64u << 20))
+		return 0;
+	unsigned char *buf = malloc(len);
+	int ret = 0;
+	if (buf && !read_all(k->fd, buf, len, off))
+		ret = vmcoreinfo_keys_ok(buf, len, notes, big, path, err, errlen);
+	free(buf);
+	return ret;
+}
+
+/* The VMCOREINFO of an ELF core: its PT_NOTE segments (check_elf() has
+ * found the program headers and notes in the file). */
+static int check_elf_vmcoreinfo(const struct pfs_kdump *k, const char *path,
+				char *err, size_t errlen)
+{
+	Elf64_Ehdr eh;
+	Elf64_Shdr sh0;
+	Elf64_Phdr ph;
+
+	if (pread(k->fd, &eh, sizeof(eh), 0) != (ssize_t)sizeof(eh) ||
+	    memcmp(eh.e_ident, ELFMAG, SELFMAG) || eh.e_ident[EI_CLASS] != ELFCLASS64 ||
+	    eh.e_phentsize != sizeof(ph))
+		return 0;
+	uint64_t phnum = eh.e_phnum;
+	if (phnum == PN_XNUM) {
+		if (read_all(k->fd, &sh0, sizeof(sh0), eh.e_shoff))
+			return 0;
+		phnum = sh0.sh_info;
+	}
+	for (uint64_t i = 0; i < phnum; i++) {
+		if (read_all(k->fd, &ph, sizeof(ph), eh.e_phoff + i * sizeof(ph)))
+			return 0;
+		if (ph.p_type == PT_NOTE && ph.p_offset <= k->size &&
+		    ph.p_filesz <= k->size - ph.p_offset &&
+		    vmcoreinfo_in_file_ok(k, ph.p_offset, ph.p_filesz, 1, 0, path, err, errlen))
+			return -1;
+	}
+	return 0;
+}
+
 /* libkdumpfile 0.5.1 (elfdump.c read_elfhdr_64, init_sections, init_strtab)
  * reads e_shnum section headers -- or as many as section 0's sh_size says
  * when e_shnum is 0, section 0 being read whenever e_shoff is set and
@@ -767,14 +859,6 @@ out:
 }
 
 
-/* an N-byte unsigned field of a header, little- or big-endian */
-static uint64_t hdr_field(const unsigned char *p, unsigned n, int big)
-{
-	uint64_t v = 0;
-	for (unsigned i = 0; i < n; i++)
-		v |= (uint64_t)p[big ? n - 1 - i : i] << (8 * i);
-	return v;
-}
 
 /* libkdumpfile 0.5.1 (diskdump.c open_common) reads a diskdump header in the
  * first of four layouts whose try_header() passes -- 32-bit little-endian,
@@ -858,6 +942,9 @@ static int check_diskdump_extents(const struct pfs_kdump *k, const char *path,
 					lay[l].name);
 				return -1;
 			}
+			if (what && vmcoreinfo_in_file_ok(k, off, len, version >= 4, lay[l].big,
+							  path, err, errlen))
+				return -1;
 		}
 		/* the bitmap: int32_t sub_hdr_size and bitmap_blocks in
 		 * read_bitmap(); negative ones wrap to huge sizes */
@@ -1009,6 +1096,7 @@ struct pfs_kdump *pfs_kdump_open(const char *path, int convert_flat, char *err, 
 	k->size = (uint64_t)st.st_size;
 	k->page_shift = 12;
 	if (check_elf(k, path, err, errlen) < 0 || check_elf_sections(k, path, err, errlen) < 0 ||
+	    check_elf_vmcoreinfo(k, path, err, errlen) < 0 ||
 	    check_diskdump(k, path, err, errlen) < 0 ||
 	    check_diskdump_extents(k, path, err, errlen) < 0)
 		goto fail;

@@ -644,6 +644,12 @@ HEADER_EXTENTS = {
     # the end, and dereferenced the NULL chunk of the 0 e_shentsize (found
     # by the kdump fuzz target's long run)
     "regress-elf-short-header": "truncated ELF dump: the file ends inside the ELF header .52 bytes.",
+    # a VMCOREINFO line starting with '.' crashed libkdumpfile's parser
+    # (lines_post_hook; found by the kdump fuzz target's long run), in the
+    # kdump notes and in an ELF core's PT_NOTE
+    "regress-vmcoreinfo-dot-key": "corrupt VMCOREINFO: the line \".OFFSET.x.y.=0\" starts with '.'",
+    "regress-elf-vmcoreinfo-dot-key": "corrupt VMCOREINFO: the line \".FFSET.uts_namespace.name.=0\" "
+                                      "starts with '.'",
 }
 
 
