@@ -102,7 +102,9 @@ def _tally(rc: int, out: str, err: str, wall: float) -> Dict:
                                                      if o.get("type") == "changed")),
             "changed_codes": dict(collections.Counter(c for o in objs if o.get("type") == "changed"
                                                       for c in o.get("codes") or [])),
-            "errors": len(errors), "hang": hang, "crash": crash,
+            "errors": len(errors),
+            "error_messages": [f"{o.get('comm')}: {o.get('message')}" for o in errors][:3],
+            "hang": hang, "crash": crash,
             "stderr": err[-500:] if (crash or hang) else ""}
 
 
