@@ -359,6 +359,174 @@ static int check_elf(struct pfs_kdump *k, const char *path, struct pfs_error *er
 	return 0;
 }
 
+/* an N-byte unsigned field of a header, little- or big-endian */
+static uint64_t hdr_field(const unsigned char *p, unsigned n, int big)
+{
+	uint64_t v = 0;
+	for (unsigned i = 0; i < n; i++)
+		v |= (uint64_t)p[big ? n - 1 - i : i] << (8 * i);
+	return v;
+}
+/* libkdumpfile 0.5.1 parses VMCOREINFO (vmcoreinfo.c) into attributes
+ * whose path is the key split at '.': a key starting with '.' (an empty
+ * first component) crashes lines_post_hook (found by the kdump fuzz
+ * target).  The kernel's keys never do (crash_core.c VMCOREINFO_*
+ * macros).  TEXT is a VMCOREINFO blob, or with NOTES an ELF note area
+ * read as do_notes() does; 0 when no such key, else -1 and the error. */
+static int vmcoreinfo_keys_ok(const unsigned char *text, uint64_t len, int notes, int big,
+			      const char *path, struct pfs_error *err)
+{
+	if (notes) {
+		uint64_t pos = 0;
+		while (len - pos >= 12) {
+			uint64_t namesz = hdr_field(text + pos, 4, big);
+			uint64_t descsz = hdr_field(text + pos + 4, 4, big);
+			uint64_t descoff = 12 + ((namesz + 3) & ~3ull);
+			if (len - pos < descoff + descsz)
+				break;
+			const char *name = (const char *)text + pos + 12;
+			if ((namesz == 10 || namesz == 11) && !memcmp(name, "VMCOREINFO", namesz) &&
+			    vmcoreinfo_keys_ok(text + pos + descoff, descsz, 0, big, path, err))
+				return -1;
+			pos += descoff + ((descsz + 3) & ~3ull);
+			if (pos > len)
+				break;
+		}
+		return 0;
+	}
+	for (uint64_t i = 0; i < len; i++) {
+		if ((i == 0 || text[i - 1] == '\n') && text[i] == '.') {
+			const unsigned char *nl = memchr(text + i, '\n', len - i);
+			uint64_t n = (nl ? (uint64_t)(nl - text) : len) - i;
+			set_err(err, path, "corrupt VMCOREINFO: the line \"%.*s\" starts "
+				"with '.'", (int)(n > 40 ? 40 : n), (const char *)text + i);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* the VMCOREINFO check over LEN bytes at OFF of the file (already known to
+ * lie in it); larger note areas than any kernel writes are left alone */
+static int vmcoreinfo_in_file_ok(const struct pfs_kdump *k, uint64_t off, uint64_t len,
+				 int notes, int big, const char *path, struct pfs_error *err)
+{
+	if (!len || len > (64u << 20))
+		return 0;
+	unsigned char *buf = malloc(len);
+	int ret = 0;
+	if (buf && !read_all(k->fd, buf, len, off))
+		ret = vmcoreinfo_keys_ok(buf, len, notes, big, path, err);
+	free(buf);
+	return ret;
+}
+
+/* The VMCOREINFO of an ELF core: its PT_NOTE segments (check_elf() has
+ * found the program headers and notes in the file). */
+static int check_elf_vmcoreinfo(const struct pfs_kdump *k, const char *path,
+				struct pfs_error *err)
+{
+	Elf64_Ehdr eh;
+	Elf64_Shdr sh0;
+	Elf64_Phdr ph;
+
+	if (pread(k->fd, &eh, sizeof(eh), 0) != (ssize_t)sizeof(eh) ||
+	    memcmp(eh.e_ident, ELFMAG, SELFMAG) || eh.e_ident[EI_CLASS] != ELFCLASS64 ||
+	    eh.e_phentsize != sizeof(ph))
+		return 0;
+	uint64_t phnum = eh.e_phnum;
+	if (phnum == PN_XNUM) {
+		if (read_all(k->fd, &sh0, sizeof(sh0), eh.e_shoff))
+			return 0;
+		phnum = sh0.sh_info;
+	}
+	for (uint64_t i = 0; i < phnum; i++) {
+		if (read_all(k->fd, &ph, sizeof(ph), eh.e_phoff + i * sizeof(ph)))
+			return 0;
+		if (ph.p_type == PT_NOTE && ph.p_offset <= k->size &&
+		    ph.p_filesz <= k->size - ph.p_offset &&
+		    vmcoreinfo_in_file_ok(k, ph.p_offset, ph.p_filesz, 1, 0, path, err))
+			return -1;
+	}
+	return 0;
+}
+
+/* libkdumpfile 0.5.1 (elfdump.c read_elfhdr_64, init_sections, init_strtab)
+ * reads e_shnum section headers -- or as many as section 0's sh_size says
+ * when e_shnum is 0, section 0 being read whenever e_shoff is set and
+ * e_shnum is 0 or e_phnum PN_XNUM -- each as an e_shentsize-byte chunk (0
+ * bytes gives it a NULL chunk, which it dereferences), allocates an entry
+ * per section first, then sh_size bytes for the section name table
+ * (e_shstrndx).  Cores without sections (the kernel's /proc/vmcore, e_shoff
+ * and e_shnum 0) are not read.  A truncated dump keeps its section headers
+ * (QEMU writes them right after the ELF header) but may lose the name table
+ * at its end: only a table larger than the file is refused. */
+static int check_elf_sections(const struct pfs_kdump *k, const char *path,
+			      struct pfs_error *err)
+{
+	Elf64_Ehdr eh;
+	Elf64_Shdr sh;
+	uint64_t size = k->size;
+
+	ssize_t got = pread(k->fd, &eh, sizeof(eh), 0);
+	if (got < SELFMAG || memcmp(eh.e_ident, ELFMAG, SELFMAG))
+		return 0;
+	if (got != (ssize_t)sizeof(eh)) {
+		/* libkdumpfile's elf_probe reads sizeof(Elf64_Ehdr) bytes
+		 * whatever the file's size: the rest of its page reads as zeros,
+		 * e.g. a 0 e_shentsize under a set e_shoff (fuzzing: SEGV) */
+		set_err(err, path, "truncated ELF dump: the file ends inside the "
+			"ELF header (%llu bytes)", (unsigned long long)size);
+		return -1;
+	}
+	if (eh.e_ident[EI_CLASS] == ELFCLASS32) {
+		/* read_elfhdr_32 has the same section-header reads; no 32-bit
+		 * kernel is a pfnscope target */
+		set_err(err, path, "a 32-bit ELF core (EI_CLASS 1): pfnscope reads "
+			"64-bit kernels only");
+		return -1;
+	}
+	if (eh.e_ident[EI_CLASS] != ELFCLASS64)
+		return 0;
+	uint64_t shnum = eh.e_shnum;
+	int read0 = eh.e_shoff && (!shnum || eh.e_phnum == PN_XNUM);
+	if (!read0 && !shnum)
+		return 0;
+	if (eh.e_shentsize != sizeof(Elf64_Shdr)) {
+		set_err(err, path, "corrupt ELF dump: e_shentsize is %u, not %zu",
+			(unsigned)eh.e_shentsize, sizeof(Elf64_Shdr));
+		return -1;
+	}
+	if (eh.e_shoff > size || size - eh.e_shoff < sizeof(sh)) {
+		set_err(err, path, "corrupt ELF dump: e_shoff %llu is beyond the "
+			"%llu-byte file", (unsigned long long)eh.e_shoff,
+			(unsigned long long)size);
+		return -1;
+	}
+	if (!shnum) {
+		if (read_all(k->fd, &sh, sizeof(sh), eh.e_shoff))
+			return 0;
+		shnum = sh.sh_size;
+	}
+	if (shnum > (size - eh.e_shoff) / sizeof(sh)) {
+		set_err(err, path, "corrupt ELF dump: %llu section headers (%s) at "
+			"e_shoff %llu do not fit in the %llu-byte file",
+			(unsigned long long)shnum, eh.e_shnum ? "e_shnum" : "section 0's sh_size",
+			(unsigned long long)eh.e_shoff, (unsigned long long)size);
+		return -1;
+	}
+	if (eh.e_shstrndx && eh.e_shstrndx < shnum &&
+	    !read_all(k->fd, &sh, sizeof(sh), eh.e_shoff + eh.e_shstrndx * sizeof(sh)) &&
+	    sh.sh_size > size) {
+		set_err(err, path, "corrupt ELF dump: the section name table (section "
+			"%u) has sh_size %llu, more than the %llu-byte file",
+			(unsigned)eh.e_shstrndx, (unsigned long long)sh.sh_size,
+			(unsigned long long)size);
+		return -1;
+	}
+	return 0;
+}
+
 /* ELF read check: no byte of [paddr, paddr + len) may come from the part
  * of a cut PT_LOAD past the end of the file (a physical address that
  * another, whole segment also holds is refused too: libkdumpfile may pick
@@ -672,6 +840,115 @@ out:
 	return ret;
 }
 
+
+
+/* libkdumpfile 0.5.1 (diskdump.c open_common) reads a diskdump header in the
+ * first of four layouts whose try_header() passes -- 32-bit little-endian,
+ * 32-bit big-endian, 64-bit little-endian, 64-bit big-endian; a later step
+ * failing as corrupt moves on to the next -- whatever the signature
+ * ("DISKDUMP" too) and for one part of a split dump too.  In each it reads
+ * (read_sub_hdr_32/64, read_notes, read_vmcoreinfo, read_bitmap) the
+ * sub-header at block_size, the ELF notes (header_version >= 4: offset_note,
+ * size_note) or the VMCOREINFO (3: offset_vmcoreinfo, size_vmcoreinfo) and
+ * the page bitmap (bitmap_blocks * block_size bytes at
+ * (1 + sub_hdr_size) * block_size; both int32_t there) through
+ * fcache_get_chunk(), which allocates for the whole length before reading
+ * (an entry per page, then a buffer of the length: a size_note near 2^40
+ * asks for gigabytes) and copies from file windows mapped past the end
+ * (SIGBUS).  The checks of check_diskdump() cover the 64-bit little-endian
+ * layout of a "KDUMP" file that is not split; this one covers every layout
+ * libkdumpfile may pick: each of those ranges must lie in the file. */
+static int check_diskdump_extents(const struct pfs_kdump *k, const char *path,
+				  struct pfs_error *err)
+{
+	static const struct {
+		const char *name;
+		int big, is64;
+		unsigned block_size, sub_hdr_size, bitmap_blocks, max_mapnr;
+		/* sub-header: its size, offset_vmcoreinfo, size_vmcoreinfo,
+		 * offset_note, size_note (the sizes are 32-bit in the 32-bit one) */
+		unsigned sub_len, vmci_off, vmci_size, note_off, note_size;
+	} lay[] = {
+		{ "32-bit little-endian", 0, 0, 416, 420, 424, 428, 80, 20, 28, 32, 40 },
+		{ "32-bit big-endian", 1, 0, 416, 420, 424, 428, 80, 20, 28, 32, 40 },
+		{ "64-bit little-endian", 0, 1, 428, 432, 436, 440, 104, 32, 40, 48, 56 },
+		{ "64-bit big-endian", 1, 1, 428, 432, 436, 440, 104, 32, 40, 48, 56 },
+	};
+	unsigned char hdr[464], sub[104];
+	uint64_t size = k->size;
+
+	if (pread(k->fd, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr) ||
+	    (memcmp(hdr, "KDUMP   ", 8) && memcmp(hdr, "DISKDUMP", 8)))
+		return 0;   /* not a diskdump header, or refused already */
+	for (unsigned l = 0; l < sizeof(lay) / sizeof(lay[0]); l++) {
+#define FIELD(buf, off, n) hdr_field((buf) + (off), (n), lay[l].big)
+		int64_t block_size = (int32_t)FIELD(hdr, lay[l].block_size, 4);
+		int64_t sub_hdr_size = (int32_t)FIELD(hdr, lay[l].sub_hdr_size, 4);
+		uint64_t bitmap_blocks = FIELD(hdr, lay[l].bitmap_blocks, 4);
+		uint64_t max_mapnr = FIELD(hdr, lay[l].max_mapnr, 4);
+		int32_t version = (int32_t)FIELD(hdr, 8, 4);
+
+		/* try_header(): a power-of-two page size in [4 KiB, 256 KiB]
+		 * (MIN_PAGE_SIZE, MAX_PAGE_SIZE) and bitmaps covering max_mapnr */
+		if (block_size < 4096 || block_size > (1 << 18) ||
+		    (block_size & (block_size - 1)) ||
+		    8 * bitmap_blocks * (uint64_t)block_size < max_mapnr || version < 0)
+			continue;
+		uint64_t bs = (uint64_t)block_size;
+		if (version >= 1) {
+			if (bs > size || size - bs < lay[l].sub_len) {
+				set_err(err, path, "truncated kdump-compressed dump: the "
+					"file ends inside the sub-header (%llu bytes; read as a %s "
+					"header)", (unsigned long long)size, lay[l].name);
+				return -1;
+			}
+			if (read_all(k->fd, sub, lay[l].sub_len, bs))
+				return 0;
+			unsigned szlen = lay[l].is64 ? 8 : 4;
+			const char *what = NULL;
+			uint64_t off = 0, len = 0;
+			if (version >= 4) {
+				what = "size_note";
+				off = FIELD(sub, lay[l].note_off, 8);
+				len = FIELD(sub, lay[l].note_size, szlen);
+			} else if (version >= 3) {
+				what = "size_vmcoreinfo";
+				off = FIELD(sub, lay[l].vmci_off, 8);
+				len = FIELD(sub, lay[l].vmci_size, szlen);
+			}
+			if (what && len && (off > size || len > size - off)) {
+				set_err(err, path, "corrupt kdump-compressed dump: sub-header "
+					"field %s (%llu bytes at %llu) ends beyond the %llu-byte "
+					"file (read as a %s header)", what, (unsigned long long)len,
+					(unsigned long long)off, (unsigned long long)size,
+					lay[l].name);
+				return -1;
+			}
+			if (what && vmcoreinfo_in_file_ok(k, off, len, version >= 4, lay[l].big,
+							  path, err))
+				return -1;
+		}
+		/* the bitmap: int32_t sub_hdr_size and bitmap_blocks in
+		 * read_bitmap(); negative ones wrap to huge sizes */
+		uint64_t bm_off = 0, bm_len = bitmap_blocks * bs;
+		int bad = sub_hdr_size < -1 || bitmap_blocks > INT32_MAX;
+		if (!bad) {
+			bm_off = (uint64_t)(1 + sub_hdr_size) * bs;
+			bad = bm_off > size || bm_len > size - bm_off;
+		}
+		if (bad) {
+			set_err(err, path, "corrupt kdump-compressed dump: header fields "
+				"sub_hdr_size %lld and bitmap_blocks %llu put the page bitmap "
+				"beyond the %llu-byte file (read as a %s header)",
+				(long long)sub_hdr_size, (unsigned long long)bitmap_blocks,
+				(unsigned long long)size, lay[l].name);
+			return -1;
+		}
+#undef FIELD
+	}
+	return 0;
+}
+
 /* One warning line for a damaged dump, NULL when whole. */
 static void make_warning(struct pfs_kdump *k)
 {
@@ -800,7 +1077,10 @@ int pfs_kdump_open(const char *path, int convert_flat, struct pfs_kdump **out,
 	}
 	k->size = (uint64_t)st.st_size;
 	k->page_shift = 12;
-	if (check_elf(k, path, err) < 0 || check_diskdump(k, path, err) < 0)
+	if (check_elf(k, path, err) < 0 || check_elf_sections(k, path, err) < 0 ||
+	    check_elf_vmcoreinfo(k, path, err) < 0 ||
+	    check_diskdump(k, path, err) < 0 ||
+	    check_diskdump_extents(k, path, err) < 0)
 		goto fail;
 	finish_bad(k);
 	make_warning(k);

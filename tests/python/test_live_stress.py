@@ -15,10 +15,17 @@ healthy: a finding would be read from tables that changed under the walk and
 that the re-read failed to catch).  The `changed` records (findings withdrawn
 because a re-read differed) and errors are counted and reported.
 
-PFNSCOPE_STRESS_RUNS (default 2: a -k run takes 1-2 minutes under TCG and
-stress) -k runs and PFNSCOPE_STRESS_RAM_RUNS (default 5) --qemu-ram runs;
-`make check-stress` runs 100 of each.  The numbers go to
-build/stress/results.json.
+The -k runs take the kernel's layout from its BTF and kallsyms (--btf, what
+pfnscope does where no debug vmlinux is installed), and every
+PFNSCOPE_STRESS_DEBUGINFO_EVERY-th run (default 10; runs 1, 11, 21...) from
+the debug vmlinux (-s): the walk, the re-read and the findings are the same
+C code either way, only the source of the offsets differs.  Under TCG a -k
+run spends ~40 of its ~55 s in drgn loading the vmlinux's DWARF, ~17 s in
+all with --btf; the runs with the debug vmlinux keep that source stressed too.
+
+PFNSCOPE_STRESS_RUNS (default 2: one of each source) -k runs and
+PFNSCOPE_STRESS_RAM_RUNS (default 5) --qemu-ram runs; `make check-stress`
+runs 100 of each.  The numbers go to build/stress/results.json.
 """
 from __future__ import annotations
 
@@ -38,6 +45,7 @@ import live_support as L
 RUNS = int(os.environ.get("PFNSCOPE_STRESS_RUNS", "2"))
 RAM_RUNS = int(os.environ.get("PFNSCOPE_STRESS_RAM_RUNS", "5"))
 RUN_TIMEOUT = int(os.environ.get("PFNSCOPE_STRESS_TIMEOUT", "600"))
+DEBUGINFO_EVERY = int(os.environ.get("PFNSCOPE_STRESS_DEBUGINFO_EVERY", "10"))
 # one worker each; nice 10 leaves pfnscope most of the single TCG vCPU while
 # the stressors keep running whenever it waits (9p reads of the vmlinux)
 STRESSORS = ("--vm 1 --vm-bytes 48M --mmap 1 --mmap-bytes 16M --madvise 1 --fork 1 "
@@ -79,28 +87,37 @@ def _tally(rc: int, out: str, err: str, wall: float) -> Dict:
             except ValueError:
                 bad_lines += 1
     summary = [o for o in objs if o.get("type") == "summary"]
+    layout = [o.get("layout_source") for o in objs if o.get("type") == "target"]
     weighty = [o for o in objs if o.get("type") == "finding"
                and SEVERITIES.index(o["severity"]) >= 1]
     errors = [o for o in objs if o.get("type") == "error"]
     hang = rc in (124, 137)
     crash = (not hang and (rc not in (0, 1, 2) or "Traceback" in err or "internal error" in err
                            or len(summary) != 1 or bad_lines > 0 or (rc == 2 and not errors)))
-    return {"rc": rc, "wall": round(wall, 2), "findings": len(weighty),
+    return {"rc": rc, "wall": round(wall, 2), "layout": layout[0] if layout else None,
+            "findings": len(weighty),
             "finding_codes": sorted({o["code"] for o in weighty}),
             "changed": sum(1 for o in objs if o.get("type") == "changed"),
             "changed_what": dict(collections.Counter(o.get("what", "entry") for o in objs
                                                      if o.get("type") == "changed")),
             "changed_codes": dict(collections.Counter(c for o in objs if o.get("type") == "changed"
                                                       for c in o.get("codes") or [])),
-            "errors": len(errors), "hang": hang, "crash": crash,
+            "errors": len(errors),
+            "error_messages": [f"{o.get('comm')}: {o.get('message')}" for o in errors][:3],
+            "hang": hang, "crash": crash,
             "stderr": err[-500:] if (crash or hang) else ""}
 
 
 def _report(name: str, runs: List[Dict], final: bool = True) -> Dict:
     walls = [r["wall"] for r in runs]
     rep = {"target": name, "runs": len(runs),
+           "wall_min": min(walls) if walls else None,
            "wall_median": round(statistics.median(walls), 2) if walls else None,
            "wall_max": max(walls) if walls else None,
+           "by_layout": {src: {"runs": len(w), "wall_min": min(w),
+                               "wall_median": round(statistics.median(w), 2), "wall_max": max(w)}
+                         for src in sorted({str(r.get("layout")) for r in runs})
+                         for w in [[r["wall"] for r in runs if str(r.get("layout")) == src]]},
            "changed": sum(r["changed"] for r in runs),
            "changed_what": dict(sum((collections.Counter(r["changed_what"]) for r in runs),
                                     collections.Counter())),
@@ -140,10 +157,17 @@ def _check(rep: Dict, runs: List[Dict]) -> None:
     assert rep["hangs"] == 0 and rep["crashes"] == 0 and rep["findings"] == 0, (rep, bad[:5])
 
 
-def _kcore_run(guest) -> Dict:
+def _layout_args(i: int, guest) -> str:
+    """Run I's layout source: the debug vmlinux on runs 1, 1+EVERY, ...,
+    BTF and kallsyms otherwise."""
+    return f"-s {guest.vmlinux}" if i % DEBUGINFO_EVERY == 1 % DEBUGINFO_EVERY else "--btf"
+
+
+def _kcore_run(guest, i: int) -> Dict:
     rc, out, err = guest.run(
         "s=$(cut -d' ' -f1 /proc/uptime)\n"
-        f"timeout -k 10 {RUN_TIMEOUT} {L.GUEST_CLI} -k -s {guest.vmlinux} check --json --summary"
+        f"PFNSCOPE_NO_PROGRESS=1 PYTHONPYCACHEPREFIX=/tmp/pycache timeout -k 10 {RUN_TIMEOUT} {L.GUEST_CLI} -k {_layout_args(i, guest)}"
+        " check --json --summary"
         " > /tmp/run.out 2> /tmp/run.err\n"
         "rc=$?\ne=$(cut -d' ' -f1 /proc/uptime)\n"
         "cat /tmp/run.out; cat /tmp/run.err >&2; echo \"@@ $rc $s $e\"",
@@ -186,8 +210,8 @@ def stress_runs(guest):
     th.start()
     kcore: List[Dict] = []
     try:
-        for _ in range(RUNS):
-            kcore.append(_kcore_run(guest))
+        for i in range(RUNS):
+            kcore.append(_kcore_run(guest, i))
             _report("kcore", kcore, final=False)
         th.join()
     finally:
@@ -200,6 +224,8 @@ def test_kcore_check_under_stress(stress_runs):
     runs = stress_runs["kcore"]
     rep = _report("kcore", runs)
     assert len(runs) == RUNS
+    want = {"btf"} | ({"debuginfo"} if RUNS > 1 else set())
+    assert want <= {r["layout"] for r in runs}, [r["layout"] for r in runs]
     assert stress_runs["alive"] >= 6, f"the stressors died during the runs ({stress_runs['alive']} left)"
     _check(rep, runs)
 

@@ -172,6 +172,63 @@ TEST(btf_lookup_sizes_offsets)
 	pfs_btf_free(b);
 }
 
+/* Corrupt BTF whose anonymous members point back at their own struct, or
+ * at types shared along a deep chain: the member search skips a type it
+ * already searched in vain and is budgeted, so a lookup ends (before, 8
+ * self-members and the depth bound of 16 meant 8^16 visits: the btf fuzz
+ * target timed out on a 493-byte input); a name that is there is still
+ * found first in declaration order through shared anonymous types. */
+static size_t build_shared(struct blob *x)
+{
+	memset(x, 0, sizeof(*x));
+	x->slen = 1;
+	x->len = 24;
+	x->types = x->len;
+	type(x, "int", PFS_BTF_INT, 0, 0, 4);      /* 1 */
+	u32(x, 32);
+	type(x, "loop", PFS_BTF_STRUCT, 0, 8, 64); /* 2: 8 anonymous members of itself */
+	for (int i = 0; i < 8; i++)
+		member(x, NULL, 2, 0);
+	/* 3..14: chain c_k with 8 anonymous members of c_{k+1}; 15 holds "x" at 4 */
+	for (uint32_t k = 3; k <= 14; k++) {
+		type(x, NULL, PFS_BTF_STRUCT, 0, 8, 64);
+		for (int i = 0; i < 8; i++)
+			member(x, NULL, k + 1, (uint32_t)i * 64);
+	}
+	type(x, NULL, PFS_BTF_STRUCT, 0, 2, 8);    /* 15 */
+	member(x, "y", 1, 0);
+	member(x, "x", 1, 32);
+	type(x, "top", PFS_BTF_STRUCT, 0, 1, 64);  /* 16 */
+	member(x, NULL, 3, 0);
+	size_t type_len = x->len - x->types;
+	memcpy(x->b + x->len, x->strs, x->slen);
+	x->len += x->slen;
+	uint16_t magic = 0xeB9F;
+	memcpy(x->b, &magic, 2);
+	x->b[2] = 1;
+	uint32_t hdr[5] = { 24, 0, (uint32_t)type_len, (uint32_t)type_len, (uint32_t)x->slen };
+	memcpy(x->b + 4, hdr, sizeof(hdr));
+	return x->len;
+}
+
+TEST(btf_member_search_bounded)
+{
+	static struct blob x;
+	char err[128];
+	size_t n = build_shared(&x);
+	struct pfs_btf *b = pfs_btf_new(x.b, n, err, sizeof(err));
+	REQUIRE(b);
+	uint64_t off = 1;
+	uint32_t mt = 0;
+	CHECK_EQ(pfs_btf_offsetof(b, pfs_btf_find(b, "struct loop"), "nosuch", &off, &mt), -1);
+	CHECK_EQ(pfs_btf_offsetof(b, pfs_btf_find(b, "struct top"), "nosuch", &off, &mt), -1);
+	/* found through 12 shared levels, each the first member: offset 4 */
+	CHECK_EQ(pfs_btf_offsetof(b, pfs_btf_find(b, "struct top"), "x", &off, &mt), 0);
+	CHECK_EQ(off, 4);
+	CHECK_EQ(mt, 1);
+	pfs_btf_free(b);
+}
+
 TEST(btf_malformed)
 {
 	static struct blob x;

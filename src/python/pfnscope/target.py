@@ -747,7 +747,9 @@ def open_live(vmlinux: Optional[str] = None, btf: bool = False) -> Session:
         vmci = source_mod.sysfs_vmcoreinfo(reader)
         read_u64 = _guard_read(lambda a: prog.read_u64(a), "/proc/kcore")
         lsrc = _btf_or_explain(lambda: source_mod.live_btf_source(vmci, read_u64), why)
-        return _session(prog, vmci, reader, "/proc/kcore", "kcore", lsrc, None)
+        sess = _session(prog, vmci, reader, "/proc/kcore", "kcore", lsrc, None)
+        sess.confirm = True   # the same running kernel, whichever layout source
+        return sess
     vmlinux_mod.check_match(vml, VmcoreInfo(f"OSRELEASE={release}\n"))
     _load_vmlinux(prog, vml)
     vmci = from_program(prog)
