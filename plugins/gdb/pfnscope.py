@@ -57,13 +57,13 @@ _SRC = os.path.normpath(os.path.join(_HERE, "..", "..", "src", "python"))
 if os.path.isfile(os.path.join(_SRC, "pfnscope", "__init__.py")) and _SRC not in sys.path:
     sys.path.insert(0, _SRC)      # the source tree; else an installed pfnscope
 
-import drgn  # noqa: E402  (only for an empty Program: the session registry key)
+from typing import Iterable, Optional, Tuple  # noqa: E402
 
 from pfnscope import cli as _cli  # noqa: E402
 from pfnscope import layout as _layout  # noqa: E402
-from pfnscope import source as _source  # noqa: E402
-from pfnscope import target as _target  # noqa: E402
 from pfnscope.errors import PfnscopeError  # noqa: E402
+from pfnscope.session import SESSIONS, Session  # noqa: E402
+from pfnscope.source import Source, Symbols, Types  # noqa: E402
 from pfnscope.vmcoreinfo import VmcoreInfo  # noqa: E402
 
 ABSENT = _layout.ABSENT
@@ -123,70 +123,54 @@ def _ulong() -> gdb.Type:
     return _ULONG
 
 
-class GdbTypes:
-    """Types of GDB's vmlinux: the types interface of pfnscope.source."""
+class GdbTypes(Types):
+    """Types of GDB's vmlinux (pfnscope.source.Types); a type's handle is
+    its gdb.Type."""
     what = "vmlinux debug info"
 
-    def __init__(self) -> None:
-        self._cache: dict = {}
+    def lookup(self, tname: str) -> Optional[gdb.Type]:
+        try:
+            return gdb.lookup_type(tname)
+        except gdb.error:
+            return None
 
-    def type(self, name: str):
-        if name not in self._cache:
-            try:
-                self._cache[name] = gdb.lookup_type(name)
-            except gdb.error:
-                self._cache[name] = None
-        return self._cache[name]
+    def type_size(self, t: gdb.Type, tname: str) -> int:
+        return int(t.sizeof)
 
-    def exists(self, tname: str) -> bool:
-        return self.type(tname) is not None
-
-    def sizeof(self, tname: str) -> int:
-        return int(self.type(tname).sizeof)
-
-    def _member(self, tname: str, member: str):
-        """((tname *)0)->member as a lazy gdb.Value (never read); member may be
+    @staticmethod
+    def _member(t: gdb.Type, member: str) -> gdb.Value:
+        """((t *)0)->member as a lazy gdb.Value (never read); member may be
         a designator (a.b, a[2].b), anonymous structs/unions are searched by
         GDB.  gdb.Value arithmetic, not parse_and_eval: parsing "struct page"
         in an expression makes GDB expand every compilation unit defining it
         (~12 s on Debian's vmlinux); lookup_type stops at the first."""
-        v = gdb.Value(0).cast(self.type(tname).pointer()).dereference()
+        v = gdb.Value(0).cast(t.pointer()).dereference()
         for part in re.findall(r"[A-Za-z_]\w*|\[\d+\]", member):
             v = v[int(part[1:-1])] if part.startswith("[") else v[part]
         return v
 
-    def offsetof(self, tname: str, member: str):
+    def member_offset(self, t: gdb.Type, tname: str, member: str) -> Optional[int]:
         """offsetof(tname, member): the address of the member of a null pointer."""
-        if self.type(tname) is None:
-            return None
         try:
-            return int(self._member(tname, member).address.cast(_ulong()))
+            return int(self._member(t, member).address.cast(_ulong()))
         except (gdb.error, KeyError, TypeError, IndexError):
             return None
 
-    def array_len(self, tname: str, member: str):
-        if self.type(tname) is None:
-            return None
+    def member_array_len(self, t: gdb.Type, tname: str, member: str) -> Optional[int]:
         try:
-            t = self._member(tname, member).type.strip_typedefs()
+            mt = self._member(t, member).type.strip_typedefs()
         except (gdb.error, KeyError, TypeError, IndexError):
             return None
-        if t.code != gdb.TYPE_CODE_ARRAY:
+        if mt.code != gdb.TYPE_CODE_ARRAY:
             return None
-        lo, hi = t.range()
+        lo, hi = mt.range()
         return hi - lo + 1
 
-    def enumerators(self, tname: str):
-        t = self.type(tname)
-        if t is None:
-            return None
+    def type_enumerators(self, t: gdb.Type, tname: str) -> Optional[Iterable[Tuple[str, int]]]:
         t = t.strip_typedefs()
-        if t.code != gdb.TYPE_CODE_ENUM or not t.fields():
+        if t.code != gdb.TYPE_CODE_ENUM:
             return None
-        out: dict = {}
-        for f in t.fields():
-            out.setdefault(f.name, int(f.enumval))
-        return out
+        return [(f.name, int(f.enumval)) for f in t.fields()]
 
 
 def _symbol(name: str):
@@ -217,9 +201,9 @@ def linked_address(name: str):
         return None
 
 
-class GdbSymbols:
+class GdbSymbols(Symbols):
     """Relocated symbols (link address + KASLR offset), values read through
-    __pa_symbol: the symbols interface of pfnscope.source."""
+    __pa_symbol (pfnscope.source.Symbols)."""
     what = "vmlinux"
 
     def __init__(self, voff: int, phys_base: int) -> None:
@@ -338,41 +322,46 @@ def locate_kernel(kaslr_offset=None):
 
 # --- the session ---------------------------------------------------------------
 
-class GdbSession(_target.Session):
-    """pfnscope Session over the inferior (a drgn-free layout)."""
+class GdbSession(Session):
+    """pfnscope Session over the inferior, registered under it: ident is
+    what else must not change for the session to stay valid (the
+    connection, the vmlinux, --kaslr-offset)."""
 
-    def __init__(self, kaslr_offset=None) -> None:
+    def __init__(self, inferior: gdb.Inferior, ident: tuple,
+                 kaslr_offset: Optional[int] = None) -> None:
         vmci, voff, phys_base = locate_kernel(kaslr_offset)
-        src = _source.Source("gdb", GdbTypes(), GdbSymbols(voff, phys_base))
-        super().__init__(drgn.Program(), vmci, _read_phys, "gdb:" + _vmlinux_path(), "gdb",
-                         layout_source=src)
+        src = Source("gdb", GdbTypes(), GdbSymbols(voff, phys_base))
+        super().__init__(vmci, _read_phys, "gdb:" + _vmlinux_path(), "gdb", src, key=inferior)
+        self.ident = ident
         self.kaslr_offset = voff
         self.phys_base = phys_base
         self.vmlinux = _vmlinux_path()
         self.live = False           # the guest is stopped while GDB reads it
 
 
-_SESSION = {"key": None, "sess": None}
-
-
-def session(kaslr_offset=None, reload=False) -> GdbSession:
+def session(kaslr_offset: Optional[int] = None, reload: bool = False) -> GdbSession:
+    """The session of the selected inferior, made again when the inferior
+    is connected elsewhere, the vmlinux or --kaslr-offset changed, or on
+    --reload; caches dropped (the guest may have run since the last
+    command)."""
     inf = gdb.selected_inferior()
-    key = (inf.num, inf.connection_num, _vmlinux_path(), kaslr_offset)
-    if reload or _SESSION["key"] != key:
-        old = _SESSION["sess"]
-        if old is not None:
-            old.close()
-        _SESSION["key"], _SESSION["sess"] = None, None
-        _SESSION["sess"] = GdbSession(kaslr_offset)
-        _SESSION["key"] = key
-    sess = _SESSION["sess"]
-    sess.target.flush_cache()       # the guest may have run since the last command
-    sess._files.clear()
+    ident = (inf.connection_num, _vmlinux_path(), kaslr_offset)
+    sess = SESSIONS.get(inf)
+    if sess is not None and (reload or not isinstance(sess, GdbSession) or sess.ident != ident):
+        sess.close()
+        sess = None
+    if sess is None:
+        sess = GdbSession(inf, ident, kaslr_offset)
+    sess.forget()
     return sess
 
 
-def _forget(*_a) -> None:
-    _SESSION["key"] = None
+def _forget(event) -> None:
+    """An inferior exited: its session goes (a new run is a new kernel)."""
+    inf = getattr(event, "inferior", None) or gdb.selected_inferior()
+    sess = SESSIONS.get(inf)
+    if sess is not None:
+        sess.close()
 
 
 gdb.events.exited.connect(_forget)
