@@ -92,15 +92,15 @@ class Names:
                 return None
         return out.split(b"\0", 1)[0].decode("utf-8", "replace")
 
-    def _offs(self, keys: Tuple[str, ...]) -> Dict[str, int]:
-        """{"struct x:member.path": offset} through the layout source (-1:
-        absent), cached."""
+    def offsets(self, *keys: str) -> Dict[str, int]:
+        """{"struct x:member.path": offset} of each key through the layout
+        source (-1: absent), cached."""
         cache = self._off_cache
         for k in keys:
             if k not in cache:
                 tname, member = k.split(":", 1)
                 cache[k] = self._T.off(tname, member, required=False)
-        return cache
+        return {k: cache[k] for k in keys}
 
     # --- files --------------------------------------------------------------
     def file_name(self, file_va: int) -> Optional[str]:
@@ -125,8 +125,8 @@ class Names:
 
     def d_path(self, file_va: int) -> str:
         """d_path(&file->f_path) as drgn.helpers.linux.fs.d_path gives it."""
-        o = self._offs(_D_PATH)
-        if min(o[k] for k in _D_PATH) < 0:
+        o = self.offsets(*_D_PATH)
+        if min(o.values()) < 0:
             raise PfnscopeError("struct file", "offsets for d_path not in the types")
         u64 = self._u64
         path = file_va + o["struct file:f_path"]
@@ -172,8 +172,8 @@ class Names:
         if file is None:
             return None
         try:
-            o = self._offs(_MAPS_PATH)
-            if min(o[k] for k in _MAPS_PATH) < 0:
+            o = self.offsets(*_MAPS_PATH)
+            if min(o.values()) < 0:
                 return file
             u64 = self._u64
             path = file_va + o["struct file:f_path"]
@@ -205,7 +205,7 @@ class Names:
             return file
 
     # --- VMAs ------------------------------------------------------------------
-    def _name_offsets(self) -> Dict[str, int]:
+    def name_offsets(self) -> Dict[str, int]:
         """Offsets for vma_name(), from the types; -1 when absent."""
         if self._name_offs is None:
             def off(tname: str, member: str) -> int:
@@ -227,7 +227,7 @@ class Names:
     def _bounds(self, mm: int) -> Tuple[int, int, int]:
         """(start_brk, brk, start_stack) of mm, read once per mm."""
         if mm not in self._mm_bounds:
-            o = self._name_offsets()
+            o = self.name_offsets()
             vals = []
             for k in ("start_brk", "brk", "start_stack"):
                 try:
@@ -243,7 +243,7 @@ class Names:
         mapping's name ([vdso], [vvar], [vvar_vclock], ...), [heap], [stack],
         [anon:NAME]; None when maps prints nothing."""
         vma_va, start, end, _flags, _pgoff, file_ptr, ops = t
-        o = self._name_offsets()
+        o = self.name_offsets()
         lo = self._layout
         if file_ptr:
             if o["anon_name"] >= 0 and not o["anon_name_union"] and o["avn_name"] >= 0:
