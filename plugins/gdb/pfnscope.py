@@ -20,9 +20,15 @@ How it works
 ------------
 * Layout: from GDB's types of the loaded vmlinux (gdb.lookup_type, offsets by
   pointer arithmetic on a null pointer, enum values from the type's fields,
-  symbol addresses from lookup_global_symbol / minimal symbols).  The values
-  fill the same pfs_layout dict as the drgn front end (pfnscope.layout.
-  build_layout, given these types/symbols objects): one layout builder.
+  symbol addresses from lookup_global_symbol / minimal symbols): a layout
+  source (pfnscope.source.Types and Symbols) like drgn's, BTF's and crash's.
+  The values fill the same pfs_layout dict as every front end
+  (pfnscope.layout.build_layout), and file and VMA names are read the same
+  way (pfnscope.names: d_path, anon_inode:NAME, the maps path column).
+* Session: one per inferior (pfnscope.session.SESSIONS, keyed by the
+  gdb.Inferior), made again when its connection, the vmlinux or
+  --kaslr-offset changes; its caches are dropped before each command, as the
+  guest may have run since.
 * Physical reads: QEMU's gdbstub "Qqemu.PhyMemMode:1" mode, switched on for
   the duration of one pfnscope command and off again afterwards.  Chosen over
   reading through the direct map (page_offset_base + pa with the inferior's
@@ -57,7 +63,7 @@ _SRC = os.path.normpath(os.path.join(_HERE, "..", "..", "src", "python"))
 if os.path.isfile(os.path.join(_SRC, "pfnscope", "__init__.py")) and _SRC not in sys.path:
     sys.path.insert(0, _SRC)      # the source tree; else an installed pfnscope
 
-from typing import Iterable, Optional, Tuple  # noqa: E402
+from typing import Iterable, List, Optional, Sequence, Tuple  # noqa: E402
 
 from pfnscope import cli as _cli  # noqa: E402
 from pfnscope import layout as _layout  # noqa: E402
@@ -173,14 +179,14 @@ class GdbTypes(Types):
         return [(f.name, int(f.enumval)) for f in t.fields()]
 
 
-def _symbol(name: str):
+def _symbol(name: str) -> Optional[gdb.Symbol]:
     sym = gdb.lookup_global_symbol(name)
     if sym is None:
         sym = gdb.lookup_static_symbol(name)
     return sym
 
 
-def linked_address(name: str):
+def linked_address(name: str) -> Optional[int]:
     """Link-time (unrelocated) address of a symbol of the vmlinux, from its
     debug info or, for assembler symbols (init_top_pgt, _text), its minimal
     symbol; None when absent."""
@@ -211,11 +217,11 @@ class GdbSymbols(Symbols):
         self.phys_base = phys_base
         self.read_u64 = _layout.image_read_u64(_read_phys, phys_base)
 
-    def address(self, name: str):
+    def address(self, name: str) -> Optional[int]:
         a = linked_address(name)
         return None if a is None else (a + self.delta) & U64
 
-    def is_pointer(self, name: str):
+    def is_pointer(self, name: str) -> Optional[bool]:
         sym = _symbol(name)
         if sym is None or sym.is_function:
             return None
@@ -249,7 +255,7 @@ def _vmlinux_path() -> str:
     return path
 
 
-def locate_kernel(kaslr_offset=None):
+def locate_kernel(kaslr_offset: Optional[int] = None) -> Tuple[VmcoreInfo, int, int]:
     """(VmcoreInfo, kaslr offset, phys_base) of the kernel in the inferior.
     PhyMemMode must be on."""
     vml = _vmlinux_path()
@@ -274,7 +280,7 @@ def locate_kernel(kaslr_offset=None):
     # for image symbols only phys_base + voff matters; call it c.
     c = (found - banner_va + SKM) & U64
 
-    def image_u64(name):
+    def image_u64(name: str) -> Optional[int]:
         a = linked_address(name)
         return None if a is None else _u64((a - SKM + c) & U64)
     vmci = None
@@ -369,7 +375,7 @@ gdb.events.exited.connect(_forget)
 
 # --- the command ---------------------------------------------------------------
 
-def _split_gdb_opts(argv):
+def _split_gdb_opts(argv: List[str]) -> Tuple[List[str], Optional[int], bool]:
     """Take the GDB-only options out of argv."""
     out, kaslr, reload = [], None, False
     it = iter(argv)
@@ -397,7 +403,7 @@ def _gdb_write(b: bytes) -> None:
     gdb.write(b.decode("utf-8", "replace"))
 
 
-def run(argv) -> int:
+def run(argv: Sequence[str]) -> int:
     """Run one pfnscope command in GDB; returns the CLI's exit status."""
     argv, kaslr, reload = _split_gdb_opts(list(argv))
     try:

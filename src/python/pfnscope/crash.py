@@ -62,7 +62,7 @@ def vmcoreinfo() -> VmcoreInfo:
     return info
 
 
-def _split_type(tname: str):
+def _split_type(tname: str) -> Tuple[str, str]:
     """("struct", "page") for "struct page"; ("", "pgd_t") for a typedef."""
     kw, _, rest = tname.partition(" ")
     if kw in ("struct", "union", "enum") and rest:

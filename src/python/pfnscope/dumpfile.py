@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import struct
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 from .errors import PfnscopeError
 from .extension import core
@@ -16,7 +16,7 @@ from .vmcoreinfo import VmcoreInfo
 NO_VMCOREINFO = "no VMCOREINFO in the dump (QEMU needs -device vmcoreinfo)"
 
 
-def open_kdumpfile(path: str):
+def open_kdumpfile(path: str) -> Any:
     """The dump at path through the C KdumpFile reader."""
     c = core()
     if not os.path.exists(path):

@@ -109,7 +109,7 @@ class Session:
     def _live_read(self, read: Callable[[], T], what: str, why: str = "") -> T:
         """read() until it does not fail, VMA_TREE_READS times at most.  The
         mm's maple tree replaces nodes and frees the old ones after an RCU
-        grace period (commit 3dd4432549415f ("mm: enable maple tree RCU mode
+        grace period (commit 3dd443254941 ("mm: enable maple tree RCU mode
         by default") (in v6.3), in 6.1.y too) and stores some updates into a
         node in place; a reader outside the kernel's RCU read side can meet a
         node half rewritten or already reused.  Each retry comes after a short

@@ -447,14 +447,15 @@ def dump_kallsyms_lookup(vmci: VmcoreInfo, read: ReadBytes, where: str
                          ) -> Callable[[Iterable[str]], Dict[str, List[tuple]]]:
     """Lookups in the kallsyms tables of the dumped kernel (kernel/kallsyms.c).
 
-    VMCOREINFO names the tables from 6.0 (commit 5fd8fea935a1, "vmcoreinfo:
-    include kallsyms symbols"; kallsyms_num_syms from f09bddbd8661).  Addresses
-    are kallsyms_offsets[] decoded one of three ways, told apart by a symbol
+    VMCOREINFO names the tables from v6.0: commit 5fd8fea935a1 ("vmcoreinfo:
+    include kallsyms symbols") and commit f09bddbd8661 ("vmcoreinfo: add
+    kallsyms_num_syms symbol") (both in v6.0).  Addresses are
+    kallsyms_offsets[] decoded one of three ways, told apart by a symbol
     whose address VMCOREINFO gives (_stext, else init_top_pgt / init_uts_ns):
     base-relative (kallsyms_relative_base + offset, v4.6-6.x), absolute
     per-cpu (negative offsets: relative_base - 1 - offset, until v6.15) and
-    place-relative (&kallsyms_offsets[i] + offset, from v7.0, commit
-    a081b5789255 "kallsyms: Get rid of kallsyms relative base");
+    place-relative (&kallsyms_offsets[i] + offset, from v7.0: commit
+    a081b5789255 ("kallsyms: Get rid of kallsyms relative base"));
     kallsyms_addresses[] (absolute) before v6.11 without base-relative."""
     loc = {n: vmci.symbol(n) for n in _KALLSYMS_TABLES + ("kallsyms_offsets",
                                                            "kallsyms_relative_base",
@@ -491,7 +492,7 @@ def dump_kallsyms_lookup(vmci: VmcoreInfo, read: ReadBytes, where: str
     if ref_name is None:
         raise PfnscopeError(where, "VMCOREINFO has no SYMBOL(_stext) to check kallsyms against")
     ref_addr = vmci.symbol(ref_name)
-    # 73bbb94466fd ("kallsyms: support "big" kernel symbols") (in v6.1) made
+    # commit 73bbb94466fd ("kallsyms: support "big" kernel symbols") (in v6.1) made
     # lengths >= 0x80 two bytes; nothing in the dump says which: try both
     major, minor, _ = vmci.version
     orders = [True, False] if (major, minor) >= (6, 1) else [False, True]
