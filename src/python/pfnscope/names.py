@@ -247,14 +247,9 @@ class Names:
         lo = self._layout
         if file_ptr:
             if o["anon_name"] >= 0 and not o["anon_name_union"] and o["avn_name"] >= 0:
-                try:
-                    an = self._u64(vma_va + o["anon_name"])
-                except Exception:
-                    an = 0
-                if an:  # shmem named with PR_SET_VMA_ANON_NAME
-                    n = self.kstr(an + o["avn_name"])
-                    if n is not None:
-                        return f"[anon_shmem:{n}]"
+                n = self._anon_name(vma_va, o)
+                if n is not None:  # shmem named with PR_SET_VMA_ANON_NAME
+                    return f"[anon_shmem:{n}]"
             return self.maps_path(file_ptr, file)
         special = lo.get("special_mapping_vmops", 0)
         legacy = lo.get("legacy_special_mapping_vmops", 0)
@@ -282,12 +277,16 @@ class Names:
         if start_stack >= 0 and start <= start_stack <= end:
             return "[stack]"
         if o["anon_name"] >= 0 and o["avn_name"] >= 0:
-            try:
-                an = self._u64(vma_va + o["anon_name"])
-            except Exception:
-                an = 0
-            if an:
-                n = self.kstr(an + o["avn_name"])
-                if n is not None:
-                    return f"[anon:{n}]"
+            n = self._anon_name(vma_va, o)
+            if n is not None:
+                return f"[anon:{n}]"
         return None
+
+    def _anon_name(self, vma_va: int, o: Dict[str, int]) -> Optional[str]:
+        """vma->anon_name->name, the name PR_SET_VMA_ANON_NAME gave the VMA
+        (None: no name, or not readable)."""
+        try:
+            an = self._u64(vma_va + o["anon_name"])
+        except Exception:
+            return None
+        return self.kstr(an + o["avn_name"]) if an else None
