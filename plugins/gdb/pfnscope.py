@@ -362,6 +362,12 @@ def session(kaslr_offset: Optional[int] = None, reload: bool = False) -> GdbSess
     return sess
 
 
+def current_session() -> Optional[Session]:
+    """The session of the selected inferior (None before its first pfnscope
+    command)."""
+    return SESSIONS.get(gdb.selected_inferior())
+
+
 def _forget(event) -> None:
     """An inferior exited: its session goes (a new run is a new kernel)."""
     inf = getattr(event, "inferior", None) or gdb.selected_inferior()
