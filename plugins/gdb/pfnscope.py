@@ -20,9 +20,15 @@ How it works
 ------------
 * Layout: from GDB's types of the loaded vmlinux (gdb.lookup_type, offsets by
   pointer arithmetic on a null pointer, enum values from the type's fields,
-  symbol addresses from lookup_global_symbol / minimal symbols).  The values
-  fill the same pfs_layout dict as the drgn front end (pfnscope.layout.
-  build_layout, given these types/symbols objects): one layout builder.
+  symbol addresses from lookup_global_symbol / minimal symbols): a layout
+  source (pfnscope.source.Types and Symbols) like drgn's, BTF's and crash's.
+  The values fill the same pfs_layout dict as every front end
+  (pfnscope.layout.build_layout), and file and VMA names are read the same
+  way (pfnscope.names: d_path, anon_inode:NAME, the maps path column).
+* Session: one per inferior (pfnscope.session.SESSIONS, keyed by the
+  gdb.Inferior), made again when its connection, the vmlinux or
+  --kaslr-offset changes; its caches are dropped before each command, as the
+  guest may have run since.
 * Physical reads: QEMU's gdbstub "Qqemu.PhyMemMode:1" mode, switched on for
   the duration of one pfnscope command and off again afterwards.  Chosen over
   reading through the direct map (page_offset_base + pa with the inferior's
@@ -57,13 +63,13 @@ _SRC = os.path.normpath(os.path.join(_HERE, "..", "..", "src", "python"))
 if os.path.isfile(os.path.join(_SRC, "pfnscope", "__init__.py")) and _SRC not in sys.path:
     sys.path.insert(0, _SRC)      # the source tree; else an installed pfnscope
 
-import drgn  # noqa: E402  (only for an empty Program: the session registry key)
+from typing import Iterable, List, Optional, Sequence, Tuple  # noqa: E402
 
 from pfnscope import cli as _cli  # noqa: E402
 from pfnscope import layout as _layout  # noqa: E402
-from pfnscope import source as _source  # noqa: E402
-from pfnscope import target as _target  # noqa: E402
 from pfnscope.errors import PfnscopeError  # noqa: E402
+from pfnscope.session import SESSIONS, Session  # noqa: E402
+from pfnscope.source import Source, Symbols, Types  # noqa: E402
 from pfnscope.vmcoreinfo import VmcoreInfo  # noqa: E402
 
 ABSENT = _layout.ABSENT
@@ -123,80 +129,64 @@ def _ulong() -> gdb.Type:
     return _ULONG
 
 
-class GdbTypes:
-    """Types of GDB's vmlinux: the types interface of pfnscope.source."""
+class GdbTypes(Types):
+    """Types of GDB's vmlinux (pfnscope.source.Types); a type's handle is
+    its gdb.Type."""
     what = "vmlinux debug info"
 
-    def __init__(self) -> None:
-        self._cache: dict = {}
+    def lookup(self, tname: str) -> Optional[gdb.Type]:
+        try:
+            return gdb.lookup_type(tname)
+        except gdb.error:
+            return None
 
-    def type(self, name: str):
-        if name not in self._cache:
-            try:
-                self._cache[name] = gdb.lookup_type(name)
-            except gdb.error:
-                self._cache[name] = None
-        return self._cache[name]
+    def type_size(self, t: gdb.Type, tname: str) -> int:
+        return int(t.sizeof)
 
-    def exists(self, tname: str) -> bool:
-        return self.type(tname) is not None
-
-    def sizeof(self, tname: str) -> int:
-        return int(self.type(tname).sizeof)
-
-    def _member(self, tname: str, member: str):
-        """((tname *)0)->member as a lazy gdb.Value (never read); member may be
+    @staticmethod
+    def _member(t: gdb.Type, member: str) -> gdb.Value:
+        """((t *)0)->member as a lazy gdb.Value (never read); member may be
         a designator (a.b, a[2].b), anonymous structs/unions are searched by
         GDB.  gdb.Value arithmetic, not parse_and_eval: parsing "struct page"
         in an expression makes GDB expand every compilation unit defining it
         (~12 s on Debian's vmlinux); lookup_type stops at the first."""
-        v = gdb.Value(0).cast(self.type(tname).pointer()).dereference()
+        v = gdb.Value(0).cast(t.pointer()).dereference()
         for part in re.findall(r"[A-Za-z_]\w*|\[\d+\]", member):
             v = v[int(part[1:-1])] if part.startswith("[") else v[part]
         return v
 
-    def offsetof(self, tname: str, member: str):
+    def member_offset(self, t: gdb.Type, tname: str, member: str) -> Optional[int]:
         """offsetof(tname, member): the address of the member of a null pointer."""
-        if self.type(tname) is None:
-            return None
         try:
-            return int(self._member(tname, member).address.cast(_ulong()))
+            return int(self._member(t, member).address.cast(_ulong()))
         except (gdb.error, KeyError, TypeError, IndexError):
             return None
 
-    def array_len(self, tname: str, member: str):
-        if self.type(tname) is None:
-            return None
+    def member_array_len(self, t: gdb.Type, tname: str, member: str) -> Optional[int]:
         try:
-            t = self._member(tname, member).type.strip_typedefs()
+            mt = self._member(t, member).type.strip_typedefs()
         except (gdb.error, KeyError, TypeError, IndexError):
             return None
-        if t.code != gdb.TYPE_CODE_ARRAY:
+        if mt.code != gdb.TYPE_CODE_ARRAY:
             return None
-        lo, hi = t.range()
+        lo, hi = mt.range()
         return hi - lo + 1
 
-    def enumerators(self, tname: str):
-        t = self.type(tname)
-        if t is None:
-            return None
+    def type_enumerators(self, t: gdb.Type, tname: str) -> Optional[Iterable[Tuple[str, int]]]:
         t = t.strip_typedefs()
-        if t.code != gdb.TYPE_CODE_ENUM or not t.fields():
+        if t.code != gdb.TYPE_CODE_ENUM:
             return None
-        out: dict = {}
-        for f in t.fields():
-            out.setdefault(f.name, int(f.enumval))
-        return out
+        return [(f.name, int(f.enumval)) for f in t.fields()]
 
 
-def _symbol(name: str):
+def _symbol(name: str) -> Optional[gdb.Symbol]:
     sym = gdb.lookup_global_symbol(name)
     if sym is None:
         sym = gdb.lookup_static_symbol(name)
     return sym
 
 
-def linked_address(name: str):
+def linked_address(name: str) -> Optional[int]:
     """Link-time (unrelocated) address of a symbol of the vmlinux, from its
     debug info or, for assembler symbols (init_top_pgt, _text), its minimal
     symbol; None when absent."""
@@ -217,9 +207,9 @@ def linked_address(name: str):
         return None
 
 
-class GdbSymbols:
+class GdbSymbols(Symbols):
     """Relocated symbols (link address + KASLR offset), values read through
-    __pa_symbol: the symbols interface of pfnscope.source."""
+    __pa_symbol (pfnscope.source.Symbols)."""
     what = "vmlinux"
 
     def __init__(self, voff: int, phys_base: int) -> None:
@@ -227,11 +217,11 @@ class GdbSymbols:
         self.phys_base = phys_base
         self.read_u64 = _layout.image_read_u64(_read_phys, phys_base)
 
-    def address(self, name: str):
+    def address(self, name: str) -> Optional[int]:
         a = linked_address(name)
         return None if a is None else (a + self.delta) & U64
 
-    def is_pointer(self, name: str):
+    def is_pointer(self, name: str) -> Optional[bool]:
         sym = _symbol(name)
         if sym is None or sym.is_function:
             return None
@@ -265,7 +255,7 @@ def _vmlinux_path() -> str:
     return path
 
 
-def locate_kernel(kaslr_offset=None):
+def locate_kernel(kaslr_offset: Optional[int] = None) -> Tuple[VmcoreInfo, int, int]:
     """(VmcoreInfo, kaslr offset, phys_base) of the kernel in the inferior.
     PhyMemMode must be on."""
     vml = _vmlinux_path()
@@ -290,7 +280,7 @@ def locate_kernel(kaslr_offset=None):
     # for image symbols only phys_base + voff matters; call it c.
     c = (found - banner_va + SKM) & U64
 
-    def image_u64(name):
+    def image_u64(name: str) -> Optional[int]:
         a = linked_address(name)
         return None if a is None else _u64((a - SKM + c) & U64)
     vmci = None
@@ -338,41 +328,52 @@ def locate_kernel(kaslr_offset=None):
 
 # --- the session ---------------------------------------------------------------
 
-class GdbSession(_target.Session):
-    """pfnscope Session over the inferior (a drgn-free layout)."""
+class GdbSession(Session):
+    """pfnscope Session over the inferior, registered under it: ident is
+    what else must not change for the session to stay valid (the
+    connection, the vmlinux, --kaslr-offset)."""
 
-    def __init__(self, kaslr_offset=None) -> None:
+    def __init__(self, inferior: gdb.Inferior, ident: tuple,
+                 kaslr_offset: Optional[int] = None) -> None:
         vmci, voff, phys_base = locate_kernel(kaslr_offset)
-        src = _source.Source("gdb", GdbTypes(), GdbSymbols(voff, phys_base))
-        super().__init__(drgn.Program(), vmci, _read_phys, "gdb:" + _vmlinux_path(), "gdb",
-                         layout_source=src)
+        src = Source("gdb", GdbTypes(), GdbSymbols(voff, phys_base))
+        super().__init__(vmci, _read_phys, "gdb:" + _vmlinux_path(), "gdb", src, key=inferior)
+        self.ident = ident
         self.kaslr_offset = voff
         self.phys_base = phys_base
         self.vmlinux = _vmlinux_path()
         self.live = False           # the guest is stopped while GDB reads it
 
 
-_SESSION = {"key": None, "sess": None}
-
-
-def session(kaslr_offset=None, reload=False) -> GdbSession:
+def session(kaslr_offset: Optional[int] = None, reload: bool = False) -> GdbSession:
+    """The session of the selected inferior, made again when the inferior
+    is connected elsewhere, the vmlinux or --kaslr-offset changed, or on
+    --reload; caches dropped (the guest may have run since the last
+    command)."""
     inf = gdb.selected_inferior()
-    key = (inf.num, inf.connection_num, _vmlinux_path(), kaslr_offset)
-    if reload or _SESSION["key"] != key:
-        old = _SESSION["sess"]
-        if old is not None:
-            old.close()
-        _SESSION["key"], _SESSION["sess"] = None, None
-        _SESSION["sess"] = GdbSession(kaslr_offset)
-        _SESSION["key"] = key
-    sess = _SESSION["sess"]
-    sess.target.flush_cache()       # the guest may have run since the last command
-    sess._files.clear()
+    ident = (inf.connection_num, _vmlinux_path(), kaslr_offset)
+    sess = SESSIONS.get(inf)
+    if sess is not None and (reload or not isinstance(sess, GdbSession) or sess.ident != ident):
+        sess.close()
+        sess = None
+    if sess is None:
+        sess = GdbSession(inf, ident, kaslr_offset)
+    sess.forget()
     return sess
 
 
-def _forget(*_a) -> None:
-    _SESSION["key"] = None
+def current_session() -> Optional[Session]:
+    """The session of the selected inferior (None before its first pfnscope
+    command)."""
+    return SESSIONS.get(gdb.selected_inferior())
+
+
+def _forget(event) -> None:
+    """An inferior exited: its session goes (a new run is a new kernel)."""
+    inf = getattr(event, "inferior", None) or gdb.selected_inferior()
+    sess = SESSIONS.get(inf)
+    if sess is not None:
+        sess.close()
 
 
 gdb.events.exited.connect(_forget)
@@ -380,7 +381,7 @@ gdb.events.exited.connect(_forget)
 
 # --- the command ---------------------------------------------------------------
 
-def _split_gdb_opts(argv):
+def _split_gdb_opts(argv: List[str]) -> Tuple[List[str], Optional[int], bool]:
     """Take the GDB-only options out of argv."""
     out, kaslr, reload = [], None, False
     it = iter(argv)
@@ -408,7 +409,7 @@ def _gdb_write(b: bytes) -> None:
     gdb.write(b.decode("utf-8", "replace"))
 
 
-def run(argv) -> int:
+def run(argv: Sequence[str]) -> int:
     """Run one pfnscope command in GDB; returns the CLI's exit status."""
     argv, kaslr, reload = _split_gdb_opts(list(argv))
     try:

@@ -107,13 +107,13 @@ def test_layout_dict_btf_equals_debuginfo(key):
     # every fact read from the kernel by both (the follow_pte / vm_normal_page
     # generations from BTF's functions as from DWARF's)
     assert a.facts == b.facts and a.facts["swap_types"] == "kernel"
-    assert a._name_offsets() == b._name_offsets()
+    assert a.names.name_offsets() == b.names.name_offsets()
     # the offsets the raw d_path reads, from both sources
     keys = ("struct file:f_path", "struct dentry:d_op", "struct dentry:d_inode",
             "struct super_block:s_type", "struct mount:mnt_mountpoint",
             "struct dentry:d_hash", "struct hlist_bl_node:pprev")
-    assert a._offs(*keys) == b._offs(*keys)
-    assert min(b._offs(*keys).values()) >= 0
+    assert a.names.offsets(*keys) == b.names.offsets(*keys)
+    assert min(b.names.offsets(*keys).values()) >= 0
 
 
 def test_btf_and_vmlinux_exclude_each_other():

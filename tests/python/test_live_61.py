@@ -48,7 +48,7 @@ def runs(guest):
     r["ram"] = L.cli("--qemu-ram", guest.ram_file, "-s", guest.vmlinux, *walk)
     # the GDB command over the gdbstub (the guest is stopped while GDB is attached)
     g = L.gdb_run(guest, ["pfnscope " + " ".join(walk), "pfnscope check --json",
-                          "python print('KASLR', hex(_SESSION['sess'].kaslr_offset))"])
+                          "python print('KASLR', hex(current_session().kaslr_offset))"])
     r["gdb"] = g
     # the dump, right after
     dump = L.take_dump(guest)

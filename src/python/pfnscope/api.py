@@ -17,9 +17,12 @@ from typing import Callable, Iterable, Iterator, List, NamedTuple, Optional, Tup
 
 import drgn
 
-from . import target as target_mod
 from .errors import PfnscopeError
-from .target import Session, VmaTuple, core, session_for
+from .extension import core
+from .names import VmaTuple
+from .opening import open_dump
+from .program import session_for, vma_from_object
+from .session import Session
 
 SEVERITIES = ("low", "medium", "high", "critical")
 
@@ -189,7 +192,7 @@ def open(path: str, vmlinux: Optional[str] = None, reader: str = "kdumpfile",
     both pfnscope and drgn's own helpers work.  Without a debug vmlinux (none
     given or found, or btf=True) pfnscope uses the kernel's BTF and kallsyms
     from the dump; the Program then has memory but no types."""
-    return target_mod.open_dump(path, vmlinux, reader, btf=btf).prog
+    return open_dump(path, vmlinux, reader, btf=btf).prog
 
 
 def session(prog: drgn.Program) -> Session:
@@ -260,7 +263,7 @@ def walk_vma(vma, start: Optional[int] = None, end: Optional[int] = None,
         pid = vma.pid if pid is None else pid
     elif isinstance(vma, drgn.Object):
         sess = session_for(vma.prog_)
-        mm_va, t = sess.vma_from_object(vma)
+        mm_va, t = vma_from_object(sess, vma)
     else:
         raise PfnscopeError("vma", "expected a pfnscope Vma or a drgn struct vm_area_struct *")
     ents = sess.target.walk(mm_va, t, start, end, _walk_flags(include_none))

@@ -185,7 +185,7 @@ def _split_symbols(args) -> Tuple[Optional[str], List[str]]:
 
 
 def _open(args):
-    from . import target
+    from . import opening
     vml, args.module_debug = _split_symbols(args)
     if vml is not None and not os.path.isfile(vml):
         from .errors import PfnscopeError
@@ -195,14 +195,14 @@ def _open(args):
         from .errors import PfnscopeError
         raise PfnscopeError("--btf", "and -s VMLINUX exclude each other")
     if getattr(args, "kernel", False):
-        return target.open_live(vml, btf=btf)
+        return opening.open_live(vml, btf=btf)
     if getattr(args, "qemu_ram", None) is not None:
-        return target.open_qemu_ram(args.qemu_ram, vml, btf=btf)
+        return opening.open_qemu_ram(args.qemu_ram, vml, btf=btf)
     core = getattr(args, "core", None)
     if core is None:
         from .errors import PfnscopeError
         raise PfnscopeError("target", "give -c VMCORE, -k or --qemu-ram FILE")
-    return target.open_dump(core, vml, getattr(args, "reader", "kdumpfile"), btf=btf)
+    return opening.open_dump(core, vml, getattr(args, "reader", "kdumpfile"), btf=btf)
 
 
 def target_record(sess) -> str:
@@ -349,10 +349,10 @@ def cmd_vmas(sess, args) -> int:
 
 
 def cmd_walk(sess, args) -> int:
-    from . import target
     from .api import Vma
     from .errors import PfnscopeError
-    c = target.core()
+    from .extension import core
+    c = core()
     flags = c.WALK_NONE if args.include_none else 0
     mode = ("summary-" if args.summary else "") + ("json" if args.json else "table")
     fd = sys.stdout.fileno()
@@ -442,8 +442,8 @@ def _walk_live(sess, t, vt, fd, mode, flags, as_json) -> int:
     the reported walk, an entry's diagnoses at medium or above are read
     again (WALK_CONFIRM) and withdrawn, with a changed record, when they
     do not hold.  Returns the number of entries of the reported walk."""
-    from . import target
-    c = target.core()
+    from .extension import core
+    c = core()
 
     def raws():
         sess.target.flush_cache()
@@ -497,7 +497,7 @@ def cmd_check(sess, args) -> int:
     errors: List[api.CheckError] = []
     changed: List[dict] = []
     try:
-        findings = api.check(sess.prog, args.pids, progress, errors, vma_done, changed)
+        findings = api.check(sess, args.pids, progress, errors, vma_done, changed)
         if prog:
             prog.tasks = prog.ntasks
             prog.draw(force=True)
@@ -545,9 +545,10 @@ def cmd_rmap(sess, args) -> int:
     """Walk every VMA of every task (or of -p), keeping the entries that map
     a pfn in the range; a VMA's header or record precedes its entries, and
     VMAs with none are not printed."""
-    from . import api, target
+    from . import api
     from .api import Task, Vma
-    c = target.core()
+    from .extension import core
+    c = core()
     lo, hi = args.pfns
     mode = "json" if args.json else "table"
     todo = [Task(*sess.find_task(p)) for p in args.pids] if args.pids else \
@@ -793,13 +794,14 @@ def _run_to_stream(args, prog) -> int:
 def _run(args, prog=None) -> int:
     from .errors import PfnscopeError
     try:
-        from . import target
         try:
             import drgn  # noqa: F401
         except ImportError as e:
             raise PfnscopeError("drgn", f"cannot import ({e}); run with /usr/bin/python3")
-        target.core()
-        sess = _open(args) if prog is None else target.session_for(prog)
+        from .extension import core
+        from .program import session_for
+        core()
+        sess = _open(args) if prog is None else session_for(prog)
         rc = run_command(sess, args)
         sys.stdout.flush()
         return rc
@@ -819,10 +821,10 @@ def _warn_damage(sess, args) -> None:
     damage = getattr(sess, "damage", None)
     if not damage:
         return
-    from . import target
+    from .dumpfile import damage_records
     sys.stderr.write(f"pfnscope: warning: {sess.source}: {damage['message']}\n")
     if args.json:
-        for rec in target.damage_records(damage):
+        for rec in damage_records(damage):
             _write(json.dumps(rec, separators=(",", ":")) + "\n")
 
 

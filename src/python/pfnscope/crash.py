@@ -23,15 +23,15 @@ from __future__ import annotations
 import os
 import re
 import sys
-from typing import Dict, List, Optional
+from typing import Dict, Iterable, List, Optional, Tuple
 
 import _pfnscope_crash as _crash  # noqa: I001  (the extension's builtin module)
 
 from . import cli as _cli
 from . import layout as _layout
-from . import source as _source
-from . import target as _target
 from .errors import PfnscopeError
+from .session import SESSIONS, Session
+from .source import Source, Symbols, Types
 from .vmcoreinfo import VmcoreInfo
 
 U64 = (1 << 64) - 1
@@ -62,7 +62,7 @@ def vmcoreinfo() -> VmcoreInfo:
     return info
 
 
-def _split_type(tname: str):
+def _split_type(tname: str) -> Tuple[str, str]:
     """("struct", "page") for "struct page"; ("", "pgd_t") for a typedef."""
     kw, _, rest = tname.partition(" ")
     if kw in ("struct", "union", "enum") and rest:
@@ -70,12 +70,13 @@ def _split_type(tname: str):
     return "", tname
 
 
-class CrashTypes:
-    """Types from crash's gdb: the types interface of pfnscope.source."""
+class CrashTypes(Types):
+    """Types from crash's gdb (pfnscope.source.Types); a type's handle is
+    its size."""
     what = "vmlinux debug info (crash)"
 
     def __init__(self) -> None:
-        self._size: Dict[str, Optional[int]] = {}
+        super().__init__()
         self._off: Dict[tuple, Optional[int]] = {}
 
     @staticmethod
@@ -89,33 +90,23 @@ class CrashTypes:
         except (ValueError, IndexError):
             return None
 
-    def _sizeof(self, tname: str) -> Optional[int]:
-        if tname not in self._size:
-            kw, bare = _split_type(tname)
-            n = _crash.struct_size(bare) if kw in ("struct", "union") else -1
-            if n < 0:
-                n = self._gdb_int(f"sizeof({tname})")
-            self._size[tname] = n if n is not None and n >= 0 else None
-        return self._size[tname]
+    def lookup(self, tname: str) -> Optional[int]:
+        kw, bare = _split_type(tname)
+        n = _crash.struct_size(bare) if kw in ("struct", "union") else -1
+        if n < 0:
+            n = self._gdb_int(f"sizeof({tname})")
+        return n if n is not None and n >= 0 else None
 
-    def exists(self, tname: str) -> bool:
-        return self._sizeof(tname) is not None
+    def type_size(self, t: int, tname: str) -> int:
+        return t
 
-    def sizeof(self, tname: str) -> int:
-        n = self._sizeof(tname)
-        if n is None:
-            raise PfnscopeError(tname, "type not found in crash's debug info")
-        return n
-
-    def offsetof(self, tname: str, path: str) -> Optional[int]:
+    def member_offset(self, t: int, tname: str, path: str) -> Optional[int]:
         key = (tname, path)
         if key not in self._off:
             self._off[key] = self._offsetof(tname, path)
         return self._off[key]
 
     def _offsetof(self, tname: str, path: str) -> Optional[int]:
-        if not self.exists(tname):
-            return None
         kw, bare = _split_type(tname)
         if _IDENT.match(path) and kw in ("struct", "union"):
             o = _crash.member_offset(bare, path)
@@ -125,21 +116,19 @@ class CrashTypes:
         # anonymous struct/union that MEMBER_OFFSET does not find
         return self._gdb_int(f"&(({tname} *)0)->{path}")
 
-    def array_len(self, tname: str, path: str) -> Optional[int]:
-        if not self.exists(tname):
-            return None
+    def member_array_len(self, t: int, tname: str, path: str) -> Optional[int]:
         out = self._gdb(f"whatis (({tname} *)0)->{path}")
         m = re.search(r"\[(\d+)\](?:\[\d+\])*\s*$", out or "")
         return int(m.group(1)) if m else None
 
-    def enumerators(self, tname: str) -> Optional[Dict[str, int]]:
+    def type_enumerators(self, t: int, tname: str) -> Optional[Iterable[Tuple[str, int]]]:
         """gdb's ptype of an enum: each enumerator, with " = N" where it is
         not the previous one's value plus one (gdb's c_type_print rule)."""
         out = self._gdb(f"ptype {tname}")
         if not out or "{" not in out:
             return None
         body = out[out.index("{") + 1:out.rindex("}")]
-        res: Dict[str, int] = {}
+        res: List[Tuple[str, int]] = []
         val = 0
         for item in body.split(","):
             item = item.strip()
@@ -152,9 +141,9 @@ class CrashTypes:
                     val = int(num.strip(), 0)
                 except ValueError:
                     return None
-            res.setdefault(name, val)
+            res.append((name, val))
             val += 1
-        return res or None
+        return res
 
     def function_params(self, name: str) -> Optional[List[str]]:
         """Parameter type names of a function, from gdb's prototype
@@ -200,7 +189,7 @@ class CrashTypes:
         return int(m.group(1)) if m else None
 
 
-class CrashSymbols:
+class CrashSymbols(Symbols):
     """crash's symbols (already KASLR-relocated by crash); values read from
     the kernel image through __pa_symbol() and crash's physical reads."""
     what = "crash's symbol table"
@@ -219,27 +208,24 @@ class CrashSymbols:
         return out.strip().endswith("*")
 
 
-class CrashSession(_target.Session):
-    """A pfnscope Session over crash's dump."""
+class CrashSession(Session):
+    """A pfnscope Session over crash's dump, registered under crash's
+    extension module (one dump per crash process)."""
 
     def __init__(self) -> None:
-        import drgn  # an empty Program: the key of the session registry
         vmci = vmcoreinfo()
         phys_base = (vmci.number("phys_base", 0) or 0) & U64
-        src = _source.Source("crash", CrashTypes(), CrashSymbols(phys_base))
-        super().__init__(drgn.Program(), vmci, _crash.readmem, "crash", "crash",
-                         layout_source=src)
+        src = Source("crash", CrashTypes(), CrashSymbols(phys_base))
+        super().__init__(vmci, _crash.readmem, "crash", "crash", src, key=_crash)
         self.vmlinux = None
         self.live = False
 
 
-_SESSION: Dict[str, Optional[CrashSession]] = {"sess": None}
-
-
-def session() -> CrashSession:
-    if _SESSION["sess"] is None:
-        _SESSION["sess"] = CrashSession()
-    return _SESSION["sess"]
+def session() -> Session:
+    sess = SESSIONS.get(_crash)
+    if sess is None:
+        sess = CrashSession()
+    return sess
 
 
 _NOT_HERE = ("-c", "--core", "-k", "--kernel", "--qemu-ram", "--btf", "--reader")

@@ -346,8 +346,9 @@ def build_layout(source, vmci: VmcoreInfo, facts: Optional[Dict[str, str]] = Non
     if facts.get("swap_types") == "version" and (major, minor) >= (5, 14):
         # no type for swap_info[] (BTF): CONFIG_DEVICE_PRIVATE, the one
         # configuration MAX_SWAPFILES depends on, is what builds mm/rmap.c's
-        # make_device_exclusive_range() (v5.14, "mm: Device exclusive memory
-        # access"), make_device_exclusive() from v6.15; both exported
+        # make_device_exclusive_range(), added by commit b756a3b5e7ea ("mm:
+        # Device exclusive memory access") (in v5.14), make_device_exclusive()
+        # from v6.15; both exported
         dp = (S.address("make_device_exclusive", required=False) or
               S.address("make_device_exclusive_range", required=False))
         lo["config_device_private"] = 1 if dp else 0
@@ -382,9 +383,10 @@ def _kernel_facts(T: "_Types", lo: dict) -> Dict[str, str]:
         lo["max_swapfiles"] = n
     src["swap_types"] = "kernel" if n else "version"
     params = getattr(T, "function_params", lambda name: None)
-    # follow_pte generations: follow_pfnmap_start() ("mm: new follow_pfnmap
-    # API", in v6.12); follow_pte(vma, ...) from "mm/memory: change
-    # follow_pte() to take a vma" (in v6.10), follow_pte(mm, ...) before
+    # follow_pte generations: follow_pfnmap_start() from commit 6da8e9634bb7
+    # ("mm: new follow_pfnmap API") (in v6.12); follow_pte(vma, ...) from
+    # commit 29ae7d96d166 ("mm: pass VMA instead of MM to follow_pte()")
+    # (in v6.10), follow_pte(mm, ...) before
     start, fpte = params("follow_pfnmap_start"), params("follow_pte")
     if start is not None:
         lo["follow_profile"] = FOLLOW_PFNMAP_START

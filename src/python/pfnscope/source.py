@@ -1,32 +1,36 @@
 """Layout sources: where the layout builder gets types and symbols.
 
-A source has ``kind`` ("debuginfo" or "btf"), ``types`` and ``symbols``:
+A source (Source) has ``kind`` ("debuginfo", "btf", "gdb", "crash"),
+``types`` and ``symbols``, one interface for every implementation: drgn's
+debug info (DrgnTypes, DrgnSymbols), the kernel's BTF and kallsyms (BtfTypes,
+KallsymsSymbols), GDB's types (plugins/gdb) and crash's (pfnscope.crash).
 
-types (one small interface; drgn, BTF and GDB implement it):
+types (class Types):
     what                        "vmlinux debug info", "kernel BTF": for messages
     exists(tname) -> bool       "struct page", "enum pageflags", "pgd_t"
-    sizeof(tname) -> int        the type exists
+    sizeof(tname) -> int        LayoutError when the type has none
     offsetof(tname, path)       byte offset or None; path as drgn.offsetof takes
                                 it ("mr64.pivot", "numbers[0].nr"), members of
                                 anonymous structs/unions found
     array_len(tname, path)      elements of the array member, None: no such
                                 member or not an array
     enumerators(tname)          {name: value} (first of a name wins) or None
-    function_params(name)       optional: parameter type names of a function
-                                (None: no such function)
-    object_array_len(name)      optional: length of a global array (None: not
-                                known; BTF describes per-cpu globals only)
+    function_params(name)       parameter type names of a function (None: no
+                                such function, or the source cannot tell)
+    object_array_len(name)      length of a global array (None: not known;
+                                BTF describes per-cpu globals only)
 
-symbols:
+symbols (class Symbols):
     what                        "vmlinux", "kallsyms": for messages
     address(name) -> int|None   relocated address of a global
     read_u64(va) -> int         a u64 of the kernel image
     is_pointer(name)            whether the global is a pointer (None: unknown)
 
-``pfnscope.layout.build_layout(source, vmci)`` uses only these.  The drgn
-source wraps a Program with the debug vmlinux loaded; the BTF source is the
-kernel's own BTF (/sys/kernel/btf/vmlinux, or the .BTF section found in a
-dump's memory between __start_BTF and __stop_BTF) with kallsyms for symbols
+``pfnscope.layout.build_layout(source, vmci)`` uses only these, and
+pfnscope.names reads file and VMA names through them.  The drgn source wraps
+a Program with the debug vmlinux loaded; the BTF source is the kernel's own
+BTF (/sys/kernel/btf/vmlinux, or the .BTF section found in a dump's memory
+between __start_BTF and __stop_BTF) with kallsyms for symbols
 (/proc/kallsyms, or the kallsyms tables a 6.0+ kernel names in VMCOREINFO).
 """
 from __future__ import annotations
@@ -34,9 +38,10 @@ from __future__ import annotations
 import os
 import re
 import struct
-from typing import Callable, Dict, Iterable, List, Optional
+from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
 from .errors import LayoutError, PfnscopeError
+from .extension import core
 from .vmcoreinfo import VmcoreInfo
 
 U64_MAX = (1 << 64) - 1
@@ -55,10 +60,99 @@ WANTED = (
 )
 
 
-class Source:
-    """A layout source: kind ("debuginfo" | "btf"), types, symbols."""
+class Types:
+    """The types interface of a layout source, written once: the cache of
+    type lookups, what a missing type answers, the first-wins rule of
+    enumerators and the error of sizeof().  A source implements lookup()
+    (its handle of a type, None when the kernel has no such type) and the
+    queries on a handle; function_params() and object_array_len() where it
+    can tell (None: it cannot)."""
+    what = "debug info"
 
-    def __init__(self, kind: str, types, symbols) -> None:
+    def __init__(self) -> None:
+        self._types: Dict[str, object] = {}
+
+    # --- what a source implements ---
+    def lookup(self, tname: str) -> Optional[object]:
+        raise NotImplementedError
+
+    def type_size(self, t: object, tname: str) -> Optional[int]:
+        raise NotImplementedError
+
+    def member_offset(self, t: object, tname: str, path: str) -> Optional[int]:
+        raise NotImplementedError
+
+    def member_array_len(self, t: object, tname: str, path: str) -> Optional[int]:
+        raise NotImplementedError
+
+    def type_enumerators(self, t: object, tname: str) -> Optional[Iterable[Tuple[str, int]]]:
+        raise NotImplementedError
+
+    def function_params(self, name: str) -> Optional[List[str]]:
+        """Parameter type names of the function name, spelled as drgn does
+        ("struct vm_area_struct *"); None: no such function, or the source
+        cannot tell."""
+        return None
+
+    def object_array_len(self, name: str) -> Optional[int]:
+        """Length of the global array name (None: no such array, or the
+        source cannot tell)."""
+        return None
+
+    # --- the interface build_layout uses ---
+    def _type(self, tname: str) -> Optional[object]:
+        if tname not in self._types:
+            self._types[tname] = self.lookup(tname)
+        return self._types[tname]
+
+    def exists(self, tname: str) -> bool:
+        return self._type(tname) is not None
+
+    def sizeof(self, tname: str) -> int:
+        t = self._type(tname)
+        if t is None:
+            raise LayoutError(tname, f"type not found in the {self.what}")
+        n = self.type_size(t, tname)
+        if n is None:
+            raise LayoutError(tname, f"type has no size in the {self.what}")
+        return int(n)
+
+    def offsetof(self, tname: str, path: str) -> Optional[int]:
+        t = self._type(tname)
+        return None if t is None else self.member_offset(t, tname, path)
+
+    def array_len(self, tname: str, path: str) -> Optional[int]:
+        t = self._type(tname)
+        return None if t is None else self.member_array_len(t, tname, path)
+
+    def enumerators(self, tname: str) -> Optional[Dict[str, int]]:
+        t = self._type(tname)
+        es = self.type_enumerators(t, tname) if t is not None else None
+        if not es:
+            return None
+        out: Dict[str, int] = {}
+        for name, value in es:
+            out.setdefault(name, int(value))
+        return out or None
+
+
+class Symbols:
+    """The symbols interface of a layout source."""
+    what = "symbols"
+    read_u64: ReadU64
+
+    def address(self, name: str) -> Optional[int]:
+        raise NotImplementedError
+
+    def is_pointer(self, name: str) -> Optional[bool]:
+        raise NotImplementedError
+
+
+class Source:
+    """A layout source: kind ("debuginfo", "btf", "gdb", "crash": the target
+    record's layout_source), types, symbols."""
+
+    def __init__(self, kind: str, types: Types, symbols: Symbols) -> None:
         self.kind = kind
         self.types = types
         self.symbols = symbols
@@ -66,43 +160,32 @@ class Source:
 
 # --- drgn (debug vmlinux) ------------------------------------------------------
 
-class DrgnTypes:
+class DrgnTypes(Types):
     """Types of a drgn Program with the debug vmlinux loaded."""
     what = "vmlinux debug info"
 
     def __init__(self, prog) -> None:
+        super().__init__()
         import drgn
         self._drgn = drgn
         self.prog = prog
-        self._cache: Dict[str, object] = {}
 
-    def _type(self, name: str):
-        if name not in self._cache:
-            try:
-                self._cache[name] = self.prog.type(name)
-            except LookupError:
-                self._cache[name] = None
-        return self._cache[name]
-
-    def exists(self, tname: str) -> bool:
-        return self._type(tname) is not None
-
-    def sizeof(self, tname: str) -> int:
-        return int(self._drgn.sizeof(self._type(tname)))
-
-    def offsetof(self, tname: str, path: str) -> Optional[int]:
-        t = self._type(tname)
-        if t is None:
+    def lookup(self, tname: str) -> Optional[object]:
+        try:
+            return self.prog.type(tname)
+        except LookupError:
             return None
+
+    def type_size(self, t, tname: str) -> Optional[int]:
+        return int(self._drgn.sizeof(t))
+
+    def member_offset(self, t, tname: str, path: str) -> Optional[int]:
         try:
             return int(self._drgn.offsetof(t, path))
         except (LookupError, ValueError):
             return None
 
-    def array_len(self, tname: str, path: str) -> Optional[int]:
-        t = self._type(tname)
-        if t is None:
-            return None
+    def member_array_len(self, t, tname: str, path: str) -> Optional[int]:
         drgn = self._drgn
         try:
             mt = t
@@ -118,17 +201,12 @@ class DrgnTypes:
             return None
         return int(mt.length)
 
-    def enumerators(self, tname: str) -> Optional[Dict[str, int]]:
-        t = self._type(tname)
-        if t is None or not t.enumerators:
+    def type_enumerators(self, t, tname: str) -> Optional[Iterable[Tuple[str, int]]]:
+        if not t.enumerators:
             return None
-        out: Dict[str, int] = {}
-        for e in t.enumerators:
-            out.setdefault(e.name, int(e.value))
-        return out
+        return [(e.name, int(e.value)) for e in t.enumerators]
 
     def object_array_len(self, name: str) -> Optional[int]:
-        """Length of the global array name (None: no such array)."""
         drgn = self._drgn
         try:
             t = self.prog.object(name).type_
@@ -139,7 +217,6 @@ class DrgnTypes:
         return int(t.length) if t.kind == drgn.TypeKind.ARRAY and t.length is not None else None
 
     def function_params(self, name: str) -> Optional[List[str]]:
-        """Parameter type names of the function name (None: no such function)."""
         try:
             t = self.prog.object(name, self._drgn.FindObjectFlags.FUNCTION).type_
         except LookupError:
@@ -147,7 +224,7 @@ class DrgnTypes:
         return [str(p.type) for p in t.parameters]
 
 
-class DrgnSymbols:
+class DrgnSymbols(Symbols):
     """Relocated symbols of the debug vmlinux in a drgn Program.
 
     The Program may or may not have applied the KASLR offset (a Program made
@@ -194,49 +271,32 @@ def drgn_source(prog, vmci: VmcoreInfo, read_u64: Optional[ReadU64] = None) -> S
 
 # --- BTF -------------------------------------------------------------------------
 
-class BtfTypes:
-    """Types from the kernel's BTF (pfnscope._core.Btf)."""
+class BtfTypes(Types):
+    """Types from the kernel's BTF (pfnscope._core.Btf); a type's handle is
+    its BTF id."""
     what = "kernel BTF"
 
     def __init__(self, btf) -> None:
+        super().__init__()
         self.btf = btf
-        self._ids: Dict[str, int] = {}
 
-    def _id(self, tname: str) -> int:
-        i = self._ids.get(tname)
-        if i is None:
-            i = self._ids[tname] = self.btf.find(tname)
-        return i
+    def lookup(self, tname: str) -> Optional[int]:
+        i = self.btf.find(tname)
+        return i if i and self.btf.sizeof(i) is not None else None
 
-    def exists(self, tname: str) -> bool:
-        i = self._id(tname)
-        return bool(i) and self.btf.sizeof(i) is not None
+    def type_size(self, t: int, tname: str) -> Optional[int]:
+        return self.btf.sizeof(t)
 
-    def sizeof(self, tname: str) -> int:
-        s = self.btf.sizeof(self._id(tname))
-        if s is None:
-            raise LayoutError(tname, "type has no size in the kernel BTF")
-        return int(s)
-
-    def offsetof(self, tname: str, path: str) -> Optional[int]:
-        i = self._id(tname)
-        r = self.btf.offsetof(i, path) if i else None
+    def member_offset(self, t: int, tname: str, path: str) -> Optional[int]:
+        r = self.btf.offsetof(t, path)
         return None if r is None else int(r[0])
 
-    def array_len(self, tname: str, path: str) -> Optional[int]:
-        i = self._id(tname)
-        r = self.btf.offsetof(i, path) if i else None
+    def member_array_len(self, t: int, tname: str, path: str) -> Optional[int]:
+        r = self.btf.offsetof(t, path)
         return None if r is None else self.btf.array_len(r[1])
 
-    def enumerators(self, tname: str) -> Optional[Dict[str, int]]:
-        i = self._id(tname)
-        es = self.btf.enumerators(i) if i else None
-        if not es:
-            return None
-        out: Dict[str, int] = {}
-        for name, value in es:
-            out.setdefault(name, value)
-        return out
+    def type_enumerators(self, t: int, tname: str) -> Optional[Iterable[Tuple[str, int]]]:
+        return self.btf.enumerators(t)
 
     def function_params(self, name: str) -> Optional[List[str]]:
         """Parameter type names of the function name, spelled as drgn does
@@ -271,7 +331,7 @@ class BtfTypes:
      ENUM64) = (2, 4, 5, 6, 7, 9, 10, 11, 18, 19)
 
 
-class KallsymsSymbols:
+class KallsymsSymbols(Symbols):
     """Symbols from kallsyms: ``lookup(names) -> {name: [(address, type)]}``
     gives every symbol of each name; a global (upper-case type) wins over
     statics of the same name, else the first in address order."""
@@ -309,7 +369,6 @@ class KallsymsSymbols:
 
 
 def btf_types(blob: bytes, where: str) -> BtfTypes:
-    from .target import core
     try:
         return BtfTypes(core().Btf(blob))
     except ValueError as e:
@@ -388,16 +447,16 @@ def dump_kallsyms_lookup(vmci: VmcoreInfo, read: ReadBytes, where: str
                          ) -> Callable[[Iterable[str]], Dict[str, List[tuple]]]:
     """Lookups in the kallsyms tables of the dumped kernel (kernel/kallsyms.c).
 
-    VMCOREINFO names the tables from 6.0 (commit 5fd8fea935a1, "vmcoreinfo:
-    include kallsyms symbols"; kallsyms_num_syms from f09bddbd8661).  Addresses
-    are kallsyms_offsets[] decoded one of three ways, told apart by a symbol
+    VMCOREINFO names the tables from v6.0: commit 5fd8fea935a1 ("vmcoreinfo:
+    include kallsyms symbols") and commit f09bddbd8661 ("vmcoreinfo: add
+    kallsyms_num_syms symbol") (both in v6.0).  Addresses are
+    kallsyms_offsets[] decoded one of three ways, told apart by a symbol
     whose address VMCOREINFO gives (_stext, else init_top_pgt / init_uts_ns):
     base-relative (kallsyms_relative_base + offset, v4.6-6.x), absolute
     per-cpu (negative offsets: relative_base - 1 - offset, until v6.15) and
-    place-relative (&kallsyms_offsets[i] + offset, from v7.0, commit
-    a081b5789255 "kallsyms: Get rid of kallsyms relative base");
+    place-relative (&kallsyms_offsets[i] + offset, from v7.0: commit
+    a081b5789255 ("kallsyms: Get rid of kallsyms relative base"));
     kallsyms_addresses[] (absolute) before v6.11 without base-relative."""
-    from .target import core
     loc = {n: vmci.symbol(n) for n in _KALLSYMS_TABLES + ("kallsyms_offsets",
                                                            "kallsyms_relative_base",
                                                            "kallsyms_addresses")}
@@ -433,7 +492,7 @@ def dump_kallsyms_lookup(vmci: VmcoreInfo, read: ReadBytes, where: str
     if ref_name is None:
         raise PfnscopeError(where, "VMCOREINFO has no SYMBOL(_stext) to check kallsyms against")
     ref_addr = vmci.symbol(ref_name)
-    # 73bbb94466fd ("kallsyms: support "big" kernel symbols") (in v6.1) made
+    # commit 73bbb94466fd ("kallsyms: support "big" kernel symbols") (in v6.1) made
     # lengths >= 0x80 two bytes; nothing in the dump says which: try both
     major, minor, _ = vmci.version
     orders = [True, False] if (major, minor) >= (6, 1) else [False, True]

@@ -1,15 +1,20 @@
 """VMCOREINFO: the kernel's own "KEY=VALUE" note about itself.
 
-Parsed once per target.  Sources: the dump's VMCOREINFO note (KdumpFile), or
-the running/dumped kernel's ``vmcoreinfo_data`` buffer read through drgn.
+Parsed once per target.  Sources: the dump's VMCOREINFO note (KdumpFile,
+pfnscope.dumpfile), the running/dumped kernel's ``vmcoreinfo_note`` or
+``vmcoreinfo_data`` read through drgn (from_program), the note found in a
+running guest's raw RAM (scan_vmcoreinfo), /sys/kernel/vmcoreinfo
+(pfnscope.source.sysfs_vmcoreinfo).
 """
 from __future__ import annotations
 
+import mmap
+import os
 import re
 import struct
-from typing import Callable, Dict, Optional, Union
+from typing import Callable, Dict, Optional, Tuple, Union
 
-from .errors import LayoutError
+from .errors import LayoutError, PfnscopeError
 
 _VERSION_RE = re.compile(r"^(\d+)\.(\d+)(?:\.(\d+))?")
 
@@ -138,3 +143,42 @@ def from_program(prog, read: Optional[Callable[[int, int], bytes]] = None) -> Vm
     except Exception as e:
         errors.append(f"vmcoreinfo_data: {e}")
     raise LayoutError("VMCOREINFO", "cannot read it from the kernel (" + "; ".join(errors) + ")")
+
+
+_NOTE_NAME = b"VMCOREINFO\0"
+
+
+def scan_vmcoreinfo(path: str, limit: Optional[int] = None) -> Tuple[VmcoreInfo, int]:
+    """Find the kernel's VMCOREINFO ELF note in raw guest RAM.
+
+    The kernel fills ``vmcoreinfo_note`` (an ELF note "VMCOREINFO" whose
+    descriptor is the KEY=VALUE text starting with OSRELEASE=) at boot, so
+    a live guest has it in RAM.  Returns (info, file offset of the note).
+    Several copies may exist (stale pages); the first complete one wins."""
+    try:
+        f = open(path, "rb")
+    except OSError as e:
+        raise PfnscopeError(path, e.strerror or str(e))
+    with f:
+        size = os.fstat(f.fileno()).st_size
+        if size == 0:
+            raise PfnscopeError(path, "empty file")
+        mm = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)
+        try:
+            end = min(size, limit) if limit else size
+            pos = mm.find(_NOTE_NAME, 0, end)
+            while pos >= 0:
+                hdr = pos - 12
+                if hdr >= 0:
+                    namesz, descsz, ntype = struct.unpack_from("<III", mm, hdr)
+                    desc = pos + 12
+                    if (namesz == len(_NOTE_NAME) and ntype == 0 and 0 < descsz <= 65536
+                            and mm[desc:desc + 10] == b"OSRELEASE=" and desc + descsz <= size):
+                        info = VmcoreInfo(mm[desc:desc + descsz])
+                        if "OSRELEASE" in info and "KERNELOFFSET" in info:
+                            return info, hdr
+                pos = mm.find(_NOTE_NAME, pos + 1, end)
+        finally:
+            mm.close()
+    raise PfnscopeError(path, "no VMCOREINFO note found in guest RAM "
+                        "(not a guest RAM file, or the guest has not booted yet)")

@@ -1,0 +1,212 @@
+"""Opening a target: which reader reads its memory, where its types and
+symbols come from, and the Session over both.
+
+* open_dump(path, vmlinux, reader="kdumpfile"): the C KdumpFile reader opens
+  the dump (pfnscope.dumpfile); the Session's drgn Program is made from the
+  dump's VMCOREINFO and given memory through the Session
+  (pfnscope.program), so drgn's helpers work on it too.
+* open_dump(path, vmlinux, reader="drgn"): drgn opens the dump itself and
+  ``prog.read(addr, n, True)`` is the C core's reader.
+* open_live(): /proc/kcore through drgn.
+* open_qemu_ram(): a running QEMU guest's RAM file (the C RawFile reader).
+
+Types and symbols: the debug vmlinux (given, or found for the kernel's
+release: pfnscope.vmlinux), else (or with btf=True) the kernel's own BTF and
+kallsyms (pfnscope.source).
+"""
+from __future__ import annotations
+
+from typing import Callable, Optional, Tuple
+
+import drgn
+
+from . import arch_arm64
+from . import layout as layout_mod
+from . import qemu_diskdump
+from . import source as source_mod
+from . import vmlinux as vmlinux_mod
+from .dumpfile import check_file, dump_vmcoreinfo, kdumpfile_vmcoreinfo, open_kdumpfile
+from .errors import PfnscopeError
+from .extension import core
+from .program import (add_segments, drgn_image_reader, drgn_reader, drgn_session, load_vmlinux,
+                      program_from_vmcoreinfo, uts_release)
+from .session import Session
+from .vmcoreinfo import VmcoreInfo, from_program, scan_vmcoreinfo
+
+U64_MAX = (1 << 64) - 1
+ReadU64 = Callable[[int], int]
+
+
+def open_dump(path: str, vmlinux: Optional[str] = None, reader: str = "kdumpfile",
+              btf: bool = False) -> Session:
+    """Open a crash dump; returns a Session (session.prog is a drgn Program).
+
+    Types and symbols: the debug vmlinux (given, or found for the dump's
+    release); without one (or with btf=True) the kernel's own BTF and
+    kallsyms tables, found in the dump through VMCOREINFO.  A damaged dump
+    (cut short, corrupt page descriptors or bitmap blocks) opens with
+    session.damage set (see KdumpFile.damage): its missing pages read as
+    unreadable, everything else answers."""
+    check_file(path, refuse_truncated=(reader != "kdumpfile"))
+    if reader == "kdumpfile":
+        kf = open_kdumpfile(path)
+        vmci = kdumpfile_vmcoreinfo(kf, path)
+        if arch_arm64.is_arm64(vmci) and kf.format.startswith("diskdump") and \
+                qemu_diskdump.probe(path) not in (None, 4096):
+            # QEMU's aarch64 kdump-compressed file: 64 KiB blocks, which
+            # libkdumpfile 0.5.1 reads as 4 KiB pages (pfnscope.qemu_diskdump)
+            kf.close()
+            qd = qemu_diskdump.QemuDiskdump(path)
+            return _image_session(qd, vmci, path, "qemu-diskdump", vmlinux, btf)
+        return _image_session(kf, vmci, path, "kdumpfile", vmlinux, btf)
+    if reader == "drgn":
+        prog = drgn.Program()
+        try:
+            prog.set_core_dump(path)
+        except (drgn.FaultError, ValueError, OSError, Exception) as e:
+            raise PfnscopeError(path, f"drgn cannot open this dump: {e} (try --reader kdumpfile)")
+        release = uts_release(prog)
+        vml, why = _find_vmlinux(vmlinux, release, btf)
+        if vml is None:
+            vmci = dump_vmcoreinfo(path)
+            read_img = drgn_image_reader(prog)
+            lsrc = _btf_or_explain(lambda: source_mod.dump_btf_source(
+                vmci, read_img, _guard_read(lambda a: prog.read_u64(a), path), path), why)
+            return drgn_session(prog, vmci, drgn_reader(prog), path, "drgn", lsrc)
+        vmlinux_mod.check_match(vml, VmcoreInfo(f"OSRELEASE={release}\n"))
+        load_vmlinux(prog, vml)
+        try:
+            vmci = from_program(prog)
+        except PfnscopeError as e:
+            raise PfnscopeError(path, "drgn cannot read kernel memory from this dump "
+                                "(physical-only ELF?); use --reader kdumpfile") from e
+        vmlinux_mod.check_match(vml, vmci)
+        return drgn_session(prog, vmci, drgn_reader(prog), path, "drgn", vmlinux=vml)
+    raise PfnscopeError("--reader", f"unknown reader {reader!r} (kdumpfile or drgn)")
+
+
+def open_live(vmlinux: Optional[str] = None, btf: bool = False) -> Session:
+    """The running kernel through /proc/kcore (needs root).  Types and
+    symbols: the debug vmlinux (given or found), else (or with btf=True)
+    /sys/kernel/btf/vmlinux and /proc/kallsyms."""
+    prog = drgn.Program()
+    try:
+        prog.set_kernel()
+    except (PermissionError, OSError) as e:
+        raise PfnscopeError("/proc/kcore", f"cannot open: {getattr(e, 'strerror', None) or e}")
+    except Exception as e:
+        raise PfnscopeError("/proc/kcore", f"cannot open: {e}")
+    release = uts_release(prog)
+    vml, why = _find_vmlinux(vmlinux, release, btf)
+    if vml is None:
+        reader = drgn_reader(prog)
+        vmci = source_mod.sysfs_vmcoreinfo(reader)
+        read_u64 = _guard_read(lambda a: prog.read_u64(a), "/proc/kcore")
+        lsrc = _btf_or_explain(lambda: source_mod.live_btf_source(vmci, read_u64), why)
+        sess = drgn_session(prog, vmci, reader, "/proc/kcore", "kcore", lsrc)
+        sess.confirm = True   # the same running kernel, whichever layout source
+        return sess
+    vmlinux_mod.check_match(vml, VmcoreInfo(f"OSRELEASE={release}\n"))
+    load_vmlinux(prog, vml)
+    vmci = from_program(prog)
+    sess = drgn_session(prog, vmci, drgn_reader(prog), "/proc/kcore", "kcore", vmlinux=vml)
+    sess.confirm = True
+    return sess
+
+
+def open_qemu_ram(path: str, vmlinux: Optional[str] = None, low_size: int = 3 << 30,
+                  high_start: int = 4 << 30, btf: bool = False) -> Session:
+    """A running QEMU guest through its RAM file (``-object
+    memory-backend-file,mem-path=FILE,share=on``), read without pausing the
+    guest: entries may change under a walk (session.live is True; the CLI
+    re-reads and reports entries that changed).  Guest physical [0, low_size)
+    is file offset [0, low_size); RAM above 4 GiB follows (QEMU pc/q35)."""
+    c = core()
+    vmci, _ = scan_vmcoreinfo(path)
+    try:
+        raw = c.RawFile(path, low_size, high_start)
+    except c.OpenError as e:
+        raise PfnscopeError(path, str(e).replace(path + ": ", "", 1))
+    sess = _image_session(raw, vmci, path, "qemu-ram", vmlinux, btf)
+    sess.live = True
+    sess.confirm = True
+    return sess
+
+
+def _image_session(phys, vmci: VmcoreInfo, path: str, reader_name: str,
+                   vmlinux: Optional[str], btf: bool) -> Session:
+    """A Session over a physical reader (KdumpFile, RawFile) and the dump's
+    VMCOREINFO: kernel-image reads go through __pa_symbol()."""
+    vml, why = _find_vmlinux(vmlinux, vmci.osrelease, btf)
+    damage = getattr(phys, "damage", None)
+    phys_base = (vmci.number("phys_base", 0) or 0) & U64_MAX
+    if arch_arm64.is_arm64(vmci):
+        voff = arch_arm64.kimage_voffset(vmci)
+        read_u64 = _guard_read(arch_arm64.image_read_u64(phys.read_phys, voff), path)
+    else:
+        read_u64 = _guard_read(layout_mod.image_read_u64(phys.read_phys, phys_base), path)
+    prog = program_from_vmcoreinfo(vmci)
+    try:
+        if vml is None:
+            def read_img(va: int, n: int) -> bytes:
+                if arch_arm64.is_arm64(vmci):
+                    return arch_arm64.image_reader(phys.read_phys, voff)(va, n)
+                return phys.read_phys((va - layout_mod.START_KERNEL_MAP + phys_base) & U64_MAX, n)
+            lsrc: Optional[source_mod.Source] = _btf_or_explain(
+                lambda: source_mod.dump_btf_source(vmci, read_img, read_u64, path), why)
+        else:
+            vmlinux_mod.check_match(vml, vmci)
+            load_vmlinux(prog, vml)
+            lsrc = None
+        sess = drgn_session(prog, vmci, phys, path, reader_name, lsrc, read_u64, vml)
+    except PfnscopeError as e:
+        phys.close()
+        if damage:  # the kernel's own data is in the part that is gone
+            raise PfnscopeError(e.where, f"{e.problem} (the dump is damaged: "
+                                f"{damage['message']})") from e
+        raise
+    except Exception:
+        phys.close()
+        raise
+    add_segments(prog, sess)
+    sess.damage = damage
+    return sess
+
+
+def _find_vmlinux(vmlinux: Optional[str], release: str,
+                  btf: bool) -> Tuple[Optional[str], Optional[PfnscopeError]]:
+    """(vmlinux path or None for BTF, why no vmlinux was found)."""
+    if vmlinux is not None:
+        return vmlinux, None
+    if btf or source_mod.force_btf():
+        return None, None
+    try:
+        return vmlinux_mod.find_vmlinux(release), None
+    except PfnscopeError as e:
+        return None, e
+
+
+def _btf_or_explain(make: Callable[[], source_mod.Source],
+                    why: Optional[PfnscopeError]) -> source_mod.Source:
+    """make() the BTF source; when it fails and no vmlinux was found either,
+    one error says both."""
+    try:
+        return make()
+    except PfnscopeError as e:
+        if why is None:
+            raise
+        reason = e.problem.split(": without")[0].split(": pass")[0]
+        tried = why.problem.split("; pass")[0]
+        raise PfnscopeError(e.where, f"{reason}, and {tried}: pass the debug vmlinux with -s")
+
+
+def _guard_read(read_u64: ReadU64, path: str) -> ReadU64:
+    """read_u64 whose failures name the target and the address."""
+    c = core()
+
+    def read(va: int) -> int:
+        try:
+            return read_u64(va)
+        except (c.Error, drgn.FaultError) as e:
+            raise PfnscopeError(path, f"cannot read kernel image at {va:#x}: {e}")
+    return read
