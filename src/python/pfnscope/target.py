@@ -26,6 +26,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 import drgn
 
 from . import layout as layout_mod
+from . import layoutcache
 from . import source as source_mod
 from . import vmlinux as vmlinux_mod
 from .errors import PfnscopeError
@@ -647,7 +648,10 @@ def _image_session(phys, vmci: VmcoreInfo, path: str, reader_name: str,
     read_u64 = _guard_read(layout_mod.image_read_u64(phys.read_phys, phys_base), path)
     prog = _program_from_vmcoreinfo(vmci)
     try:
-        if vml is None:
+        lsrc = _layout_cache_source(prog, vmci, vml, btf, read_u64)
+        if lsrc is not None:
+            pass
+        elif vml is None:
             def read_img(va: int, n: int) -> bytes:
                 return phys.read_phys((va - layout_mod.START_KERNEL_MAP + phys_base) & U64_MAX, n)
             lsrc = _btf_or_explain(lambda: source_mod.dump_btf_source(vmci, read_img, read_u64,
@@ -657,6 +661,10 @@ def _image_session(phys, vmci: VmcoreInfo, path: str, reader_name: str,
             _load_vmlinux(prog, vml)
             lsrc = None
         sess = _session(prog, vmci, phys, path, reader_name, lsrc, vml, read_u64)
+        if isinstance(lsrc, layoutcache.CachedSource):
+            if lsrc.kind != "cache":
+                layoutcache.warm(lsrc)
+            lsrc.save()
     except PfnscopeError as e:
         phys.close()
         if damage:  # the kernel's own data is in the part that is gone
@@ -669,6 +677,21 @@ def _image_session(phys, vmci: VmcoreInfo, path: str, reader_name: str,
     _add_segments(prog, sess)
     sess.damage = damage
     return sess
+
+
+def _layout_cache_source(prog, vmci: VmcoreInfo, vml: Optional[str], btf: bool, read_u64):
+    """The layout source from the layout cache of the kernel's build-id
+    (pfnscope.layoutcache): its file's answers, or the debug vmlinux's,
+    recorded (loaded only when needed); None: no cache for this target."""
+    if btf or source_mod.force_btf():
+        return None
+    if vml is not None:
+        vmlinux_mod.check_match(vml, vmci)
+
+    def real():
+        _load_vmlinux(prog, vml)
+        return source_mod.drgn_source(prog, vmci, read_u64)
+    return layoutcache.source_for(vmci, read_u64, real if vml is not None else None)
 
 
 def _vmcoreinfo_no_debuginfo(prog: drgn.Program, path: str) -> VmcoreInfo:
