@@ -31,13 +31,20 @@ PFNSCOPE_LAYOUT_CACHE=0 turns the cache off (neither read nor written).
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tempfile
 from typing import Any, Callable, Dict, Optional
 
 from .errors import PfnscopeError
+
+try:  # the built-in sha256: hashlib's import loads OpenSSL (~10 ms)
+    from _sha256 import sha256 as _sha256
+except ImportError:  # pragma: no cover - Python 3.12+ names it _sha2
+    try:
+        from _sha2 import sha256 as _sha256
+    except ImportError:
+        from hashlib import sha256 as _sha256
 
 FORMAT = 1
 U64_MAX = (1 << 64) - 1
@@ -72,7 +79,7 @@ def code_hash() -> str:
     if _CODE_HASH is None:
         from . import __version__, layout, source
         from .target import core
-        h = hashlib.sha256()
+        h = _sha256()
         h.update(f"format {FORMAT} pfnscope {__version__}\n".encode())
         h.update("\n".join(sorted(core().Layout.fields())).encode())
         for mod in (layout, source):
@@ -89,7 +96,7 @@ def _key(method: str, args: tuple) -> str:
 
 
 def _checksum(body: Dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":"))
+    return _sha256(json.dumps(body, sort_keys=True, separators=(",", ":"))
                           .encode()).hexdigest()
 
 
