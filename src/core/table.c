@@ -25,34 +25,21 @@
 
 void pfs_table_header(struct pfs_buf *b, int summary)
 {
+	static const struct { const char *name; size_t width; int summary_only; } cols[] = {
+		{ "ADDRESS", W_ADDR, 0 }, { "END", W_ADDR, 1 }, { "COUNT", W_COUNT, 1 },
+		{ "LVL", W_LVL, 0 }, { "RAW", W_RAW, 0 }, { "KIND", W_KIND, 0 },
+		{ "PFN", W_PFN, 0 }, { "SPC", W_SPC, 0 }, { "VNP", W_VNP, 0 },
+		{ "VNP_REASON", W_WHY, 0 }, { "RC/MC", W_RCMC, 0 }, { "PAGE_FLAGS", W_FLAGS, 0 },
+	};
 	size_t s = b->len;
 
-	PUTL(b, "ADDRESS");
-	pfs_buf_pad(b, s, W_ADDR); s = b->len;
-	if (summary) {
-		PUTL(b, "END");
-		pfs_buf_pad(b, s, W_ADDR); s = b->len;
-		PUTL(b, "COUNT");
-		pfs_buf_pad(b, s, W_COUNT); s = b->len;
+	for (size_t i = 0; i < sizeof(cols) / sizeof(cols[0]); i++) {
+		if (cols[i].summary_only && !summary)
+			continue;
+		pfs_buf_puts(b, cols[i].name);
+		pfs_buf_pad(b, s, cols[i].width);
+		s = b->len;
 	}
-	PUTL(b, "LVL");
-	pfs_buf_pad(b, s, W_LVL); s = b->len;
-	PUTL(b, "RAW");
-	pfs_buf_pad(b, s, W_RAW); s = b->len;
-	PUTL(b, "KIND");
-	pfs_buf_pad(b, s, W_KIND); s = b->len;
-	PUTL(b, "PFN");
-	pfs_buf_pad(b, s, W_PFN); s = b->len;
-	PUTL(b, "SPC");
-	pfs_buf_pad(b, s, W_SPC); s = b->len;
-	PUTL(b, "VNP");
-	pfs_buf_pad(b, s, W_VNP); s = b->len;
-	PUTL(b, "VNP_REASON");
-	pfs_buf_pad(b, s, W_WHY); s = b->len;
-	PUTL(b, "RC/MC");
-	pfs_buf_pad(b, s, W_RCMC); s = b->len;
-	PUTL(b, "PAGE_FLAGS");
-	pfs_buf_pad(b, s, W_FLAGS);
 	PUTL(b, "DIAGNOSES");
 }
 
