@@ -48,15 +48,16 @@ def online_cpus() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def default_jobs() -> int:
-    """$PFNSCOPE_JOBS, else the number of CPUs this process may run on."""
+def default_jobs(fallback: Optional[int] = None) -> int:
+    """$PFNSCOPE_JOBS, else fallback, else the number of CPUs this process
+    may run on."""
     env = os.environ.get("PFNSCOPE_JOBS", "")
     if env.strip():
         try:
             return max(1, int(env))
         except ValueError:
             pass
-    return online_cpus()
+    return fallback if fallback is not None else online_cpus()
 
 
 def why_serial(sess) -> Optional[str]:
@@ -73,11 +74,11 @@ def why_serial(sess) -> Optional[str]:
     return None
 
 
-def jobs_for(sess, asked: Optional[int]) -> int:
-    """The number of worker threads for sess: asked (-j), else the default;
-    1 when the session cannot run walks in parallel (said on stderr when
-    more were asked for explicitly)."""
-    n = default_jobs() if asked is None else max(1, asked)
+def jobs_for(sess, asked: Optional[int], fallback: Optional[int] = None) -> int:
+    """The number of worker threads for sess: asked (-j), else
+    default_jobs(fallback); 1 when the session cannot run walks in parallel
+    (said on stderr when more were asked for explicitly)."""
+    n = default_jobs(fallback) if asked is None else max(1, asked)
     if n > 1:
         why = why_serial(sess)
         if why is not None:
