@@ -48,7 +48,7 @@ def main(argv):
     except LookupError:
         levels = 4
     pgd_pa = int(mm.pgd.value_()) - pob
-    top_pa = prog.symbol("init_top_pgt").address - START_KERNEL_MAP + phys_base
+    top_pa = (prog.symbol("init_top_pgt").address - START_KERNEL_MAP + phys_base) & ((1 << 64) - 1)
 
     def rd(pa):
         return prog.read(pa, 4096, True)
