@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import collections
 import os
+import queue
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -98,21 +99,24 @@ class Workers:
         self.jobs = jobs
         self._local = threading.local()
         self._made: List[tuple] = []
-        self._lock = threading.Lock()
-        self.pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="pfnscope")
-
-    def target(self):
-        """This thread's Target (made on first use)."""
-        t = getattr(self._local, "target", None)
-        if t is None:
-            reader = self.sess.reader
+        # every thread's Target and reader context made here, before any
+        # walk runs: a clone is made while no other context reads
+        self._free: "queue.SimpleQueue" = queue.SimpleQueue()
+        for _ in range(jobs):
+            reader = sess.reader
             clone = getattr(reader, "clone", None)
             if clone is not None:
                 reader = clone()
-            t = self.c.Target(self.sess.layout, reader)
-            self._local.target = t
-            with self._lock:
-                self._made.append((t, reader))
+            t = self.c.Target(sess.layout, reader)
+            self._made.append((t, reader))
+            self._free.put(t)
+        self.pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="pfnscope")
+
+    def target(self):
+        """This worker thread's Target (one of those made for the pool)."""
+        t = getattr(self._local, "target", None)
+        if t is None:
+            t = self._local.target = self._free.get_nowait()
         return t
 
     def ordered(self, fn: Callable, items: Iterable) -> Iterator:
@@ -134,14 +138,11 @@ class Workers:
             yield fut.result()
 
     def close(self) -> None:
+        """Wait for the threads; their Targets and clones go with the last
+        reference (a clone closes its libkdumpfile context then)."""
         self.pool.shutdown(wait=True, cancel_futures=True)
-        for t, reader in self._made:
-            del t
-            if reader is not self.sess.reader:
-                try:
-                    reader.close()
-                except Exception:
-                    pass
+        while not self._free.empty():
+            self._free.get_nowait()
         self._made.clear()
 
     def __enter__(self) -> "Workers":
@@ -217,7 +218,7 @@ def pieces(workers: Workers, mm: int, vt: tuple, jobs: int, flags: int) -> List[
     n = min(4 * jobs, (end - start) // least)
     step = (end - start) // n
     c = workers.c
-    t = workers.target()
+    t = workers.sess.target     # this (the main) thread's
     cuts = [start]
     for i in range(1, n):
         b = (start + i * step) & ~(PMD_SIZE - 1)
