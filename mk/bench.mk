@@ -25,4 +25,4 @@ bench-smoke: python
 # ~7 GB of ELF dump under $PFNSCOPE_CACHE/scale).
 .PHONY: bench-scale
 bench-scale: deps python
-	$(BENCH_PY) -m tests.scale.measure $(SCALE_ARGS)
+	$(BENCH_PY) -m tests.scale.measure --readme $(SCALE_ARGS)

@@ -27,6 +27,8 @@ from tests.bench import bench, benchlab  # noqa: E402
 from tests.scale import scalelab  # noqa: E402
 
 DUMPS = ("kdump-real", "elf-paging")
+MARK_BEGIN = "<!-- scale:begin (from `make bench-scale`) -->"
+MARK_END = "<!-- scale:end -->"
 
 
 def entries_walked(dump, vmlinux):
@@ -97,6 +99,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description="check at scale: 2 GiB vs 8 GiB guest")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--out", default=os.path.join(ROOT, "build", "scale", "results.json"))
+    ap.add_argument("--readme", action="store_true", help="record the table in README.md")
     args = ap.parse_args(argv)
     small = benchlab.fixture()
     big = scalelab.fixture()
@@ -107,8 +110,22 @@ def main(argv=None):
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as f:
         json.dump(res, f, indent=1, default=str)
-    print(table(res))
+    text = table(res)
+    m = res["machine"]
+    text = ("Host: %s, %d CPUs, load average %.1f at start, %.1f at end (shared machine); %s.\n\n"
+            % (m["cpu"], m["cpus"], m["loadavg"][0], m["loadavg_end"][0], res["date"])) + text
+    print(text)
     print("\nresults: %s" % args.out)
+    if args.readme:
+        readme = os.path.join(ROOT, "README.md")
+        with open(readme) as f:
+            s = f.read()
+        a, b = s.find(MARK_BEGIN), s.find(MARK_END)
+        if a >= 0 and b > a:
+            s = s[:a] + MARK_BEGIN + "\n" + text + "\n" + s[b:]
+            with open(readme + ".tmp", "w") as f:
+                f.write(s)
+            os.rename(readme + ".tmp", readme)
     return 0
 
 
