@@ -32,7 +32,9 @@ targets:
                 6.0+).  Used by itself when no debug vmlinux is found;
                 PFNSCOPE_BTF=1 does the same as --btf.  With --json the first
                 record says which was used: {"type":"target",...,"layout_source":
-                "debuginfo"|"btf"}.
+                "debuginfo"|"btf"|"cache"} ("cache": the layout a run with the
+                debug vmlinux wrote for this kernel build; PFNSCOPE_LAYOUT_CACHE=0
+                turns it off).
 
 examples:
   pfnscope -c vmcore tasks                      tasks that have an mm
