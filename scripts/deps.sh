@@ -12,6 +12,8 @@ PKGS="$PKGS debhelper dh-python python3-all-dev"
 PKGS="$PKGS stress-ng"
 # the crash extension (plugins/crash): crash and its defs.h
 PKGS="$PKGS crash"
+# the benchmark's peak RSS of a command (GNU time: measured from a small parent)
+PKGS="$PKGS time"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -63,18 +63,36 @@ class BenchError(RuntimeError):
 
 # ------------------------------------------------------------------ helpers
 
+GNU_TIME = "/usr/bin/time"
+
+
 def run_timed(argv, stdout=subprocess.DEVNULL, env=None):
-    """Run ARGV; (wall seconds, user+sys CPU seconds, peak RSS KiB, rc, stderr text)."""
+    """Run ARGV; (wall seconds, user+sys CPU seconds, peak RSS KiB, rc, stderr text).
+
+    The peak RSS comes from GNU time run in between: a child forked from
+    this (large) process starts with this process's pages mapped, and its
+    ru_maxrss keeps that high-water mark across exec."""
     err = tempfile.TemporaryFile()
+    rss_file = tempfile.NamedTemporaryFile(prefix="pfnbench-rss-", delete=False)
+    rss_file.close()
+    wrap = [GNU_TIME, "-q", "-f", "%M", "-o", rss_file.name] if os.path.exists(GNU_TIME) else []
     t0 = time.perf_counter()
-    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=stdout, stderr=err, env=env)
+    p = subprocess.Popen(wrap + argv, stdin=subprocess.DEVNULL, stdout=stdout, stderr=err, env=env)
     _, status, ru = os.wait4(p.pid, 0)
     wall = time.perf_counter() - t0
     p.returncode = os.waitstatus_to_exitcode(status)
     err.seek(0)
     text = err.read().decode(errors="replace")
     err.close()
-    return wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss, p.returncode, text
+    maxrss = ru.ru_maxrss
+    try:
+        with open(rss_file.name) as f:
+            maxrss = int(f.read().split()[-1]) if wrap else maxrss
+    except (OSError, ValueError, IndexError):
+        pass
+    finally:
+        os.unlink(rss_file.name)
+    return wall, ru.ru_utime + ru.ru_stime, maxrss, p.returncode, text
 
 
 def stat(values):
