@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from typing import Callable, Iterable, Iterator, List, NamedTuple, Optional, Tuple
 
 import drgn
@@ -370,23 +371,50 @@ def _vma_findings(sess: Session, task: Task, vma: Vma,
     return out + _run_findings(task, vma, runs, changed), entries
 
 
+class _Scratch:
+    """One memfd per thread for the runs of _vma_runs, closed with the
+    thread's locals (a check walks thousands of VMAs: one memfd each cost
+    more than the walks of the small ones)."""
+
+    def __init__(self) -> None:
+        self.fd = os.memfd_create("pfnscope-check", getattr(os, "MFD_CLOEXEC", 1))
+
+    def __del__(self) -> None:
+        try:
+            os.close(self.fd)
+        except OSError:
+            pass
+
+
+_SCRATCH = threading.local()
+
+
 def _vma_runs(target, task: Task, vt: VmaTuple, confirm: bool = False) -> Tuple[bytes, int]:
     """The summary-json runs that carry a diagnosis of the VMA vt, walked
     by target (any thread's), and the number of entries walked."""
-    fd = os.memfd_create("pfnscope-check")
-    try:
-        entries = target.walk_write(fd, task.mm, vt, task.pid, mode="summary-json",
-                                    only_diag=True,
-                                    flags=core().WALK_CONFIRM if confirm else 0)[0]
+    sc = getattr(_SCRATCH, "sc", None)
+    if sc is None:
+        sc = _SCRATCH.sc = _Scratch()
+    fd = sc.fd
+    if os.lseek(fd, 0, os.SEEK_CUR):   # left over from a walk that failed
+        os.ftruncate(fd, 0)
         os.lseek(fd, 0, os.SEEK_SET)
-        chunks = []
-        while True:
-            b = os.read(fd, 1 << 20)
-            if not b:
-                break
-            chunks.append(b)
-    finally:
-        os.close(fd)
+    entries = target.walk_write(fd, task.mm, vt, task.pid, mode="summary-json",
+                                only_diag=True,
+                                flags=core().WALK_CONFIRM if confirm else 0)[0]
+    size = os.lseek(fd, 0, os.SEEK_CUR)
+    if not size:
+        return b"", entries
+    os.lseek(fd, 0, os.SEEK_SET)
+    chunks = []
+    while size > 0:
+        b = os.read(fd, min(size, 1 << 20))
+        if not b:
+            break
+        chunks.append(b)
+        size -= len(b)
+    os.ftruncate(fd, 0)
+    os.lseek(fd, 0, os.SEEK_SET)
     return b"".join(chunks), entries
 
 
