@@ -1,5 +1,5 @@
 # C core: build/libpfnscope.a, unit tests (plain and ASan/UBSan), fuzzers.
-.PHONY: core check-core check-core-plain check-core-san check-core-fuzz check-core-fuzz-btf
+.PHONY: core check-core check-core-plain check-core-san check-core-tsan check-core-fuzz check-core-fuzz-btf
 
 CORE_SRC := $(wildcard src/core/*.c)
 CORE_HDR := $(wildcard include/pfnscope/*.h include/pfnscope/*.def src/core/*.h)
@@ -31,6 +31,14 @@ $(BUILD)/unit-tests-san: $(UNIT_SRC) $(UNIT_HDR) $(CORE_SRC) $(CORE_HDR)
 	@mkdir -p $(BUILD)
 	$(SAN_CC) $(CFLAGS_COMMON) $(SAN_FLAGS) -Itests/unit $(UNIT_SRC) $(CORE_SRC) -o $@
 
+# ThreadSanitizer: the core compiled into the test binary; runs the tests
+# whose walks share one kernel across threads (tests/unit/test_parallel.c),
+# what the extension's worker threads (-j N) do.
+TSAN_FLAGS := -fsanitize=thread -g -O1
+$(BUILD)/unit-tests-tsan: $(UNIT_SRC) $(UNIT_HDR) $(CORE_SRC) $(CORE_HDR)
+	@mkdir -p $(BUILD)
+	$(SAN_CC) $(CFLAGS_COMMON) $(TSAN_FLAGS) -Itests/unit $(UNIT_SRC) $(CORE_SRC) -lpthread -o $@
+
 # Fuzz targets (tests/fuzz/fuzz_*.c), each with its seed corpus in
 # tests/fuzz/corpus/NAME.  fuzz-NAME: ASan+UBSan (make check, and the
 # replay of long runs); fuzz-fast-NAME: -O2, no sanitizer (long runs).
@@ -53,6 +61,9 @@ check-core-plain: $(BUILD)/unit-tests
 
 check-core-san: $(BUILD)/unit-tests-san
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 ./$(BUILD)/unit-tests-san
+
+check-core-tsan: $(BUILD)/unit-tests-tsan
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 ./$(BUILD)/unit-tests-tsan parallel
 
 # make check: each target briefly (PFNSCOPE_FUZZ_SECONDS in all, split
 # evenly; the Python VMCOREINFO harness gets one share too).  The repo
@@ -125,7 +136,7 @@ fuzz: $(addprefix $(BUILD)/fuzz-fast-,$(FUZZ_C)) $(addprefix $(BUILD)/fuzz-,$(FU
 	fi
 	@ls $(BUILD)/fuzz/artifacts | sed 's/^/finding: /' | tee -a $(BUILD)/fuzz/results.txt
 
-check-core: check-core-plain check-core-san check-core-fuzz
+check-core: check-core-plain check-core-san check-core-tsan check-core-fuzz
 
 # the BTF reader and kallsyms decoder (input from dumps); not part of check-core
 $(BUILD)/fuzz-btf: tests/fuzz/fuzz_btf.c $(CORE_SRC) $(CORE_HDR)

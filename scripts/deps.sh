@@ -15,6 +15,8 @@ PKGS="$PKGS crash"
 # the arm64 lab (tests/arm64): qemu-system-aarch64 and the cross compiler for
 # its static guest programs (kernels and busybox come from tests/arm64/kernels.sh)
 PKGS="$PKGS qemu-system-arm gcc-aarch64-linux-gnu libc6-dev-arm64-cross"
+# the benchmark's peak RSS of a command (GNU time: measured from a small parent)
+PKGS="$PKGS time"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -3,7 +3,10 @@
 of structure changes no output: `scripts/outputs.py OUT` writes, per fixture and
 dump, the sha256 and size of `check --json`, `tasks --json` and `walk --json --all`
 over every task (and the exit codes) to OUT/outputs.json; compare two such files
-with `scripts/outputs.py --diff A B`."""
+with `scripts/outputs.py --diff A B` (`--diff-body A B`: apart from the
+first record, the target's, which says where the layout came from).  The
+environment passes through: PFNSCOPE_JOBS=2 records two worker threads,
+PFNSCOPE_LAYOUT_CACHE=0 the layout from the debug info every time."""
 from __future__ import annotations
 
 import hashlib
@@ -20,8 +23,12 @@ def run(args: list[str]) -> dict:
     env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "src", "python"))
     p = subprocess.run([sys.executable, "-m", "pfnscope", *args], env=env,
                        capture_output=True, timeout=1800)
+    # body: the output without its target record, whose layout_source says
+    # where the layout came from (debuginfo, or the layout cache)
+    body = b"".join(ln for ln in p.stdout.splitlines(True) if not ln.startswith(b'{"type":"target"'))
     return {"rc": p.returncode, "size": len(p.stdout),
             "sha256": hashlib.sha256(p.stdout).hexdigest(),
+            "sha256_body": hashlib.sha256(body).hexdigest(),
             "stderr": p.stderr.decode(errors="replace")[-400:], "_out": p.stdout}
 
 
@@ -55,7 +62,7 @@ def record(out: str) -> None:
         json.dump(res, f, indent=1, sort_keys=True)
 
 
-def diff(a: str, b: str) -> int:
+def diff(a: str, b: str, field: str = "sha256") -> int:
     A = json.load(open(a))
     B = json.load(open(b))
     bad = 0
@@ -63,7 +70,7 @@ def diff(a: str, b: str) -> int:
         for c in ("check", "tasks", "walk"):
             x = A.get(k, {}).get(c, {})
             y = B.get(k, {}).get(c, {})
-            if (x.get("rc"), x.get("sha256")) != (y.get("rc"), y.get("sha256")):
+            if (x.get("rc"), x.get(field)) != (y.get("rc"), y.get(field)):
                 bad += 1
                 print(f"DIFFERS {k} {c}: {x.get('rc')}/{x.get('size')} -> {y.get('rc')}/{y.get('size')}")
     n = sum(len(v) for v in A.values())
@@ -74,4 +81,6 @@ def diff(a: str, b: str) -> int:
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--diff"]:
         sys.exit(diff(sys.argv[2], sys.argv[3]))
+    if sys.argv[1:2] == ["--diff-body"]:   # apart from the target record
+        sys.exit(diff(sys.argv[2], sys.argv[3], "sha256_body"))
     record(sys.argv[1])

@@ -18,6 +18,10 @@ static void raw_close(void *file) { pfs_rawfile_close(file); }
 static const struct pfs_py_file_format kdump_format = {
 	"KdumpFile", pfs_kdump_read_phys, kdump_close,
 };
+static void kdump_view_close(void *file) { pfs_kdump_view_close(file); }
+static const struct pfs_py_file_format kdump_view_format = {
+	"KdumpFile clone", pfs_kdump_view_read_phys, kdump_view_close,
+};
 static const struct pfs_py_file_format raw_format = {
 	"RawFile", pfs_rawfile_read_phys, raw_close,
 };
@@ -66,10 +70,20 @@ static int file_open(FileObject *self, PyObject *pathobj,
 	return 0;
 }
 
+/* a clone lets go of the File it was made from */
+static void drop_owner(FileObject *self)
+{
+	if (self->owner) {
+		((FileObject *)self->owner)->users--;
+		Py_CLEAR(self->owner);
+	}
+}
+
 static void File_dealloc(FileObject *self)
 {
 	if (self->file)
 		self->format->close(self->file);
+	drop_owner(self);
 	Py_XDECREF(self->path);
 	Py_TYPE(self)->tp_free((PyObject *)self);
 }
@@ -113,6 +127,7 @@ static PyObject *File_close(FileObject *self, PyObject *noargs)
 	if (self->file)
 		self->format->close(self->file);
 	self->file = NULL;
+	drop_owner(self);
 	Py_RETURN_NONE;
 }
 
@@ -227,6 +242,44 @@ static PyObject *KdumpFile_get_damage(FileObject *self, void *c)
 			     "lost_pages", (unsigned long long)d->lost_pages);
 }
 
+/* clone() -> File: another libkdumpfile context on the same dump for
+ * another thread's Target (pfs_kdump_clone); it keeps this KdumpFile open */
+static PyObject *KdumpFile_clone(FileObject *self, PyObject *noargs)
+{
+	struct pfs_kdump_view *v;
+	FileObject *c;
+	int r;
+
+	(void)noargs;
+	if (pfs_py_file_check(self))
+		return NULL;
+	c = (FileObject *)FileType.tp_alloc(&FileType, 0);
+	if (!c)
+		return NULL;
+	Py_BEGIN_ALLOW_THREADS
+	r = pfs_kdump_clone(self->file, &v);
+	Py_END_ALLOW_THREADS
+	if (r) {
+		Py_DECREF(c);
+		return PyErr_NoMemory();
+	}
+	c->file = v;
+	c->format = &kdump_view_format;
+	Py_XINCREF(self->path);
+	c->path = self->path;
+	Py_INCREF(self);
+	c->owner = (PyObject *)self;
+	self->users++;
+	return (PyObject *)c;
+}
+
+static PyMethodDef KdumpFile_methods[] = {
+	{ "clone", (PyCFunction)KdumpFile_clone, METH_NOARGS,
+	  "clone() -> File: another context on the same dump (libkdumpfile's kdump_clone: "
+	  "file and cache shared) for a Target in another thread" },
+	{ NULL, NULL, 0, NULL }
+};
+
 static PyGetSetDef KdumpFile_getset[] = {
 	{ "vmcoreinfo", (getter)KdumpFile_get_vmcoreinfo, NULL, "raw VMCOREINFO text or None", NULL },
 	{ "format", (getter)KdumpFile_get_format, NULL, "libkdumpfile file.format", NULL },
@@ -244,6 +297,7 @@ PyTypeObject KdumpFileType = {
 	.tp_basicsize = sizeof(FileObject),
 	.tp_flags = Py_TPFLAGS_DEFAULT,
 	.tp_doc = "KdumpFile(path): a dump opened with libkdumpfile (physical reads)",
+	.tp_methods = KdumpFile_methods,
 	.tp_getset = KdumpFile_getset,
 	.tp_base = &FileType,
 	.tp_init = (initproc)KdumpFile_init,

@@ -54,7 +54,8 @@ typedef struct {
 	const struct pfs_py_file_format *format;
 	void *file;                    /* NULL: closed */
 	PyObject *path;
-	int users;                     /* Targets reading through it */
+	int users;                     /* Targets and clones reading through it */
+	PyObject *owner;               /* a clone: the File it was made from */
 } FileObject;
 extern PyTypeObject FileType, KdumpFileType, RawFileType;
 /* 0, or -1 with ValueError("<type> is closed"). */

@@ -65,10 +65,11 @@ def guest_program():
     return out
 
 
-def build_initrd(k, dest):
-    """busybox-static + the kernel's lab modules (9p, virtio) + benchguest + init."""
+def build_initrd(k, dest, prog=None):
+    """busybox-static + the kernel's lab modules (9p, virtio) + benchguest (or
+    another guest program with its arguments: prog) + init."""
     busybox = shutil.which("busybox") or "/bin/busybox"
-    prog = guest_program()
+    prog = prog or guest_program()
     with tempfile.TemporaryDirectory(prefix="pfnbench-initrd-") as st:
         for d in ("bin", "sbin", "lib/modules", "proc", "sys", "dev", "tmp", "host", "out", "etc"):
             os.makedirs(os.path.join(st, d), exist_ok=True)
@@ -141,15 +142,15 @@ def fixture(kernel="6.1", cpu="max", nsmall=200, anon_mib=1024, pfnmap_mib=256, 
     return Fixture(d)
 
 
-def _build(k, gen, cpu, args, d):
+def _build(k, gen, cpu, args, d, mem=GUEST_MEM, prog=None):
     os.makedirs(d)
     p = lambda n: os.path.join(d, n)
     initrd = p("initrd.cpio.gz")
-    build_initrd(k, initrd)
+    build_initrd(k, initrd, prog)
     append = ("console=ttyS0 crashkernel=256M panic=1 transparent_hugepage=madvise "
               "pfnbench.kernel=%s pfnbench.initrd=%s pfnbench.args=%s pfnbench.dumplevel=31"
               % (k.vmlinuz, initrd, args))
-    with _guest_mem(GUEST_MEM):
+    with _guest_mem(mem):
         guest = lab.Guest(k, cpu, initrd, p("serial.log"), d, append)
     try:
         t0 = time.time()
@@ -181,7 +182,7 @@ def _build(k, gen, cpu, args, d):
         if not os.path.exists(p(fn)) or not os.path.getsize(p(fn)):
             raise lab.LabError("step 'bench dump %s': %s missing or empty" % (name, p(fn)))
     levels = int(lab._json(p("guest-info.json")).get("levels", 4))
-    meta = {"kernel": gen, "release": k.release, "cpu": cpu, "args": args, "mem": GUEST_MEM,
+    meta = {"kernel": gen, "release": k.release, "cpu": cpu, "args": args, "mem": mem,
             "vmlinux": k.vmlinux, "kernel_dir": k.dir, "levels": levels,
             "dumps": {n: p(fn) for n, fn in DUMPS.items()}, "source_hash": source_hash(),
             "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}

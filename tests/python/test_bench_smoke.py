@@ -55,6 +55,13 @@ def test_bench_smoke(tmp_path):
         assert w["walk"] is not None and w["walk"] >= 0, w
     assert r["check"]["cpu"]["best"] > 0 and r["check"]["maxrss_kb"] > 0
     assert r["phys"]["kdumpfile"]["reads"] > 0 and r["phys"]["kdumpfile"]["failed"] == 0
+    # the floor: pages found by an independent walk, all read by pfnscope's too
+    fl = r["floor"]
+    assert fl["pages"]["table_pages"] > 0 and fl["pages"]["memmap_pages"] > 0
+    assert fl["kdumpfile"]["reads"] == fl["pages"]["table_pages"] + fl["pages"]["memmap_pages"]
+    assert fl["kdumpfile"]["failed"] == 0
+    assert fl["in_walk"] == 1.0, fl
+    assert r["startup"]["cached"]["maxrss_kb"] < r["startup"]["cold"]["maxrss_kb"]
     assert {t["target"] for t in r["targets"]}
     text = bench.table(r)
     assert "pfnscope walk --json (kdumpfile reader)" in text

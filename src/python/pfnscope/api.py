@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from typing import Callable, Iterable, Iterator, List, NamedTuple, Optional, Tuple
 
 import drgn
@@ -407,21 +408,60 @@ def _vma_findings(sess: Session, task: Task, vma: Vma,
                            1, code, sev, "vma", file=vma.file))
     if confirm and out:
         out = _confirm_vma(sess, task, vma, out, changed)
-    fd = os.memfd_create("pfnscope-check")
-    try:
-        entries = sess.target.walk_write(fd, task.mm, vma._tuple, task.pid, mode="summary-json",
-                                         only_diag=True,
-                                         flags=core().WALK_CONFIRM if confirm else 0)[0]
+    runs, entries = _vma_runs(sess.target, task, vma._tuple, confirm)
+    return out + _run_findings(task, vma, runs, changed), entries
+
+
+class _Scratch:
+    """One memfd per thread for the runs of _vma_runs, closed with the
+    thread's locals (a check walks thousands of VMAs: one memfd each cost
+    more than the walks of the small ones)."""
+
+    def __init__(self) -> None:
+        self.fd = os.memfd_create("pfnscope-check", getattr(os, "MFD_CLOEXEC", 1))
+
+    def __del__(self) -> None:
+        try:
+            os.close(self.fd)
+        except OSError:
+            pass
+
+
+_SCRATCH = threading.local()
+
+
+def _vma_runs(target, task: Task, vt: VmaTuple, confirm: bool = False) -> Tuple[bytes, int]:
+    """The summary-json runs that carry a diagnosis of the VMA vt, walked
+    by target (any thread's), and the number of entries walked."""
+    sc = getattr(_SCRATCH, "sc", None)
+    if sc is None:
+        sc = _SCRATCH.sc = _Scratch()
+    fd = sc.fd
+    if os.lseek(fd, 0, os.SEEK_CUR):   # left over from a walk that failed
+        os.ftruncate(fd, 0)
         os.lseek(fd, 0, os.SEEK_SET)
-        chunks = []
-        while True:
-            b = os.read(fd, 1 << 20)
-            if not b:
-                break
-            chunks.append(b)
-    finally:
-        os.close(fd)
-    for line in b"".join(chunks).splitlines():
+    entries = target.walk_write(fd, task.mm, vt, task.pid, mode="summary-json",
+                                only_diag=True,
+                                flags=core().WALK_CONFIRM if confirm else 0)[0]
+    size = os.lseek(fd, 0, os.SEEK_CUR)
+    if not size:
+        return b"", entries
+    os.lseek(fd, 0, os.SEEK_SET)
+    chunks = []
+    while size > 0:
+        b = os.read(fd, min(size, 1 << 20))
+        if not b:
+            break
+        chunks.append(b)
+        size -= len(b)
+    os.ftruncate(fd, 0)
+    os.lseek(fd, 0, os.SEEK_SET)
+    return b"".join(chunks), entries
+
+
+def _run_findings(task: Task, vma: Vma, runs: bytes, changed: List[dict]) -> List[Finding]:
+    out: List[Finding] = []
+    for line in runs.splitlines():
         run = json.loads(line)
         if run.get("type") == "changed":
             changed.append(run)
@@ -434,7 +474,7 @@ def _vma_findings(sess: Session, task: Task, vma: Vma,
                                run.get("level"), run.get("kind"), run.get("pfn"),
                                int(run["raw"], 16) if run.get("raw") else None,
                                run.get("vnp_reason"), vma.file))
-    return out, entries
+    return out
 
 
 class CheckError(NamedTuple):
@@ -451,8 +491,11 @@ def check(prog: drgn.Program, pids: Optional[Iterable[int]] = None,
           progress: Optional[Callable[[int, int, Task], None]] = None,
           errors: Optional[List[CheckError]] = None,
           vma_done: Optional[Callable[[Task, Vma, int], None]] = None,
-          changed: Optional[List[dict]] = None) -> List[Finding]:
+          changed: Optional[List[dict]] = None, jobs: Optional[int] = 1) -> List[Finding]:
     """Every task (or the given pids), every VMA: diagnoses only.
+
+    ``jobs``: worker threads for the walks (None: the online CPUs, see
+    pfnscope.parallel); the findings are the same whatever the number.
 
     ``progress(i, n, task)`` is called before task i of n, ``vma_done(task,
     vma, entries)`` after each VMA with the number of entries walked in it.
@@ -471,6 +514,11 @@ def check(prog: drgn.Program, pids: Optional[Iterable[int]] = None,
     out: List[Finding] = []
     # a live task whose walk failed is read once more from its VMA tree
     tries = 2 if getattr(sess, "confirm", False) else 1
+    from . import parallel
+    jobs = parallel.jobs_for(sess, jobs) if jobs != 1 else 1
+    if jobs > 1:
+        with parallel.Workers(sess, jobs) as workers:
+            return _check_parallel(sess, todo, workers, progress, errors, vma_done)
     for i, t in enumerate(todo):
         if progress:
             progress(i, len(todo), t)
@@ -499,5 +547,49 @@ def check(prog: drgn.Program, pids: Optional[Iterable[int]] = None,
             if errors is None:
                 raise PfnscopeError(f"pid {t.pid}", str(err))
             errors.append(CheckError(t.pid, t.comm, str(err)))
+    out.sort(key=lambda f: (-severity_rank(f.severity), f.pid, f.start))
+    return out
+
+
+def _check_parallel(sess: Session, todo: List[Task], workers, progress, errors,
+                    vma_done) -> List[Finding]:
+    """check() with the walks of each task on a worker thread's Target; file
+    names, findings and callbacks in this thread, in the tasks' order (a
+    target that keeps running is never checked here: see parallel.why_serial)."""
+    c = core()
+
+    def walk_task(t: Task):
+        target = workers.target()
+        try:
+            res = []
+            for vt in target.vmas(t.mm):
+                diags = target.vma_diagnoses(vt)
+                runs, entries = _vma_runs(target, t, vt)
+                res.append((vt, diags, runs, entries))
+            return res
+        except c.Error as e:
+            target.flush_cache()
+            return e
+
+    out: List[Finding] = []
+    for i, (t, res) in enumerate(zip(todo, workers.ordered(walk_task, todo))):
+        if progress:
+            progress(i, len(todo), t)
+        if isinstance(res, Exception):
+            if errors is None:
+                raise PfnscopeError(f"pid {t.pid}", str(res))
+            errors.append(CheckError(t.pid, t.comm, str(res)))
+            continue
+        done = []
+        for vt, diags, runs, entries in res:
+            vma = Vma(sess, t.mm, vt, t.pid)
+            for code, sev in diags:
+                out.append(Finding(t.pid, t.comm, vma.start, vma.end, vma.start, vma.end,
+                                   1, code, sev, "vma", file=vma.file))
+            out.extend(_run_findings(t, vma, runs, []))
+            done.append((vma, entries))
+        if vma_done:
+            for vma, entries in done:
+                vma_done(t, vma, entries)
     out.sort(key=lambda f: (-severity_rank(f.severity), f.pid, f.start))
     return out

@@ -22,6 +22,7 @@ import drgn
 
 from . import arch_arm64
 from . import layout as layout_mod
+from . import layoutcache
 from . import qemu_diskdump
 from . import source as source_mod
 from . import vmlinux as vmlinux_mod
@@ -147,7 +148,10 @@ def _image_session(phys, vmci: VmcoreInfo, path: str, reader_name: str,
         read_u64 = _guard_read(layout_mod.image_read_u64(phys.read_phys, phys_base), path)
     prog = program_from_vmcoreinfo(vmci)
     try:
-        if vml is None:
+        lsrc = _layout_cache_source(prog, vmci, vml, btf, read_u64)
+        if lsrc is not None:
+            pass
+        elif vml is None:
             def read_img(va: int, n: int) -> bytes:
                 if arch_arm64.is_arm64(vmci):
                     return arch_arm64.image_reader(phys.read_phys, voff)(va, n)
@@ -159,6 +163,10 @@ def _image_session(phys, vmci: VmcoreInfo, path: str, reader_name: str,
             load_vmlinux(prog, vml)
             lsrc = None
         sess = drgn_session(prog, vmci, phys, path, reader_name, lsrc, read_u64, vml)
+        if isinstance(lsrc, layoutcache.CachedSource):
+            if lsrc.kind != "cache":
+                layoutcache.warm(lsrc)
+            lsrc.save()
     except PfnscopeError as e:
         phys.close()
         if damage:  # the kernel's own data is in the part that is gone
@@ -171,6 +179,21 @@ def _image_session(phys, vmci: VmcoreInfo, path: str, reader_name: str,
     add_segments(prog, sess)
     sess.damage = damage
     return sess
+
+
+def _layout_cache_source(prog, vmci: VmcoreInfo, vml: Optional[str], btf: bool, read_u64):
+    """The layout source from the layout cache of the kernel's build-id
+    (pfnscope.layoutcache): its file's answers, or the debug vmlinux's,
+    recorded (loaded only when needed); None: no cache for this target."""
+    if btf or source_mod.force_btf():
+        return None
+    if vml is not None:
+        vmlinux_mod.check_match(vml, vmci)
+
+    def real():
+        load_vmlinux(prog, vml)
+        return source_mod.drgn_source(prog, vmci, read_u64)
+    return layoutcache.source_for(vmci, read_u64, real if vml is not None else None)
 
 
 def _find_vmlinux(vmlinux: Optional[str], release: str,

@@ -1,0 +1,255 @@
+"""The layout cache (pfnscope.layoutcache) against the debug info, on every
+lab kernel: the layout read back from the cache equals the one built from
+DWARF field by field (and in the order of its enumerator-derived tables), on
+the same dump and on another boot of the same kernel build (another KASLR
+offset); a stale, corrupt or foreign cache file is ignored and rewritten,
+never used; a question the file lacks is answered by the debug info."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from lab_support import ROOT, busy_keys, healthy_keys, key_id, lab
+
+from pfnscope import layoutcache
+from pfnscope import vmlinux as vmlinux_mod
+
+DUMP = "kdump-real"
+
+
+# Each session runs in its own process: a Program with the debug info is
+# ~240 MB, and the sessions of one process are only freed by the collector.
+_PROBE = r"""
+import json, sys
+from pfnscope import target
+dump, vmlinux, names = sys.argv[1], sys.argv[2] or None, sys.argv[3] == "1"
+s = target.open_dump(dump, vmlinux)
+out = {"kind": s.layout_source.kind, "order": list(s.layout_dict),
+       "fields": {k: repr(v) for k, v in s.layout_dict.items()},
+       "c": {k: repr(v) for k, v in s.layout.as_dict().items()},
+       "facts": s.facts, "build_id": s.vmci.build_id, "release": s.vmci.osrelease}
+if names:
+    n = 0
+    for t in s.tasks():
+        if not t[3]:
+            continue
+        try:
+            vmas = s.vmas(t[3])
+        except target.core().Error:   # an mm a -d 31 dump filtered
+            continue
+        for v in vmas:
+            s.vma_name(t[3], v, s.file_name(v[5]))
+            n += 1
+    out["named"] = n
+out["used_debuginfo"] = bool(getattr(s.layout_source, "used_debuginfo", True))
+print(json.dumps(out))
+"""
+
+
+def _open(fx, cache_dir, enabled=True, dump=DUMP, vmlinux=True, names=False):
+    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "src", "python"),
+               PFNSCOPE_CACHE=str(cache_dir), PFNSCOPE_LAYOUT_CACHE="1" if enabled else "0")
+    p = subprocess.run([sys.executable, "-c", _PROBE, fx.dumps[dump],
+                        fx.vmlinux if vmlinux else "", "1" if names else "0"],
+                       capture_output=True, env=env, timeout=600)
+    assert p.returncode == 0, p.stderr.decode()[-2000:]
+    return json.loads(p.stdout)
+
+
+_REF = {}
+
+
+def _ref(fx, tmp_path, dump=DUMP):
+    """The layout from the debug info alone (cache off)."""
+    k = fx.dumps[dump]
+    if k not in _REF:
+        _REF[k] = _open(fx, tmp_path, enabled=False, dump=dump)
+        assert _REF[k]["kind"] == "debuginfo"
+    return _REF[k]
+
+
+def _same_layout(a, b, what):
+    assert a["order"] == b["order"], what
+    for k in a["order"]:
+        # repr: dict fields compare in order too (pageflag_names: the
+        # kernel's first name of a bit wins)
+        assert a["fields"][k] == b["fields"][k], f"{what}: field {k}"
+    assert a["c"] == b["c"], what
+    assert a["facts"] == b["facts"], what
+
+
+def _cache_file(cache_dir, sess):
+    return os.path.join(str(cache_dir), "layouts", sess["build_id"].lower() + ".json")
+
+
+@pytest.mark.parametrize("key", healthy_keys(), ids=key_id)
+def test_cached_layout_equals_dwarf(key, tmp_path):
+    fx = lab.fixture(*key)
+    ref = _ref(fx, tmp_path)
+    assert not os.path.exists(_cache_file(tmp_path, ref))
+    cold = _open(fx, tmp_path)
+    assert cold["kind"] == "debuginfo" and cold["used_debuginfo"]
+    assert os.path.isfile(_cache_file(tmp_path, cold))
+    # the session's later questions (file and VMA names) are in the file
+    hot = _open(fx, tmp_path, names=True)
+    assert hot["kind"] == "cache"
+    _same_layout(ref, cold, "first run (recording)")
+    _same_layout(ref, hot, "cached run")
+    assert hot["named"] > 50
+    assert not hot["used_debuginfo"], "a cached session loaded the debug info"
+
+
+@pytest.mark.parametrize("key", [k for k in busy_keys() if k[1] == "max"], ids=key_id)
+def test_cache_serves_another_boot(key, tmp_path):
+    """The busy fixture is another boot of the healthy fixture's kernel
+    (another KASLR offset): a cache made on one serves the other."""
+    busy = lab.fixture(*key)
+    healthy = lab.fixture(key[0], key[1], "healthy")
+    made = _open(healthy, tmp_path)
+    ref = _ref(busy, tmp_path)
+    assert made["build_id"] == ref["build_id"]
+    hot = _open(busy, tmp_path)
+    assert hot["kind"] == "cache" and not hot["used_debuginfo"]
+    _same_layout(ref, hot, f"cache of {healthy.dir} on {busy.dir}")
+
+
+def _fixture61():
+    return lab.fixture("6.1", "max", "healthy")
+
+
+def _rewrite(path, change):
+    with open(path) as f:
+        doc = json.load(f)
+    change(doc)
+    with open(path, "w") as f:
+        json.dump(doc, f)
+
+
+def _reseal(doc):
+    doc["checksum"] = layoutcache._checksum({"types": doc["types"], "symbols": doc["symbols"]})
+
+
+class _Replace(Exception):
+    def __init__(self, data):
+        self.data = data
+
+
+def _set(key, value, reseal=False):
+    def change(doc):
+        doc[key] = value
+        if reseal:
+            _reseal(doc)
+    return change
+
+
+def _edit_offset(doc):
+    """An edit the checksum catches."""
+    k = layoutcache._key("offsetof", ("struct page", "_refcount"))
+    doc["types"][k] += 8
+
+
+def _raw(data):
+    def change(doc):
+        raise _Replace(data)
+    return change
+
+
+STALE = {
+    "other_version": _set("code", "0" * 64),
+    "other_format": _set("format", 0),
+    "other_build": _set("build_id", "f" * 40),
+    "other_release": _set("release", "6.1.0-1-amd64"),
+    "edited_value": _edit_offset,
+    "types_not_a_map": _set("types", [1, 2]),
+    "truncated": _raw(b'{"format": 1, "types": {'),
+    "empty": _raw(b""),
+    "binary": _raw(bytes(range(256))),
+}
+
+
+@pytest.mark.parametrize("case", sorted(STALE))
+def test_stale_or_corrupt_cache_is_ignored(case, tmp_path):
+    fx = _fixture61()
+    ref = _ref(fx, tmp_path)
+    cold = _open(fx, tmp_path)
+    path = _cache_file(tmp_path, cold)
+    good = open(path, "rb").read()
+    try:
+        _rewrite(path, STALE[case])
+    except _Replace as r:
+        with open(path, "wb") as f:
+            f.write(r.data)
+    assert open(path, "rb").read() != good
+    again = _open(fx, tmp_path)
+    assert again["kind"] == "debuginfo", "a bad cache file was used"
+    _same_layout(ref, again, case)
+    # and written again, whole
+    hot = _open(fx, tmp_path)
+    assert hot["kind"] == "cache" and not hot["used_debuginfo"]
+    _same_layout(ref, hot, case + ", rewritten")
+
+
+def test_missing_answer_comes_from_debuginfo(tmp_path):
+    """A file that lacks an answer (a code path it never saw) is completed
+    from the debug vmlinux, not guessed."""
+    fx = _fixture61()
+    ref = _ref(fx, tmp_path)
+    cold = _open(fx, tmp_path)
+    path = _cache_file(tmp_path, cold)
+    k = layoutcache._key("offsetof", ("struct page", "_refcount"))
+
+    def drop(d):
+        del d["types"][k]
+        _reseal(d)
+    _rewrite(path, drop)
+    hot = _open(fx, tmp_path)
+    assert hot["kind"] == "cache" and hot["used_debuginfo"]
+    _same_layout(ref, hot, "completed from the debug info")
+    with open(path) as f:
+        assert k in json.load(f)["types"], "the completed answer was not saved"
+    again = _open(fx, tmp_path)
+    assert again["kind"] == "cache" and not again["used_debuginfo"]
+
+
+def test_cache_without_vmlinux(tmp_path):
+    """With the cache made, the vmlinux is not needed any more: a release
+    whose debug vmlinux is not found (PFNSCOPE_CACHE has no kernels/ here)
+    opens from the cache."""
+    fx = _fixture61()
+    if any(os.path.isfile(c) for c in vmlinux_mod.candidates(fx.release)[:4]):
+        pytest.fail("a system debug vmlinux for the lab kernel: the test cannot hide it")
+    ref = _ref(fx, tmp_path)
+    _open(fx, tmp_path)
+    hot = _open(fx, tmp_path, vmlinux=False)
+    assert hot["kind"] == "cache" and not hot["used_debuginfo"]
+    _same_layout(ref, hot, "no vmlinux")
+
+
+def _cli(args, env):
+    p = subprocess.run([sys.executable, "-m", "pfnscope", *args], capture_output=True,
+                       env=dict(os.environ, PYTHONPATH=os.path.join(ROOT, "src", "python"), **env))
+    return p.returncode, p.stdout.decode().splitlines()
+
+
+@pytest.mark.parametrize("cmd", [["tasks"], ["check"], ["vmas", "-p", "1"]])
+def test_cli_output_is_the_same(cmd, tmp_path):
+    """The CLI prints the same with and without the cache; only the target
+    record's layout_source says where the layout came from."""
+    fx = _fixture61()
+    base = ["-c", fx.dumps[DUMP], "-s", fx.vmlinux, "--json", *cmd]
+    env = {"PFNSCOPE_CACHE": str(tmp_path)}
+    rc0, off = _cli(base, dict(env, PFNSCOPE_LAYOUT_CACHE="0"))
+    rc1, cold = _cli(base, env)
+    rc2, hot = _cli(base, env)
+    assert rc0 == rc1 == rc2
+    t0, t2 = json.loads(off[0]), json.loads(hot[0])
+    assert t0["layout_source"] == "debuginfo" and t2["layout_source"] == "cache"
+    t2["layout_source"] = "debuginfo"
+    assert t0 == t2
+    assert off == cold
+    assert off[1:] == hot[1:]
+    assert len(off) > (1 if cmd != ["check"] else 0)
