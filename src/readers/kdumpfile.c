@@ -1146,12 +1146,39 @@ fail:
 	return -PFS_EDUMP;
 }
 
+/*
+ * libkdumpfile before 0.5.2 frees a diskdump context's attributes and then
+ * runs diskdump_attr_cleanup() (lkcd's and sadump's alike), which unlinks
+ * the format's page-size override from the page_size attribute it has just freed: a write into
+ * freed memory that later corrupts the heap (seen as a SIGSEGV in a
+ * following free).  Fixed by libkdumpfile commit 97c716a424a8 ("Run
+ * attribute cleanup hooks before deallocating attributes") (in v0.5.2).
+ * With an older library such a context gives its page cache back
+ * (cache.size 0 reallocates it empty) and is not freed.
+ */
+static void release_ctx(kdump_ctx_t *ctx)
+{
+	if (!ctx)
+		return;
+#if KDUMPFILE_VERSION < KDUMPFILE_MKVER(0, 5, 2)
+	const char *format = NULL;
+	if (kdump_get_string_attr(ctx, KDUMP_ATTR_FILE_FORMAT, &format) != KDUMP_OK)
+		kdump_clear_err(ctx);
+	else if (format && (!strcmp(format, "diskdump") || !strcmp(format, "lkcd") ||
+			    !strcmp(format, "sadump"))) {
+		if (kdump_set_number_attr(ctx, "cache.size", 0) != KDUMP_OK)
+			kdump_clear_err(ctx);
+		return;
+	}
+#endif
+	kdump_free(ctx);
+}
+
 void pfs_kdump_close(struct pfs_kdump *k)
 {
 	if (!k)
 		return;
-	if (k->ctx)
-		kdump_free(k->ctx);
+	release_ctx(k->ctx);
 	if (k->fd >= 0)
 		close(k->fd);
 	if (k->tmp_path) {
@@ -1233,7 +1260,7 @@ void pfs_kdump_view_close(struct pfs_kdump_view *v)
 {
 	if (!v)
 		return;
-	kdump_free(v->ctx);
+	release_ctx(v->ctx);
 	free(v);
 }
 

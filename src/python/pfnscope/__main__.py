@@ -6,9 +6,7 @@ from .cli import main
 rc = main()
 # End without tearing the interpreter down: the output is written, and the
 # teardown (freeing drgn's DWARF index, the dump's libkdumpfile context) is
-# time spent for nothing; libkdumpfile 0.5.1's kdump_free() has also been
-# seen to crash there on a -d 23 kdump, after a run that had written all
-# its output.
+# time spent for nothing.
 try:
     sys.stdout.flush()
     sys.stderr.flush()
