@@ -23,6 +23,7 @@ check: deps
 	$(MAKE) check-core
 	$(MAKE) check-lab
 	$(MAKE) check-lab-kvm
+	$(MAKE) check-arm64
 	$(MAKE) check-python
 
 clean:
