@@ -17,6 +17,7 @@
 #include "pfnscope/vma.h"
 #include "pfnscope/walk.h"
 #include "pfnscope/diagnose.h"
+#include "pfnscope/spte.h"
 
 static PyObject *mod_vma_json(PyObject *m, PyObject *args)
 {
@@ -167,6 +168,49 @@ static PyObject *mod_changed_json(PyObject *m, PyObject *args, PyObject *kwds)
 	return buf_to_str(&b, 1);
 }
 
+static PyObject *spte_list(const struct pfs_spte_ref *r, size_t n)
+{
+	PyObject *l = PyList_New((Py_ssize_t)n);
+	for (size_t i = 0; l && i < n; i++) {
+		PyObject *t = Py_BuildValue("(KiK)", (unsigned long long)r[i].gfn, (int)r[i].level,
+					    (unsigned long long)r[i].raw);
+		if (!t) {
+			Py_CLEAR(l);
+			break;
+		}
+		PyList_SET_ITEM(l, (Py_ssize_t)i, t);
+	}
+	return l;
+}
+
+static PyObject *mod_spte_scan(PyObject *m, PyObject *args)
+{
+	(void)m;
+	Py_buffer buf;
+	unsigned level;
+	unsigned long long gfn0;
+	struct pfs_spte_ref leaves[PFS_SPTE_ENTRIES], children[PFS_SPTE_ENTRIES];
+	uint64_t table[PFS_SPTE_ENTRIES];
+	size_t nl, nc = 0;
+
+	if (!PyArg_ParseTuple(args, "y*IK:spte_scan", &buf, &level, &gfn0))
+		return NULL;
+	if (buf.len != (Py_ssize_t)sizeof(table)) {
+		PyBuffer_Release(&buf);
+		return PyErr_Format(PyExc_ValueError, "spte_scan: a table is %zu bytes, not %zd",
+				    sizeof(table), buf.len);
+	}
+	memcpy(table, buf.buf, sizeof(table));
+	PyBuffer_Release(&buf);
+	nl = pfs_spte_scan(table, level, gfn0, leaves, children, &nc);
+	PyObject *l = spte_list(leaves, nl), *c = l ? spte_list(children, nc) : NULL;
+	if (!c) {
+		Py_XDECREF(l);
+		return NULL;
+	}
+	return Py_BuildValue("(NN)", l, c);
+}
+
 static PyMethodDef module_methods[] = {
 	{ "changed_json", (PyCFunction)(void (*)(void))mod_changed_json, METH_VARARGS | METH_KEYWORDS,
 	  "changed_json(pid, vma_start, addr, raw_before, raw_after, level=-1, what=None, codes=None)"
@@ -175,6 +219,9 @@ static PyMethodDef module_methods[] = {
 	{ "vma_flag_names", mod_vma_flag_names, METH_O, "vma_flag_names(vm_flags) -> [str]" },
 	{ "table_header", mod_table_header, METH_VARARGS, "table_header(summary=False) -> str" },
 	{ "is_cow_mapping", mod_is_cow_mapping, METH_O, "is_cow_mapping(vm_flags) -> bool" },
+	{ "spte_scan", mod_spte_scan, METH_VARARGS,
+	  "spte_scan(table, level, gfn0) -> ([(gfn, level, raw)] leaves, [(gfn, level, raw)] child"
+	  " tables) of one 512-entry KVM TDP MMU table (pfs_spte_scan)" },
 	{ "page_types", mod_page_types, METH_VARARGS,
 	  "page_types(scheme, major, minor) -> {pgtype_*: value}" },
 	{ NULL, NULL, 0, NULL }

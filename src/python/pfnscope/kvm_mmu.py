@@ -13,7 +13,6 @@ modules of 6.4+ kernels: `struct module` lost `core_size`).
 """
 from __future__ import annotations
 
-import ctypes
 import glob
 import os
 import struct
@@ -495,48 +494,12 @@ class _PageReader:
         return d
 
 
-class _SpteRef(ctypes.Structure):
-    _fields_ = [("gfn", ctypes.c_uint64), ("raw", ctypes.c_uint64), ("index", ctypes.c_uint32),
-                ("level", ctypes.c_uint8)]
-
-
-_scan = []
-
-
-def _c_scan():
-    """pfs_spte_scan from the C core, which the extension module carries."""
-    if not _scan:
-        fn = None
-        try:
-            from . import _core
-            lib = ctypes.CDLL(_core.__file__)
-            fn = lib.pfs_spte_scan
-            fn.restype = ctypes.c_size_t
-            fn.argtypes = [ctypes.c_char_p, ctypes.c_uint, ctypes.c_uint64, ctypes.POINTER(_SpteRef),
-                           ctypes.POINTER(_SpteRef), ctypes.POINTER(ctypes.c_size_t)]
-        except (ImportError, OSError, AttributeError):
-            fn = None
-        _scan.append(fn)
-    return _scan[0]
-
-
 def scan_table(buf: bytes, level: int, gfn0: int):
     """([(gfn, level, raw)] leaves, [(gfn, level, raw)] child tables) of one
-    512-entry table: is_shadow_present_pte (bit 11), is_last_spte."""
-    fn = _c_scan()
-    if fn is not None:
-        leaves = (_SpteRef * 512)()
-        children = (_SpteRef * 512)()
-        nc = ctypes.c_size_t(0)
-        nl = fn(buf, level, gfn0, leaves, children, ctypes.byref(nc))
-        return ([(r.gfn, r.level, r.raw) for r in leaves[:nl]],
-                [(r.gfn, r.level, r.raw) for r in children[:nc.value]])
-    lv, ch = [], []
-    shift = 9 * (level - 1)
-    for i, raw in enumerate(struct.unpack("<512Q", buf)):
-        if raw & SPTE_MMU_PRESENT_MASK:
-            (lv if level == 1 or raw & PT_PAGE_SIZE_MASK else ch).append((gfn0 + (i << shift), level, raw))
-    return lv, ch
+    512-entry table (the C core's pfs_spte_scan: is_shadow_present_pte,
+    is_last_spte)."""
+    from .extension import core
+    return core().spte_scan(buf, level, gfn0)
 
 
 def _unaliased(t: drgn.Type) -> drgn.Type:
