@@ -661,7 +661,8 @@ def _rmap_sptes(sess, args, lo: int, hi: int) -> int:
     stderr when it is but its tables cannot be read (no debug file)."""
     from . import api
     from .errors import PfnscopeError
-    if not sess.drgn_types:
+    from .kvm_mmu import drgn_types
+    if not drgn_types(sess):
         return 0
     try:
         vms = api.kvm_vms(sess.prog, getattr(args, "module_debug", []))

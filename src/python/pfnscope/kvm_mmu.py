@@ -184,13 +184,28 @@ class Vm:
         return None
 
 
+def drgn_types(sess) -> bool:
+    """Whether the session's drgn Program has the kernel's DWARF types (KVM's
+    structures come from them and the modules' debug files); a cached layout
+    loads the debug vmlinux here."""
+    from . import layoutcache
+    from . import source as source_mod
+    src = sess.layout_source
+    if isinstance(src, layoutcache.CachedSource):
+        try:
+            src = src.real_source()
+        except PfnscopeError:
+            return False
+    return isinstance(src.types, source_mod.DrgnTypes)
+
+
 class Kvm:
     """KVM in one target (a pfnscope Session with drgn types)."""
 
     def __init__(self, sess, files: Iterable[str] = ()) -> None:
         self.sess = sess
         self.prog = sess.prog
-        if not sess.drgn_types:
+        if not drgn_types(sess):
             raise PfnscopeError("kvm", "needs drgn with the debug vmlinux (the CLI, the drgn API or plugin), "
                                 "not BTF or another debugger's types")
         release = sess.vmci.get("OSRELEASE") if hasattr(sess.vmci, "get") else None

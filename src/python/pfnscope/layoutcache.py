@@ -206,10 +206,14 @@ class CachedSource:
 
         def new():
             self.dirty = True
+        self.real_source = real
         self.types = CachedTypes(book.setdefault("types", {}), lambda: real().types, kaslr,
                                  "vmlinux debug info", new)
         self.symbols = CachedSymbols(book.setdefault("symbols", {}), lambda: real().symbols,
                                      kaslr, "vmlinux", new, read_u64=read_u64)
+
+    # real_source() -> the real Source, loading the debug vmlinux first (for
+    # callers that need drgn's own types, such as pfnscope.kvm_mmu)
 
     @property
     def used_debuginfo(self) -> bool:
