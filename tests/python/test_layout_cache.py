@@ -27,7 +27,7 @@ _PROBE = r"""
 import json, sys
 from pfnscope import target
 dump, vmlinux, names = sys.argv[1], sys.argv[2] or None, sys.argv[3] == "1"
-s = target.open_dump(dump, vmlinux)
+s = target.open_dump(dump, vmlinux, layout_cache=True)
 out = {"kind": s.layout_source.kind, "order": list(s.layout_dict),
        "fields": {k: repr(v) for k, v in s.layout_dict.items()},
        "c": {k: repr(v) for k, v in s.layout.as_dict().items()},

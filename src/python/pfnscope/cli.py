@@ -212,12 +212,13 @@ def _open(args):
     if getattr(args, "kernel", False):
         return opening.open_live(vml, btf=btf)
     if getattr(args, "qemu_ram", None) is not None:
-        return opening.open_qemu_ram(args.qemu_ram, vml, btf=btf)
+        return opening.open_qemu_ram(args.qemu_ram, vml, btf=btf, layout_cache=True)
     core = getattr(args, "core", None)
     if core is None:
         from .errors import PfnscopeError
         raise PfnscopeError("target", "give -c VMCORE, -k or --qemu-ram FILE")
-    return opening.open_dump(core, vml, getattr(args, "reader", "kdumpfile"), btf=btf)
+    return opening.open_dump(core, vml, getattr(args, "reader", "kdumpfile"), btf=btf,
+                             layout_cache=True)
 
 
 def target_record(sess) -> str:

@@ -39,7 +39,7 @@ ReadU64 = Callable[[int], int]
 
 
 def open_dump(path: str, vmlinux: Optional[str] = None, reader: str = "kdumpfile",
-              btf: bool = False) -> Session:
+              btf: bool = False, layout_cache: bool = False) -> Session:
     """Open a crash dump; returns a Session (session.prog is a drgn Program).
 
     Types and symbols: the debug vmlinux (given, or found for the dump's
@@ -58,8 +58,8 @@ def open_dump(path: str, vmlinux: Optional[str] = None, reader: str = "kdumpfile
             # libkdumpfile 0.5.1 reads as 4 KiB pages (pfnscope.qemu_diskdump)
             kf.close()
             qd = qemu_diskdump.QemuDiskdump(path)
-            return _image_session(qd, vmci, path, "qemu-diskdump", vmlinux, btf)
-        return _image_session(kf, vmci, path, "kdumpfile", vmlinux, btf)
+            return _image_session(qd, vmci, path, "qemu-diskdump", vmlinux, btf, layout_cache)
+        return _image_session(kf, vmci, path, "kdumpfile", vmlinux, btf, layout_cache)
     if reader == "drgn":
         prog = drgn.Program()
         try:
@@ -116,7 +116,8 @@ def open_live(vmlinux: Optional[str] = None, btf: bool = False) -> Session:
 
 
 def open_qemu_ram(path: str, vmlinux: Optional[str] = None, low_size: int = 3 << 30,
-                  high_start: int = 4 << 30, btf: bool = False) -> Session:
+                  high_start: int = 4 << 30, btf: bool = False,
+                  layout_cache: bool = False) -> Session:
     """A running QEMU guest through its RAM file (``-object
     memory-backend-file,mem-path=FILE,share=on``), read without pausing the
     guest: entries may change under a walk (session.live is True; the CLI
@@ -128,16 +129,21 @@ def open_qemu_ram(path: str, vmlinux: Optional[str] = None, low_size: int = 3 <<
         raw = c.RawFile(path, low_size, high_start)
     except c.OpenError as e:
         raise PfnscopeError(path, str(e).replace(path + ": ", "", 1))
-    sess = _image_session(raw, vmci, path, "qemu-ram", vmlinux, btf)
+    sess = _image_session(raw, vmci, path, "qemu-ram", vmlinux, btf, layout_cache)
     sess.live = True
     sess.confirm = True
     return sess
 
 
 def _image_session(phys, vmci: VmcoreInfo, path: str, reader_name: str,
-                   vmlinux: Optional[str], btf: bool) -> Session:
+                   vmlinux: Optional[str], btf: bool, layout_cache: bool = False) -> Session:
     """A Session over a physical reader (KdumpFile, RawFile) and the dump's
-    VMCOREINFO: kernel-image reads go through __pa_symbol()."""
+    VMCOREINFO: kernel-image reads go through __pa_symbol().
+
+    layout_cache: types and symbols from the layout cache of the kernel's
+    build-id (pfnscope.layoutcache), the debug vmlinux loaded only for what
+    the cache lacks -- so session.prog may have no DWARF: the CLI's choice,
+    which uses no drgn objects; the Python API loads the vmlinux as before."""
     vml, why = _find_vmlinux(vmlinux, vmci.osrelease, btf)
     damage = getattr(phys, "damage", None)
     phys_base = (vmci.number("phys_base", 0) or 0) & U64_MAX
@@ -148,7 +154,7 @@ def _image_session(phys, vmci: VmcoreInfo, path: str, reader_name: str,
         read_u64 = _guard_read(layout_mod.image_read_u64(phys.read_phys, phys_base), path)
     prog = program_from_vmcoreinfo(vmci)
     try:
-        lsrc = _layout_cache_source(prog, vmci, vml, btf, read_u64)
+        lsrc = _layout_cache_source(prog, vmci, vml, btf, read_u64) if layout_cache else None
         if lsrc is not None:
             pass
         elif vml is None:
