@@ -1090,6 +1090,12 @@ int pfs_kdump_open(const char *path, int convert_flat, struct pfs_kdump **out,
 		set_err(err, path, "cannot allocate a libkdumpfile context");
 		goto fail;
 	}
+	/* Opening reads the file through read(2): libkdumpfile and libaddrxlat
+	 * read the dump while they set up (the OS type's page-table probes), and
+	 * a mapping of a segment that a short or corrupt file does not hold
+	 * raises SIGBUS where read(2) fails cleanly. */
+	if (kdump_set_number_attr(k->ctx, KDUMP_ATTR_FILE_MMAP_POLICY, KDUMP_MMAP_NEVER) != KDUMP_OK)
+		kdump_clear_err(k->ctx);
 	ks = kdump_open_fd(k->ctx, k->fd);
 	if (ks != KDUMP_OK) {
 		const char *why = kdump_get_err(k->ctx);
@@ -1135,9 +1141,11 @@ int pfs_kdump_open(const char *path, int convert_flat, struct pfs_kdump **out,
 	 * MB with reads, for the same CPU: inflate dominates).  An ELF dump
 	 * keeps mmap: its pages are copied out of the mapping, and reads cost
 	 * ~6 us a page more (2.5x the CPU of a --summary walk); its mapped
-	 * pages are the page cache's, not the process's own. */
-	if (strcmp(k->format, "elf") != 0 &&
-	    kdump_set_number_attr(k->ctx, KDUMP_ATTR_FILE_MMAP_POLICY, KDUMP_MMAP_NEVER) != KDUMP_OK)
+	 * pages are the page cache's, not the process's own.  Only a whole
+	 * ELF file is mapped: pages a damaged one lacks are refused before
+	 * libkdumpfile reads them (range_ok), but a mapping must not reach them. */
+	if (strcmp(k->format, "elf") == 0 && !k->nbad && !k->damage.truncated &&
+	    kdump_set_number_attr(k->ctx, KDUMP_ATTR_FILE_MMAP_POLICY, KDUMP_MMAP_TRY) != KDUMP_OK)
 		kdump_clear_err(k->ctx);
 	*out = k;
 	return 0;
