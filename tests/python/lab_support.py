@@ -91,9 +91,14 @@ class Result:
         return f"<rc={self.rc} args={self.args} err={self.err[-2000:]!r}>"
 
 
-def run(*args: str, timeout: int = 900) -> Result:
+def run(*args: str, timeout: int = 900, layout_cache: bool = True) -> Result:
+    """The CLI; layout_cache=False: types from the debug vmlinux even where
+    the layout cache has the kernel (the reference for front ends that read
+    the vmlinux themselves: their target records then match to the byte)."""
     env = dict(os.environ, PFNSCOPE_NO_PROGRESS="1")
     env.pop("PFNSCOPE_DEBUG", None)
+    if not layout_cache:
+        env["PFNSCOPE_LAYOUT_CACHE"] = "0"
     cp = subprocess.run([BIN, *args], capture_output=True, text=True, timeout=timeout, env=env)
     return Result(cp)
 

@@ -159,7 +159,7 @@ def target(key=HEALTHY, fmt=FULL_FORMAT):
 @functools.lru_cache(maxsize=None)
 def cli(key, fmt, *argv):
     dump, vml, _, _ = target(key, fmt)
-    r = L.run("-c", dump, "-s", vml, *argv)
+    r = L.run("-c", dump, "-s", vml, *argv, layout_cache=False)
     assert r.rc in (0, 1), r
     return r
 
@@ -219,7 +219,7 @@ def test_crash_matches_cli(version, fmt, work):
     assert any(e["special"] for e in walk) and any(not e["special"] for e in walk), walk
     if not full:
         return
-    err = L.run("-c", dump, "-s", vml, "walk", "-p", "999999", "-a", "0x1000", "--json")
+    err = L.run("-c", dump, "-s", vml, "walk", "-p", "999999", "-a", "0x1000", "--json", layout_cache=False)
     L.assert_clean_error(err, "999999")
     # (the CLI prints the target record before it finds no such pid)
     assert res.outs["err-pid"] == err.out.replace('"debuginfo"', '"crash"'), (err, res)

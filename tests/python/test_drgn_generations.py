@@ -68,9 +68,9 @@ def target():
 def host_cli():
     """The host CLI's walk and check JSON on the dump (the reference)."""
     fx, dump, vml, pid, addr = target()
-    walk = L.run("-c", dump, "-s", vml, "walk", "-p", str(pid), "-a", hex(addr), "--json")
-    walk_all = L.run("-c", dump, "-s", vml, "walk", "-p", str(pid), "--all", "--json")
-    check = L.run("-c", dump, "-s", vml, "check", "--json")
+    walk = L.run("-c", dump, "-s", vml, "walk", "-p", str(pid), "-a", hex(addr), "--json", layout_cache=False)
+    walk_all = L.run("-c", dump, "-s", vml, "walk", "-p", str(pid), "--all", "--json", layout_cache=False)
+    check = L.run("-c", dump, "-s", vml, "check", "--json", layout_cache=False)
     assert walk.rc == 0 and walk.out, walk
     assert walk_all.rc == 0 and len(walk_all.out) > len(walk.out), walk_all
     assert check.rc in (0, 1), check
@@ -84,7 +84,7 @@ def host_rmap():
     pfns = [e["pfn"] for e in entries(host_cli()[0].out) if e["special"]]
     assert pfns
     rng = "%#x-%#x" % (min(pfns), max(pfns))
-    r = L.run("-c", dump, "-s", vml, "rmap", rng, "--json")
+    r = L.run("-c", dump, "-s", vml, "rmap", rng, "--json", layout_cache=False)
     assert r.rc == 0 and entries(r.out), r
     return rng, r
 
