@@ -125,7 +125,8 @@ def session(suite, tmp_root):
     cp = run("python3", "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
              "--no-index", "--target", site, src)
     assert cp.returncode == 0, ("pip install in " + suite, cp.stdout[-2000:], cp.stderr[-4000:])
-    env = ["env", "PYTHONPATH=" + site, "PFNSCOPE_NO_PROGRESS=1"]
+    # the CLI in the suite reads the debug vmlinux, as the drgn session does
+    env = ["env", "PYTHONPATH=" + site, "PFNSCOPE_NO_PROGRESS=1", "PFNSCOPE_LAYOUT_CACHE=0"]
     cp = run(*env, "python3", "-m", "drgn", "-c", dump, "-s", vml,
              os.path.join(src, "tests", "drgn", "session.py"), out, str(pid), hex(addr),
              host_rmap()[0])
