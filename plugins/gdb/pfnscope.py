@@ -6,6 +6,8 @@
     (gdb) pfnscope tasks
     (gdb) pfnscope walk -p 148 -a 0x7f0000000000 --json
     (gdb) pfnscope check --fail-on medium
+    (gdb) pfnscope kvm -p 231 --json -s kvm.ko -s kvm-amd.ko
+    (gdb) pfnscope rmap 0x2e2f
     (gdb) print $pfnscope_rc           # the CLI's exit status of the last command
 
 Commands and options are the CLI's (`pfnscope --help`), parsed by the same
@@ -14,7 +16,8 @@ CLI's, --json included.  GDB-only options (before or after the command):
   --kaslr-offset OFF   the kernel's virtual KASLR offset (default: found)
   --reload             forget the cached layout (e.g. after a guest reboot)
 The target options -c/-k/--qemu-ram do not apply (the target is GDB's
-inferior); -s is ignored (the vmlinux is GDB's own file).
+inferior); -s VMLINUX is ignored (the vmlinux is GDB's own file), -s kvm.ko
+-s kvm-amd.ko name KVM's module debug files as in the CLI.
 
 How it works
 ------------
@@ -48,6 +51,11 @@ How it works
   then read and gives KERNELOFFSET, phys_base and the rest, exactly as a dump
   would.  Symbols are relocated by adding the offset to GDB's (link-time)
   addresses; no add-symbol-file.  --kaslr-offset overrides KERNELOFFSET.
+* KVM (`kvm`, the SPTEs of `rmap`): KVM's structures are read by the CLI's
+  code (pfnscope.kvm_mmu) through a drgn Program over this session's memory
+  (GdbSession.debug_program: the vmlinux's DWARF, relocated by the
+  KERNELOFFSET found above, physical reads through the gdbstub), and
+  kvm.ko's debug file in a types-only Program, as in the CLI.
 """
 from __future__ import annotations
 
@@ -344,6 +352,26 @@ class GdbSession(Session):
         self.vmlinux = _vmlinux_path()
         self.live = False           # the guest is stopped while GDB reads it
 
+    def debug_program(self):
+        """A drgn Program over this session's memory (physical reads through
+        the gdbstub, kernel virtual ones through the C core's translation)
+        with the vmlinux's DWARF, relocated by the KERNELOFFSET found above:
+        what pfnscope.kvm_mmu reads KVM's structures with, so `kvm` and
+        `rmap`'s SPTEs run the CLI's code.  Made on first use (loading the
+        DWARF takes a moment), kept for the session."""
+        if self.prog is None:
+            from pfnscope.program import add_segments, load_vmlinux, program_from_vmcoreinfo
+            prog = program_from_vmcoreinfo(self.vmci)
+            add_segments(prog, self)
+            load_vmlinux(prog, self.vmlinux)
+            self.prog = prog
+        return self.prog
+
+    def forget(self) -> None:
+        super().forget()
+        # KVM's state (VMs, task list, struct pages) is read again: the guest may have run
+        self._kvm = None
+
 
 def session(kaslr_offset: Optional[int] = None, reload: bool = False) -> GdbSession:
     """The session of the selected inferior, made again when the inferior
@@ -398,8 +426,10 @@ def _split_gdb_opts(argv: List[str]) -> Tuple[List[str], Optional[int], bool]:
             reload = True
         elif a in ("-c", "--core", "--qemu-ram", "-k", "--kernel"):
             raise gdb.GdbError(f"pfnscope: {a} does not apply in GDB (the target is the inferior)")
-        elif a in ("-s", "--symbols"):
-            next(it, None)
+        elif a in ("-s", "--symbols") or a.startswith("--symbols="):
+            v = a.split("=", 1)[1] if "=" in a else next(it, None)
+            if v is not None and ".ko" in os.path.basename(v):
+                out += ["-s", v]     # a module's debug file (kvm.ko, kvm-amd.ko): kept
         else:
             out.append(a)
     return out, kaslr, reload
@@ -418,6 +448,7 @@ def run(argv: Sequence[str]) -> int:
         return int(e.code or 0)
     if not hasattr(args, "json"):
         args.json = False
+    args.module_debug = _cli._split_symbols(args)[1]
     out = _cli.MemOut()
     saved = sys.stdout
     os.environ.setdefault("PFNSCOPE_NO_PROGRESS", "1")
@@ -444,7 +475,7 @@ def run(argv: Sequence[str]) -> int:
 
 
 class PfnscopeCommand(gdb.Command):
-    """pfnscope tasks|vmas|walk|check|rmap [options]: page-table entries of a VMA as the
+    """pfnscope tasks|vmas|walk|check|rmap|kvm [options]: page-table entries of a VMA as the
 kernel sees them (special bit, vm_normal_page verdict, struct page refcount and
 mapcount, consumer verdicts, diagnoses).  Same options and output as the
 `pfnscope` CLI (try `pfnscope --help`, `pfnscope walk --help`), e.g.

@@ -662,12 +662,13 @@ def _rmap_sptes(sess, args, lo: int, hi: int) -> int:
     stderr when it is but its tables cannot be read (no debug file)."""
     from . import api
     from .errors import PfnscopeError
-    from .kvm_mmu import drgn_types
-    if not drgn_types(sess):
+    from .kvm_mmu import drgn_types, kvm_module_loaded
+    # the module list first: a kernel without KVM loads no debug info here
+    if kvm_module_loaded(sess) is False or not drgn_types(sess):
         return 0
     try:
-        vms = api.kvm_vms(sess.prog, getattr(args, "module_debug", []))
-        recs = [r for vm in vms for r in api.kvm_sptes(sess.prog, vm, pfns=(lo, hi))]
+        vms = api.kvm_vms(sess, getattr(args, "module_debug", []))
+        recs = [r for vm in vms for r in api.kvm_sptes(sess, vm, pfns=(lo, hi))]
     except PfnscopeError as e:
         if "not loaded" not in str(e):
             sys.stderr.write(f"pfnscope: kvm: {e} (SPTEs not searched)\n")
@@ -702,7 +703,7 @@ def cmd_kvm(sess, args) -> int:
     """VMs (vm_list) or, with -p, the leaf SPTEs of a VMM's VMs."""
     from . import api
     from .errors import PfnscopeError
-    vms = api.kvm_vms(sess.prog, getattr(args, "module_debug", []))
+    vms = api.kvm_vms(sess, getattr(args, "module_debug", []))
     worst = -1
     if not args.pids:
         for vm in vms:
@@ -724,7 +725,7 @@ def cmd_kvm(sess, args) -> int:
         if not mine:
             raise PfnscopeError(f"pid {pid}", "owns no VM in vm_list")
         for vm in mine:
-            recs = api.kvm_sptes(sess.prog, vm, gfn=args.gfn)
+            recs = api.kvm_sptes(sess, vm, gfn=args.gfn)
             if not args.json:
                 herr = next((r["host_error"] for r in recs if r.get("host_error")), None)
                 _write(f"# vm {vm.address:#x} pid {pid}: {len(recs)} leaf SPTEs\n"

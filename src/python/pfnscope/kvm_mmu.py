@@ -184,19 +184,62 @@ class Vm:
         return None
 
 
-def drgn_types(sess) -> bool:
-    """Whether the session's drgn Program has the kernel's DWARF types (KVM's
-    structures come from them and the modules' debug files); a cached layout
-    loads the debug vmlinux here."""
+def kernel_program(sess) -> Optional[drgn.Program]:
+    """A drgn Program with the kernel's DWARF over the session's memory (KVM's
+    module list, task list and struct pages are read through it), or None.
+    A front end whose own types are not drgn's (GDB) makes one on demand
+    (sess.debug_program); a cached layout loads the debug vmlinux here."""
     from . import layoutcache
     from . import source as source_mod
+    make = getattr(sess, "debug_program", None)
+    if make is not None:
+        return make()
     src = sess.layout_source
     if isinstance(src, layoutcache.CachedSource):
         try:
             src = src.real_source()
         except PfnscopeError:
-            return False
-    return isinstance(src.types, source_mod.DrgnTypes)
+            return None
+    return sess.prog if isinstance(src.types, source_mod.DrgnTypes) else None
+
+
+def drgn_types(sess) -> bool:
+    """Whether KVM's tables can be read in this session (kernel_program)."""
+    return kernel_program(sess) is not None
+
+
+MODULE_NAME_LEN = 56    # include/linux/module.h: 64 - sizeof(unsigned long)
+
+
+def kvm_module_loaded(sess) -> Optional[bool]:
+    """Whether a module named "kvm" is on the kernel's module list (the
+    `modules` list_head, struct module's list and name), read with the
+    session's own layout source and kernel reads: no DWARF is loaded for a
+    kernel without KVM (a cached layout answers these from its file).  None
+    when it cannot be told (then kernel_program decides)."""
+    from .extension import core
+    src = sess.layout_source
+    try:
+        off_list = src.types.offsetof("struct module", "list")
+        off_name = src.types.offsetof("struct module", "name")
+        head = src.symbols.address("modules")
+    except (PfnscopeError, LookupError):
+        return None
+    if off_list is None or off_name is None or not head:
+        return None
+    read = sess.target.read_kvirt
+    try:
+        node = struct.unpack("<Q", read(head, 8))[0]
+        for _ in range(1 << 16):
+            if node == head or not node:
+                return False
+            name = read(node - off_list + off_name, MODULE_NAME_LEN).split(b"\0", 1)[0]
+            if name == b"kvm":
+                return True
+            node = struct.unpack("<Q", read(node, 8))[0]
+    except core().Error:
+        return None
+    return None
 
 
 class Kvm:
@@ -204,10 +247,10 @@ class Kvm:
 
     def __init__(self, sess, files: Iterable[str] = ()) -> None:
         self.sess = sess
-        self.prog = sess.prog
-        if not drgn_types(sess):
-            raise PfnscopeError("kvm", "needs drgn with the debug vmlinux (the CLI, the drgn API or plugin), "
-                                "not BTF or another debugger's types")
+        self.prog = kernel_program(sess)
+        if self.prog is None:
+            raise PfnscopeError("kvm", "needs the debug vmlinux (KVM's structures are read with drgn), "
+                                "not the kernel's BTF")
         release = sess.vmci.get("OSRELEASE") if hasattr(sess.vmci, "get") else None
         self.release = release or _uts_release(self.prog)
         self.syms = module_symbols(self.prog, KVM_SYMBOLS)

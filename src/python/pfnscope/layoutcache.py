@@ -303,8 +303,10 @@ SESSION_OFFSETS = (
     "struct vm_special_mapping:name", "struct vm_operations_struct:name",
     "struct vm_area_struct:anon_name", "struct anon_vma_name:name",
     "struct vm_area_struct:shared",
+    # rmap's question whether KVM is loaded (pfnscope.kvm_mmu.kvm_module_loaded)
+    "struct module:list", "struct module:name",
 )
-SESSION_SYMBOLS = ("simple_dname", "sockfs_dname", "pipefs_dname", "anon_inodefs_dname")
+SESSION_SYMBOLS = ("simple_dname", "sockfs_dname", "pipefs_dname", "anon_inodefs_dname", "modules")
 
 
 def warm(src: CachedSource) -> None:
