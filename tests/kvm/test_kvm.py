@@ -219,3 +219,60 @@ def test_kernel_without_kvm():
                        env=dict(os.environ, PYTHONPATH=os.path.join(ROOT, "src", "python")), timeout=300)
     assert r.returncode == 2 and r.stdout == ""
     assert r.stderr.strip() == "pfnscope: kvm: the kvm module is not loaded in this kernel (no vm_list)"
+
+
+# the CLI, counting the loads of the debug vmlinux's DWARF (pfnscope.program.load_vmlinux)
+_COUNTED_CLI = r"""
+import sys
+import pfnscope.opening as O, pfnscope.program as P
+n = [0]
+real = P.load_vmlinux
+def counted(*a):
+    n[0] += 1
+    return real(*a)
+P.load_vmlinux = O.load_vmlinux = counted
+from pfnscope import cli
+rc = cli.main(sys.argv[1:])
+sys.stderr.write("LOAD_VMLINUX %d\n" % n[0])
+sys.exit(rc)
+"""
+
+
+def _rmap_counted(cache, dump, vmlinux, pfn, mods=()):
+    cmd = [sys.executable, "-c", _COUNTED_CLI, "-c", dump, "-s", vmlinux]
+    for f in mods:
+        cmd += ["-s", f]
+    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "src", "python"), PFNSCOPE_CACHE=cache,
+               PFNSCOPE_LAYOUT_CACHE="1", PFNSCOPE_NO_PROGRESS="1")
+    r = subprocess.run(cmd + ["--json", "rmap", str(pfn)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       text=True, env=env, timeout=600)
+    loads = [int(l.split()[1]) for l in r.stderr.splitlines() if l.startswith("LOAD_VMLINUX ")]
+    assert len(loads) == 1, r.stderr
+    return r.returncode, [json.loads(l) for l in r.stdout.splitlines() if l.strip()], loads[0]
+
+
+def test_rmap_cached_layout_loads_dwarf_only_with_kvm(tmp_path):
+    """With a cached layout, rmap asks the module list (cached offsets) whether
+    KVM is loaded: a kernel without it loads no DWARF; with it, the debug
+    vmlinux is loaded and the SPTE found."""
+    from tests.vm import lab
+    fx = lab.fixture("6.1", "max", "healthy")
+    m = [x for x in fx.manifest if x.get("kind") == "anon_private_written"][0]
+    page = m["pages"][0]
+    cache = str(tmp_path / "cache")
+    for run_no in (1, 2):  # the first run makes the cache file
+        rc, recs, loads = _rmap_counted(cache, fx.dumps["elf-paging"], fx.vmlinux, page["pfn"])
+        assert rc == 0
+        assert [(r["pid"], int(r["addr"], 16)) for r in recs if r["type"] == "entry"] == \
+            [(m["pid"], int(page["addr"], 16))]
+        assert [r for r in recs if r["type"] == "target"][0]["layout_source"] == \
+            ("debuginfo" if run_no == 1 else "cache")
+    assert loads == 0, "rmap loaded the debug vmlinux for a kernel without KVM"
+    kfx = fx_of(KEYS[0])
+    kpage = [s for s in kfx.truth["slots"] if s["kind"] == "anon"][0]["pages"][3]
+    for run_no in (1, 2):
+        rc, recs, loads = _rmap_counted(cache, kfx.dumps["elf-paging"], kfx.vmlinux, kpage["pfn"],
+                                        kfx.kvm_debug)
+        assert [(r["pid"], r["gfn"]) for r in recs if r["type"] == "spte"] == \
+            [(kfx.truth["pid"], kpage["gfn"])]
+    assert loads == 1

@@ -177,6 +177,8 @@ def test_gdb_kvm_sptes_match_cli(runs):
     assert not bad, bad[:2]
     # a buggy guest's diagnoses are there (and make both exit 1)
     diag = sorted({d["code"] for r in sptes for d in r["diagnoses"]})
+    print("%s %s %s: %d SPTEs equal in GDB and the CLI, diagnoses %s"
+          % (lv.kernel, lv.cpu, lv.scenario, len(sptes), diag))
     if lv.scenario == "buggy":
         assert grc == 1 and "KVM_STALE_SPTE" in diag, diag
     else:
