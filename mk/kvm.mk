@@ -5,7 +5,8 @@
 #                        every fixture of KVM_SET, one outer guest at a time
 #   make check-lab-kvm   lab-kvm, then pytest tests/kvm (fails when a fixture cannot be built)
 # PFNSCOPE_KVM_LAB narrows the set: "6.1" or "6.1:epyc:healthy,7:max:buggy".
-# Cache: $(PFNSCOPE_CACHE)/kvm/{kernels,lab} (~100 MB per fixture on disk, sparse ELF).
+# Cache: $(PFNSCOPE_CACHE)/kvm/{kernels,lab} (~300-380 MB per fixture on disk: two sparse
+# ELF dumps, kdump-zlib, two real kdumps).
 .PHONY: lab-kvm check-lab-kvm lab-kvm-clean
 lab-kvm: lab-kernels
 	$(MAKE) -C tests/kvm
