@@ -3,7 +3,11 @@
 on -cpu max and 48-bit VAs on cortex-a57), as tests/python/test_lab_agreement.py
 does on x86-64: VMA lists with /proc/PID/maps, pfns with pagemap and the
 /dev/mem offsets, mapcounts with kpagecount, flags with kpageflags, special
-and vm_normal_page() verdicts with the scenario manifest, healthy exit 0.
+and vm_normal_page() verdicts with the scenario manifest, healthy exit 0
+and buggy exit 1 with every mode's code and severity (6.1 and 6.12), and on 6.12
+the contiguous (PTE_CONT) and uffd-wp entries (tests/arm64/guest/a64extra.c).
+Mapcounts that moved between the guest's truth and the dump are recounted over
+every mm of the dump, as tests/python/test_lab_agreement.py does on x86-64.
 Each test prints what it compared (pytest -s)."""
 import functools
 import os
