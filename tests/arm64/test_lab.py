@@ -340,6 +340,7 @@ def test_btf_layout_matches_debuginfo(key):
 
 # arm64 pte bits the guest's raw ptes (module ioctl) are compared on
 PTE_CONT, PTE_UFFD_WP, PTE_RDONLY, PTE_AF, PTE_DIRTY = 1 << 52, 1 << 58, 1 << 7, 1 << 10, 1 << 55
+PTE_SWP_UFFD_WP = 1 << 3
 KPF_THP = 22
 
 
@@ -448,8 +449,11 @@ def test_contpte_and_uffd_wp(key, fmt):
         if "pte" in pg:
             want = int(pg["pte"], 16)
             assert int(e["raw"], 16) == want, (pg, e["raw"])
-            assert want & (PTE_UFFD_WP if pg["kind"] == "present" else 1 << 3) if pg["kind"] != "marker" \
-                else True, pg
+            # the kernel's own bit: PTE_UFFD_WP (58) on a present pte,
+            # PTE_SWP_UFFD_WP (3) on a swap pte, PTE_MARKER_UFFD_WP (1) in a
+            # marker's offset (bits 12+ since 6.10)
+            bit = {"present": PTE_UFFD_WP, "swap": PTE_SWP_UFFD_WP, "marker": 1 << 12}[pg["kind"]]
+            assert want & bit, pg
             n_raw += 1
         seen[pg["kind"]] += 1
     assert seen == {"present": 8, "swap": 4, "marker": 4}, seen
