@@ -457,5 +457,15 @@ def test_contpte_and_uffd_wp(key, fmt):
             n_raw += 1
         seen[pg["kind"]] += 1
     assert seen == {"present": 8, "swap": 4, "marker": 4}, seen
+    n_api = 0
+    if fmt == "elf-nopaging":
+        # the Python API's Entry carries the same bits (uffd_wp, cont)
+        import pfnscope
+        prog = pfnscope.open(fx.dumps[fmt], fx.vmlinux)
+        for kind, attr, want in (("contpte_anon", "cont", 64), ("uffd_wp_anon", "uffd_wp", 16)):
+            mm = _extra_kind(fx, kind)
+            es = pfnscope.walk(prog, pid=int(mm["pid"]), addr=int(mm["start"], 16))
+            assert sum(bool(getattr(e, attr)) for e in es) == want, (kind, es[:2])
+            n_api += want
     _say(key, fmt, f"{n_cont} contpte entries (4 folios of 16) with their own pfns, cont bit "
-         f"and {n_mc} mapcounts; uffd-wp {seen} with the bit; {n_raw} raw ptes equal the kernel's")
+         f"and {n_mc} mapcounts; uffd-wp {seen} with the bit; {n_raw} raw ptes equal the kernel's; {n_api} API entries")
