@@ -39,6 +39,7 @@ enum pfs_kind {
 #define PFS_E_PAT        (1u << 13)
 #define PFS_E_EXCLUSIVE  (1u << 14)  /* swap/migration exclusive */
 #define PFS_E_SAVED_DIRTY (1u << 15)
+#define PFS_E_CONT       (1u << 16)  /* arm64 PTE_CONT: part of a contiguous run */
 
 /* vm_normal_page() reason, JSON "vnp_reason" */
 enum pfs_vnp_reason {

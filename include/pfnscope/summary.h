@@ -3,7 +3,7 @@
 #define PFNSCOPE_SUMMARY_H
 /*
  * Run-length summaries: consecutive entries with equal level, kind, special,
- * devmap, writable, normal_page, vnp_reason, consumers and diagnoses, whose
+ * devmap, writable, uffd_wp, cont, normal_page, vnp_reason, consumers and diagnoses, whose
  * addresses advance by the entry size and whose pfns advance by the entry
  * size in pages (or which both have no pfn), merge into one run.
  */

@@ -16,6 +16,7 @@
 #define A_AF      (1ull << 10)
 #define A_NG      (1ull << 11)  /* 6.10+: also PTE_PRESENT_INVALID when !VALID */
 #define A_DBM     (1ull << 51)  /* PTE_WRITE */
+#define A_CONT    (1ull << 52)  /* PTE_CONT */
 #define A_PXN     (1ull << 53)
 #define A_UXN     (1ull << 54)
 #define A_DIRTY   (1ull << 55)  /* software dirty */
@@ -142,6 +143,14 @@ static void arm64_decode(const struct pfs_layout *lo, uint64_t v, unsigned level
 		e->bits |= PFS_E_DEVMAP;
 	if (new_format(lo) && (v & A_BIT58))
 		e->bits |= PFS_E_UFFD_WP;
+	/* PTE_CONT (pgtable-hwdef.h): one of CONT_PTES = 16 naturally aligned
+	 * entries that map 64 KiB of contiguous, aligned pfns with the same
+	 * attributes (CONT_PMDS for hugetlb blocks); each entry still holds its
+	 * own output address, so the pfn above is this page's.  User ptes get
+	 * it since v6.9 ("arm64/mm: Wire up PTE_CONT for user mappings"):
+	 * contpte_set_ptes() folds a fully mapped aligned large folio. */
+	if (v & A_CONT)
+		e->bits |= PFS_E_CONT;
 	(void)A_PXN;
 }
 
@@ -236,8 +245,8 @@ static enum pfs_kvirt_step arm64_kvirt_step(const struct pfs_layout *lo, uint64_
  *  - 16K/64K granules, 3-level (VA_BITS 39) tables, 64K FEAT_LPA 52-bit
  *    PAs: kernel translation refuses them (PFS_ELAYOUT);
  *  - pointer tags (TBI1, KASAN_SW_TAGS/HW_TAGS) on kernel addresses;
- *  - contiguous-bit (PTE_CONT) runs, MAIR AttrIndx cache attributes (no
- *    PWT/PCD/PAT equivalent decoded), MTE / BTI VMA flags.
+ *  - MAIR AttrIndx cache attributes (no PWT/PCD/PAT equivalent decoded),
+ *    MTE / BTI VMA flags.
  */
 const struct pfs_arch_ops pfs_arch_arm64 = {
 	.name = "arm64",

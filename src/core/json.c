@@ -167,6 +167,12 @@ static char *json_entry_body(char *p, const struct pfs_entry *e, int32_t pid,
 	p = c_bool(p, e->bits & PFS_E_DEVMAP);
 	CL(p, ",\"writable\":");
 	p = c_bool(p, e->bits & PFS_E_WRITE);
+	/* only when set (uffd-wp tracking and arm64's contiguous bit are rare;
+	 * an entry without them reads as before) */
+	if (e->bits & PFS_E_UFFD_WP)
+		CL(p, ",\"uffd_wp\":true");
+	if (e->bits & PFS_E_CONT)
+		CL(p, ",\"cont\":true");
 	CL(p, ",\"normal_page\":");
 	p = c_bool(p, e->normal_page);
 	CL(p, ",\"vnp_reason\":\"");

@@ -17,7 +17,7 @@ void pfs_summary_init(struct pfs_summary *s, pfs_run_cb cb, void *arg)
 int pfs_run_extends(const struct pfs_run *r, const struct pfs_entry *e)
 {
 	const struct pfs_entry *f = &r->first;
-	const uint32_t cls = PFS_E_SPECIAL | PFS_E_DEVMAP | PFS_E_WRITE;
+	const uint32_t cls = PFS_E_SPECIAL | PFS_E_DEVMAP | PFS_E_WRITE | PFS_E_UFFD_WP | PFS_E_CONT;
 
 	if (e->addr != r->end || e->level != f->level || e->kind != f->kind ||
 	    (e->bits & cls) != (f->bits & cls) || e->normal_page != f->normal_page ||

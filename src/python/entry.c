@@ -55,6 +55,8 @@ E_GET(kind, PyUnicode_FromString(pfs_kind_name(e->kind)))
 E_GET(special, PyBool_FromLong(e->bits & PFS_E_SPECIAL))
 E_GET(devmap, PyBool_FromLong(e->bits & PFS_E_DEVMAP))
 E_GET(writable, PyBool_FromLong(e->bits & PFS_E_WRITE))
+E_GET(uffd_wp, PyBool_FromLong(e->bits & PFS_E_UFFD_WP))
+E_GET(cont, PyBool_FromLong(e->bits & PFS_E_CONT))
 E_GET(normal_page, PyBool_FromLong(e->normal_page))
 E_GET(vnp_reason, PyUnicode_FromString(pfs_vnp_reason_name(e->vnp_reason)))
 E_GET(page_state, PyUnicode_FromString(pfs_page_state_name(e->page.state)))
@@ -241,6 +243,8 @@ static PyGetSetDef Entry_getset[] = {
 	G(special, "pte special bit"),
 	G(devmap, "devmap bit"),
 	G(writable, "write bit"),
+	G(uffd_wp, "userfaultfd write-protect bit (pte, swap pte or uffd-wp marker)"),
+	G(cont, "arm64 contiguous bit (PTE_CONT)"),
 	G(normal_page, "vm_normal_page() returns a page"),
 	G(vnp_reason, "why"),
 	G(page, "struct page state (dict) or None"),

@@ -34,6 +34,15 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 CACHE = os.path.join(xlab.CACHE, "arm64")
 LABDIR = os.path.join(CACHE, "lab")
 GUEST_SRC = os.path.join(xlab.VMDIR, "guest")
+EXTRA_SRC = os.path.join(HERE, "guest", "a64extra.c")
+# /bin/truth in the arm64 initramfs: tests/vm/init runs it after the scenarios and
+# (buggy) after the module is loaded; a64extra adds the arm64-only mappings
+# (contiguous ptes, uffd-wp) to the manifest first, so the real truth program
+# records their pages like every other mapping's.
+TRUTH_WRAPPER = """#!/bin/busybox sh
+/bin/a64extra "$1" || exit 1
+exec /bin/truth.vm "$1"
+"""
 INIT = os.path.join(xlab.VMDIR, "init")
 
 GENERATIONS = ("6.1", "6.12")
@@ -41,7 +50,8 @@ GENERATIONS = ("6.1", "6.12")
 # 52-bit VAs, 5 levels); "cortex-a57" has no LPA2 (the same kernel falls back to
 # 48-bit VAs, 4 levels, with vabits_actual = 48).
 CPUS = ("max", "cortex-a57")
-# buggy: the lab's pfnscope_buggy module cross-built (tests/arm64/build-module.sh, 6.1)
+# buggy: the lab's pfnscope_buggy module cross-built (tests/arm64/build-module.sh: 6.1 on
+# the host, 6.12 in the trixie chroot)
 SCENARIOS = ("healthy", "buggy")
 DUMP_FORMATS = ("elf-nopaging", "elf-paging", "kdump-zlib", "kdump-zlib-flat")
 DUMP_FILES = {
@@ -62,6 +72,7 @@ ARM64_SET = (
     ("6.12", "max", "healthy"),
     ("6.12", "cortex-a57", "healthy"),
     ("6.1", "max", "buggy"),
+    ("6.12", "max", "buggy"),
 )
 GUEST_MEM = "1G"
 TIMEOUT_READY = int(os.environ.get("PFNSCOPE_LAB_READY_TIMEOUT", "600"))
@@ -154,7 +165,11 @@ def guest_programs():
     with xlab._flock(os.path.join(CACHE, "guest-build.lock")):
         xlab._run("arm64 guest programs", ["make", "-s", "-C", GUEST_SRC, "BUILD=" + d,
                                            "CC=aarch64-linux-gnu-gcc"])
-    for p in ("scenarios", "buggy", "truth"):
+        # tests/arm64/guest/a64extra.c: the same flags as tests/vm/guest/Makefile
+        xlab._run("arm64 a64extra", ["aarch64-linux-gnu-gcc", "-O2", "-static", "-Wall", "-Wextra",
+                                     "-Werror", "-D_GNU_SOURCE", "-o", os.path.join(d, "a64extra"),
+                                     EXTRA_SRC])
+    for p in ("scenarios", "buggy", "truth", "a64extra"):
         if not os.access(os.path.join(d, p), os.X_OK):
             raise LabError("step 'arm64 guest programs': %s/%s missing" % (d, p))
     return d
@@ -184,8 +199,12 @@ def build_initrd(k, dest, scenario="healthy"):
             if m.endswith(".ko"):
                 shutil.copy(os.path.join(k.modules, m), os.path.join(st, "lib/modules", m))
         g = guest_programs()
-        for p in ("scenarios", "buggy", "truth"):
+        for p in ("scenarios", "buggy", "a64extra"):
             shutil.copy(os.path.join(g, p), os.path.join(st, "bin", p))
+        shutil.copy(os.path.join(g, "truth"), os.path.join(st, "bin", "truth.vm"))
+        with open(os.path.join(st, "bin", "truth"), "w") as f:
+            f.write(TRUTH_WRAPPER)
+        os.chmod(os.path.join(st, "bin", "truth"), 0o755)
         if scenario == "buggy":
             buggy_module(k, os.path.join(st, "lib/modules/pfnscope_buggy.ko"))
         tmp = dest + ".tmp"

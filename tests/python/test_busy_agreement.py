@@ -249,11 +249,21 @@ def test_busy_pages_agree_with_kernel(key, fmt):
     for pid, vs in vmas.items():
         for v in vs:
             vflags[(pid, int(v["start"], 16))] = set(v["flag_names"])
+    uffd_pagemap = L.kernel_version(fx) >= (5, 12)   # PM_UFFD_WP in pagemap (5.12)
     for p in lines:
         pid, addr = int(p["pid"]), int(p["addr"], 16)
         n["pages"] += 1
         e = _lookup(idx.get(pid, {}), addr)
         where = f"pid {pid} {addr:#x}"
+        if e is not None and uffd_pagemap:
+            # pagemap's PM_UFFD_WP: pte_uffd_wp() of a present pte,
+            # pte_swp_uffd_wp() of a swap pte, or a PTE_MARKER_UFFD_WP marker
+            # (fs/proc/task_mmu.c pte_to_pagemap_entry)
+            if bool(e.get("uffd_wp")) != bool(int(p["pm"], 16) >> 57 & 1):
+                bad["uffd_wp"].append(f"{where}: pagemap pm {p['pm']}, entry uffd_wp "
+                                      f"{e.get('uffd_wp', False)} raw {e['raw']}")
+            elif e.get("uffd_wp"):
+                n["uffd_wp"] += 1
         if e is None:
             if p["present"] and fmt.startswith("kdump-real") and p.get("file") and \
                     L.page_unmapped_in_dump(key, fmt, p["pfn"]):
@@ -343,6 +353,8 @@ def test_busy_pages_agree_with_kernel(key, fmt):
     _stats(key, fmt, "pages", dict(n, **{"bad " + k: len(v) for k, v in bad.items()}))
     assert not bad, f"{n['disagree']} disagreements of {n['pages']} pages:\n" + _fail_report(bad)
     assert n["mapcount"] > 3000 and n["large"] > 500 and n["swap"] > 20, n
+    if uffd_pagemap:  # the uffd_wp_anon state: 16 write-protected pages
+        assert n["uffd_wp"] >= 16, n
 
 
 @pytest.mark.parametrize("key,fmt", CASES, ids=IDS)

@@ -63,6 +63,25 @@ TEST(json_entry_exact)
 	pfs_buf_fini(&b);
 }
 
+TEST(json_entry_uffd_wp_and_cont_only_when_set)
+{
+	struct pfs_layout lo = names_lo();
+	struct pfs_buf b;
+	struct pfs_entry e = mk(0x7f0000001000ull, 0x1234);
+	REQUIRE(pfs_buf_init(&b, 0, -1) == 0);
+	e.bits |= PFS_E_UFFD_WP | PFS_E_CONT;
+	pfs_json_entry(&b, &e, -1, 0x7f0000000000ull, &lo);
+	e.bits &= ~(PFS_E_UFFD_WP | PFS_E_CONT);
+	pfs_json_entry(&b, &e, -1, 0x7f0000000000ull, &lo);
+	pfs_buf_putc(&b, 0);
+	const char *second = strchr(b.data, '\n');
+	REQUIRE(second != NULL);
+	CHECK(strstr(b.data, "\"writable\":true,\"uffd_wp\":true,\"cont\":true,\"normal_page\"") != NULL);
+	CHECK(strstr(second, "uffd_wp") == NULL);
+	CHECK(strstr(second, "\"cont\"") == NULL);
+	pfs_buf_fini(&b);
+}
+
 TEST(json_numbers_and_escapes)
 {
 	struct pfs_buf b;
@@ -180,6 +199,24 @@ TEST(summary_merging)
 	REQUIRE(rs.n == 1);
 	CHECK_EQ(rs.r[0].count, 3);
 	CHECK_EQ(rs.r[0].end, 0x800000);
+	/* 16 contpte entries merge; the next, not contiguous-bit, starts a run;
+	 * then uffd-wp entries form their own */
+	rs.n = 0;
+	pfs_summary_init(&s, collect, &rs);
+	for (int i = 0; i < 20; i++) {
+		e = mk(0x40000 + i * 4096ull, 0x44910 + i);
+		if (i < 16)
+			e.bits |= PFS_E_CONT;
+		if (i >= 18)
+			e.bits |= PFS_E_UFFD_WP;
+		pfs_summary_add(&s, &e);
+	}
+	pfs_summary_flush(&s);
+	REQUIRE(rs.n == 3);
+	CHECK_EQ(rs.r[0].count, 16);
+	CHECK_EQ(rs.r[1].count, 2);
+	CHECK_EQ(rs.r[2].count, 2);
+	CHECK(rs.r[2].first.bits & PFS_E_UFFD_WP);
 }
 
 TEST(buf_fd_flush)

@@ -274,4 +274,13 @@ TEST(arm64_decode)
 	CHECK_EQ(e.swp_type, 2);
 	CHECK_EQ(e.swp_offset, 0x77);
 	CHECK_EQ(e.bits, PFS_E_UFFD_WP);
+	/* PTE_CONT (bit 52) on a present pte: the entry keeps its own pfn; on a
+	 * swap pte bit 52 is offset (bit 40 of it), never "cont" */
+	e = dec(&lo, 0x3ull | (0x44913ull << 12) | (1ull << 52) | (1ull << 51), 0);
+	CHECK_EQ(e.pfn, 0x44913);
+	CHECK_EQ(e.bits & (PFS_E_CONT | PFS_E_WRITE), PFS_E_CONT | PFS_E_WRITE);
+	e = dec(&lo, (1ull << 6) | (1ull << 52), 0);
+	CHECK_EQ(e.kind, PFS_KIND_SWAP);
+	CHECK_EQ(e.swp_offset, 1ull << 40);
+	CHECK(!(e.bits & PFS_E_CONT));
 }
