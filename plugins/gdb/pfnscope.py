@@ -65,6 +65,7 @@ if os.path.isfile(os.path.join(_SRC, "pfnscope", "__init__.py")) and _SRC not in
 
 from typing import Iterable, List, Optional, Sequence, Tuple  # noqa: E402
 
+from pfnscope import arch as _arch  # noqa: E402
 from pfnscope import arch_arm64 as _arm64  # noqa: E402
 from pfnscope import cli as _cli  # noqa: E402
 from pfnscope import layout as _layout  # noqa: E402
@@ -179,6 +180,17 @@ class GdbTypes(Types):
             return None
         return [(f.name, int(f.enumval)) for f in t.fields()]
 
+    def function_params(self, name: str) -> Optional[List[str]]:
+        """Parameter type names of the function name; GDB spells them as
+        drgn does ("struct vm_area_struct *")."""
+        sym = _symbol(name)
+        if sym is None or not sym.is_function:
+            return None
+        try:
+            return [str(f.type) for f in sym.type.fields()]
+        except (gdb.error, TypeError):
+            return None
+
 
 def _symbol(name: str) -> Optional[gdb.Symbol]:
     sym = gdb.lookup_global_symbol(name)
@@ -289,9 +301,6 @@ def _vmlinux_path() -> str:
     return path
 
 
-EM_AARCH64 = 183
-
-
 def _elf_machine(path: str) -> int:
     try:
         with open(path, "rb") as f:
@@ -313,12 +322,25 @@ def _register(name: str) -> Optional[int]:
     return int(v) & U64
 
 
-def locate_kernel(kaslr_offset: Optional[int] = None) -> Tuple[VmcoreInfo, int, object]:
-    """(VmcoreInfo, kaslr offset, read_u64 of kernel-image addresses) of the
-    kernel in the inferior.  PhyMemMode must be on."""
+def locate_kernel(kaslr_offset: Optional[int] = None) -> Tuple[VmcoreInfo, int]:
+    """(VmcoreInfo, kaslr offset) of the kernel in the inferior, found the
+    way of the vmlinux's architecture (pfnscope.arch, from its ELF machine;
+    the VMCOREINFO found must say the same).  PhyMemMode must be on."""
     vml = _vmlinux_path()
-    if _elf_machine(vml) == EM_AARCH64:
-        return _locate_arm64(vml, kaslr_offset)
+    machine = _elf_machine(vml)
+    arch = _arch.for_machine(machine)
+    if arch is None:
+        raise PfnscopeError(vml, f"not an x86-64 or arm64 vmlinux (e_machine {machine})")
+    locate = {_arch.ARM64: _locate_arm64}.get(arch, _locate_x86_64)
+    vmci, voff = locate(vml, kaslr_offset)
+    if vmci.arch is not arch:
+        raise PfnscopeError(vml, f"an {arch.label} vmlinux, but the guest's VMCOREINFO "
+                            f"is an {vmci.arch.label} kernel's")
+    return vmci, voff
+
+
+def _locate_x86_64(vml: str, kaslr_offset: Optional[int]) -> Tuple[VmcoreInfo, int]:
+    """The x86-64 kernel in the inferior (see the module's docstring)."""
     banner_va, text_va = linked_address("linux_banner"), linked_address("_text")
     if banner_va is None or text_va is None:
         raise PfnscopeError(vml, "no linux_banner/_text symbol: not a Linux vmlinux")
@@ -382,8 +404,7 @@ def locate_kernel(kaslr_offset: Optional[int] = None) -> Tuple[VmcoreInfo, int, 
         items["SYMBOL(init_top_pgt)"] = top
     else:
         items.setdefault("SYMBOL(init_top_pgt)", top)
-    vmci = VmcoreInfo("".join(f"{k}={v}\n" for k, v in items.items()))
-    return vmci, voff, _layout.image_read_u64(_read_phys, phys_base)
+    return VmcoreInfo("".join(f"{k}={v}\n" for k, v in items.items())), voff
 
 
 # the page tables TTBR1_EL1 may point at: swapper_pg_dir in the kernel, the
@@ -393,7 +414,7 @@ _ARM64_PGDS = ("swapper_pg_dir", "tramp_pg_dir", "reserved_pg_dir", "init_pg_dir
                "idmap_pg_dir")
 
 
-def _locate_arm64(vml: str, kaslr_offset: Optional[int]) -> Tuple[VmcoreInfo, int, object]:
+def _locate_arm64(vml: str, kaslr_offset: Optional[int]) -> Tuple[VmcoreInfo, int]:
     """The arm64 kernel in the inferior.  The image is found from the vCPU's
     TTBR1_EL1 (a page table of the image, physical), checked against the
     vmlinux's linux_banner; its kimage_voffset and memstart_addr
@@ -478,8 +499,7 @@ def _locate_arm64(vml: str, kaslr_offset: Optional[int]) -> Tuple[VmcoreInfo, in
         items["SYMBOL(swapper_pg_dir)"] = top
     else:
         items.setdefault("SYMBOL(swapper_pg_dir)", top)
-    vmci = VmcoreInfo("".join(f"{k}={v}\n" for k, v in items.items()))
-    return vmci, voff, _arm64.image_read_u64(_read_phys, kvo)
+    return VmcoreInfo("".join(f"{k}={v}\n" for k, v in items.items())), voff
 
 
 # --- the session ---------------------------------------------------------------
@@ -491,7 +511,9 @@ class GdbSession(Session):
 
     def __init__(self, inferior: gdb.Inferior, ident: tuple,
                  kaslr_offset: Optional[int] = None) -> None:
-        vmci, voff, read_u64 = locate_kernel(kaslr_offset)
+        vmci, voff = locate_kernel(kaslr_offset)
+        # kernel-image reads as the architecture makes them physical
+        read_u64 = vmci.arch.image_read_u64(_read_phys, vmci)
         src = Source("gdb", GdbTypes(), GdbSymbols(voff, read_u64))
         super().__init__(vmci, _read_phys, "gdb:" + _vmlinux_path(), "gdb", src, key=inferior)
         self.ident = ident
