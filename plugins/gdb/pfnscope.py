@@ -48,6 +48,13 @@ How it works
   then read and gives KERNELOFFSET, phys_base and the rest, exactly as a dump
   would.  Symbols are relocated by adding the offset to GDB's (link-time)
   addresses; no add-symbol-file.  --kaslr-offset overrides KERNELOFFSET.
+* arm64 (run gdb-multiarch): the architecture is the vmlinux's ELF machine
+  (pfnscope.arch).  The image is found from the vCPU's TTBR1_EL1, which
+  holds the physical address of a page table of the image (swapper_pg_dir;
+  the KPTI trampoline's while in user mode), checked against linux_banner;
+  kimage_voffset and memstart_addr read from the image give the KASLR offset
+  and the linear map (__lm_to_phys), through which the kernel's VMCOREINFO
+  note is read: the layout is then pfnscope.arch_arm64's, as for a dump.
 """
 from __future__ import annotations
 
