@@ -129,7 +129,10 @@ def _run(gen, cpu):
                 "pfnscope tasks --json", "pfnscope " + " ".join(walk), "pfnscope check --json",
                 "python s = current_session(); print('FACTS', s.kaslr_offset, "
                 "*(s.layout_dict[f] for f in ('kimage_voffset', 'phys_offset', 'va_bits', "
-                "'pgtable_levels', 'vmemmap_base', 'zero_pfn')))"])
+                "'pgtable_levels', 'vmemmap_base', 'zero_pfn')))",
+                # the offset given by hand (a new session, the vmlinux relocated by it)
+                "python gdb.execute('pfnscope --kaslr-offset %#x walk -p " +
+                str(L.manifest_pids(fx)[0]) + " --all --json' % current_session().kaslr_offset)"])
             r["gdb_s"] = time.time() - t1
         finally:
             guest.stop()
@@ -164,7 +167,8 @@ def _cleanup():
 @pytest.mark.parametrize("key", KEYS, ids=IDS)
 def test_gdb_finds_the_layout(key):
     """KASLR, kimage_voffset, PHYS_OFFSET, vabits_actual, levels, vmemmap
-    and the zero page as the dump's VMCOREINFO gives them."""
+    and the zero page as the dump's VMCOREINFO gives them; the KASLR offset
+    given by hand (--kaslr-offset) gives the same entries."""
     r = run(*key)
     rc, out, err = r["gdb"][3]
     line = out.split("FACTS", 1)[1].split()
@@ -174,8 +178,14 @@ def test_gdb_finds_the_layout(key):
     assert kaslr == r["dump_kaslr"] and kaslr != 0, (kaslr, r["dump_kaslr"])
     assert (kvo, po, vab, lev, vmm, zp) == (lo["kimage_voffset"], lo["phys_offset"], lo["va_bits"],
                                             lo["pgtable_levels"], lo["vmemmap_base"], lo["zero_pfn"])
+    # --kaslr-offset given by hand: the same records for that process
+    pid = L.manifest_pids(r["fx"])[0]
+    by_hand = _payload(records(r["gdb"][4][1]))
+    found = [o for o in _payload(records(r["gdb"][1][1])) if o["pid"] == pid]
+    assert by_hand == found and len(found) > 10, (len(by_hand), len(found))
     _say(key, "boot %.0fs, GDB commands %.0fs; KASLR %#x, kimage_voffset %#x, PHYS_OFFSET %#x, "
-         "va_bits %d, levels %d: as the dump's" % (r["boot_s"], r["gdb_s"], kaslr, kvo, po, vab, lev))
+         "va_bits %d, levels %d: as the dump's; --kaslr-offset by hand: %d records of pid %d "
+         "identical" % (r["boot_s"], r["gdb_s"], kaslr, kvo, po, vab, lev, len(found), pid))
 
 
 def _payload(recs):
