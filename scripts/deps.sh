@@ -15,6 +15,8 @@ PKGS="$PKGS crash"
 # the arm64 lab (tests/arm64): qemu-system-aarch64 and the cross compiler for
 # its static guest programs (kernels and busybox come from tests/arm64/kernels.sh)
 PKGS="$PKGS qemu-system-arm gcc-aarch64-linux-gnu libc6-dev-arm64-cross"
+# the GDB front end on arm64 guests (Debian's gdb debugs the host architecture only)
+PKGS="$PKGS gdb-multiarch"
 # the benchmark's peak RSS of a command (GNU time: measured from a small parent)
 PKGS="$PKGS time"
 missing=""

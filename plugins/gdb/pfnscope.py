@@ -56,6 +56,13 @@ How it works
   (GdbSession.debug_program: the vmlinux's DWARF, relocated by the
   KERNELOFFSET found above, physical reads through the gdbstub), and
   kvm.ko's debug file in a types-only Program, as in the CLI.
+* arm64 (run gdb-multiarch): the architecture is the vmlinux's ELF machine
+  (pfnscope.arch).  The image is found from the vCPU's TTBR1_EL1, which
+  holds the physical address of a page table of the image (swapper_pg_dir;
+  the KPTI trampoline's while in user mode), checked against linux_banner;
+  kimage_voffset and memstart_addr read from the image give the KASLR offset
+  and the linear map (__lm_to_phys), through which the kernel's VMCOREINFO
+  note is read: the layout is then pfnscope.arch_arm64's, as for a dump.
 """
 from __future__ import annotations
 
@@ -73,6 +80,8 @@ if os.path.isfile(os.path.join(_SRC, "pfnscope", "__init__.py")) and _SRC not in
 
 from typing import Iterable, List, Optional, Sequence, Tuple  # noqa: E402
 
+from pfnscope import arch as _arch  # noqa: E402
+from pfnscope import arch_arm64 as _arm64  # noqa: E402
 from pfnscope import cli as _cli  # noqa: E402
 from pfnscope import layout as _layout  # noqa: E402
 from pfnscope.errors import PfnscopeError  # noqa: E402
@@ -186,12 +195,57 @@ class GdbTypes(Types):
             return None
         return [(f.name, int(f.enumval)) for f in t.fields()]
 
+    def function_params(self, name: str) -> Optional[List[str]]:
+        """Parameter type names of the function name; GDB spells them as
+        drgn does ("struct vm_area_struct *")."""
+        sym = _symbol(name)
+        if sym is None or not sym.is_function:
+            return None
+        try:
+            return [str(f.type) for f in sym.type.fields()]
+        except (gdb.error, TypeError):
+            return None
+
 
 def _symbol(name: str) -> Optional[gdb.Symbol]:
     sym = gdb.lookup_global_symbol(name)
     if sym is None:
         sym = gdb.lookup_static_symbol(name)
     return sym
+
+
+_FUNCS: dict = {}
+
+
+def _elf_functions(path: str) -> dict:
+    """{name: [st_value of each STT_FUNC symbol of that name]} of the
+    vmlinux's .symtab, read once per file."""
+    if path not in _FUNCS:
+        from pfnscope.vmlinux import ElfFile
+        out: dict = {}
+        elf = ElfFile(path)
+        try:
+            sym, sec = elf.section(".symtab"), elf.sections.get(".symtab")
+            strtab = elf.section(".strtab") or b""
+        finally:
+            elf.close()
+        if sym and sec:
+            for st_name, st_info, _, _, st_value, _ in struct.iter_unpack("<IBBHQQ", sym):
+                if st_info & 0xF == 2:          # STT_FUNC
+                    name = strtab[st_name:strtab.find(b"\0", st_name)].decode("latin-1")
+                    out.setdefault(name, []).append(st_value)
+        _FUNCS[path] = out
+    return _FUNCS[path]
+
+
+def _function_address(name: str, dwarf: int) -> int:
+    """A function's address as the kernel's function pointers hold it: its
+    ELF symbol.  The debug info's low_pc may lie past it: arm64 kernels built
+    with -fpatchable-function-entry (DYNAMIC_FTRACE_WITH_REGS, commit
+    3b23e4991fb6 ("arm64: implement ftrace with regs") (in v5.5)) start
+    functions with ftrace's NOPs, which GCC leaves out of the DWARF range."""
+    vals = [v for v in _elf_functions(_vmlinux_path()).get(name, ()) if 0 <= dwarf - v <= 16]
+    return max(vals) if vals else dwarf
 
 
 def linked_address(name: str) -> Optional[int]:
@@ -202,11 +256,11 @@ def linked_address(name: str) -> Optional[int]:
     try:
         if sym is not None:
             v = sym.value()
+            if sym.is_function:
+                return _function_address(name, int(v.address.cast(_ulong())))
             a = v.address if sym.is_variable or v.address is not None else None
             if a is not None:
                 return int(a.cast(_ulong()))
-            if sym.is_function:
-                return int(v.address.cast(_ulong()))
     except gdb.error:
         pass
     try:
@@ -220,10 +274,9 @@ class GdbSymbols(Symbols):
     __pa_symbol (pfnscope.source.Symbols)."""
     what = "vmlinux"
 
-    def __init__(self, voff: int, phys_base: int) -> None:
+    def __init__(self, voff: int, read_u64) -> None:
         self.delta = voff
-        self.phys_base = phys_base
-        self.read_u64 = _layout.image_read_u64(_read_phys, phys_base)
+        self.read_u64 = read_u64
 
     def address(self, name: str) -> Optional[int]:
         a = linked_address(name)
@@ -263,10 +316,46 @@ def _vmlinux_path() -> str:
     return path
 
 
-def locate_kernel(kaslr_offset: Optional[int] = None) -> Tuple[VmcoreInfo, int, int]:
-    """(VmcoreInfo, kaslr offset, phys_base) of the kernel in the inferior.
-    PhyMemMode must be on."""
+def _elf_machine(path: str) -> int:
+    try:
+        with open(path, "rb") as f:
+            h = f.read(20)
+    except OSError as e:
+        raise PfnscopeError(path, e.strerror or str(e))
+    return struct.unpack_from("<H", h, 18)[0] if len(h) == 20 and h[:4] == b"\x7fELF" else 0
+
+
+def _register(name: str) -> Optional[int]:
+    """A register of the stopped vCPU as QEMU's gdbstub gives it (its
+    system registers too, e.g. TTBR1_EL1), None when it has none."""
+    try:
+        v = gdb.selected_frame().read_register(name)
+    except (gdb.error, ValueError):
+        return None
+    if v.type.code == gdb.TYPE_CODE_VOID:
+        return None
+    return int(v) & U64
+
+
+def locate_kernel(kaslr_offset: Optional[int] = None) -> Tuple[VmcoreInfo, int]:
+    """(VmcoreInfo, kaslr offset) of the kernel in the inferior, found the
+    way of the vmlinux's architecture (pfnscope.arch, from its ELF machine;
+    the VMCOREINFO found must say the same).  PhyMemMode must be on."""
     vml = _vmlinux_path()
+    machine = _elf_machine(vml)
+    arch = _arch.for_machine(machine)
+    if arch is None:
+        raise PfnscopeError(vml, f"not an x86-64 or arm64 vmlinux (e_machine {machine})")
+    locate = {_arch.ARM64: _locate_arm64}.get(arch, _locate_x86_64)
+    vmci, voff = locate(vml, kaslr_offset)
+    if vmci.arch is not arch:
+        raise PfnscopeError(vml, f"an {arch.label} vmlinux, but the guest's VMCOREINFO "
+                            f"is an {vmci.arch.label} kernel's")
+    return vmci, voff
+
+
+def _locate_x86_64(vml: str, kaslr_offset: Optional[int]) -> Tuple[VmcoreInfo, int]:
+    """The x86-64 kernel in the inferior (see the module's docstring)."""
     banner_va, text_va = linked_address("linux_banner"), linked_address("_text")
     if banner_va is None or text_va is None:
         raise PfnscopeError(vml, "no linux_banner/_text symbol: not a Linux vmlinux")
@@ -330,8 +419,102 @@ def locate_kernel(kaslr_offset: Optional[int] = None) -> Tuple[VmcoreInfo, int, 
         items["SYMBOL(init_top_pgt)"] = top
     else:
         items.setdefault("SYMBOL(init_top_pgt)", top)
-    vmci = VmcoreInfo("".join(f"{k}={v}\n" for k, v in items.items()))
-    return vmci, voff, phys_base
+    return VmcoreInfo("".join(f"{k}={v}\n" for k, v in items.items())), voff
+
+
+# the page tables TTBR1_EL1 may point at: swapper_pg_dir in the kernel, the
+# trampoline's with KPTI while the vCPU is in user mode (arch/arm64/kernel/entry.S
+# tramp_map_kernel), the others during boot (head.S)
+_ARM64_PGDS = ("swapper_pg_dir", "tramp_pg_dir", "reserved_pg_dir", "init_pg_dir",
+               "idmap_pg_dir")
+
+
+def _locate_arm64(vml: str, kaslr_offset: Optional[int]) -> Tuple[VmcoreInfo, int]:
+    """The arm64 kernel in the inferior.  The image is found from the vCPU's
+    TTBR1_EL1 (a page table of the image, physical), checked against the
+    vmlinux's linux_banner; its kimage_voffset and memstart_addr
+    (PHYS_OFFSET) are then read from the image, and the kernel's VMCOREINFO
+    note (vmcoreinfo_note, a linear-map buffer filled at boot) gives the rest,
+    exactly as a dump would: the layout is arch_arm64's from there."""
+    banner_va = linked_address("linux_banner")
+    if banner_va is None:
+        raise PfnscopeError(vml, "no linux_banner symbol: not a Linux vmlinux")
+    banner = _elf_bytes(vml, banner_va, 64).split(b"\0", 1)[0]
+    ttbr = _register("TTBR1_EL1")
+    if ttbr is None:
+        raise PfnscopeError("gdbstub", "no TTBR1_EL1 register: pfnscope needs QEMU's "
+                            "gdbstub (qemu-system-aarch64 -gdb / -s) and gdb-multiarch")
+    pgd = _arm64.ttbr_baddr(ttbr)
+    link_off = None             # link address - physical address of the image
+    for name in _ARM64_PGDS:
+        a = linked_address(name)
+        if a is None:
+            continue
+        k = (a - pgd) & U64
+        try:
+            if _read_phys((banner_va - k) & U64, len(banner)) == banner:
+                link_off = k
+                break
+        except gdb.MemoryError:
+            continue
+    if link_off is None:
+        raise PfnscopeError("kernel image", f"TTBR1_EL1 {ttbr:#x} is no page table of this "
+                            "vmlinux (its linux_banner is not there): is this vmlinux the "
+                            "running kernel's?")
+
+    def image_u64(name: str) -> Optional[int]:
+        a = linked_address(name)
+        return None if a is None else _u64((a - link_off) & U64)
+    # kimage_voffset = kimage_vaddr - kimage_paddr (asm/memory.h), set by
+    # head.S from the KASLR-relocated image: the KASLR offset is what it adds
+    # to the link-time offset
+    kvo = image_u64("kimage_voffset")
+    memstart = image_u64("memstart_addr")
+    if kvo is None or memstart is None:
+        raise PfnscopeError(vml, "no kimage_voffset/memstart_addr symbol: not an arm64 vmlinux")
+    found_kaslr = (kvo - link_off) & U64
+    release = banner.decode("latin-1").split(" ")[2] if banner.count(b" ") >= 2 else "unknown"
+    vmci = None
+    note = image_u64("vmcoreinfo_note")
+    for va_bits in _arm64.CONFIG_VA_BITS if note else ():
+        # the configured VA_BITS is not in the debug info: the note's
+        # header and its own NUMBER(VA_BITS) must agree with the guess
+        pa = _arm64.lm_to_phys(note, va_bits, memstart)
+        try:
+            namesz, descsz, _ = struct.unpack("<III", _read_phys(pa, 12))
+            if namesz != 11 or not 0 < descsz <= 65536 or \
+                    _read_phys(pa + 12, 11) != b"VMCOREINFO\0":
+                continue
+            info = VmcoreInfo(_read_phys(pa + 12 + 12, descsz))
+        except (gdb.MemoryError, gdb.error, struct.error):
+            continue
+        if "OSRELEASE" in info and info.number("VA_BITS") == va_bits:
+            vmci = info
+            break
+    if vmci is None:
+        # no VMCOREINFO (CONFIG_CRASH_CORE off): the vCPU's own registers
+        tcr = _register("TCR_EL1")
+        vbits = 64 - _arm64.t1sz(tcr) if tcr else 48
+        vmci = VmcoreInfo(f"OSRELEASE={release}\nPAGESIZE=4096\nKERNELOFFSET={found_kaslr:x}\n"
+                          f"NUMBER(VA_BITS)={vbits}\nNUMBER(kimage_voffset)={kvo:#x}\n"
+                          f"NUMBER(PHYS_OFFSET)={memstart:#x}\n"
+                          + (f"NUMBER(TCR_EL1_T1SZ)={_arm64.t1sz(tcr):#x}\n" if tcr else ""))
+    if release != vmci.osrelease:
+        raise PfnscopeError(vml, f"vmlinux is {release}, the guest runs {vmci.osrelease}")
+    voff = found_kaslr if kaslr_offset is None else kaslr_offset
+    if kaslr_offset is not None and kaslr_offset != found_kaslr:
+        gdb.write(f"pfnscope: warning: --kaslr-offset {kaslr_offset:#x} differs from the "
+                  f"kernel's KERNELOFFSET {found_kaslr:#x}\n", gdb.STDERR)
+    kvo = (link_off + voff) & U64
+    items = dict(vmci.items)
+    items["KERNELOFFSET"] = f"{voff:x}"
+    items["NUMBER(kimage_voffset)"] = f"{kvo:#x}"
+    top = f"{(linked_address('swapper_pg_dir') + voff) & U64:x}"
+    if kaslr_offset is not None:
+        items["SYMBOL(swapper_pg_dir)"] = top
+    else:
+        items.setdefault("SYMBOL(swapper_pg_dir)", top)
+    return VmcoreInfo("".join(f"{k}={v}\n" for k, v in items.items())), voff
 
 
 # --- the session ---------------------------------------------------------------
@@ -343,12 +526,13 @@ class GdbSession(Session):
 
     def __init__(self, inferior: gdb.Inferior, ident: tuple,
                  kaslr_offset: Optional[int] = None) -> None:
-        vmci, voff, phys_base = locate_kernel(kaslr_offset)
-        src = Source("gdb", GdbTypes(), GdbSymbols(voff, phys_base))
+        vmci, voff = locate_kernel(kaslr_offset)
+        # kernel-image reads as the architecture makes them physical
+        read_u64 = vmci.arch.image_read_u64(_read_phys, vmci)
+        src = Source("gdb", GdbTypes(), GdbSymbols(voff, read_u64))
         super().__init__(vmci, _read_phys, "gdb:" + _vmlinux_path(), "gdb", src, key=inferior)
         self.ident = ident
         self.kaslr_offset = voff
-        self.phys_base = phys_base
         self.vmlinux = _vmlinux_path()
         self.live = False           # the guest is stopped while GDB reads it
 

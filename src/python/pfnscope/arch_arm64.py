@@ -86,7 +86,34 @@ def levels(vmci) -> int:
 
 
 def page_offset(vmci) -> int:
-    return (-(1 << va_bits_config(vmci))) & U64
+    return page_offset_of(va_bits_config(vmci))
+
+
+def page_offset_of(va_bits: int) -> int:
+    """_PAGE_OFFSET(va_bits) (asm/memory.h)."""
+    return (-(1 << va_bits)) & U64
+
+
+def lm_to_phys(va: int, va_bits: int, phys_offset: int) -> int:
+    """__lm_to_phys(va) = va - PAGE_OFFSET + PHYS_OFFSET, PAGE_OFFSET of the
+    configured VA_BITS (asm/memory.h)."""
+    return (va - page_offset_of(va_bits) + phys_offset) & U64
+
+
+# VA_BITS a kernel can be configured with (arch/arm64/Kconfig ARM64_VA_BITS_*)
+CONFIG_VA_BITS = (52, 48, 47, 42, 39, 36)
+
+
+def ttbr_baddr(ttbr: int) -> int:
+    """The table address of a TTBRn_EL1 value: BADDR[47:1] with CnP (bit 0)
+    and the ASID (63:48) dropped; with 52-bit PAs (FEAT_LPA/LPA2) bits 5:2
+    hold PA[51:48] (ARM ARM D19.2 TTBR1_EL1; asm/pgtable.h phys_to_ttbr)."""
+    return (ttbr & 0x0000FFFFFFFFFFC0) | (((ttbr >> 2) & 0xF) << 48)
+
+
+def t1sz(tcr: int) -> int:
+    """TCR_EL1.T1SZ (bits 21:16): vabits_actual = 64 - T1SZ."""
+    return (tcr >> 16) & 0x3F
 
 
 def image_read_u64(read_phys: Callable[[int, int], bytes], voffset: int):

@@ -224,8 +224,7 @@ def _open(args):
 def target_record(sess) -> str:
     """The first --json record: what was read and where types came from."""
     vmci = sess.vmci
-    arch = {1: "x86_64", 2: "aarch64"}.get(sess.layout_dict.get("arch"), "unknown")  # uname -m
-    return json.dumps({"type": "target", "arch": arch, "release": vmci.osrelease,
+    return json.dumps({"type": "target", "arch": sess.arch.name, "release": vmci.osrelease,
                        "build_id": vmci.build_id, "layout_source": sess.layout_source.kind,
                        "facts": dict(sorted(sess.facts.items()))},
                       separators=(",", ":"))

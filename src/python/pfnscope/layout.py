@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 from typing import Callable, Dict, List, Optional
 
-from . import arch_arm64
 from .errors import LayoutError
 from .vmcoreinfo import VmcoreInfo
 
@@ -356,8 +355,7 @@ def build_layout(source, vmci: VmcoreInfo, facts: Optional[Dict[str, str]] = Non
     patch = _distro_patch(T, S)
     if patch is not None and (major, minor) == (lo["version_major"], lo["version_minor"]):
         lo["version_patch"] = patch
-    if arch_arm64.is_arm64(vmci):
-        arch_arm64.fill_layout(lo, vmci, S, lo["page_size"])
+    vmci.arch.fill_layout(lo, vmci, S, lo["page_size"])
     return lo
 
 

@@ -20,8 +20,7 @@ from typing import Callable, Optional, Tuple
 
 import drgn
 
-from . import arch_arm64
-from . import layout as layout_mod
+from . import arch as arch_mod
 from . import layoutcache
 from . import qemu_diskdump
 from . import source as source_mod
@@ -52,7 +51,7 @@ def open_dump(path: str, vmlinux: Optional[str] = None, reader: str = "kdumpfile
     if reader == "kdumpfile":
         kf = open_kdumpfile(path)
         vmci = kdumpfile_vmcoreinfo(kf, path)
-        if arch_arm64.is_arm64(vmci) and kf.format.startswith("diskdump") and \
+        if vmci.arch is arch_mod.ARM64 and kf.format.startswith("diskdump") and \
                 qemu_diskdump.probe(path) not in (None, 4096):
             # QEMU's aarch64 kdump-compressed file: 64 KiB blocks, which
             # libkdumpfile 0.5.1 reads as 4 KiB pages (pfnscope.qemu_diskdump)
@@ -65,17 +64,28 @@ def open_dump(path: str, vmlinux: Optional[str] = None, reader: str = "kdumpfile
         try:
             prog.set_core_dump(path)
         except (drgn.FaultError, ValueError, OSError, Exception) as e:
+            if qemu_diskdump.probe(path) not in (None, 4096):
+                # libkdumpfile 0.5.1 under drgn takes the 64 KiB blocks of
+                # QEMU's aarch64 kdump-compressed file for pages and finds no
+                # architecture in its header
+                raise PfnscopeError(path, f"drgn {drgn.__version__} cannot open QEMU's arm64 "
+                                    f"kdump-compressed dump ({e}); use --reader kdumpfile")
             raise PfnscopeError(path, f"drgn cannot open this dump: {e} (try --reader kdumpfile)")
+        arch = _drgn_arch(prog)
         release = uts_release(prog)
         vml, why = _find_vmlinux(vmlinux, release, btf)
         if vml is None:
             vmci = dump_vmcoreinfo(path)
+            if vmci.arch is arch_mod.ARM64:
+                _drgn_arm64_reads(prog, vmci.symbol("swapper_pg_dir"), path)
             read_img = drgn_image_reader(prog)
             lsrc = _btf_or_explain(lambda: source_mod.dump_btf_source(
                 vmci, read_img, _guard_read(lambda a: prog.read_u64(a), path), path), why)
             return drgn_session(prog, vmci, drgn_reader(prog), path, "drgn", lsrc)
-        vmlinux_mod.check_match(vml, VmcoreInfo(f"OSRELEASE={release}\n"))
+        vmlinux_mod.check_match(vml, VmcoreInfo(f"OSRELEASE={release}\n"), arch)
         load_vmlinux(prog, vml)
+        if arch is arch_mod.ARM64:
+            _drgn_arm64_reads(prog, prog.symbol("swapper_pg_dir").address, path)
         try:
             vmci = from_program(prog)
         except PfnscopeError as e:
@@ -84,6 +94,30 @@ def open_dump(path: str, vmlinux: Optional[str] = None, reader: str = "kdumpfile
         vmlinux_mod.check_match(vml, vmci)
         return drgn_session(prog, vmci, drgn_reader(prog), path, "drgn", vmlinux=vml)
     raise PfnscopeError("--reader", f"unknown reader {reader!r} (kdumpfile or drgn)")
+
+
+def _drgn_arch(prog: drgn.Program) -> arch_mod.Arch:
+    """The architecture drgn found in the core (its ELF machine)."""
+    platform = prog.platform
+    if platform is not None and platform.arch == drgn.Architecture.AARCH64:
+        return arch_mod.ARM64
+    return arch_mod.X86_64
+
+
+def _drgn_arm64_reads(prog: drgn.Program, swapper_pg_dir: Optional[int], path: str) -> None:
+    """One clear error when drgn cannot read an arm64 kernel's virtual
+    memory.  drgn 0.0.22 translates a kernel address by walking
+    swapper_pg_dir, itself a kernel-image address it must translate first
+    (libdrgn/arch_aarch64.c): in a core without virtual segments for the
+    image (QEMU's ELF dumps of arm64 guests) that read fails as "recursive
+    address translation"."""
+    if swapper_pg_dir is None:
+        return
+    try:
+        prog.read(swapper_pg_dir, 8)
+    except drgn.FaultError as e:
+        raise PfnscopeError(path, f"drgn {drgn.__version__} cannot read arm64 kernel memory "
+                            f"in this dump ({e}); use --reader kdumpfile") from None
 
 
 def open_live(vmlinux: Optional[str] = None, btf: bool = False) -> Session:
@@ -146,22 +180,14 @@ def _image_session(phys, vmci: VmcoreInfo, path: str, reader_name: str,
     which uses no drgn objects; the Python API loads the vmlinux as before."""
     vml, why = _find_vmlinux(vmlinux, vmci.osrelease, btf)
     damage = getattr(phys, "damage", None)
-    phys_base = (vmci.number("phys_base", 0) or 0) & U64_MAX
-    if arch_arm64.is_arm64(vmci):
-        voff = arch_arm64.kimage_voffset(vmci)
-        read_u64 = _guard_read(arch_arm64.image_read_u64(phys.read_phys, voff), path)
-    else:
-        read_u64 = _guard_read(layout_mod.image_read_u64(phys.read_phys, phys_base), path)
+    read_u64 = _guard_read(vmci.arch.image_read_u64(phys.read_phys, vmci), path)
     prog = program_from_vmcoreinfo(vmci)
     try:
         lsrc = _layout_cache_source(prog, vmci, vml, btf, read_u64) if layout_cache else None
         if lsrc is not None:
             pass
         elif vml is None:
-            def read_img(va: int, n: int) -> bytes:
-                if arch_arm64.is_arm64(vmci):
-                    return arch_arm64.image_reader(phys.read_phys, voff)(va, n)
-                return phys.read_phys((va - layout_mod.START_KERNEL_MAP + phys_base) & U64_MAX, n)
+            read_img = vmci.arch.image_reader(phys.read_phys, vmci)
             lsrc: Optional[source_mod.Source] = _btf_or_explain(
                 lambda: source_mod.dump_btf_source(vmci, read_img, read_u64, path), why)
         else:

@@ -21,7 +21,6 @@ from typing import Callable, Optional, Tuple
 
 import drgn
 
-from . import arch_arm64
 from . import source as source_mod
 from .errors import PfnscopeError
 from .extension import core
@@ -132,16 +131,11 @@ def program_from_vmcoreinfo(vmci: VmcoreInfo) -> drgn.Program:
     prog = drgn.Program()
     fd = os.memfd_create("pfnscope-vmcoreinfo")
     try:
-        os.write(fd, vmcoreinfo_elf(vmci.text, 183 if arch_arm64.is_arm64(vmci) else 62))
+        os.write(fd, vmcoreinfo_elf(vmci.text, vmci.arch.machine))
         prog.set_core_dump(f"/proc/self/fd/{fd}")
     finally:
         os.close(fd)
     return prog
-
-
-def kernel_half(levels: int) -> int:
-    """The lowest kernel address with 4- or 5-level paging (x86-64)."""
-    return 0xFF00000000000000 if levels == 5 else 0xFFFF800000000000
 
 
 def add_segments(prog: drgn.Program, sess: Session) -> None:
@@ -164,8 +158,5 @@ def add_segments(prog: drgn.Program, sess: Session) -> None:
 
     maxphys = 1 << int(sess.layout_dict["max_physmem_bits"])
     prog.add_memory_segment(0, maxphys, read_phys, True)
-    if arch_arm64.is_arm64(sess.vmci):
-        start = sess.layout_dict["page_offset_base"]
-    else:
-        start = kernel_half(sess.layout_dict["pgtable_levels"])
+    start = sess.arch.kernel_start(sess.layout_dict)
     prog.add_memory_segment(start, (1 << 64) - start, read_kvirt, False)

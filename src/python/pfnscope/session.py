@@ -56,6 +56,8 @@ class Session:
                  layout_source: Source, key: object = None) -> None:
         c = core()
         self.vmci = vmci
+        # the architecture, chosen once (pfnscope.arch): everything asks it
+        self.arch = vmci.arch
         self.source = source
         self.reader_name = reader_name
         self.reader = reader

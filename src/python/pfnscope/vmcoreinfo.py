@@ -87,6 +87,15 @@ class VmcoreInfo:
         return v
 
     @property
+    def arch(self):
+        """The target's architecture (pfnscope.arch), chosen once."""
+        a = self.__dict__.get("_arch")
+        if a is None:
+            from .arch import for_vmcoreinfo
+            a = self._arch = for_vmcoreinfo(self)
+        return a
+
+    @property
     def build_id(self) -> Optional[str]:
         v = self.items.get("BUILD-ID")
         return v.lower() if v else None

@@ -11,7 +11,6 @@ import re
 import struct
 from typing import Dict, List, Optional, Tuple
 
-from . import arch_arm64
 from .errors import PfnscopeError
 from .vmcoreinfo import VmcoreInfo
 
@@ -115,14 +114,14 @@ def release_of(elf: ElfFile) -> Optional[str]:
     return m.group(1).decode() if m else None
 
 
-def check_match(vmlinux: str, vmci: VmcoreInfo) -> None:
-    """Raise PfnscopeError unless the vmlinux belongs to the dumped kernel."""
+def check_match(vmlinux: str, vmci: VmcoreInfo, arch=None) -> None:
+    """Raise PfnscopeError unless the vmlinux belongs to the dumped kernel
+    (of architecture arch, by default the one its VMCOREINFO says)."""
+    arch = arch or vmci.arch
     elf = ElfFile(vmlinux)
     try:
-        # EM_X86_64, or EM_AARCH64 for an arm64 kernel (NUMBER(kimage_voffset))
-        want_machine, arch = (183, "arm64") if arch_arm64.is_arm64(vmci) else (62, "x86-64")
-        if elf.e_machine != want_machine:
-            raise PfnscopeError(vmlinux, f"not an {arch} vmlinux (e_machine {elf.e_machine})")
+        if elf.e_machine != arch.machine:
+            raise PfnscopeError(vmlinux, f"not an {arch.label} vmlinux (e_machine {elf.e_machine})")
         if ".debug_info" not in elf.sections:
             raise PfnscopeError(vmlinux, "has no debug info (need the -dbg vmlinux)")
         want = vmci.build_id
