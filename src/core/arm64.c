@@ -138,7 +138,7 @@ static void arm64_decode(const struct pfs_layout *lo, uint64_t v, unsigned level
 		e->bits |= PFS_E_NX;
 	if (v & A_SPECIAL)
 		e->bits |= PFS_E_SPECIAL;
-	if (lo->devmap_bit > 0 && (v & (1ull << lo->devmap_bit)))
+	if (pfs_layout_has(lo, devmap_bit) && (v & (1ull << lo->devmap_bit)))
 		e->bits |= PFS_E_DEVMAP;
 	if (new_format(lo) && (v & A_BIT58))
 		e->bits |= PFS_E_UFFD_WP;
@@ -183,7 +183,7 @@ static int arm64_va_to_pa_lm_or_kimg(const struct pfs_layout *lo, uint64_t va, u
 	uint64_t lm_size = lo->page_offset_base >= 0 - (1ull << 48) ? 1ull << 47
 			   : (0 - (1ull << 47)) - lo->page_offset_base;
 	if (lo->page_offset_base && va - lo->page_offset_base < lm_size) {
-		if (lo->phys_offset == UINT64_MAX)
+		if (!pfs_layout_has(lo, phys_offset))
 			return -1;
 		*pa = va - lo->page_offset_base + lo->phys_offset;
 		return 0;

@@ -35,7 +35,7 @@ static int is_zero(const struct pfs_layout *lo, const struct pfs_entry *e)
 {
 	if (e->pfn == lo->zero_pfn)
 		return 1;
-	if (lo->huge_zero_pfn != UINT64_MAX && (e->pfn & ~511ull) == lo->huge_zero_pfn)
+	if (pfs_layout_has(lo, huge_zero_pfn) && (e->pfn & ~511ull) == lo->huge_zero_pfn)
 		return 1;
 	return page_ok(e) && (e->page.bits & PFS_PG_ZERO);
 }

@@ -37,7 +37,7 @@ int pfs_vma_read(struct pfs_target *t, uint64_t va, struct pfs_vma *out)
 	int ret;
 
 	memset(out, 0, sizeof(*out));
-	if (lo->vma_vm_start < 0 || lo->vma_vm_end < 0 || lo->vma_vm_flags < 0)
+	if (!pfs_layout_has(lo, vma_vm_start) || !pfs_layout_has(lo, vma_vm_end) || !pfs_layout_has(lo, vma_vm_flags))
 		return pfs_target_fail(t, PFS_ELAYOUT, "vm_area_struct layout", va);
 	/* One read covering every field we use (the VMA is one slab object). */
 	end = max_off(end, lo->vma_vm_start);
@@ -75,11 +75,11 @@ int pfs_vma_read(struct pfs_target *t, uint64_t va, struct pfs_vma *out)
 
 	/* Optional vm_ops members: a read failure only leaves them 0. */
 	if (out->ops) {
-		if (lo->vmops_access >= 0 &&
+		if (pfs_layout_has(lo, vmops_access) &&
 		    pfs_read_kvirt_u64(t, out->ops + (uint64_t)lo->vmops_access,
 				       &out->vm_ops_access) < 0)
 			out->vm_ops_access = 0;
-		if (lo->vmops_find_special_page >= 0 &&
+		if (pfs_layout_has(lo, vmops_find_special_page) &&
 		    pfs_read_kvirt_u64(t, out->ops + (uint64_t)lo->vmops_find_special_page,
 				       &out->vm_ops_find_special_page) < 0)
 			out->vm_ops_find_special_page = 0;
@@ -135,7 +135,7 @@ static int mm_ma_root(struct pfs_target *t, uint64_t mm, uint64_t *root)
 	const struct pfs_layout *lo = t->lo;
 	int ret;
 
-	if (lo->mm_mm_mt < 0 || lo->maple_tree_ma_root < 0)
+	if (!pfs_layout_has(lo, mm_mm_mt) || !pfs_layout_has(lo, maple_tree_ma_root))
 		return pfs_target_fail(t, PFS_ELAYOUT, "mm_struct.mm_mt layout", mm);
 	ret = pfs_read_kvirt_u64(t, mm + (uint64_t)lo->mm_mm_mt + (uint64_t)lo->maple_tree_ma_root, root);
 	if (ret < 0)
@@ -154,7 +154,7 @@ static int list_for_each_vma(struct pfs_target *t, uint64_t mm, pfs_vma_cb cb, v
 	uint64_t cur, prev_end = 0, count = 0;
 	int ret;
 
-	if (lo->vma_vm_next < 0)
+	if (!pfs_layout_has(lo, vma_vm_next))
 		return pfs_target_fail(t, PFS_ELAYOUT, "vm_area_struct.vm_next layout", mm);
 	ret = pfs_read_kvirt_u64(t, mm + (uint64_t)lo->mm_mmap, &cur);
 	if (ret < 0)
@@ -168,7 +168,7 @@ static int list_for_each_vma(struct pfs_target *t, uint64_t mm, pfs_vma_cb cb, v
 		ret = pfs_vma_read(t, cur, &v);
 		if (ret < 0)
 			return ret;
-		if (lo->vma_vm_mm >= 0 && v.mm != mm)
+		if (pfs_layout_has(lo, vma_vm_mm) && v.mm != mm)
 			return pfs_target_fail(t, PFS_ECORRUPT, "VMA of another mm in vm_next list", cur);
 		if (count > 1 && v.start < prev_end)
 			return pfs_target_fail(t, PFS_ECORRUPT, "vm_next list out of order", cur);
@@ -192,7 +192,7 @@ int pfs_for_each_vma(struct pfs_target *t, uint64_t mm, pfs_vma_cb cb, void *arg
 	uint64_t root;
 	int ret;
 
-	if (t->lo->mm_mmap != PFS_ABSENT)
+	if (pfs_layout_has(t->lo, mm_mmap))
 		return list_for_each_vma(t, mm, cb, arg);
 	ret = mm_ma_root(t, mm, &root);
 	if (ret < 0)
@@ -228,7 +228,7 @@ int pfs_find_vma(struct pfs_target *t, uint64_t mm, uint64_t addr, struct pfs_vm
 	int ret;
 
 	memset(out, 0, sizeof(*out));
-	if (t->lo->mm_mmap != PFS_ABSENT) {
+	if (pfs_layout_has(t->lo, mm_mmap)) {
 		struct list_find_ctx c = { .addr = addr, .out = out };
 
 		ret = list_for_each_vma(t, mm, list_find_visit, &c);
@@ -261,7 +261,7 @@ int pfs_mm_pgd_phys(struct pfs_target *t, uint64_t mm, uint64_t *pgd_pa)
 	uint64_t pgd, dm_size;
 	int ret;
 
-	if (lo->mm_pgd < 0)
+	if (!pfs_layout_has(lo, mm_pgd))
 		return pfs_target_fail(t, PFS_ELAYOUT, "mm_struct.pgd layout", mm);
 	ret = pfs_read_kvirt_u64(t, mm + (uint64_t)lo->mm_pgd, &pgd);
 	if (ret < 0)

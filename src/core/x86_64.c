@@ -129,10 +129,10 @@ static void x86_decode(const struct pfs_layout *lo, uint64_t v, unsigned level, 
 		e->bits |= PFS_E_UFFD_WP;
 	if (v & X_SOFT_DIRTY)
 		e->bits |= PFS_E_SOFT_DIRTY;
-	if (lo->devmap_bit > 0 && (v & (1ull << lo->devmap_bit)))
+	if (pfs_layout_has(lo, devmap_bit) && (v & (1ull << lo->devmap_bit)))
 		e->bits |= PFS_E_DEVMAP;
 	/* pte_dirty(): _PAGE_DIRTY_BITS = DIRTY | SAVED_DIRTY (6.6+) */
-	if (lo->saved_dirty_bit > 0 && (v & (1ull << lo->saved_dirty_bit)))
+	if (pfs_layout_has(lo, saved_dirty_bit) && (v & (1ull << lo->saved_dirty_bit)))
 		e->bits |= PFS_E_SAVED_DIRTY | PFS_E_DIRTY;
 	if (v & X_NX)
 		e->bits |= PFS_E_NX;

@@ -20,11 +20,13 @@ struct field {
 	const char *name;
 	size_t off;
 	int type;
+	int (*has)(const struct pfs_layout *lo);   /* pfs_layout_has() */
 };
 
 static const struct field layout_fields[] = {
 #define PFS_LAYOUT_FIELD(type, name, init) \
-	{ #name, offsetof(struct pfs_layout, name), FTYPE(((struct pfs_layout *)0)->name) },
+	{ #name, offsetof(struct pfs_layout, name), FTYPE(((struct pfs_layout *)0)->name), \
+	  pfs_layout_has_##name },
 #include "pfnscope/layout-fields.def"
 #undef PFS_LAYOUT_FIELD
 };
@@ -274,6 +276,40 @@ static PyObject *Layout_get(LayoutObject *self, PyObject *arg)
 	return get_field(&self->lo, f);
 }
 
+/* {name: value} of pfs_layout_init(): each field's default or PFS_ABSENT */
+static PyObject *Layout_initial(PyObject *cls, PyObject *noargs)
+{
+	struct pfs_layout lo;
+	PyObject *d = PyDict_New();
+
+	(void)cls; (void)noargs;
+	if (!d)
+		return NULL;
+	pfs_layout_init(&lo);
+	for (size_t i = 0; i < N_LAYOUT_FIELDS; i++) {
+		PyObject *v = get_field(&lo, &layout_fields[i]);
+		if (!v || PyDict_SetItemString(d, layout_fields[i].name, v) < 0) {
+			Py_XDECREF(v); Py_DECREF(d);
+			return NULL;
+		}
+		Py_DECREF(v);
+	}
+	return d;
+}
+
+static PyObject *Layout_has(LayoutObject *self, PyObject *arg)
+{
+	const char *name = PyUnicode_AsUTF8(arg);
+	if (!name)
+		return NULL;
+	const struct field *f = find_field(name);
+	if (!f) {
+		PyErr_Format(PyExc_KeyError, "%s", name);
+		return NULL;
+	}
+	return PyBool_FromLong(f->has(&self->lo));
+}
+
 static PyObject *Layout_as_dict(LayoutObject *self, PyObject *noargs)
 {
 	(void)noargs;
@@ -300,7 +336,11 @@ static PyObject *Layout_as_dict(LayoutObject *self, PyObject *noargs)
 static PyMethodDef Layout_methods[] = {
 	{ "fields", (PyCFunction)Layout_fields, METH_NOARGS | METH_STATIC,
 	  "fields() -> list of accepted keys" },
+	{ "initial", (PyCFunction)Layout_initial, METH_NOARGS | METH_STATIC,
+	  "initial() -> dict: each field's value before it is filled (its default, or ABSENT)" },
 	{ "get", (PyCFunction)Layout_get, METH_O, "get(name) -> value" },
+	{ "has", (PyCFunction)Layout_has, METH_O,
+	  "has(name) -> bool: whether the field is known (not ABSENT, all ones in its C type)" },
 	{ "as_dict", (PyCFunction)Layout_as_dict, METH_NOARGS, "as_dict() -> dict of all fields" },
 	{ NULL, NULL, 0, NULL }
 };

@@ -225,8 +225,8 @@ def build_layout(source, vmci: VmcoreInfo, facts: Optional[Dict[str, str]] = Non
     dtor = _first_present(T, [(P, "compound_dtor"), (F, "_folio_dtor")])
     dtors = T.enumerators("enum compound_dtor_id") or {}
     hdtor = dtors.get("HUGETLB_PAGE_DTOR", vmci.number("HUGETLB_PAGE_DTOR"))
-    lo["page_compound_dtor"] = dtor if dtor != ABSENT and hdtor is not None else 0
-    lo["hugetlb_page_dtor"] = hdtor if dtor != ABSENT and hdtor is not None else 0
+    lo["page_compound_dtor"] = dtor if dtor != ABSENT and hdtor is not None else ABSENT
+    lo["hugetlb_page_dtor"] = hdtor if dtor != ABSENT and hdtor is not None else ABSENT
     lo["folio_entire_mapcount"] = T.off(F, "_entire_mapcount", required=False)
     lo["folio_nr_pages_mapped"] = T.off(F, "_nr_pages_mapped", required=False)
     lo["folio_large_mapcount"] = T.off(F, "_large_mapcount", required=False)
@@ -274,8 +274,8 @@ def build_layout(source, vmci: VmcoreInfo, facts: Optional[Dict[str, str]] = Non
     lo["pageflag_names"] = pageflag_table(flags)
     # page[1] flags (PF_SECOND): PG_double_map (<= 6.1, an alias of
     # PG_workingset) and PG_hugetlb (6.6 .. 6.8, before it became a page type)
-    lo["pg_double_map"] = flags.get("PG_double_map", 0)
-    lo["pg_hugetlb_second"] = flags.get("PG_hugetlb", 0)
+    lo["pg_double_map"] = flags.get("PG_double_map", ABSENT)
+    lo["pg_hugetlb_second"] = flags.get("PG_hugetlb", ABSENT)
 
     # --- vm_area_struct ---
     V = "struct vm_area_struct"
