@@ -32,6 +32,15 @@
  * descriptor bits 9:8, where the 48-bit format keeps the shareability field
  * (pgtable-hwdef.h PTE_ADDR_HIGH / PTE_ADDR_HIGH_SHIFT, __pte_to_phys()).
  */
+/* the bits of a valid entry that stand for themselves */
+static const struct pfs_entry_bit arm64_bits[] = {
+	{ A_DBM, PFS_E_WRITE },
+	{ A_USER, PFS_E_USER },
+	{ A_AF, PFS_E_ACCESSED },
+	{ A_UXN, PFS_E_NX },
+	{ A_SPECIAL, PFS_E_SPECIAL },
+};
+
 static uint64_t arm64_oa(const struct pfs_layout *lo, uint64_t v)
 {
 	if (lo->va_bits == 52)
@@ -123,21 +132,12 @@ static void arm64_decode(const struct pfs_layout *lo, uint64_t v, unsigned level
 		e->bits |= PFS_E_LEAF;
 	}
 	e->pfn = pa >> 12;
-	if (v & A_DBM)
-		e->bits |= PFS_E_WRITE;
-	if (v & A_USER)
-		e->bits |= PFS_E_USER;
-	if (v & A_AF)
-		e->bits |= PFS_E_ACCESSED;
+	e->bits |= pfs_decode_bits(v, arm64_bits, PFS_ENTRY_BITS_N(arm64_bits));
 	/* pte_dirty(): software dirty, or hardware dirty (DBM && !RDONLY) */
 	if ((v & A_DIRTY) || ((v & A_DBM) && !(v & A_RDONLY)))
 		e->bits |= PFS_E_DIRTY;
 	if (!(v & A_NG) && (v & A_VALID))
 		e->bits |= PFS_E_GLOBAL;
-	if (v & A_UXN)
-		e->bits |= PFS_E_NX;
-	if (v & A_SPECIAL)
-		e->bits |= PFS_E_SPECIAL;
 	if (pfs_layout_has(lo, devmap_bit) && (v & (1ull << lo->devmap_bit)))
 		e->bits |= PFS_E_DEVMAP;
 	if (new_format(lo) && (v & A_BIT58))
