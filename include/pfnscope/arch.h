@@ -71,6 +71,17 @@ void pfs_decode_entry(const struct pfs_layout *lo, uint64_t raw, unsigned level,
  * young/dirty, pte marker uffd-wp). */
 void pfs_decode_swp(const struct pfs_layout *lo, unsigned type, uint64_t offset, struct pfs_entry *e);
 
+/* What every decode starts from: entry v at level, nothing known yet. */
+static inline void pfs_decode_start(struct pfs_entry *e, uint64_t v, unsigned level)
+{
+	e->raw = v;
+	e->level = (uint8_t)level;
+	e->bits = 0;
+	e->pfn = PFS_NO_PFN;
+	e->swp_type = 0;
+	e->swp_offset = 0;
+}
+
 /* A bit of a raw entry and the PFS_E_* bit it stands for: each arch lists
  * its own (x86_64.c, arm64.c), one line a bit, and decodes through
  * pfs_decode_bits(). */

@@ -96,12 +96,7 @@ static int arm64_classify(const struct pfs_layout *lo, uint64_t raw, unsigned le
 
 static void arm64_decode(const struct pfs_layout *lo, uint64_t v, unsigned level, struct pfs_entry *e)
 {
-	e->raw = v;
-	e->level = (uint8_t)level;
-	e->bits = 0;
-	e->pfn = PFS_NO_PFN;
-	e->swp_type = 0;
-	e->swp_offset = 0;
+	pfs_decode_start(e, v, level);
 
 	if (v == 0) {
 		e->kind = PFS_KIND_NONE;

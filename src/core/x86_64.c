@@ -89,12 +89,7 @@ static void x86_decode(const struct pfs_layout *lo, uint64_t v, unsigned level, 
 {
 	int huge = level >= PFS_LEVEL_PMD;
 
-	e->raw = v;
-	e->level = (uint8_t)level;
-	e->bits = 0;
-	e->pfn = PFS_NO_PFN;
-	e->swp_type = 0;
-	e->swp_offset = 0;
+	pfs_decode_start(e, v, level);
 
 	if ((v & ~(X_A | X_D)) == 0) {          /* pte_none */
 		e->kind = PFS_KIND_NONE;
