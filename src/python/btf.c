@@ -120,6 +120,32 @@ static PyObject *Btf_offsetof(BtfObject *self, PyObject *args)
 	return Py_BuildValue("(Kk)", (unsigned long long)off, (unsigned long)mt);
 }
 
+/* the members of BTF type id, for pfs_py_list_build() */
+struct btf_id {
+	const struct pfs_btf *btf;
+	uint32_t id;
+};
+
+static PyObject *enumerator_item(const void *ctx, size_t i)
+{
+	const struct btf_id *b = ctx;
+	const char *name;
+	int64_t v;
+
+	pfs_btf_enumerator(b->btf, b->id, (int)i, &name, &v);
+	return Py_BuildValue("(sL)", name, (long long)v);
+}
+
+static PyObject *param_item(const void *ctx, size_t i)
+{
+	const struct btf_id *b = ctx;
+	const char *name;
+	uint32_t t;
+
+	pfs_btf_param(b->btf, b->id, (int)i, &name, &t);
+	return Py_BuildValue("(sk)", name, (unsigned long)t);
+}
+
 static PyObject *Btf_enumerators(BtfObject *self, PyObject *arg)
 {
 	uint32_t id;
@@ -128,19 +154,8 @@ static PyObject *Btf_enumerators(BtfObject *self, PyObject *arg)
 	int n = pfs_btf_enum_count(self->btf, id);
 	if (n < 0)
 		Py_RETURN_NONE;
-	PyObject *list = PyList_New(n);
-	for (int i = 0; list && i < n; i++) {
-		const char *name;
-		int64_t v;
-		pfs_btf_enumerator(self->btf, id, i, &name, &v);
-		PyObject *t = Py_BuildValue("(sL)", name, (long long)v);
-		if (!t) {
-			Py_CLEAR(list);
-			break;
-		}
-		PyList_SET_ITEM(list, i, t);
-	}
-	return list;
+	struct btf_id b = { self->btf, id };
+	return pfs_py_list_build((size_t)n, enumerator_item, &b);
 }
 
 static PyObject *Btf_find_func(BtfObject *self, PyObject *arg)
@@ -171,19 +186,8 @@ static PyObject *Btf_params(BtfObject *self, PyObject *arg)
 	int n = pfs_btf_param_count(self->btf, id);
 	if (n < 0)
 		Py_RETURN_NONE;
-	PyObject *list = PyList_New(n);
-	for (int i = 0; list && i < n; i++) {
-		const char *name;
-		uint32_t t;
-		pfs_btf_param(self->btf, id, i, &name, &t);
-		PyObject *o = Py_BuildValue("(sk)", name, (unsigned long)t);
-		if (!o) {
-			Py_CLEAR(list);
-			break;
-		}
-		PyList_SET_ITEM(list, i, o);
-	}
-	return list;
+	struct btf_id b = { self->btf, id };
+	return pfs_py_list_build((size_t)n, param_item, &b);
 }
 
 static PyObject *Btf_nr_types(BtfObject *self, void *closure)
@@ -221,18 +225,10 @@ static PyGetSetDef Btf_getset[] = {
 	{ NULL, NULL, NULL, NULL, NULL }
 };
 
-static PyTypeObject BtfType = {
-	PyVarObject_HEAD_INIT(NULL, 0)
-	.tp_name = "pfnscope._core.Btf",
-	.tp_basicsize = sizeof(BtfObject),
-	.tp_flags = Py_TPFLAGS_DEFAULT,
-	.tp_doc = "Btf(data): the kernel's BTF type information (a vmlinux BTF blob)",
-	.tp_new = PyType_GenericNew,
-	.tp_init = (initproc)Btf_init,
-	.tp_dealloc = (destructor)Btf_dealloc,
-	.tp_methods = Btf_methods,
-	.tp_getset = Btf_getset,
-};
+static PyTypeObject BtfType = PFS_PY_TYPE(
+	"Btf", BtfObject, Py_TPFLAGS_DEFAULT, Btf_dealloc,
+	"Btf(data): the kernel's BTF type information (a vmlinux BTF blob)",
+	PFS_PY_TYPE_NEW(Btf_init), .tp_methods = Btf_methods, .tp_getset = Btf_getset);
 
 struct found_ctx {
 	PyObject *lists;   /* list (per wanted name) of lists of (index, type) */

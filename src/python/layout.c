@@ -276,25 +276,25 @@ static PyObject *Layout_get(LayoutObject *self, PyObject *arg)
 	return get_field(&self->lo, f);
 }
 
+/* {name: value} of every member of layout-fields.def */
+static PyObject *fields_dict(const struct pfs_layout *lo)
+{
+	PyObject *d = PyDict_New();
+
+	for (size_t i = 0; d && i < N_LAYOUT_FIELDS; i++)
+		if (pfs_py_dict_set(d, layout_fields[i].name, get_field(lo, &layout_fields[i])) < 0)
+			Py_CLEAR(d);
+	return d;
+}
+
 /* {name: value} of pfs_layout_init(): each field's default or PFS_ABSENT */
 static PyObject *Layout_initial(PyObject *cls, PyObject *noargs)
 {
 	struct pfs_layout lo;
-	PyObject *d = PyDict_New();
 
 	(void)cls; (void)noargs;
-	if (!d)
-		return NULL;
 	pfs_layout_init(&lo);
-	for (size_t i = 0; i < N_LAYOUT_FIELDS; i++) {
-		PyObject *v = get_field(&lo, &layout_fields[i]);
-		if (!v || PyDict_SetItemString(d, layout_fields[i].name, v) < 0) {
-			Py_XDECREF(v); Py_DECREF(d);
-			return NULL;
-		}
-		Py_DECREF(v);
-	}
-	return d;
+	return fields_dict(&lo);
 }
 
 static PyObject *Layout_has(LayoutObject *self, PyObject *arg)
@@ -313,23 +313,9 @@ static PyObject *Layout_has(LayoutObject *self, PyObject *arg)
 static PyObject *Layout_as_dict(LayoutObject *self, PyObject *noargs)
 {
 	(void)noargs;
-	PyObject *d = PyDict_New();
-	if (!d)
-		return NULL;
-	for (size_t i = 0; i < N_LAYOUT_FIELDS; i++) {
-		PyObject *v = get_field(&self->lo, &layout_fields[i]);
-		if (!v || PyDict_SetItemString(d, layout_fields[i].name, v) < 0) {
-			Py_XDECREF(v); Py_DECREF(d);
-			return NULL;
-		}
-		Py_DECREF(v);
-	}
-	PyObject *v = pageflag_names_dict(&self->lo);
-	if (!v || PyDict_SetItemString(d, "pageflag_names", v) < 0) {
-		Py_XDECREF(v); Py_DECREF(d);
-		return NULL;
-	}
-	Py_DECREF(v);
+	PyObject *d = fields_dict(&self->lo);
+	if (d && pfs_py_dict_set(d, "pageflag_names", pageflag_names_dict(&self->lo)) < 0)
+		Py_CLEAR(d);
 	return d;
 }
 
@@ -345,15 +331,8 @@ static PyMethodDef Layout_methods[] = {
 	{ NULL, NULL, 0, NULL }
 };
 
-PyTypeObject LayoutType = {
-	PyVarObject_HEAD_INIT(NULL, 0)
-	.tp_name = "pfnscope._core.Layout",
-	.tp_basicsize = sizeof(LayoutObject),
-	.tp_dealloc = (destructor)Layout_dealloc,
-	.tp_flags = Py_TPFLAGS_DEFAULT,
-	.tp_doc = "Layout(dict): offsets, symbols and facts of one target kernel (struct pfs_layout)",
-	.tp_methods = Layout_methods,
-	.tp_init = (initproc)Layout_init,
-	.tp_new = PyType_GenericNew,
-};
+PyTypeObject LayoutType = PFS_PY_TYPE(
+	"Layout", LayoutObject, Py_TPFLAGS_DEFAULT, Layout_dealloc,
+	"Layout(dict): offsets, symbols and facts of one target kernel (struct pfs_layout)",
+	PFS_PY_TYPE_NEW(Layout_init), .tp_methods = Layout_methods);
 

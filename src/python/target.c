@@ -231,7 +231,9 @@ static PyObject *Target_read_kvirt(TargetObject *self, PyObject *args)
 	return target_read(self, args, 1);
 }
 
-static PyObject *Target_kvirt_to_phys(TargetObject *self, PyObject *arg)
+/* fn(target, arg) -> the physical address it gives */
+static PyObject *target_to_phys(TargetObject *self, PyObject *arg,
+				int (*fn)(struct pfs_target *t, uint64_t va, uint64_t *pa))
 {
 	unsigned long long va = PyLong_AsUnsignedLongLongMask(arg);
 	uint64_t pa = 0;
@@ -239,24 +241,25 @@ static PyObject *Target_kvirt_to_phys(TargetObject *self, PyObject *arg)
 
 	if (PyErr_Occurred() || tgt_enter(self))
 		return NULL;
-	CORE_CALL(self, r, pfs_kvirt_to_phys(&self->t, va, &pa, NULL));
+	CORE_CALL(self, r, fn(&self->t, va, &pa));
 	if (tgt_leave(self, r))
 		return NULL;
 	return PyLong_FromUnsignedLongLong(pa);
 }
 
+static int kvirt_to_phys(struct pfs_target *t, uint64_t va, uint64_t *pa)
+{
+	return pfs_kvirt_to_phys(t, va, pa, NULL);
+}
+
+static PyObject *Target_kvirt_to_phys(TargetObject *self, PyObject *arg)
+{
+	return target_to_phys(self, arg, kvirt_to_phys);
+}
+
 static PyObject *Target_pgd_phys(TargetObject *self, PyObject *arg)
 {
-	unsigned long long mm = PyLong_AsUnsignedLongLongMask(arg);
-	uint64_t pa = 0;
-	int r;
-
-	if (PyErr_Occurred() || tgt_enter(self))
-		return NULL;
-	CORE_CALL(self, r, pfs_mm_pgd_phys(&self->t, mm, &pa));
-	if (tgt_leave(self, r))
-		return NULL;
-	return PyLong_FromUnsignedLongLong(pa);
+	return target_to_phys(self, arg, pfs_mm_pgd_phys);
 }
 
 /* ---- growable C arrays filled by core callbacks (no Python inside) ---- */
@@ -281,18 +284,24 @@ static int vec_push(struct vec *v, const void *x)
 	return 0;
 }
 
+struct vec_conv {
+	const struct vec *v;
+	PyObject *(*conv)(const void *item);
+};
+
+static PyObject *vec_item(const void *ctx, size_t i)
+{
+	const struct vec_conv *c = ctx;
+
+	return c->conv((const char *)c->v->data + i * c->v->elem);
+}
+
 /* The list of conv(item) for the items of v, which it frees; NULL on error. */
 static PyObject *vec_list(struct vec *v, PyObject *(*conv)(const void *item))
 {
-	PyObject *l = PyList_New((Py_ssize_t)v->n);
-	for (size_t i = 0; l && i < v->n; i++) {
-		PyObject *t = conv((const char *)v->data + i * v->elem);
-		if (!t) {
-			Py_CLEAR(l);
-			break;
-		}
-		PyList_SET_ITEM(l, (Py_ssize_t)i, t);
-	}
+	struct vec_conv c = { v, conv };
+	PyObject *l = pfs_py_list_build(v->n, vec_item, &c);
+
 	free(v->data);
 	return l;
 }
@@ -321,20 +330,35 @@ static PyObject *task_tuple(const struct pfs_task *t)
 
 static PyObject *task_item(const void *t) { return task_tuple(t); }
 
-static PyObject *Target_tasks(TargetObject *self, PyObject *noargs)
+/* The tasks cb keeps, as a list of conv(task). */
+static PyObject *task_list(TargetObject *self, int (*cb)(const struct pfs_task *, void *),
+			   PyObject *(*conv)(const void *task))
 {
-	(void)noargs;
 	struct vec v = { NULL, 0, 0, sizeof(struct pfs_task) };
 	int r;
 
 	if (tgt_enter(self))
 		return NULL;
-	CORE_CALL(self, r, pfs_for_each_task(&self->t, task_cb, &v));
+	CORE_CALL(self, r, pfs_for_each_task(&self->t, cb, &v));
 	if (tgt_leave(self, r)) {
 		free(v.data);
 		return NULL;
 	}
-	return vec_list(&v, task_item);
+	return vec_list(&v, conv);
+}
+
+static PyObject *Target_tasks(TargetObject *self, PyObject *noargs)
+{
+	(void)noargs;
+	return task_list(self, task_cb, task_item);
+}
+
+static PyObject *unreadable_task_item(const void *task)
+{
+	const struct pfs_task *t = task;
+
+	return Py_BuildValue("(Kis)", (unsigned long long)t->task, (int)t->pid,
+			     pfs_strerror(t->err));
 }
 
 /* Leaders whose task_struct could not be read (found through the pid idr
@@ -342,29 +366,7 @@ static PyObject *Target_tasks(TargetObject *self, PyObject *noargs)
 static PyObject *Target_unreadable_tasks(TargetObject *self, PyObject *noargs)
 {
 	(void)noargs;
-	struct vec v = { NULL, 0, 0, sizeof(struct pfs_task) };
-	int r;
-
-	if (tgt_enter(self))
-		return NULL;
-	CORE_CALL(self, r, pfs_for_each_task(&self->t, unreadable_task_cb, &v));
-	if (tgt_leave(self, r)) {
-		free(v.data);
-		return NULL;
-	}
-	PyObject *l = PyList_New((Py_ssize_t)v.n);
-	for (size_t i = 0; l && i < v.n; i++) {
-		const struct pfs_task *t = (struct pfs_task *)v.data + i;
-		PyObject *o = Py_BuildValue("(Kis)", (unsigned long long)t->task, (int)t->pid,
-					    pfs_strerror(t->err));
-		if (!o) {
-			Py_CLEAR(l);
-			break;
-		}
-		PyList_SET_ITEM(l, (Py_ssize_t)i, o);
-	}
-	free(v.data);
-	return l;
+	return task_list(self, unreadable_task_cb, unreadable_task_item);
 }
 
 static PyObject *Target_find_task(TargetObject *self, PyObject *arg)
@@ -565,6 +567,18 @@ static int walk_root(PyObject *pgd_o, uint64_t *pgd)
 	return 1;
 }
 
+struct entries {
+	const struct pfs_entry *e;
+	LayoutObject *layout;
+};
+
+static PyObject *entry_item(const void *ctx, size_t i)
+{
+	const struct entries *es = ctx;
+
+	return entry_new(&es->e[i], es->layout);
+}
+
 static PyObject *Target_walk(TargetObject *self, PyObject *args, PyObject *kwds)
 {
 	static char *kwlist[] = { "mm", "vma", "start", "end", "flags", "pgd", "pfns", NULL };
@@ -594,15 +608,8 @@ static PyObject *Target_walk(TargetObject *self, PyObject *args, PyObject *kwds)
 		free(col.vec.data);
 		return NULL;
 	}
-	PyObject *l = PyList_New((Py_ssize_t)col.vec.n);
-	for (size_t i = 0; l && i < col.vec.n; i++) {
-		PyObject *e = entry_new((struct pfs_entry *)col.vec.data + i, self->layout);
-		if (!e) {
-			Py_CLEAR(l);
-			break;
-		}
-		PyList_SET_ITEM(l, (Py_ssize_t)i, e);
-	}
+	struct entries es = { col.vec.data, self->layout };
+	PyObject *l = pfs_py_list_build(col.vec.n, entry_item, &es);
 	free(col.vec.data);
 	return l;
 }
@@ -858,16 +865,8 @@ static PyGetSetDef Target_getset[] = {
 	{ NULL, NULL, NULL, NULL, NULL }
 };
 
-PyTypeObject TargetType = {
-	PyVarObject_HEAD_INIT(NULL, 0)
-	.tp_name = "pfnscope._core.Target",
-	.tp_basicsize = sizeof(TargetObject),
-	.tp_dealloc = (destructor)Target_dealloc,
-	.tp_flags = Py_TPFLAGS_DEFAULT,
-	.tp_doc = "Target(layout, reader): one kernel image to inspect",
-	.tp_methods = Target_methods,
-	.tp_getset = Target_getset,
-	.tp_init = (initproc)Target_init,
-	.tp_new = PyType_GenericNew,
-};
+PyTypeObject TargetType = PFS_PY_TYPE(
+	"Target", TargetObject, Py_TPFLAGS_DEFAULT, Target_dealloc,
+	"Target(layout, reader): one kernel image to inspect",
+	PFS_PY_TYPE_NEW(Target_init), .tp_methods = Target_methods, .tp_getset = Target_getset);
 
