@@ -146,16 +146,24 @@ static PyObject *param_item(const void *ctx, size_t i)
 	return Py_BuildValue("(sk)", name, (unsigned long)t);
 }
 
-static PyObject *Btf_enumerators(BtfObject *self, PyObject *arg)
+/* [item(i) for each of the count(id) members of type arg], None when
+ * count says the type has no such members */
+static PyObject *member_list(BtfObject *self, PyObject *arg,
+			     int (*count)(const struct pfs_btf *btf, uint32_t id),
+			     PyObject *(*item)(const void *ctx, size_t i))
 {
-	uint32_t id;
-	if (!id_arg(self, arg, &id))
+	struct btf_id b = { self->btf, 0 };
+	if (!id_arg(self, arg, &b.id))
 		return NULL;
-	int n = pfs_btf_enum_count(self->btf, id);
+	int n = count(self->btf, b.id);
 	if (n < 0)
 		Py_RETURN_NONE;
-	struct btf_id b = { self->btf, id };
-	return pfs_py_list_build((size_t)n, enumerator_item, &b);
+	return pfs_py_list_build((size_t)n, item, &b);
+}
+
+static PyObject *Btf_enumerators(BtfObject *self, PyObject *arg)
+{
+	return member_list(self, arg, pfs_btf_enum_count, enumerator_item);
 }
 
 static PyObject *Btf_find_func(BtfObject *self, PyObject *arg)
@@ -180,14 +188,7 @@ static PyObject *Btf_type_info(BtfObject *self, PyObject *arg)
 
 static PyObject *Btf_params(BtfObject *self, PyObject *arg)
 {
-	uint32_t id;
-	if (!id_arg(self, arg, &id))
-		return NULL;
-	int n = pfs_btf_param_count(self->btf, id);
-	if (n < 0)
-		Py_RETURN_NONE;
-	struct btf_id b = { self->btf, id };
-	return pfs_py_list_build((size_t)n, param_item, &b);
+	return member_list(self, arg, pfs_btf_param_count, param_item);
 }
 
 static PyObject *Btf_nr_types(BtfObject *self, void *closure)

@@ -369,6 +369,23 @@ static PyObject *Target_unreadable_tasks(TargetObject *self, PyObject *noargs)
 	return task_list(self, unreadable_task_cb, unreadable_task_item);
 }
 
+/* The end of a lookup that returned r: conv(found), None when nothing was
+ * found (-PFS_ENOENT), NULL with the error raised. */
+static PyObject *tgt_leave_found(TargetObject *self, int r, PyObject *(*conv)(const void *found),
+				 const void *found)
+{
+	if (r == -PFS_ENOENT) {
+		if (tgt_leave(self, 0))
+			return NULL;
+		Py_RETURN_NONE;
+	}
+	if (tgt_leave(self, r))
+		return NULL;
+	return conv(found);
+}
+
+static PyObject *vma_item(const void *v);
+
 static PyObject *Target_find_task(TargetObject *self, PyObject *arg)
 {
 	long pid = PyLong_AsLong(arg);
@@ -378,14 +395,7 @@ static PyObject *Target_find_task(TargetObject *self, PyObject *arg)
 	if ((pid == -1 && PyErr_Occurred()) || tgt_enter(self))
 		return NULL;
 	CORE_CALL(self, r, pfs_find_task(&self->t, (int32_t)pid, &task));
-	if (r == -PFS_ENOENT) {
-		if (tgt_leave(self, 0))
-			return NULL;
-		Py_RETURN_NONE;
-	}
-	if (tgt_leave(self, r))
-		return NULL;
-	return task_tuple(&task);
+	return tgt_leave_found(self, r, task_item, &task);
 }
 
 static PyObject *vma_tuple(const struct pfs_vma *v);
@@ -483,14 +493,7 @@ static PyObject *Target_find_vma(TargetObject *self, PyObject *args)
 	if (!PyArg_ParseTuple(args, "KK:find_vma", &mm, &addr) || tgt_enter(self))
 		return NULL;
 	CORE_CALL(self, r, pfs_find_vma(&self->t, mm, addr, &vma));
-	if (r == -PFS_ENOENT) {
-		if (tgt_leave(self, 0))
-			return NULL;
-		Py_RETURN_NONE;
-	}
-	if (tgt_leave(self, r))
-		return NULL;
-	return vma_tuple(&vma);
+	return tgt_leave_found(self, r, vma_item, &vma);
 }
 
 static PyObject *Target_vma_diagnoses(TargetObject *self, PyObject *arg)
