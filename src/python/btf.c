@@ -69,15 +69,22 @@ static int id_arg(BtfObject *self, PyObject *arg, uint32_t *id)
 	return 1;
 }
 
-static PyObject *Btf_sizeof(BtfObject *self, PyObject *arg)
+/* fn(type arg) as an int, None when it is negative (the type has none) */
+static PyObject *id_size(BtfObject *self, PyObject *arg,
+			 int64_t (*fn)(const struct pfs_btf *btf, uint32_t id))
 {
 	uint32_t id;
 	if (!id_arg(self, arg, &id))
 		return NULL;
-	int64_t s = pfs_btf_sizeof(self->btf, id);
+	int64_t s = fn(self->btf, id);
 	if (s < 0)
 		Py_RETURN_NONE;
 	return PyLong_FromLongLong(s);
+}
+
+static PyObject *Btf_sizeof(BtfObject *self, PyObject *arg)
+{
+	return id_size(self, arg, pfs_btf_sizeof);
 }
 
 static PyObject *Btf_kind(BtfObject *self, PyObject *arg)
@@ -98,13 +105,7 @@ static PyObject *Btf_resolve(BtfObject *self, PyObject *arg)
 
 static PyObject *Btf_array_len(BtfObject *self, PyObject *arg)
 {
-	uint32_t id;
-	if (!id_arg(self, arg, &id))
-		return NULL;
-	int64_t n = pfs_btf_array_len(self->btf, id);
-	if (n < 0)
-		Py_RETURN_NONE;
-	return PyLong_FromLongLong(n);
+	return id_size(self, arg, pfs_btf_array_len);
 }
 
 static PyObject *Btf_offsetof(BtfObject *self, PyObject *args)

@@ -582,6 +582,22 @@ static PyObject *entry_item(const void *ctx, size_t i)
 	return entry_new(&es->e[i], es->layout);
 }
 
+/* The walk of walk() and walk_write(), between tgt_enter and tgt_leave:
+ * mm's own pgd unless one was given (need_pgd 0), then [start, end) of v. */
+static int target_walk(TargetObject *self, uint64_t mm, int need_pgd, uint64_t pgd,
+		       struct pfs_vma *v, uint64_t start, uint64_t end, unsigned flags,
+		       pfs_entry_cb cb, void *arg)
+{
+	int r = 0;
+
+	vma_complete(self, v);
+	if (need_pgd)
+		CORE_CALL(self, r, pfs_mm_pgd_phys(&self->t, mm, &pgd));
+	if (r == 0 && start < end)
+		CORE_CALL(self, r, pfs_walk_vma(&self->t, pgd, v, start, end, flags, cb, arg));
+	return r;
+}
+
 static PyObject *Target_walk(TargetObject *self, PyObject *args, PyObject *kwds)
 {
 	static char *kwlist[] = { "mm", "vma", "start", "end", "flags", "pgd", "pfns", NULL };
@@ -601,12 +617,7 @@ static PyObject *Target_walk(TargetObject *self, PyObject *args, PyObject *kwds)
 	need_pgd = walk_root(pgd_o, &pgd);
 	if (need_pgd < 0 || tgt_enter(self))
 		return NULL;
-	vma_complete(self, &v);
-	if (need_pgd)
-		CORE_CALL(self, r, pfs_mm_pgd_phys(&self->t, mm, &pgd));
-	if (r == 0 && start < end)
-		CORE_CALL(self, r, pfs_walk_vma(&self->t, pgd, &v, start, end, flags,
-						entry_collect_cb, &col));
+	r = target_walk(self, mm, need_pgd, pgd, &v, start, end, flags, entry_collect_cb, &col);
 	if (tgt_leave(self, r)) {
 		free(col.vec.data);
 		return NULL;
@@ -749,12 +760,7 @@ static PyObject *Target_walk_write(TargetObject *self, PyObject *args, PyObject 
 		free(w);
 		return NULL;
 	}
-	vma_complete(self, &v);
-	if (need_pgd)
-		CORE_CALL(self, r, pfs_mm_pgd_phys(&self->t, mm, &pgd));
-	if (r == 0 && start < end)
-		CORE_CALL(self, r, pfs_walk_vma(&self->t, pgd, &v, start, end, flags,
-						entry_write_cb, w));
+	r = target_walk(self, mm, need_pgd, pgd, &v, start, end, flags, entry_write_cb, w);
 	if (r == 0 && (w->mode == WM_SUM_JSON || w->mode == WM_SUM_TABLE))
 		r = pfs_summary_flush(&w->sum);
 	if (w->mode != WM_COUNT) {
@@ -783,13 +789,9 @@ static PyObject *Target_walk_write(TargetObject *self, PyObject *args, PyObject 
 	for (unsigned d = 0; counts && d < PFS_D__COUNT; d++) {
 		if (!w->diag_counts[d])
 			continue;
-		PyObject *n = PyLong_FromUnsignedLongLong(w->diag_counts[d]);
-		if (!n || PyDict_SetItemString(counts, pfs_diag_name(d), n) < 0) {
-			Py_XDECREF(n);
+		if (pfs_py_dict_set(counts, pfs_diag_name(d),
+				    PyLong_FromUnsignedLongLong(w->diag_counts[d])) < 0)
 			Py_CLEAR(counts);
-			break;
-		}
-		Py_DECREF(n);
 	}
 	PyObject *ret = counts ? Py_BuildValue("(KKN)", (unsigned long long)w->entries,
 					       (unsigned long long)w->sum.runs, counts)
