@@ -196,9 +196,44 @@ void pfs_layout_set_version(struct pfs_layout *lo, unsigned major, unsigned mino
 			      v >= V(6, 2) ? PFS_MAPCOUNT_ENTIRE : PFS_MAPCOUNT_COMPOUND;
 }
 
+/* Members every supported kernel has, in the order pfs_layout_validate()
+ * checks them, with the name it gives the first one missing. */
+struct need {
+	int (*has)(const struct pfs_layout *lo);
+	const char *what;
+};
+#define HAS(member, what) { pfs_layout_has_##member, what }
+static const struct need page_needs[] = {
+	HAS(page_flags, "page.flags"), HAS(page_refcount, "page._refcount"),
+	HAS(page_mapcount, "page._mapcount"), HAS(page_mapping, "page.mapping"),
+	HAS(page_compound_head, "page.compound_head"),
+	HAS(pg_reserved, "PG_reserved"), HAS(pg_head, "PG_head"),
+};
+static const struct need vma_needs[] = {
+	HAS(mem_section_section_mem_map, "mem_section.section_mem_map"),
+	HAS(vma_vm_start, "vm_area_struct.vm_start"), HAS(vma_vm_end, "vm_area_struct.vm_end"),
+	HAS(vma_vm_flags, "vm_area_struct.vm_flags"), HAS(vma_vm_pgoff, "vm_area_struct.vm_pgoff"),
+	HAS(vma_vm_mm, "vm_area_struct.vm_mm"), HAS(vma_vm_ops, "vm_area_struct.vm_ops"),
+	HAS(mm_pgd, "mm_struct.pgd"),
+};
+static const struct need maple_needs[] = {
+	HAS(maple_range64_pivot, "maple_range_64.pivot"), HAS(maple_range64_slot, "maple_range_64.slot"),
+	HAS(maple_arange64_pivot, "maple_arange_64.pivot"),
+	HAS(maple_arange64_slot, "maple_arange_64.slot"),
+};
+static const struct need task_needs[] = {
+	HAS(task_tasks, "task_struct.tasks"), HAS(task_pid, "task_struct.pid"),
+	HAS(task_tgid, "task_struct.tgid"), HAS(task_mm, "task_struct.mm"),
+	HAS(task_comm, "task_struct.comm"),
+};
+#undef HAS
+
 int pfs_layout_validate(const struct pfs_layout *lo, const char **missing)
 {
 #define NEED(cond, name) do { if (!(cond)) { if (missing) *missing = name; return -1; } } while (0)
+#define NEED_ALL(needs) \
+	for (size_t i_ = 0; i_ < sizeof(needs) / sizeof(needs[0]); i_++) \
+		NEED(needs[i_].has(lo), needs[i_].what)
 	NEED(lo->arch == PFS_ARCH_X86_64 || lo->arch == PFS_ARCH_ARM64, "arch");
 	NEED(lo->version_major != 0, "version");
 	NEED(lo->vnp_profile >= PFS_VNP_LE_6_11 && lo->vnp_profile <= PFS_VNP_6_18, "vnp_profile");
@@ -220,13 +255,7 @@ int pfs_layout_validate(const struct pfs_layout *lo, const char **missing)
 	NEED(pfs_layout_has(lo, zero_pfn), "zero_pfn");
 	NEED(lo->mem_section != 0, "mem_section");
 	NEED(lo->page_size != 0, "page_size");
-	NEED(pfs_layout_has(lo, page_flags), "page.flags");
-	NEED(pfs_layout_has(lo, page_refcount), "page._refcount");
-	NEED(pfs_layout_has(lo, page_mapcount), "page._mapcount");
-	NEED(pfs_layout_has(lo, page_mapping), "page.mapping");
-	NEED(pfs_layout_has(lo, page_compound_head), "page.compound_head");
-	NEED(pfs_layout_has(lo, pg_reserved), "PG_reserved");
-	NEED(pfs_layout_has(lo, pg_head), "PG_head");
+	NEED_ALL(page_needs);
 	NEED(lo->page_type_scheme != 0, "page_type_scheme");
 	NEED(lo->mapcount_scheme != 0, "mapcount_scheme");
 	switch (lo->mapcount_scheme) {
@@ -241,31 +270,18 @@ int pfs_layout_validate(const struct pfs_layout *lo, const char **missing)
 		break;
 	}
 	NEED(lo->mem_section_size != 0, "sizeof(struct mem_section)");
-	NEED(pfs_layout_has(lo, mem_section_section_mem_map), "mem_section.section_mem_map");
-	NEED(pfs_layout_has(lo, vma_vm_start), "vm_area_struct.vm_start");
-	NEED(pfs_layout_has(lo, vma_vm_end), "vm_area_struct.vm_end");
-	NEED(pfs_layout_has(lo, vma_vm_flags), "vm_area_struct.vm_flags");
-	NEED(pfs_layout_has(lo, vma_vm_pgoff), "vm_area_struct.vm_pgoff");
-	NEED(pfs_layout_has(lo, vma_vm_mm), "vm_area_struct.vm_mm");
-	NEED(pfs_layout_has(lo, vma_vm_ops), "vm_area_struct.vm_ops");
-	NEED(pfs_layout_has(lo, mm_pgd), "mm_struct.pgd");
+	NEED_ALL(vma_needs);
 	NEED(pfs_layout_has(lo, mm_mm_mt) || pfs_layout_has(lo, mm_mmap), "mm_struct.mm_mt");
 	if (pfs_layout_has(lo, mm_mm_mt)) {
 		NEED(pfs_layout_has(lo, maple_tree_ma_root), "maple_tree.ma_root");
 		NEED(lo->maple_node_size != 0, "sizeof(struct maple_node)");
-		NEED(pfs_layout_has(lo, maple_range64_pivot), "maple_range_64.pivot");
-		NEED(pfs_layout_has(lo, maple_range64_slot), "maple_range_64.slot");
-		NEED(pfs_layout_has(lo, maple_arange64_pivot), "maple_arange_64.pivot");
-		NEED(pfs_layout_has(lo, maple_arange64_slot), "maple_arange_64.slot");
+		NEED_ALL(maple_needs);
 	} else {
 		NEED(pfs_layout_has(lo, vma_vm_next), "vm_area_struct.vm_next");
 	}
-	NEED(pfs_layout_has(lo, task_tasks), "task_struct.tasks");
-	NEED(pfs_layout_has(lo, task_pid), "task_struct.pid");
-	NEED(pfs_layout_has(lo, task_tgid), "task_struct.tgid");
-	NEED(pfs_layout_has(lo, task_mm), "task_struct.mm");
-	NEED(pfs_layout_has(lo, task_comm), "task_struct.comm");
+	NEED_ALL(task_needs);
 	NEED(lo->init_task != 0, "init_task");
+#undef NEED_ALL
 #undef NEED
 	if (missing)
 		*missing = NULL;

@@ -121,50 +121,46 @@ static PyObject *Btf_offsetof(BtfObject *self, PyObject *args)
 	return Py_BuildValue("(Kk)", (unsigned long long)off, (unsigned long)mt);
 }
 
-/* the members of BTF type id, for pfs_py_list_build() */
-struct btf_id {
+/* the enumerators or parameters of BTF type id, for pfs_py_list_build() */
+struct btf_members {
 	const struct pfs_btf *btf;
 	uint32_t id;
+	int enumerators;
 };
 
-static PyObject *enumerator_item(const void *ctx, size_t i)
+/* (name, value) of an enumerator, (name, type id) of a parameter */
+static PyObject *member_item(const void *ctx, size_t i)
 {
-	const struct btf_id *b = ctx;
+	const struct btf_members *b = ctx;
 	const char *name;
-	int64_t v;
+	int64_t value;
+	uint32_t type;
 
-	pfs_btf_enumerator(b->btf, b->id, (int)i, &name, &v);
-	return Py_BuildValue("(sL)", name, (long long)v);
+	if (b->enumerators) {
+		pfs_btf_enumerator(b->btf, b->id, (int)i, &name, &value);
+		return Py_BuildValue("(sL)", name, (long long)value);
+	}
+	pfs_btf_param(b->btf, b->id, (int)i, &name, &type);
+	return Py_BuildValue("(sk)", name, (unsigned long)type);
 }
 
-static PyObject *param_item(const void *ctx, size_t i)
-{
-	const struct btf_id *b = ctx;
-	const char *name;
-	uint32_t t;
-
-	pfs_btf_param(b->btf, b->id, (int)i, &name, &t);
-	return Py_BuildValue("(sk)", name, (unsigned long)t);
-}
-
-/* [item(i) for each of the count(id) members of type arg], None when
- * count says the type has no such members */
+/* [member_item(i) for each of the count(id) members of type arg], None
+ * when count says the type has no such members */
 static PyObject *member_list(BtfObject *self, PyObject *arg,
-			     int (*count)(const struct pfs_btf *btf, uint32_t id),
-			     PyObject *(*item)(const void *ctx, size_t i))
+			     int (*count)(const struct pfs_btf *btf, uint32_t id), int enumerators)
 {
-	struct btf_id b = { self->btf, 0 };
+	struct btf_members b = { self->btf, 0, enumerators };
 	if (!id_arg(self, arg, &b.id))
 		return NULL;
 	int n = count(self->btf, b.id);
 	if (n < 0)
 		Py_RETURN_NONE;
-	return pfs_py_list_build((size_t)n, item, &b);
+	return pfs_py_list_build((size_t)n, member_item, &b);
 }
 
 static PyObject *Btf_enumerators(BtfObject *self, PyObject *arg)
 {
-	return member_list(self, arg, pfs_btf_enum_count, enumerator_item);
+	return member_list(self, arg, pfs_btf_enum_count, 1);
 }
 
 static PyObject *Btf_find_func(BtfObject *self, PyObject *arg)
@@ -189,7 +185,7 @@ static PyObject *Btf_type_info(BtfObject *self, PyObject *arg)
 
 static PyObject *Btf_params(BtfObject *self, PyObject *arg)
 {
-	return member_list(self, arg, pfs_btf_param_count, param_item);
+	return member_list(self, arg, pfs_btf_param_count, 0);
 }
 
 static PyObject *Btf_nr_types(BtfObject *self, void *closure)
