@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * arm64, 4 KiB granule: 48-bit VA (4 levels) and 52-bit VA with FEAT_LPA2
- * (5 levels, v6.9 "arm64: Enable LPA2 at boot if supported by the system"):
+ * (5 levels, commit 9684ec186f8f ("arm64: Enable LPA2 at boot if supported
+ * by the system") (in v6.9)):
  * arch/arm64/include/asm/pgtable-hwdef.h, pgtable-prot.h, pgtable.h,
  * memory.h.  lo->va_bits is the size the CPU runs (vabits_actual, 64 -
  * TCR_EL1.T1SZ): a 52-bit kernel on a CPU without LPA2 runs 48-bit VAs, 4
@@ -26,12 +27,6 @@
 #define A_SWP_EXCLUSIVE (1ull << 2)
 #define A_SWP_UFFD_WP   (1ull << 3)     /* 6.10+ */
 
-/*
- * Output (or next-table) address of a descriptor.  With LPA2 (TCR_EL1.DS,
- * only when the kernel runs 52-bit VAs with 4 KiB pages) OA[51:50] sit in
- * descriptor bits 9:8, where the 48-bit format keeps the shareability field
- * (pgtable-hwdef.h PTE_ADDR_HIGH / PTE_ADDR_HIGH_SHIFT, __pte_to_phys()).
- */
 /* the bits of a valid entry that stand for themselves */
 static const struct pfs_entry_bit arm64_bits[] = {
 	{ A_DBM, PFS_E_WRITE },
@@ -41,6 +36,12 @@ static const struct pfs_entry_bit arm64_bits[] = {
 	{ A_SPECIAL, PFS_E_SPECIAL },
 };
 
+/*
+ * Output (or next-table) address of a descriptor.  With LPA2 (TCR_EL1.DS,
+ * only when the kernel runs 52-bit VAs with 4 KiB pages) OA[51:50] sit in
+ * descriptor bits 9:8, where the 48-bit format keeps the shareability field
+ * (pgtable-hwdef.h PTE_ADDR_HIGH / PTE_ADDR_HIGH_SHIFT, __pte_to_phys()).
+ */
 static uint64_t arm64_oa(const struct pfs_layout *lo, uint64_t v)
 {
 	if (lo->va_bits == 52)
@@ -142,9 +143,10 @@ static void arm64_decode(const struct pfs_layout *lo, uint64_t v, unsigned level
 
 /*
  * Kernel virtual -> physical through swapper_pg_dir (TTBR1_EL1), 4 KiB
- * granule, VA_BITS 48: four levels (Arm ARM lookup levels 0-3 = our
+ * granule: with 48-bit VAs four levels (Arm ARM lookup levels 0-3 = our
  * P4D/PUD/PMD/PTE, 9 VA bits each from bit 12, so the indexing is the
- * same as x86-64's 4-level walk).  Descriptors, pgtable-hwdef.h:
+ * same as x86-64's 4-level walk), with LPA2's 52-bit VAs a fifth (level
+ * -1 = our PGD, 16 entries).  Descriptors, pgtable-hwdef.h:
  *   bits[1:0] 0b11  PUD_TYPE_TABLE / PMD_TYPE_TABLE at levels 0-2,
  *                   PTE_TYPE_PAGE at level 3;
  *   bits[1:0] 0b01  PUD_TYPE_SECT / PMD_TYPE_SECT: a 1 GiB (level 1) or
@@ -152,8 +154,8 @@ static void arm64_decode(const struct pfs_layout *lo, uint64_t v, unsigned level
  *                   and at level 0 without FEAT_LPA2;
  *   bit 0 clear     invalid: translation fault;
  * output address bits[47:12] (PTE_ADDR_LOW), aligned down to the block
- * size for blocks.  52-bit PAs (FEAT_LPA's PTE_ADDR_HIGH bits[15:12] with
- * 64K pages, or LPA2's bits[9:8]) are not decoded.
+ * size for blocks, and with LPA2 OA[51:50] in bits[9:8] (arm64_oa());
+ * FEAT_LPA's PTE_ADDR_HIGH bits[15:12] with 64K pages are not decoded.
  *
  * swapper_pg_dir's own PA, arch/arm64/include/asm/memory.h
  * __virt_to_phys_nodebug(): a linear-map address
@@ -163,7 +165,7 @@ static void arm64_decode(const struct pfs_layout *lo, uint64_t v, unsigned level
  * __kimg_to_phys = va - kimage_voffset (swapper_pg_dir is a kernel-image
  * symbol, so this is __pa_symbol()).  5.4 .. 5.10 tested the bit
  * VA_BITS - 1 instead: the same set of TTBR1 addresses at 48 bits.
- * Translations are cached like x86_64.c's (pfs_kv_cache_*).
+ * pfs_kvirt_to_phys() (kvirt.c) caches the translations, for every arch.
  */
 #define A_TYPE_MASK  3ull
 #define A_TYPE_BLOCK 1ull   /* PMD_TYPE_SECT / PUD_TYPE_SECT */

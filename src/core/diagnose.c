@@ -15,7 +15,7 @@ int pfs_vma_is_special_mapping(const struct pfs_layout *lo, const struct pfs_vma
 	if (lo->special_mapping_vmops || lo->legacy_special_mapping_vmops)
 		return vma->ops == lo->special_mapping_vmops ||
 		       vma->ops == lo->legacy_special_mapping_vmops;
-	/* symbol not supplied: _install_special_mapping() VMAs are the
+	/* symbol not supplied: _install_special_mapping() (mm/mmap.c) VMAs are the
 	 * anonymous ones (no vm_file) that have vm_ops; driver mappings have a
 	 * file, anonymous and shmem memory no ops or a file */
 	return !vma->file;

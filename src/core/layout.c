@@ -29,11 +29,13 @@ void pfs_layout_init(struct pfs_layout *lo)
  *   then SWP_PTE_MARKER, then SWP_SWAPIN_ERROR.
  * Generations (all options y, as in Debian):
  *   <= 5.13  device 2 (private w/r), migration 2 (r/w)          5.4: 27,28-29,30-31
- *   5.14     device 4 (+ exclusive w/r, "mm: device exclusive memory access")
+ *   5.14     device 4 (+ exclusive w/r, commit b756a3b5e7ea ("mm: device
+ *            exclusive memory access"))
  *                                                               5.15: 25,26-27,28-31
  *   5.19     migration 3 (+ read_exclusive), PTE_MARKER 1
  *   6.0      SWAPIN_ERROR 1                                     6.1: 22,23-25,26-29,30,31
- *   6.2      SWAPIN_ERROR becomes a pte marker ("mm: use pte markers for swap errors")
+ *   6.2      SWAPIN_ERROR becomes a pte marker, commit 15520a3f0469 ("mm: use pte
+ *            markers for swap errors")
  *                                                               6.6 = 6.12: 23,24-26,27-30,31
  *   6.15     device exclusive is one type (SWP_DEVICE_NUM 3)     7.2: 24,25-27,28-30,31
  * SWP_DEVICE_NUM is 0 without CONFIG_DEVICE_PRIVATE, as in Debian's 6.1
@@ -149,8 +151,9 @@ void pfs_layout_set_page_types(struct pfs_layout *lo, enum pfs_page_type_scheme 
 	} else {
 		lo->pgtype_buddy = 0x80;
 		lo->pgtype_offline = 0x100;
-		/* until 5.10 PG_kmemcg was 0x200 and PG_table 0x400; 5.11
-		 * ("mm: Convert page kmemcg type to a page memcg flag") dropped
+		/* include/linux/page-flags.h: until v5.10 PG_kmemcg was 0x200
+		 * and PG_table 0x400; v5.11 made kmemcg a memcg_data flag
+		 * (PageMemcgKmem(), include/linux/memcontrol.h), dropped
 		 * PG_kmemcg and renumbered PG_table to 0x200 */
 		lo->pgtype_table = v >= V(5, 11) ? 0x200 : 0x400;
 		lo->pgtype_hugetlb = 0;

@@ -326,18 +326,20 @@ static void folio_load(struct decode_ctx *c, uint64_t head_pfn, const unsigned c
 
 		/* compound_order() / folio_order(): page[1].compound_order (to
 		 * 6.1) or folio._folio_order (6.1 .. 6.5) where the kernel has
-		 * them; from "mm: free up a word in the first tail page" (in
-		 * v6.6) the low byte of folio._flags_1.  6.1 has a _flags_1 too,
+		 * them; from commit ebc1baf5c9b4 ("mm: free up a word in the
+		 * first tail page") (in v6.6) the low byte of folio._flags_1.  6.1 has a _flags_1 too,
 		 * but there it is page[1].flags, not the order. */
 		if (pfs_layout_has(lo, page_compound_order))
 			read_field(c, head_pfn, second_off(c, lo->page_compound_order), &order, 1);
 		else if (pfs_layout_has(lo, folio_flags_1))
 			read_field(c, head_pfn, second_off(c, lo->folio_flags_1), &order, 1);
 		fi->order = order;
-		/* folio_test_hugetlb(), by generation: the hugetlb page type
-		 * ("mm: turn folio_test_hugetlb into a PageType", in v6.9);
-		 * PG_hugetlb on page[1] ("mm: remove HUGETLB_PAGE_DTOR", in
-		 * v6.6); before, PageHuge(): compound_dtor == HUGETLB_PAGE_DTOR */
+		/* folio_test_hugetlb() (include/linux/page-flags.h), by
+		 * generation: the hugetlb page type, commit d99e3140a4d3 ("mm:
+		 * turn folio_test_hugetlb into a PageType") (in v6.9);
+		 * PG_hugetlb on page[1], commit 9c5ccf2db04b ("mm: remove
+		 * HUGETLB_PAGE_DTOR") (in v6.6); before, PageHuge()
+		 * (mm/hugetlb.c): compound_dtor == HUGETLB_PAGE_DTOR */
 		if (page_type_is(lo, fi->word, lo->pgtype_hugetlb)) {
 			fi->hugetlb = 1;
 		} else if (pfs_layout_has(lo, pg_hugetlb_second)) {

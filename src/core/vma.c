@@ -197,7 +197,8 @@ int pfs_for_each_vma(struct pfs_target *t, uint64_t mm, pfs_vma_cb cb, void *arg
 	ret = mm_ma_root(t, mm, &root);
 	if (ret < 0)
 		return ret;
-	/* for_each_vma(): every entry of mm_mt, in address order */
+	/* for_each_vma() (include/linux/mm.h): every entry of mm_mt, in
+	 * address order */
 	ret = pfs_maple_for_each(t, root, 0, UINT64_MAX, maple_vma_visit, &c);
 	if (c.err)
 		return c.err;
@@ -266,9 +267,9 @@ int pfs_mm_pgd_phys(struct pfs_target *t, uint64_t mm, uint64_t *pgd_pa)
 	ret = pfs_read_kvirt_u64(t, mm + (uint64_t)lo->mm_pgd, &pgd);
 	if (ret < 0)
 		return pfs_target_fail(t, -ret, "mm_struct.pgd", mm);
-	/* pgd_alloc() takes the table from the page allocator, so mm->pgd is a
-	 * direct-map address: __pa() is a subtraction.  Anything else goes
-	 * through the kernel's page tables. */
+	/* pgd_alloc() (arch/x86/mm/pgtable.c) takes the table from the page
+	 * allocator, so mm->pgd is a direct-map address: __pa() is a
+	 * subtraction.  Anything else goes through the kernel's page tables. */
 	dm_size = lo->max_physmem_bits ? 1ull << lo->max_physmem_bits : 1ull << 46;
 	if (lo->arch == PFS_ARCH_ARM64) {
 		/* arm64 __pa() adds PHYS_OFFSET: the arch's kernel translation
