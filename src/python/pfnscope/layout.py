@@ -17,8 +17,9 @@ from . import arch_arm64
 from .errors import LayoutError
 from .vmcoreinfo import VmcoreInfo
 
-# PFS_ABSENT, what an offset the kernel lacks is (include/pfnscope/layout.h;
-# include/pfnscope/layout-fields.def says what absent is for every field)
+# PFS_ABSENT (include/pfnscope/layout.h): the value of any field the kernel
+# lacks, an offset, a bit number or a pfn alike (the extension stores it as
+# all ones in the field's C type; Layout.has() tests it)
 ABSENT = -1
 U64_MAX = (1 << 64) - 1
 START_KERNEL_MAP = 0xFFFFFFFF80000000
@@ -169,7 +170,7 @@ def build_layout(source, vmci: VmcoreInfo, facts: Optional[Dict[str, str]] = Non
         zp = (ezp - START_KERNEL_MAP + lo["phys_base"]) >> 12
     lo["zero_pfn"] = zp
     hz = S.value("huge_zero_pfn", required=False)
-    lo["huge_zero_pfn"] = U64_MAX if hz is None else hz
+    lo["huge_zero_pfn"] = ABSENT if hz is None else hz
     pob = S.value("page_offset_base", required=False)
     lo["page_offset_base"] = pob if pob is not None else (
         0xFF11000000000000 if vmci.pgtable_levels == 5 else 0xFFFF888000000000)
