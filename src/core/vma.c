@@ -130,17 +130,28 @@ static int maple_vma_visit(uint64_t first, uint64_t last, uint64_t entry, void *
 	return c->cb(&v, c->arg);
 }
 
+/* *val = the pointer at mm + off, which the layout has (known) or not:
+ * -PFS_ELAYOUT naming layout_what, or the read's error naming what. */
+static int mm_read_ptr(struct pfs_target *t, uint64_t mm, int known, uint64_t off,
+		       const char *layout_what, const char *what, uint64_t *val)
+{
+	int ret;
+
+	if (!known)
+		return pfs_target_fail(t, PFS_ELAYOUT, layout_what, mm);
+	ret = pfs_read_kvirt_u64(t, mm + off, val);
+	if (ret < 0)
+		return pfs_target_fail(t, -ret, what, mm);
+	return 0;
+}
+
 static int mm_ma_root(struct pfs_target *t, uint64_t mm, uint64_t *root)
 {
 	const struct pfs_layout *lo = t->lo;
-	int ret;
 
-	if (!pfs_layout_has(lo, mm_mm_mt) || !pfs_layout_has(lo, maple_tree_ma_root))
-		return pfs_target_fail(t, PFS_ELAYOUT, "mm_struct.mm_mt layout", mm);
-	ret = pfs_read_kvirt_u64(t, mm + (uint64_t)lo->mm_mm_mt + (uint64_t)lo->maple_tree_ma_root, root);
-	if (ret < 0)
-		return pfs_target_fail(t, -ret, "mm_struct.mm_mt.ma_root", mm);
-	return 0;
+	return mm_read_ptr(t, mm, pfs_layout_has(lo, mm_mm_mt) && pfs_layout_has(lo, maple_tree_ma_root),
+			   (uint64_t)lo->mm_mm_mt + (uint64_t)lo->maple_tree_ma_root,
+			   "mm_struct.mm_mt layout", "mm_struct.mm_mt.ma_root", root);
 }
 
 /* <= 6.0: mm->mmap, sorted by address through vm_next.  We require what
@@ -154,11 +165,10 @@ static int list_for_each_vma(struct pfs_target *t, uint64_t mm, pfs_vma_cb cb, v
 	uint64_t cur, prev_end = 0, count = 0;
 	int ret;
 
-	if (!pfs_layout_has(lo, vma_vm_next))
-		return pfs_target_fail(t, PFS_ELAYOUT, "vm_area_struct.vm_next layout", mm);
-	ret = pfs_read_kvirt_u64(t, mm + (uint64_t)lo->mm_mmap, &cur);
+	ret = mm_read_ptr(t, mm, pfs_layout_has(lo, vma_vm_next), (uint64_t)lo->mm_mmap,
+			  "vm_area_struct.vm_next layout", "mm_struct.mmap", &cur);
 	if (ret < 0)
-		return pfs_target_fail(t, -ret, "mm_struct.mmap", mm);
+		return ret;
 	while (cur) {
 		struct pfs_vma v;
 		uint64_t next;
@@ -262,11 +272,10 @@ int pfs_mm_pgd_phys(struct pfs_target *t, uint64_t mm, uint64_t *pgd_pa)
 	uint64_t pgd, dm_size;
 	int ret;
 
-	if (!pfs_layout_has(lo, mm_pgd))
-		return pfs_target_fail(t, PFS_ELAYOUT, "mm_struct.pgd layout", mm);
-	ret = pfs_read_kvirt_u64(t, mm + (uint64_t)lo->mm_pgd, &pgd);
+	ret = mm_read_ptr(t, mm, pfs_layout_has(lo, mm_pgd), (uint64_t)lo->mm_pgd,
+			  "mm_struct.pgd layout", "mm_struct.pgd", &pgd);
 	if (ret < 0)
-		return pfs_target_fail(t, -ret, "mm_struct.pgd", mm);
+		return ret;
 	/* pgd_alloc() (arch/x86/mm/pgtable.c) takes the table from the page
 	 * allocator, so mm->pgd is a direct-map address: __pa() is a
 	 * subtraction.  Anything else goes through the kernel's page tables. */
