@@ -12,9 +12,12 @@ int pfs_vma_is_special_mapping(const struct pfs_layout *lo, const struct pfs_vma
 {
 	if (!vma->ops)
 		return 0;
-	if (lo->special_mapping_vmops || lo->legacy_special_mapping_vmops)
-		return vma->ops == lo->special_mapping_vmops ||
-		       vma->ops == lo->legacy_special_mapping_vmops;
+	if (pfs_layout_has(lo, special_mapping_vmops) ||
+	    pfs_layout_has(lo, legacy_special_mapping_vmops))
+		return (pfs_layout_has(lo, special_mapping_vmops) &&
+			vma->ops == lo->special_mapping_vmops) ||
+		       (pfs_layout_has(lo, legacy_special_mapping_vmops) &&
+			vma->ops == lo->legacy_special_mapping_vmops);
 	/* symbol not supplied: _install_special_mapping() (mm/mmap.c) VMAs are the
 	 * anonymous ones (no vm_file) that have vm_ops; driver mappings have a
 	 * file, anonymous and shmem memory no ops or a file */

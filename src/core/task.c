@@ -54,9 +54,10 @@ static int task_read(struct pfs_target *t, uint64_t task, struct pfs_task *out)
 
 static int idr_available(const struct pfs_layout *lo)
 {
-	return lo->init_pid_ns && pfs_layout_has(lo, pidns_idr_xa_head) && pfs_layout_has(lo, xa_node_shift) &&
-	       pfs_layout_has(lo, xa_node_slots) && pfs_layout_has(lo, pid_tasks0) && pfs_layout_has(lo, task_pid_links0) &&
-	       lo->xa_chunk_size > 0 && lo->xa_chunk_size <= 256;
+	return pfs_layout_has(lo, init_pid_ns) && pfs_layout_has(lo, pidns_idr_xa_head) &&
+	       pfs_layout_has(lo, xa_node_shift) && pfs_layout_has(lo, xa_node_slots) &&
+	       pfs_layout_has(lo, pid_tasks0) && pfs_layout_has(lo, task_pid_links0) &&
+	       pfs_layout_has(lo, xa_chunk_size) && lo->xa_chunk_size > 0 && lo->xa_chunk_size <= 256;
 }
 
 struct seen {

@@ -320,14 +320,14 @@ def build_layout(source, vmci: VmcoreInfo, facts: Optional[Dict[str, str]] = Non
     lo["task_comm_len"] = T.array_len(K, "comm")
     # pid idr (optional): the fallback when the task list is broken, e.g.
     # a task_struct page filtered out of a makedumpfile dump
-    lo["init_pid_ns"] = S.address("init_pid_ns", required=False) or 0
+    lo["init_pid_ns"] = S.address("init_pid_ns", required=False) or ABSENT
     lo["pidns_idr_xa_head"] = T.off("struct pid_namespace", "idr.idr_rt.xa_head", required=False)
     lo["xa_node_shift"] = T.off("struct xa_node", "shift", required=False)
     lo["xa_node_slots"] = T.off("struct xa_node", "slots", required=False)
     try:
         lo["xa_chunk_size"] = T.array_len("struct xa_node", "slots")
     except Exception:
-        lo["xa_chunk_size"] = 0
+        lo["xa_chunk_size"] = ABSENT
     lo["pid_tasks0"] = T.off("struct pid", "tasks[0]", required=False)
     lo["pid_nr0"] = T.off("struct pid", "numbers[0].nr", required=False)
     lo["task_pid_links0"] = T.off(K, "pid_links[0]", required=False)
@@ -337,8 +337,9 @@ def build_layout(source, vmci: VmcoreInfo, facts: Optional[Dict[str, str]] = Non
     lo["path_dentry"] = T.off("struct path", "dentry", required=False)
     lo["dentry_d_name"] = T.off("struct dentry", "d_name", required=False)
     lo["qstr_name"] = T.off("struct qstr", "name", required=False)
-    lo["special_mapping_vmops"] = S.address("special_mapping_vmops", required=False) or 0
-    lo["legacy_special_mapping_vmops"] = S.address("legacy_special_mapping_vmops", required=False) or 0
+    lo["special_mapping_vmops"] = S.address("special_mapping_vmops", required=False) or ABSENT
+    lo["legacy_special_mapping_vmops"] = S.address("legacy_special_mapping_vmops",
+                                                   required=False) or ABSENT
     O = "struct vm_operations_struct"
     lo["vmops_access"] = T.off(O, "access", required=False)
     lo["vmops_find_special_page"] = T.first_off(O, ["find_special_page", "find_normal_page"],
