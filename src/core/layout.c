@@ -156,8 +156,8 @@ void pfs_layout_set_page_types(struct pfs_layout *lo, enum pfs_page_type_scheme 
 		 * (PageMemcgKmem(), include/linux/memcontrol.h), dropped
 		 * PG_kmemcg and renumbered PG_table to 0x200 */
 		lo->pgtype_table = v >= V(5, 11) ? 0x200 : 0x400;
-		lo->pgtype_hugetlb = 0;
-		lo->pgtype_slab = 0;
+		lo->pgtype_hugetlb = PFS_ABSENT;
+		lo->pgtype_slab = PFS_ABSENT;
 	}
 }
 

@@ -203,7 +203,7 @@ static int has_type(const struct pfs_layout *lo, uint32_t w)
 /* PageType(page, flag) (6.1) / page_type >> 24 == PGTY_x (6.12+) */
 static int page_type_is(const struct pfs_layout *lo, uint32_t w, uint32_t type)
 {
-	if (type == 0)
+	if (type == (uint32_t)PFS_ABSENT)
 		return 0;       /* this kernel has no such type */
 	if (lo->page_type_scheme == PFS_PGTYPE_PGTY)
 		return (w >> 24) == type;

@@ -109,9 +109,10 @@ static PyObject *mod_page_types(PyObject *m, PyObject *args)
 	lo.version_major = major;
 	lo.version_minor = minor;
 	pfs_layout_set_page_types(&lo, (enum pfs_page_type_scheme)scheme);
-	return Py_BuildValue("{sIsIsIsIsI}", "pgtype_buddy", lo.pgtype_buddy,
-			     "pgtype_offline", lo.pgtype_offline, "pgtype_table", lo.pgtype_table,
-			     "pgtype_slab", lo.pgtype_slab, "pgtype_hugetlb", lo.pgtype_hugetlb);
+	/* as ints: a type the kernel lacks is ABSENT (-1), as layout.py has it */
+	return Py_BuildValue("{sisisisisi}", "pgtype_buddy", (int)lo.pgtype_buddy,
+			     "pgtype_offline", (int)lo.pgtype_offline, "pgtype_table", (int)lo.pgtype_table,
+			     "pgtype_slab", (int)lo.pgtype_slab, "pgtype_hugetlb", (int)lo.pgtype_hugetlb);
 }
 
 static PyObject *mod_changed_json(PyObject *m, PyObject *args, PyObject *kwds)

@@ -726,7 +726,7 @@ def test_layout_facts_from_the_core():
     assert _core.page_types(_core.PGTYPE_6_1, 5, 10)["pgtype_table"] == 0x400
     assert _core.page_types(_core.PGTYPE_6_1, 5, 11) == {
         "pgtype_buddy": 0x80, "pgtype_offline": 0x100, "pgtype_table": 0x200,
-        "pgtype_slab": 0, "pgtype_hugetlb": 0}
+        "pgtype_slab": layout.ABSENT, "pgtype_hugetlb": layout.ABSENT}
     assert _core.page_types(_core.PGTYPE_PGTY, 6, 12)["pgtype_slab"] == 0xf5
     with pytest.raises(ValueError):
         _core.page_types(7, 6, 1)

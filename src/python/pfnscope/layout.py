@@ -243,10 +243,10 @@ def build_layout(source, vmci: VmcoreInfo, facts: Optional[Dict[str, str]] = Non
     if pgty and "PGTY_buddy" in pgty:
         lo["page_type_scheme"] = PGTYPE_PGTY
         lo["pgtype_buddy"] = pgty["PGTY_buddy"]
-        lo["pgtype_table"] = pgty.get("PGTY_table", 0)
-        lo["pgtype_slab"] = pgty.get("PGTY_slab", 0)
-        lo["pgtype_offline"] = pgty.get("PGTY_offline", 0)
-        lo["pgtype_hugetlb"] = pgty.get("PGTY_hugetlb", 0)
+        lo["pgtype_table"] = pgty.get("PGTY_table", ABSENT)
+        lo["pgtype_slab"] = pgty.get("PGTY_slab", ABSENT)
+        lo["pgtype_offline"] = pgty.get("PGTY_offline", ABSENT)
+        lo["pgtype_hugetlb"] = pgty.get("PGTY_hugetlb", ABSENT)
     else:
         lo["page_type_scheme"] = PGTYPE_6_1
         # the 6.1-era page_type bits of this version, from the core's one
@@ -269,7 +269,7 @@ def build_layout(source, vmci: VmcoreInfo, facts: Optional[Dict[str, str]] = Non
         raise LayoutError("enum pageflags", "type not found in the vmlinux debug info")
     for name in ("locked", "reserved", "head", "slab", "lru", "swapbacked", "swapcache",
                  "hwpoison", "private", "dirty", "uptodate", "mlocked"):
-        lo[f"pg_{name}"] = flags.get(f"PG_{name}", -1)
+        lo[f"pg_{name}"] = flags.get(f"PG_{name}", ABSENT)
     if lo["pg_head"] < 0 or lo["pg_reserved"] < 0:
         raise LayoutError("enum pageflags", "no PG_head/PG_reserved")
     lo["pageflag_names"] = pageflag_table(flags)
