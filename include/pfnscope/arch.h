@@ -71,4 +71,35 @@ void pfs_decode_entry(const struct pfs_layout *lo, uint64_t raw, unsigned level,
  * young/dirty, pte marker uffd-wp). */
 void pfs_decode_swp(const struct pfs_layout *lo, unsigned type, uint64_t offset, struct pfs_entry *e);
 
+/* What every decode starts from: entry v at level, nothing known yet. */
+static inline void pfs_decode_start(struct pfs_entry *e, uint64_t v, unsigned level)
+{
+	e->raw = v;
+	e->level = (uint8_t)level;
+	e->bits = 0;
+	e->pfn = PFS_NO_PFN;
+	e->swp_type = 0;
+	e->swp_offset = 0;
+}
+
+/* A bit of a raw entry and the PFS_E_* bit it stands for: each arch lists
+ * its own (x86_64.c, arm64.c), one line a bit, and decodes through
+ * pfs_decode_bits(). */
+struct pfs_entry_bit {
+	uint64_t hw;
+	uint32_t bit;
+};
+#define PFS_ENTRY_BITS_N(t) (sizeof(t) / sizeof((t)[0]))
+
+/* The PFS_E_* bits of raw entry v under table t of n bits. */
+static inline uint32_t pfs_decode_bits(uint64_t v, const struct pfs_entry_bit *t, unsigned n)
+{
+	uint32_t bits = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		if (v & t[i].hw)
+			bits |= t[i].bit;
+	return bits;
+}
+
 #endif

@@ -2,7 +2,8 @@
  * kallsyms_names (per symbol a length in tokens, then token bytes),
  * kallsyms_token_table/kallsyms_token_index (a token's string), in address
  * order with kallsyms_offsets.  A dump of a 6.0+ kernel names these tables in
- * VMCOREINFO (commit 5fd8fea935a1, "vmcoreinfo: include kallsyms symbols").
+ * VMCOREINFO (commit 5fd8fea935a1 ("vmcoreinfo: include kallsyms symbols")
+ * (in v6.0)).
  */
 #ifndef PFNSCOPE_KALLSYMS_H
 #define PFNSCOPE_KALLSYMS_H

@@ -8,11 +8,14 @@
  * gdb types, or by hand in unit tests); pfs_layout_validate() names the
  * first missing field.  The members are listed once, with what "absent"
  * means for each, in pfnscope/layout-fields.def.  Offsets are bytes;
- * PFS_ABSENT marks a field the target's types do not have (detect from
- * types, not from the version: distribution kernels backport).
+ * PFS_ABSENT marks a field the target does not have (detect from types,
+ * not from the version: distribution kernels backport).
  */
 #include <stdint.h>
 
+/* "Absent": all ones in the member's type (-1, UINT32_MAX, UINT64_MAX),
+ * the value no offset, bit number, pfn or address of a real kernel has.
+ * Assign it as is; test it only with pfs_layout_has(). */
 #define PFS_ABSENT (-1)
 
 enum pfs_arch { PFS_ARCH_X86_64 = 1, PFS_ARCH_ARM64 = 2 };
@@ -62,6 +65,16 @@ struct pfs_layout {
 	 * no name) */
 	const char *pageflag_names[PFS_MAX_PAGEFLAGS];
 };
+
+/* pfs_layout_has(lo, name): whether member name of *lo is known (not
+ * PFS_ABSENT), one function per member so the comparison is made in the
+ * member's own type. */
+#define PFS_LAYOUT_FIELD(type, name, init) \
+	static inline int pfs_layout_has_##name(const struct pfs_layout *lo) \
+	{ return lo->name != (type)PFS_ABSENT; }
+#include "pfnscope/layout-fields.def"
+#undef PFS_LAYOUT_FIELD
+#define pfs_layout_has(lo, name) pfs_layout_has_##name(lo)
 
 /* Give every field its init value of layout-fields.def (absent, or the
  * x86-64 default) and no page flag names. */

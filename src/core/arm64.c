@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * arm64, 4 KiB granule: 48-bit VA (4 levels) and 52-bit VA with FEAT_LPA2
- * (5 levels, v6.9 "arm64: Enable LPA2 at boot if supported by the system"):
+ * (5 levels, commit 9684ec186f8f ("arm64: Enable LPA2 at boot if supported
+ * by the system") (in v6.9)):
  * arch/arm64/include/asm/pgtable-hwdef.h, pgtable-prot.h, pgtable.h,
  * memory.h.  lo->va_bits is the size the CPU runs (vabits_actual, 64 -
  * TCR_EL1.T1SZ): a 52-bit kernel on a CPU without LPA2 runs 48-bit VAs, 4
@@ -26,6 +27,15 @@
 #define A_ADDR_LPA2 0x0003fffffffff000ull /* LPA2: OA[49:12] in bits 49:12 */
 #define A_SWP_EXCLUSIVE (1ull << 2)
 #define A_SWP_UFFD_WP   (1ull << 3)     /* 6.10+ */
+
+/* the bits of a valid entry that stand for themselves */
+static const struct pfs_entry_bit arm64_bits[] = {
+	{ A_DBM, PFS_E_WRITE },
+	{ A_USER, PFS_E_USER },
+	{ A_AF, PFS_E_ACCESSED },
+	{ A_UXN, PFS_E_NX },
+	{ A_SPECIAL, PFS_E_SPECIAL },
+};
 
 /*
  * Output (or next-table) address of a descriptor.  With LPA2 (TCR_EL1.DS,
@@ -88,12 +98,7 @@ static int arm64_classify(const struct pfs_layout *lo, uint64_t raw, unsigned le
 
 static void arm64_decode(const struct pfs_layout *lo, uint64_t v, unsigned level, struct pfs_entry *e)
 {
-	e->raw = v;
-	e->level = (uint8_t)level;
-	e->bits = 0;
-	e->pfn = PFS_NO_PFN;
-	e->swp_type = 0;
-	e->swp_offset = 0;
+	pfs_decode_start(e, v, level);
 
 	if (v == 0) {
 		e->kind = PFS_KIND_NONE;
@@ -124,22 +129,13 @@ static void arm64_decode(const struct pfs_layout *lo, uint64_t v, unsigned level
 		e->bits |= PFS_E_LEAF;
 	}
 	e->pfn = pa >> 12;
-	if (v & A_DBM)
-		e->bits |= PFS_E_WRITE;
-	if (v & A_USER)
-		e->bits |= PFS_E_USER;
-	if (v & A_AF)
-		e->bits |= PFS_E_ACCESSED;
+	e->bits |= pfs_decode_bits(v, arm64_bits, PFS_ENTRY_BITS_N(arm64_bits));
 	/* pte_dirty(): software dirty, or hardware dirty (DBM && !RDONLY) */
 	if ((v & A_DIRTY) || ((v & A_DBM) && !(v & A_RDONLY)))
 		e->bits |= PFS_E_DIRTY;
 	if (!(v & A_NG) && (v & A_VALID))
 		e->bits |= PFS_E_GLOBAL;
-	if (v & A_UXN)
-		e->bits |= PFS_E_NX;
-	if (v & A_SPECIAL)
-		e->bits |= PFS_E_SPECIAL;
-	if (lo->devmap_bit > 0 && (v & (1ull << lo->devmap_bit)))
+	if (pfs_layout_has(lo, devmap_bit) && (v & (1ull << lo->devmap_bit)))
 		e->bits |= PFS_E_DEVMAP;
 	if (new_format(lo) && (v & A_BIT58))
 		e->bits |= PFS_E_UFFD_WP;
@@ -156,9 +152,10 @@ static void arm64_decode(const struct pfs_layout *lo, uint64_t v, unsigned level
 
 /*
  * Kernel virtual -> physical through swapper_pg_dir (TTBR1_EL1), 4 KiB
- * granule, VA_BITS 48: four levels (Arm ARM lookup levels 0-3 = our
+ * granule: with 48-bit VAs four levels (Arm ARM lookup levels 0-3 = our
  * P4D/PUD/PMD/PTE, 9 VA bits each from bit 12, so the indexing is the
- * same as x86-64's 4-level walk).  Descriptors, pgtable-hwdef.h:
+ * same as x86-64's 4-level walk), with LPA2's 52-bit VAs a fifth (level
+ * -1 = our PGD, 16 entries).  Descriptors, pgtable-hwdef.h:
  *   bits[1:0] 0b11  PUD_TYPE_TABLE / PMD_TYPE_TABLE at levels 0-2,
  *                   PTE_TYPE_PAGE at level 3;
  *   bits[1:0] 0b01  PUD_TYPE_SECT / PMD_TYPE_SECT: a 1 GiB (level 1) or
@@ -166,8 +163,8 @@ static void arm64_decode(const struct pfs_layout *lo, uint64_t v, unsigned level
  *                   and at level 0 without FEAT_LPA2;
  *   bit 0 clear     invalid: translation fault;
  * output address bits[47:12] (PTE_ADDR_LOW), aligned down to the block
- * size for blocks.  52-bit PAs (FEAT_LPA's PTE_ADDR_HIGH bits[15:12] with
- * 64K pages, or LPA2's bits[9:8]) are not decoded.
+ * size for blocks, and with LPA2 OA[51:50] in bits[9:8] (arm64_oa());
+ * FEAT_LPA's PTE_ADDR_HIGH bits[15:12] with 64K pages are not decoded.
  *
  * swapper_pg_dir's own PA, arch/arm64/include/asm/memory.h
  * __virt_to_phys_nodebug(): a linear-map address
@@ -177,7 +174,7 @@ static void arm64_decode(const struct pfs_layout *lo, uint64_t v, unsigned level
  * __kimg_to_phys = va - kimage_voffset (swapper_pg_dir is a kernel-image
  * symbol, so this is __pa_symbol()).  5.4 .. 5.10 tested the bit
  * VA_BITS - 1 instead: the same set of TTBR1 addresses at 48 bits.
- * Translations are cached like x86_64.c's (pfs_kv_cache_*).
+ * pfs_kvirt_to_phys() (kvirt.c) caches the translations, for every arch.
  */
 #define A_TYPE_MASK  3ull
 #define A_TYPE_BLOCK 1ull   /* PMD_TYPE_SECT / PUD_TYPE_SECT */
@@ -192,7 +189,7 @@ static int arm64_va_to_pa_lm_or_kimg(const struct pfs_layout *lo, uint64_t va, u
 	uint64_t lm_size = lo->page_offset_base >= 0 - (1ull << 48) ? 1ull << 47
 			   : (0 - (1ull << 47)) - lo->page_offset_base;
 	if (lo->page_offset_base && va - lo->page_offset_base < lm_size) {
-		if (lo->phys_offset == UINT64_MAX)
+		if (!pfs_layout_has(lo, phys_offset))
 			return -1;
 		*pa = va - lo->page_offset_base + lo->phys_offset;
 		return 0;

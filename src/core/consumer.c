@@ -21,7 +21,8 @@ static int fault_can_fix(const struct pfs_entry *e)
 	       e->kind == PFS_KIND_MARKER || e->kind == PFS_KIND_PROTNONE;
 }
 
-/* pfn_valid(), from the decoded page when there is one */
+/* pfn_valid() (include/linux/mmzone.h), from the decoded page when there
+ * is one */
 static int pfn_valid(const struct pfs_layout *lo, const struct pfs_entry *e)
 {
 	switch (e->page.state) {

@@ -12,10 +12,13 @@ int pfs_vma_is_special_mapping(const struct pfs_layout *lo, const struct pfs_vma
 {
 	if (!vma->ops)
 		return 0;
-	if (lo->special_mapping_vmops || lo->legacy_special_mapping_vmops)
-		return vma->ops == lo->special_mapping_vmops ||
-		       vma->ops == lo->legacy_special_mapping_vmops;
-	/* symbol not supplied: _install_special_mapping() VMAs are the
+	if (pfs_layout_has(lo, special_mapping_vmops) ||
+	    pfs_layout_has(lo, legacy_special_mapping_vmops))
+		return (pfs_layout_has(lo, special_mapping_vmops) &&
+			vma->ops == lo->special_mapping_vmops) ||
+		       (pfs_layout_has(lo, legacy_special_mapping_vmops) &&
+			vma->ops == lo->legacy_special_mapping_vmops);
+	/* symbol not supplied: _install_special_mapping() (mm/mmap.c) VMAs are the
 	 * anonymous ones (no vm_file) that have vm_ops; driver mappings have a
 	 * file, anonymous and shmem memory no ops or a file */
 	return !vma->file;
@@ -35,7 +38,7 @@ static int is_zero(const struct pfs_layout *lo, const struct pfs_entry *e)
 {
 	if (e->pfn == lo->zero_pfn)
 		return 1;
-	if (lo->huge_zero_pfn != UINT64_MAX && (e->pfn & ~511ull) == lo->huge_zero_pfn)
+	if (pfs_layout_has(lo, huge_zero_pfn) && (e->pfn & ~511ull) == lo->huge_zero_pfn)
 		return 1;
 	return page_ok(e) && (e->page.bits & PFS_PG_ZERO);
 }

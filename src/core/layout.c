@@ -29,11 +29,13 @@ void pfs_layout_init(struct pfs_layout *lo)
  *   then SWP_PTE_MARKER, then SWP_SWAPIN_ERROR.
  * Generations (all options y, as in Debian):
  *   <= 5.13  device 2 (private w/r), migration 2 (r/w)          5.4: 27,28-29,30-31
- *   5.14     device 4 (+ exclusive w/r, "mm: device exclusive memory access")
+ *   5.14     device 4 (+ exclusive w/r, commit b756a3b5e7ea ("mm: device
+ *            exclusive memory access"))
  *                                                               5.15: 25,26-27,28-31
  *   5.19     migration 3 (+ read_exclusive), PTE_MARKER 1
  *   6.0      SWAPIN_ERROR 1                                     6.1: 22,23-25,26-29,30,31
- *   6.2      SWAPIN_ERROR becomes a pte marker ("mm: use pte markers for swap errors")
+ *   6.2      SWAPIN_ERROR becomes a pte marker, commit 15520a3f0469 ("mm: use pte
+ *            markers for swap errors")
  *                                                               6.6 = 6.12: 23,24-26,27-30,31
  *   6.15     device exclusive is one type (SWP_DEVICE_NUM 3)     7.2: 24,25-27,28-30,31
  * SWP_DEVICE_NUM is 0 without CONFIG_DEVICE_PRIVATE, as in Debian's 6.1
@@ -56,7 +58,7 @@ static void set_swap_types2(struct pfs_layout *lo, unsigned v, int dev, int no_m
 		lo->swp_migration_read_exclusive = max + hwp + 1;
 		lo->swp_migration_write = max + hwp + 2;
 	} else {
-		lo->swp_migration_read_exclusive = -1;
+		lo->swp_migration_read_exclusive = PFS_ABSENT;
 		lo->swp_migration_write = max + hwp + 1;
 	}
 	lo->swp_device_write = max + hwp + mig;
@@ -67,18 +69,18 @@ static void set_swap_types2(struct pfs_layout *lo, unsigned v, int dev, int no_m
 	} else if (dev == 3) {
 		lo->swp_device_exclusive_write = lo->swp_device_exclusive_read = max + hwp + mig + 2;
 	} else if (dev == 0) {
-		lo->swp_device_write = lo->swp_device_read = -1;
-		lo->swp_device_exclusive_write = lo->swp_device_exclusive_read = -1;
+		lo->swp_device_write = lo->swp_device_read = PFS_ABSENT;
+		lo->swp_device_exclusive_write = lo->swp_device_exclusive_read = PFS_ABSENT;
 	} else {
-		lo->swp_device_exclusive_write = lo->swp_device_exclusive_read = -1;
+		lo->swp_device_exclusive_write = lo->swp_device_exclusive_read = PFS_ABSENT;
 	}
-	lo->swp_pte_marker = marker ? max + hwp + mig + dev : -1;
-	lo->swp_swapin_error = swapin ? max + hwp + mig + dev + marker : -1;
+	lo->swp_pte_marker = marker ? max + hwp + mig + dev : PFS_ABSENT;
+	lo->swp_swapin_error = swapin ? max + hwp + mig + dev + marker : PFS_ABSENT;
 
 	/* include/linux/swapops.h PTE_MARKER_* */
-	lo->pte_marker_uffd_wp = v >= V(5, 19) ? 1 : -1;
-	lo->pte_marker_poisoned = v >= V(6, 2) ? 2 : -1;   /* SWAPIN_ERROR, renamed POISONED 6.5 */
-	lo->pte_marker_guard = v >= V(6, 13) ? 4 : -1;
+	lo->pte_marker_uffd_wp = v >= V(5, 19) ? 1 : PFS_ABSENT;
+	lo->pte_marker_poisoned = v >= V(6, 2) ? 2 : PFS_ABSENT;   /* SWAPIN_ERROR, renamed POISONED 6.5 */
+	lo->pte_marker_guard = v >= V(6, 13) ? 4 : PFS_ABSENT;
 }
 
 static void set_swap_types(struct pfs_layout *lo, unsigned v, int dev)
@@ -149,12 +151,13 @@ void pfs_layout_set_page_types(struct pfs_layout *lo, enum pfs_page_type_scheme 
 	} else {
 		lo->pgtype_buddy = 0x80;
 		lo->pgtype_offline = 0x100;
-		/* until 5.10 PG_kmemcg was 0x200 and PG_table 0x400; 5.11
-		 * ("mm: Convert page kmemcg type to a page memcg flag") dropped
+		/* include/linux/page-flags.h: until v5.10 PG_kmemcg was 0x200
+		 * and PG_table 0x400; v5.11 made kmemcg a memcg_data flag
+		 * (PageMemcgKmem(), include/linux/memcontrol.h), dropped
 		 * PG_kmemcg and renumbered PG_table to 0x200 */
 		lo->pgtype_table = v >= V(5, 11) ? 0x200 : 0x400;
-		lo->pgtype_hugetlb = 0;
-		lo->pgtype_slab = 0;
+		lo->pgtype_hugetlb = PFS_ABSENT;
+		lo->pgtype_slab = PFS_ABSENT;
 	}
 }
 
@@ -180,14 +183,14 @@ void pfs_layout_set_version(struct pfs_layout *lo, unsigned major, unsigned mino
 
 	if (lo->arch == PFS_ARCH_ARM64) {
 		/* arch/arm64/include/asm/pgtable-prot.h: PTE_DEVMAP bit 57 until 6.16 */
-		lo->devmap_bit = v >= V(6, 17) ? -1 : 57;
-		lo->saved_dirty_bit = -1;
+		lo->devmap_bit = v >= V(6, 17) ? PFS_ABSENT : 57;
+		lo->saved_dirty_bit = PFS_ABSENT;
 	} else {
 		/* arch/x86/include/asm/pgtable_types.h: _PAGE_BIT_DEVMAP =
 		 * _PAGE_BIT_SOFTW4 (58) until 6.5; 6.6 (shadow stacks) moved it to
 		 * 57 and made 58 _PAGE_BIT_SAVED_DIRTY; 6.17 removed devmap. */
-		lo->devmap_bit = v >= V(6, 17) ? -1 : v >= V(6, 6) ? 57 : 58;
-		lo->saved_dirty_bit = v >= V(6, 6) ? 58 : -1;
+		lo->devmap_bit = v >= V(6, 17) ? PFS_ABSENT : v >= V(6, 6) ? 57 : 58;
+		lo->saved_dirty_bit = v >= V(6, 6) ? 58 : PFS_ABSENT;
 	}
 	set_swap_types(lo, v, swp_device_num(v));
 
@@ -196,9 +199,44 @@ void pfs_layout_set_version(struct pfs_layout *lo, unsigned major, unsigned mino
 			      v >= V(6, 2) ? PFS_MAPCOUNT_ENTIRE : PFS_MAPCOUNT_COMPOUND;
 }
 
+/* Members every supported kernel has, in the order pfs_layout_validate()
+ * checks them, with the name it gives the first one missing. */
+struct need {
+	int (*has)(const struct pfs_layout *lo);
+	const char *what;
+};
+#define HAS(member, what) { pfs_layout_has_##member, what }
+static const struct need page_needs[] = {
+	HAS(page_flags, "page.flags"), HAS(page_refcount, "page._refcount"),
+	HAS(page_mapcount, "page._mapcount"), HAS(page_mapping, "page.mapping"),
+	HAS(page_compound_head, "page.compound_head"),
+	HAS(pg_reserved, "PG_reserved"), HAS(pg_head, "PG_head"),
+};
+static const struct need vma_needs[] = {
+	HAS(mem_section_section_mem_map, "mem_section.section_mem_map"),
+	HAS(vma_vm_start, "vm_area_struct.vm_start"), HAS(vma_vm_end, "vm_area_struct.vm_end"),
+	HAS(vma_vm_flags, "vm_area_struct.vm_flags"), HAS(vma_vm_pgoff, "vm_area_struct.vm_pgoff"),
+	HAS(vma_vm_mm, "vm_area_struct.vm_mm"), HAS(vma_vm_ops, "vm_area_struct.vm_ops"),
+	HAS(mm_pgd, "mm_struct.pgd"),
+};
+static const struct need maple_needs[] = {
+	HAS(maple_range64_pivot, "maple_range_64.pivot"), HAS(maple_range64_slot, "maple_range_64.slot"),
+	HAS(maple_arange64_pivot, "maple_arange_64.pivot"),
+	HAS(maple_arange64_slot, "maple_arange_64.slot"),
+};
+static const struct need task_needs[] = {
+	HAS(task_tasks, "task_struct.tasks"), HAS(task_pid, "task_struct.pid"),
+	HAS(task_tgid, "task_struct.tgid"), HAS(task_mm, "task_struct.mm"),
+	HAS(task_comm, "task_struct.comm"),
+};
+#undef HAS
+
 int pfs_layout_validate(const struct pfs_layout *lo, const char **missing)
 {
 #define NEED(cond, name) do { if (!(cond)) { if (missing) *missing = name; return -1; } } while (0)
+#define NEED_ALL(needs) \
+	for (size_t i_ = 0; i_ < sizeof(needs) / sizeof(needs[0]); i_++) \
+		NEED(needs[i_].has(lo), needs[i_].what)
 	NEED(lo->arch == PFS_ARCH_X86_64 || lo->arch == PFS_ARCH_ARM64, "arch");
 	NEED(lo->version_major != 0, "version");
 	NEED(lo->vnp_profile >= PFS_VNP_LE_6_11 && lo->vnp_profile <= PFS_VNP_6_18, "vnp_profile");
@@ -209,63 +247,44 @@ int pfs_layout_validate(const struct pfs_layout *lo, const char **missing)
 		NEED((lo->pgtable_levels == 4 && lo->va_bits == 48) ||
 		     (lo->pgtable_levels == 5 && lo->va_bits == 52), "va_bits/pgtable_levels (arm64: 48/4 or 52/5)");
 		NEED(lo->kimage_voffset != 0, "kimage_voffset");
-		NEED(lo->phys_offset != UINT64_MAX, "phys_offset");
+		NEED(pfs_layout_has(lo, phys_offset), "phys_offset");
 	}
 	NEED(lo->max_swapfiles > 0 && lo->max_swapfiles <= 32, "max_swapfiles");
 	NEED(lo->page_offset_base != 0, "page_offset_base");
 	NEED(lo->vmemmap_base != 0, "vmemmap_base");
 	NEED(lo->init_top_pgt != 0, "init_top_pgt");
 	NEED(lo->start_kernel_map != 0, "start_kernel_map");
-	NEED(lo->highest_memmap_pfn != UINT64_MAX, "highest_memmap_pfn");
-	NEED(lo->zero_pfn != UINT64_MAX, "zero_pfn");
+	NEED(pfs_layout_has(lo, highest_memmap_pfn), "highest_memmap_pfn");
+	NEED(pfs_layout_has(lo, zero_pfn), "zero_pfn");
 	NEED(lo->mem_section != 0, "mem_section");
 	NEED(lo->page_size != 0, "page_size");
-	NEED(lo->page_flags != PFS_ABSENT, "page.flags");
-	NEED(lo->page_refcount != PFS_ABSENT, "page._refcount");
-	NEED(lo->page_mapcount != PFS_ABSENT, "page._mapcount");
-	NEED(lo->page_mapping != PFS_ABSENT, "page.mapping");
-	NEED(lo->page_compound_head != PFS_ABSENT, "page.compound_head");
-	NEED(lo->pg_reserved >= 0, "PG_reserved");
-	NEED(lo->pg_head >= 0, "PG_head");
+	NEED_ALL(page_needs);
 	NEED(lo->page_type_scheme != 0, "page_type_scheme");
 	NEED(lo->mapcount_scheme != 0, "mapcount_scheme");
 	switch (lo->mapcount_scheme) {
 	case PFS_MAPCOUNT_COMPOUND:
-		NEED(lo->page_compound_mapcount != PFS_ABSENT, "page.compound_mapcount");
+		NEED(pfs_layout_has(lo, page_compound_mapcount), "page.compound_mapcount");
 		break;
 	case PFS_MAPCOUNT_ENTIRE:
-		NEED(lo->folio_entire_mapcount != PFS_ABSENT, "folio._entire_mapcount");
+		NEED(pfs_layout_has(lo, folio_entire_mapcount), "folio._entire_mapcount");
 		break;
 	case PFS_MAPCOUNT_LARGE:
-		NEED(lo->folio_large_mapcount != PFS_ABSENT, "folio._large_mapcount");
+		NEED(pfs_layout_has(lo, folio_large_mapcount), "folio._large_mapcount");
 		break;
 	}
 	NEED(lo->mem_section_size != 0, "sizeof(struct mem_section)");
-	NEED(lo->mem_section_section_mem_map != PFS_ABSENT, "mem_section.section_mem_map");
-	NEED(lo->vma_vm_start != PFS_ABSENT, "vm_area_struct.vm_start");
-	NEED(lo->vma_vm_end != PFS_ABSENT, "vm_area_struct.vm_end");
-	NEED(lo->vma_vm_flags != PFS_ABSENT, "vm_area_struct.vm_flags");
-	NEED(lo->vma_vm_pgoff != PFS_ABSENT, "vm_area_struct.vm_pgoff");
-	NEED(lo->vma_vm_mm != PFS_ABSENT, "vm_area_struct.vm_mm");
-	NEED(lo->vma_vm_ops != PFS_ABSENT, "vm_area_struct.vm_ops");
-	NEED(lo->mm_pgd != PFS_ABSENT, "mm_struct.pgd");
-	NEED(lo->mm_mm_mt != PFS_ABSENT || lo->mm_mmap != PFS_ABSENT, "mm_struct.mm_mt");
-	if (lo->mm_mm_mt != PFS_ABSENT) {
-		NEED(lo->maple_tree_ma_root != PFS_ABSENT, "maple_tree.ma_root");
+	NEED_ALL(vma_needs);
+	NEED(pfs_layout_has(lo, mm_mm_mt) || pfs_layout_has(lo, mm_mmap), "mm_struct.mm_mt");
+	if (pfs_layout_has(lo, mm_mm_mt)) {
+		NEED(pfs_layout_has(lo, maple_tree_ma_root), "maple_tree.ma_root");
 		NEED(lo->maple_node_size != 0, "sizeof(struct maple_node)");
-		NEED(lo->maple_range64_pivot != PFS_ABSENT, "maple_range_64.pivot");
-		NEED(lo->maple_range64_slot != PFS_ABSENT, "maple_range_64.slot");
-		NEED(lo->maple_arange64_pivot != PFS_ABSENT, "maple_arange_64.pivot");
-		NEED(lo->maple_arange64_slot != PFS_ABSENT, "maple_arange_64.slot");
+		NEED_ALL(maple_needs);
 	} else {
-		NEED(lo->vma_vm_next != PFS_ABSENT, "vm_area_struct.vm_next");
+		NEED(pfs_layout_has(lo, vma_vm_next), "vm_area_struct.vm_next");
 	}
-	NEED(lo->task_tasks != PFS_ABSENT, "task_struct.tasks");
-	NEED(lo->task_pid != PFS_ABSENT, "task_struct.pid");
-	NEED(lo->task_tgid != PFS_ABSENT, "task_struct.tgid");
-	NEED(lo->task_mm != PFS_ABSENT, "task_struct.mm");
-	NEED(lo->task_comm != PFS_ABSENT, "task_struct.comm");
+	NEED_ALL(task_needs);
 	NEED(lo->init_task != 0, "init_task");
+#undef NEED_ALL
 #undef NEED
 	if (missing)
 		*missing = NULL;

@@ -100,8 +100,8 @@ static int mnode_read(struct pfs_target *t, uint64_t enode, uint64_t min, uint64
 	case PFS_MAPLE_LEAF_64:
 	case PFS_MAPLE_RANGE_64:
 		n->nslots = lo->maple_range64_slots > 0 ? (unsigned)lo->maple_range64_slots : 16;
-		n->piv_off = lo->maple_range64_pivot > 0 ? lo->maple_range64_pivot : 8;
-		n->slot_off = lo->maple_range64_slot > 0 ? lo->maple_range64_slot : 128;
+		n->piv_off = pfs_layout_has(lo, maple_range64_pivot) ? lo->maple_range64_pivot : 8;
+		n->slot_off = pfs_layout_has(lo, maple_range64_slot) ? lo->maple_range64_slot : 128;
 		/* struct maple_metadata sits in slot[nslots - 1] (pad[15]) */
 		meta = lo->maple_range64_meta > 0 ? lo->maple_range64_meta
 			: n->slot_off + 8 * (int32_t)(n->nslots - 1);
@@ -109,8 +109,8 @@ static int mnode_read(struct pfs_target *t, uint64_t enode, uint64_t min, uint64
 		break;
 	case PFS_MAPLE_ARANGE_64:
 		n->nslots = lo->maple_arange64_slots > 0 ? (unsigned)lo->maple_arange64_slots : 10;
-		n->piv_off = lo->maple_arange64_pivot > 0 ? lo->maple_arange64_pivot : 8;
-		n->slot_off = lo->maple_arange64_slot > 0 ? lo->maple_arange64_slot : 80;
+		n->piv_off = pfs_layout_has(lo, maple_arange64_pivot) ? lo->maple_arange64_pivot : 8;
+		n->slot_off = pfs_layout_has(lo, maple_arange64_slot) ? lo->maple_arange64_slot : 80;
 		/* after slot[10] and gap[10] */
 		meta = lo->maple_arange64_meta > 0 ? lo->maple_arange64_meta
 			: n->slot_off + 16 * (int32_t)n->nslots;

@@ -186,7 +186,7 @@ static int read_field(struct decode_ctx *c, uint64_t head_pfn, uint64_t off, voi
  * the _mapcount union member, as in 6.1 .. 6.12). */
 static uint32_t type_word(const struct decode_ctx *c, const unsigned char *pg)
 {
-	int32_t off = c->lo->page_page_type >= 0 ? c->lo->page_page_type : c->lo->page_mapcount;
+	int32_t off = pfs_layout_has(c->lo, page_page_type) ? c->lo->page_page_type : c->lo->page_mapcount;
 
 	return rd_u32(pg, off);
 }
@@ -203,7 +203,7 @@ static int has_type(const struct pfs_layout *lo, uint32_t w)
 /* PageType(page, flag) (6.1) / page_type >> 24 == PGTY_x (6.12+) */
 static int page_type_is(const struct pfs_layout *lo, uint32_t w, uint32_t type)
 {
-	if (type == 0)
+	if (type == (uint32_t)PFS_ABSENT)
 		return 0;       /* this kernel has no such type */
 	if (lo->page_type_scheme == PFS_PGTYPE_PGTY)
 		return (w >> 24) == type;
@@ -216,7 +216,7 @@ static int64_t own_mapcount(const struct decode_ctx *c, const unsigned char *pg)
 {
 	uint32_t w = rd_u32(pg, c->lo->page_mapcount);
 
-	if (c->lo->page_page_type < 0 && has_type(c->lo, w))
+	if (!pfs_layout_has(c->lo, page_page_type) && has_type(c->lo, w))
 		return 0;
 	return (int64_t)(int32_t)w + 1;
 }
@@ -237,7 +237,7 @@ static int buddy_candidate(struct decode_ctx *c, unsigned order, uint64_t cand)
 	/* unreadable memmap: not provably a free block */
 	if (pg && page_type_is(lo, type_word(c, pg), lo->pgtype_buddy)) {
 		/* buddy_order_unsafe(): READ_ONCE(page_private(page)) */
-		uint64_t bo = lo->page_private >= 0 ? rd_u64(pg, lo->page_private) : 0;
+		uint64_t bo = pfs_layout_has(lo, page_private) ? rd_u64(pg, lo->page_private) : 0;
 
 		res = bo >= order;
 	}
@@ -326,31 +326,33 @@ static void folio_load(struct decode_ctx *c, uint64_t head_pfn, const unsigned c
 
 		/* compound_order() / folio_order(): page[1].compound_order (to
 		 * 6.1) or folio._folio_order (6.1 .. 6.5) where the kernel has
-		 * them; from "mm: free up a word in the first tail page" (in
-		 * v6.6) the low byte of folio._flags_1.  6.1 has a _flags_1 too,
+		 * them; from commit ebc1baf5c9b4 ("mm: free up a word in the
+		 * first tail page") (in v6.6) the low byte of folio._flags_1.  6.1 has a _flags_1 too,
 		 * but there it is page[1].flags, not the order. */
-		if (lo->page_compound_order >= 0)
+		if (pfs_layout_has(lo, page_compound_order))
 			read_field(c, head_pfn, second_off(c, lo->page_compound_order), &order, 1);
-		else if (lo->folio_flags_1 >= 0)
+		else if (pfs_layout_has(lo, folio_flags_1))
 			read_field(c, head_pfn, second_off(c, lo->folio_flags_1), &order, 1);
 		fi->order = order;
-		/* folio_test_hugetlb(), by generation: the hugetlb page type
-		 * ("mm: turn folio_test_hugetlb into a PageType", in v6.9);
-		 * PG_hugetlb on page[1] ("mm: remove HUGETLB_PAGE_DTOR", in
-		 * v6.6); before, PageHuge(): compound_dtor == HUGETLB_PAGE_DTOR */
+		/* folio_test_hugetlb() (include/linux/page-flags.h), by
+		 * generation: the hugetlb page type, commit d99e3140a4d3 ("mm:
+		 * turn folio_test_hugetlb into a PageType") (in v6.9);
+		 * PG_hugetlb on page[1], commit 9c5ccf2db04b ("mm: remove
+		 * HUGETLB_PAGE_DTOR") (in v6.6); before, PageHuge()
+		 * (mm/hugetlb.c): compound_dtor == HUGETLB_PAGE_DTOR */
 		if (page_type_is(lo, fi->word, lo->pgtype_hugetlb)) {
 			fi->hugetlb = 1;
-		} else if (lo->pg_hugetlb_second > 0) {
+		} else if (pfs_layout_has(lo, pg_hugetlb_second)) {
 			uint64_t f1 = 0;
 
 			if (read_field(c, head_pfn, c->ps + (uint64_t)lo->page_flags, &f1, 8) == 0)
 				fi->hugetlb = test_pg(f1, lo->pg_hugetlb_second);
-		} else if (lo->page_compound_dtor > 0 && lo->hugetlb_page_dtor > 0 &&
+		} else if (pfs_layout_has(lo, page_compound_dtor) && pfs_layout_has(lo, hugetlb_page_dtor) &&
 			   read_field(c, head_pfn, second_off(c, lo->page_compound_dtor), &dtor, 1) == 0) {
 			fi->hugetlb = dtor == (uint8_t)lo->hugetlb_page_dtor;
 		}
 		/* PageDoubleMap(): PG_double_map on page[1] (PF_SECOND, <= 6.1) */
-		if (lo->pg_double_map > 0) {
+		if (pfs_layout_has(lo, pg_double_map)) {
 			uint64_t f1 = 0;
 
 			if (read_field(c, head_pfn, c->ps + (uint64_t)lo->page_flags, &f1, 8) == 0)
@@ -392,7 +394,7 @@ static void folio_load(struct decode_ctx *c, uint64_t head_pfn, const unsigned c
 
 			fi->entire = (int64_t)second_i32(c, head_pfn, lo->folio_entire_mapcount, &ok) + 1;
 			fi->mapcount = fi->entire;
-			if (lo->folio_nr_pages_mapped >= 0) {
+			if (pfs_layout_has(lo, folio_nr_pages_mapped)) {
 				int ok2 = 1;
 
 				mapped = second_i32(c, head_pfn, lo->folio_nr_pages_mapped, &ok2);
@@ -408,7 +410,7 @@ static void folio_load(struct decode_ctx *c, uint64_t head_pfn, const unsigned c
 		default:
 			/* 6.10+ folio_large_mapcount(): _large_mapcount + 1 */
 			fi->mapcount = (int64_t)second_i32(c, head_pfn, lo->folio_large_mapcount, &ok) + 1;
-			if (lo->folio_entire_mapcount >= 0) {
+			if (pfs_layout_has(lo, folio_entire_mapcount)) {
 				int ok2 = 1;
 				int32_t e = second_i32(c, head_pfn, lo->folio_entire_mapcount, &ok2);
 
@@ -556,8 +558,8 @@ static void decode_one(struct decode_ctx *c, uint64_t pfn, struct pfs_page_info 
 		out->bits |= PFS_PG_HWPOISON;
 	if (zone_device)
 		out->bits |= PFS_PG_ZONE_DEVICE;
-	if ((lo->zero_pfn != UINT64_MAX && pfn == lo->zero_pfn) ||
-	    (lo->huge_zero_pfn != UINT64_MAX &&
+	if ((pfs_layout_has(lo, zero_pfn) && pfn == lo->zero_pfn) ||
+	    (pfs_layout_has(lo, huge_zero_pfn) &&
 	     (pfn == lo->huge_zero_pfn || head_pfn == lo->huge_zero_pfn)))
 		out->bits |= PFS_PG_ZERO;
 	if (is_free_buddy_page(c, pfn))
@@ -609,15 +611,15 @@ void pfs_page_decode_run(struct pfs_target *t, uint64_t pfn, unsigned n, struct 
 		}
 	}
 	/* layout sanity: every struct page field we read lies in the struct */
-	if (!c->buf || !c->buf_ok || lo->page_flags < 0 || lo->page_refcount < 0 ||
-	    lo->page_mapcount < 0 || lo->page_mapping < 0 || lo->page_compound_head < 0 ||
+	if (!c->buf || !c->buf_ok || !pfs_layout_has(lo, page_flags) || !pfs_layout_has(lo, page_refcount) ||
+	    !pfs_layout_has(lo, page_mapcount) || !pfs_layout_has(lo, page_mapping) || !pfs_layout_has(lo, page_compound_head) ||
 	    (uint64_t)lo->page_flags + 8 > lo->page_size ||
 	    (uint64_t)lo->page_refcount + 4 > lo->page_size ||
 	    (uint64_t)lo->page_mapcount + 4 > lo->page_size ||
 	    (uint64_t)lo->page_mapping + 8 > lo->page_size ||
 	    (uint64_t)lo->page_compound_head + 8 > lo->page_size ||
-	    (lo->page_private >= 0 && (uint64_t)lo->page_private + 8 > lo->page_size) ||
-	    (lo->page_page_type >= 0 && (uint64_t)lo->page_page_type + 4 > lo->page_size)) {
+	    (pfs_layout_has(lo, page_private) && (uint64_t)lo->page_private + 8 > lo->page_size) ||
+	    (pfs_layout_has(lo, page_page_type) && (uint64_t)lo->page_page_type + 4 > lo->page_size)) {
 		for (i = 0; i < n; i++) {
 			memset(&out[i], 0, sizeof(out[i]));
 			out[i].state = PFS_PAGE_UNREADABLE;

@@ -46,7 +46,7 @@ static int section_load(struct pfs_target *t, struct pfs_section_cache *sc, uint
 	sc->nr = nr;
 	sc->word_state = 0;
 	sc->smm = sc->usage = 0;
-	if (lo->mem_section_size == 0 || lo->mem_section_section_mem_map < 0)
+	if (lo->mem_section_size == 0 || !pfs_layout_has(lo, mem_section_section_mem_map))
 		return sc->state = pfs_target_fail(t, PFS_ELAYOUT, "mem_section layout", nr);
 	if (nr >= nr_mem_sections(lo))
 		return sc->state = 0;
@@ -73,7 +73,7 @@ static int section_load(struct pfs_target *t, struct pfs_section_cache *sc, uint
 	}
 	ms = root_va + (nr % per_root) * lo->mem_section_size;
 	ret = pfs_read_kvirt_u64(t, ms + (uint64_t)lo->mem_section_section_mem_map, &sc->smm);
-	if (ret == 0 && lo->mem_section_usage >= 0)
+	if (ret == 0 && pfs_layout_has(lo, mem_section_usage))
 		ret = pfs_read_kvirt_u64(t, ms + (uint64_t)lo->mem_section_usage, &sc->usage);
 	if (ret < 0)
 		return sc->state = pfs_target_fail(t, -ret, "mem_section", ms);
@@ -105,7 +105,7 @@ int pfs_pfn_valid_cached(struct pfs_target *t, struct pfs_section_cache *sc, uin
 	if (sc->smm & SECTION_IS_EARLY)
 		return 1;
 	/* pfn_section_valid(): usage may be NULL (READ_ONCE in 6.8+) */
-	if (sc->usage == 0 || lo->usage_subsection_map < 0)
+	if (sc->usage == 0 || !pfs_layout_has(lo, usage_subsection_map))
 		return 0;
 	/* subsection_map_index() */
 	idx = (pfn & ((1ull << shift) - 1)) >> (shift > sub_shift ? sub_shift : 0);

@@ -22,7 +22,8 @@ size_t pfs_spte_scan(const uint64_t *table, unsigned level, uint64_t gfn0,
 		if (!(raw & PFS_SPTE_MMU_PRESENT))
 			continue;
 		struct pfs_spte_ref r = { gfn0 + ((uint64_t)i << shift), raw, i, (uint8_t)level };
-		/* is_last_spte(): level == PG_LEVEL_4K || is_large_pte() */
+		/* is_last_spte() (arch/x86/kvm/mmu/spte.h): level == PG_LEVEL_4K ||
+		 * is_large_pte() */
 		if (level == 1 || (raw & PFS_SPTE_PAGE_SIZE))
 			leaves[nl++] = r;
 		else if (children)

@@ -55,7 +55,7 @@ void pfs_decode_swp(const struct pfs_layout *lo, unsigned type, uint64_t offset,
 		e->pfn = pfn;
 	} else if (is(lo->swp_pte_marker, type)) {
 		e->kind = PFS_KIND_MARKER;
-		if (lo->pte_marker_uffd_wp > 0 && (offset & (uint64_t)lo->pte_marker_uffd_wp))
+		if (pfs_layout_has(lo, pte_marker_uffd_wp) && (offset & (uint64_t)lo->pte_marker_uffd_wp))
 			e->bits |= PFS_E_UFFD_WP;
 	} else if (is(lo->swp_swapin_error, type)) {
 		/* SWP_SWAPIN_ERROR (6.0, 6.1): became PTE_MARKER_SWAPIN_ERROR in 6.2 */

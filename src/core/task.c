@@ -25,7 +25,7 @@ static int task_read(struct pfs_target *t, uint64_t task, struct pfs_task *out)
 
 	memset(out, 0, sizeof(*out));
 	out->task = task;
-	if (lo->task_pid < 0 || lo->task_tgid < 0 || lo->task_mm < 0)
+	if (!pfs_layout_has(lo, task_pid) || !pfs_layout_has(lo, task_tgid) || !pfs_layout_has(lo, task_mm))
 		return pfs_target_fail(t, PFS_ELAYOUT, "task_struct layout", task);
 	ret = pfs_read_kvirt(t, task + (uint64_t)lo->task_pid, &pid, sizeof(pid));
 	if (!ret)
@@ -36,7 +36,7 @@ static int task_read(struct pfs_target *t, uint64_t task, struct pfs_task *out)
 		return pfs_target_fail(t, -ret, "task_struct", task);
 	out->pid = (int32_t)pid;
 	out->tgid = (int32_t)tgid;
-	if (lo->task_comm >= 0) {
+	if (pfs_layout_has(lo, task_comm)) {
 		comm_len = lo->task_comm_len ? lo->task_comm_len : 16;   /* TASK_COMM_LEN */
 		if (comm_len > sizeof(out->comm))
 			comm_len = sizeof(out->comm);
@@ -54,9 +54,10 @@ static int task_read(struct pfs_target *t, uint64_t task, struct pfs_task *out)
 
 static int idr_available(const struct pfs_layout *lo)
 {
-	return lo->init_pid_ns && lo->pidns_idr_xa_head >= 0 && lo->xa_node_shift >= 0 &&
-	       lo->xa_node_slots >= 0 && lo->pid_tasks0 >= 0 && lo->task_pid_links0 >= 0 &&
-	       lo->xa_chunk_size > 0 && lo->xa_chunk_size <= 256;
+	return pfs_layout_has(lo, init_pid_ns) && pfs_layout_has(lo, pidns_idr_xa_head) &&
+	       pfs_layout_has(lo, xa_node_shift) && pfs_layout_has(lo, xa_node_slots) &&
+	       pfs_layout_has(lo, pid_tasks0) && pfs_layout_has(lo, task_pid_links0) &&
+	       pfs_layout_has(lo, xa_chunk_size) && lo->xa_chunk_size > 0 && lo->xa_chunk_size <= 256;
 }
 
 struct seen {
@@ -118,7 +119,7 @@ static int idr_visit_pid(struct idr_walk *w, uint64_t pid)
 		tk.err = -ret;
 		tk.tgid = -1;
 		tk.pid = -1;
-		if (lo->pid_nr0 >= 0 && pfs_read_kvirt(w->t, pid + (uint64_t)lo->pid_nr0, &nr, 4) == 0)
+		if (pfs_layout_has(lo, pid_nr0) && pfs_read_kvirt(w->t, pid + (uint64_t)lo->pid_nr0, &nr, 4) == 0)
 			tk.pid = (int32_t)nr;
 		return w->cb(&tk, w->arg);
 	}
@@ -206,7 +207,7 @@ static int list_walk(struct pfs_target *t, pfs_task_cb cb, void *arg, struct see
 	struct pfs_task task;
 	int ret;
 
-	if (lo->init_task == 0 || lo->task_tasks < 0)
+	if (lo->init_task == 0 || !pfs_layout_has(lo, task_tasks))
 		return pfs_target_fail(t, PFS_ELAYOUT, "init_task / task_struct.tasks", 0);
 	head = lo->init_task + (uint64_t)lo->task_tasks;
 

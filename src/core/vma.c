@@ -37,7 +37,7 @@ int pfs_vma_read(struct pfs_target *t, uint64_t va, struct pfs_vma *out)
 	int ret;
 
 	memset(out, 0, sizeof(*out));
-	if (lo->vma_vm_start < 0 || lo->vma_vm_end < 0 || lo->vma_vm_flags < 0)
+	if (!pfs_layout_has(lo, vma_vm_start) || !pfs_layout_has(lo, vma_vm_end) || !pfs_layout_has(lo, vma_vm_flags))
 		return pfs_target_fail(t, PFS_ELAYOUT, "vm_area_struct layout", va);
 	/* One read covering every field we use (the VMA is one slab object). */
 	end = max_off(end, lo->vma_vm_start);
@@ -75,11 +75,11 @@ int pfs_vma_read(struct pfs_target *t, uint64_t va, struct pfs_vma *out)
 
 	/* Optional vm_ops members: a read failure only leaves them 0. */
 	if (out->ops) {
-		if (lo->vmops_access >= 0 &&
+		if (pfs_layout_has(lo, vmops_access) &&
 		    pfs_read_kvirt_u64(t, out->ops + (uint64_t)lo->vmops_access,
 				       &out->vm_ops_access) < 0)
 			out->vm_ops_access = 0;
-		if (lo->vmops_find_special_page >= 0 &&
+		if (pfs_layout_has(lo, vmops_find_special_page) &&
 		    pfs_read_kvirt_u64(t, out->ops + (uint64_t)lo->vmops_find_special_page,
 				       &out->vm_ops_find_special_page) < 0)
 			out->vm_ops_find_special_page = 0;
@@ -130,17 +130,28 @@ static int maple_vma_visit(uint64_t first, uint64_t last, uint64_t entry, void *
 	return c->cb(&v, c->arg);
 }
 
+/* *val = the pointer at mm + off, which the layout has (known) or not:
+ * -PFS_ELAYOUT naming layout_what, or the read's error naming what. */
+static int mm_read_ptr(struct pfs_target *t, uint64_t mm, int known, uint64_t off,
+		       const char *layout_what, const char *what, uint64_t *val)
+{
+	int ret;
+
+	if (!known)
+		return pfs_target_fail(t, PFS_ELAYOUT, layout_what, mm);
+	ret = pfs_read_kvirt_u64(t, mm + off, val);
+	if (ret < 0)
+		return pfs_target_fail(t, -ret, what, mm);
+	return 0;
+}
+
 static int mm_ma_root(struct pfs_target *t, uint64_t mm, uint64_t *root)
 {
 	const struct pfs_layout *lo = t->lo;
-	int ret;
 
-	if (lo->mm_mm_mt < 0 || lo->maple_tree_ma_root < 0)
-		return pfs_target_fail(t, PFS_ELAYOUT, "mm_struct.mm_mt layout", mm);
-	ret = pfs_read_kvirt_u64(t, mm + (uint64_t)lo->mm_mm_mt + (uint64_t)lo->maple_tree_ma_root, root);
-	if (ret < 0)
-		return pfs_target_fail(t, -ret, "mm_struct.mm_mt.ma_root", mm);
-	return 0;
+	return mm_read_ptr(t, mm, pfs_layout_has(lo, mm_mm_mt) && pfs_layout_has(lo, maple_tree_ma_root),
+			   (uint64_t)lo->mm_mm_mt + (uint64_t)lo->maple_tree_ma_root,
+			   "mm_struct.mm_mt layout", "mm_struct.mm_mt.ma_root", root);
 }
 
 /* <= 6.0: mm->mmap, sorted by address through vm_next.  We require what
@@ -154,11 +165,10 @@ static int list_for_each_vma(struct pfs_target *t, uint64_t mm, pfs_vma_cb cb, v
 	uint64_t cur, prev_end = 0, count = 0;
 	int ret;
 
-	if (lo->vma_vm_next < 0)
-		return pfs_target_fail(t, PFS_ELAYOUT, "vm_area_struct.vm_next layout", mm);
-	ret = pfs_read_kvirt_u64(t, mm + (uint64_t)lo->mm_mmap, &cur);
+	ret = mm_read_ptr(t, mm, pfs_layout_has(lo, vma_vm_next), (uint64_t)lo->mm_mmap,
+			  "vm_area_struct.vm_next layout", "mm_struct.mmap", &cur);
 	if (ret < 0)
-		return pfs_target_fail(t, -ret, "mm_struct.mmap", mm);
+		return ret;
 	while (cur) {
 		struct pfs_vma v;
 		uint64_t next;
@@ -168,7 +178,7 @@ static int list_for_each_vma(struct pfs_target *t, uint64_t mm, pfs_vma_cb cb, v
 		ret = pfs_vma_read(t, cur, &v);
 		if (ret < 0)
 			return ret;
-		if (lo->vma_vm_mm >= 0 && v.mm != mm)
+		if (pfs_layout_has(lo, vma_vm_mm) && v.mm != mm)
 			return pfs_target_fail(t, PFS_ECORRUPT, "VMA of another mm in vm_next list", cur);
 		if (count > 1 && v.start < prev_end)
 			return pfs_target_fail(t, PFS_ECORRUPT, "vm_next list out of order", cur);
@@ -192,12 +202,13 @@ int pfs_for_each_vma(struct pfs_target *t, uint64_t mm, pfs_vma_cb cb, void *arg
 	uint64_t root;
 	int ret;
 
-	if (t->lo->mm_mmap != PFS_ABSENT)
+	if (pfs_layout_has(t->lo, mm_mmap))
 		return list_for_each_vma(t, mm, cb, arg);
 	ret = mm_ma_root(t, mm, &root);
 	if (ret < 0)
 		return ret;
-	/* for_each_vma(): every entry of mm_mt, in address order */
+	/* for_each_vma() (include/linux/mm.h): every entry of mm_mt, in
+	 * address order */
 	ret = pfs_maple_for_each(t, root, 0, UINT64_MAX, maple_vma_visit, &c);
 	if (c.err)
 		return c.err;
@@ -228,7 +239,7 @@ int pfs_find_vma(struct pfs_target *t, uint64_t mm, uint64_t addr, struct pfs_vm
 	int ret;
 
 	memset(out, 0, sizeof(*out));
-	if (t->lo->mm_mmap != PFS_ABSENT) {
+	if (pfs_layout_has(t->lo, mm_mmap)) {
 		struct list_find_ctx c = { .addr = addr, .out = out };
 
 		ret = list_for_each_vma(t, mm, list_find_visit, &c);
@@ -261,14 +272,13 @@ int pfs_mm_pgd_phys(struct pfs_target *t, uint64_t mm, uint64_t *pgd_pa)
 	uint64_t pgd, dm_size;
 	int ret;
 
-	if (lo->mm_pgd < 0)
-		return pfs_target_fail(t, PFS_ELAYOUT, "mm_struct.pgd layout", mm);
-	ret = pfs_read_kvirt_u64(t, mm + (uint64_t)lo->mm_pgd, &pgd);
+	ret = mm_read_ptr(t, mm, pfs_layout_has(lo, mm_pgd), (uint64_t)lo->mm_pgd,
+			  "mm_struct.pgd layout", "mm_struct.pgd", &pgd);
 	if (ret < 0)
-		return pfs_target_fail(t, -ret, "mm_struct.pgd", mm);
-	/* pgd_alloc() takes the table from the page allocator, so mm->pgd is a
-	 * direct-map address: __pa() is a subtraction.  Anything else goes
-	 * through the kernel's page tables. */
+		return ret;
+	/* pgd_alloc() (arch/x86/mm/pgtable.c) takes the table from the page
+	 * allocator, so mm->pgd is a direct-map address: __pa() is a
+	 * subtraction.  Anything else goes through the kernel's page tables. */
 	dm_size = lo->max_physmem_bits ? 1ull << lo->max_physmem_bits : 1ull << 46;
 	if (lo->arch == PFS_ARCH_ARM64) {
 		/* arm64 __pa() adds PHYS_OFFSET: the arch's kernel translation

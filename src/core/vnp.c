@@ -21,10 +21,11 @@ static int is_zero_pfn(const struct pfs_layout *lo, uint64_t pfn)
 	return pfn == lo->zero_pfn;
 }
 
-/* is_huge_zero_pfn() (6.18): the pfn lies in the huge zero folio */
+/* is_huge_zero_pfn() (include/linux/huge_mm.h, 6.18): the pfn lies in the
+ * huge zero folio */
 static int is_huge_zero_pfn(const struct pfs_layout *lo, uint64_t pfn)
 {
-	return lo->huge_zero_pfn != UINT64_MAX && (pfn & ~511ull) == lo->huge_zero_pfn;
+	return pfs_layout_has(lo, huge_zero_pfn) && (pfn & ~511ull) == lo->huge_zero_pfn;
 }
 
 static void verdict(struct pfs_entry *e, int normal, unsigned reason)
@@ -120,7 +121,7 @@ static void vnp_pte_legacy(const struct pfs_layout *lo, const struct pfs_vma *vm
 			goto check_pfn;
 		if (special_vma_rules(lo, vma, e, pfn_valid))
 			return;
-		if (lo->devmap_bit >= 0 && (e->bits & PFS_E_DEVMAP)) {   /* pte_devmap(), <= 6.16 */
+		if (pfs_layout_has(lo, devmap_bit) && (e->bits & PFS_E_DEVMAP)) {   /* pte_devmap() (asm/pgtable.h), <= 6.16 */
 			verdict(e, 0, PFS_VNP_DEVMAP);
 			return;
 		}
@@ -169,11 +170,11 @@ static void vnp_pmd_legacy(const struct pfs_layout *lo, const struct pfs_vma *vm
 		verdict(e, 1, PFS_VNP_NOT_SPECIAL);
 		return;
 	}
-	if (lo->devmap_bit >= 0 && (e->bits & PFS_E_DEVMAP)) {   /* pmd_devmap() */
+	if (pfs_layout_has(lo, devmap_bit) && (e->bits & PFS_E_DEVMAP)) {   /* pmd_devmap() (asm/pgtable.h) */
 		verdict(e, 0, PFS_VNP_DEVMAP);
 		return;
 	}
-	if (lo->huge_zero_pfn != UINT64_MAX && e->pfn == lo->huge_zero_pfn) {  /* is_huge_zero_pmd */
+	if (pfs_layout_has(lo, huge_zero_pfn) && e->pfn == lo->huge_zero_pfn) {  /* is_huge_zero_pmd */
 		verdict(e, 0, PFS_VNP_HUGE_ZERO);
 		return;
 	}

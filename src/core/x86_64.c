@@ -30,6 +30,29 @@
 #define X_SWP_OFFSET_SHIFT 14    /* SWP_OFFSET_FIRST_BIT (_PAGE_BIT_PROTNONE + 1) + SWP_TYPE_BITS */
 
 /* __PHYSICAL_MASK_SHIFT 52; physical_mask also drops sme_me_mask */
+/* the bits of a present entry that stand for themselves */
+static const struct pfs_entry_bit x86_bits[] = {
+	{ X_RW, PFS_E_WRITE },
+	{ X_USER, PFS_E_USER },
+	{ X_PWT, PFS_E_PWT },
+	{ X_PCD, PFS_E_PCD },
+	{ X_A, PFS_E_ACCESSED },
+	{ X_D, PFS_E_DIRTY },
+	/* pte_special(); pmd_special/pud_special (6.12+) use the same bit */
+	{ X_SPECIAL, PFS_E_SPECIAL },
+	{ X_UFFD_WP, PFS_E_UFFD_WP },
+	{ X_SOFT_DIRTY, PFS_E_SOFT_DIRTY },
+	{ X_NX, PFS_E_NX },
+};
+
+/* the bits a swap entry keeps: pte_swp_soft_dirty(), pte_swp_uffd_wp(),
+ * pte_swp_exclusive() (arch/x86/include/asm/pgtable.h) */
+static const struct pfs_entry_bit x86_swp_bits[] = {
+	{ X_SWP_SOFT_DIRTY, PFS_E_SOFT_DIRTY },
+	{ X_SWP_UFFD_WP, PFS_E_UFFD_WP },
+	{ X_SWP_EXCLUSIVE, PFS_E_EXCLUSIVE },
+};
+
 static uint64_t phys_mask(const struct pfs_layout *lo)
 {
 	return ((1ull << 52) - 1) & ~lo->sme_mask;
@@ -66,12 +89,7 @@ static void x86_decode(const struct pfs_layout *lo, uint64_t v, unsigned level, 
 {
 	int huge = level >= PFS_LEVEL_PMD;
 
-	e->raw = v;
-	e->level = (uint8_t)level;
-	e->bits = 0;
-	e->pfn = PFS_NO_PFN;
-	e->swp_type = 0;
-	e->swp_offset = 0;
+	pfs_decode_start(e, v, level);
 
 	if ((v & ~(X_A | X_D)) == 0) {          /* pte_none */
 		e->kind = PFS_KIND_NONE;
@@ -83,12 +101,7 @@ static void x86_decode(const struct pfs_layout *lo, uint64_t v, unsigned level, 
 		 * (the offset is stored inverted: L1TF, pgtable_64.h) */
 		unsigned type = (unsigned)(v >> (64 - X_SWP_TYPE_BITS));
 		uint64_t offset = (~v << X_SWP_TYPE_BITS) >> X_SWP_OFFSET_SHIFT;
-		if (v & X_SWP_SOFT_DIRTY)
-			e->bits |= PFS_E_SOFT_DIRTY;
-		if (v & X_SWP_UFFD_WP)
-			e->bits |= PFS_E_UFFD_WP;
-		if (v & X_SWP_EXCLUSIVE)
-			e->bits |= PFS_E_EXCLUSIVE;
+		e->bits |= pfs_decode_bits(v, x86_swp_bits, PFS_ENTRY_BITS_N(x86_swp_bits));
 		pfs_decode_swp(lo, type, offset, e);
 		return;
 	}
@@ -106,36 +119,16 @@ static void x86_decode(const struct pfs_layout *lo, uint64_t v, unsigned level, 
 
 	if (leaf)
 		e->bits |= PFS_E_LEAF;
-	if (v & X_RW)
-		e->bits |= PFS_E_WRITE;
-	if (v & X_USER)
-		e->bits |= PFS_E_USER;
-	if (v & X_PWT)
-		e->bits |= PFS_E_PWT;
-	if (v & X_PCD)
-		e->bits |= PFS_E_PCD;
-	if (v & X_A)
-		e->bits |= PFS_E_ACCESSED;
-	if (v & X_D)
-		e->bits |= PFS_E_DIRTY;
+	e->bits |= pfs_decode_bits(v, x86_bits, PFS_ENTRY_BITS_N(x86_bits));
 	if ((v & X_G) && (v & X_P))
 		e->bits |= PFS_E_GLOBAL;
 	if (leaf ? (v & X_PAT_LARGE) : (v & X_PSE))
 		e->bits |= PFS_E_PAT;
-	/* pte_special(); pmd_special/pud_special (6.12+) use the same bit */
-	if (v & X_SPECIAL)
-		e->bits |= PFS_E_SPECIAL;
-	if (v & X_UFFD_WP)
-		e->bits |= PFS_E_UFFD_WP;
-	if (v & X_SOFT_DIRTY)
-		e->bits |= PFS_E_SOFT_DIRTY;
-	if (lo->devmap_bit > 0 && (v & (1ull << lo->devmap_bit)))
+	if (pfs_layout_has(lo, devmap_bit) && (v & (1ull << lo->devmap_bit)))
 		e->bits |= PFS_E_DEVMAP;
 	/* pte_dirty(): _PAGE_DIRTY_BITS = DIRTY | SAVED_DIRTY (6.6+) */
-	if (lo->saved_dirty_bit > 0 && (v & (1ull << lo->saved_dirty_bit)))
+	if (pfs_layout_has(lo, saved_dirty_bit) && (v & (1ull << lo->saved_dirty_bit)))
 		e->bits |= PFS_E_SAVED_DIRTY | PFS_E_DIRTY;
-	if (v & X_NX)
-		e->bits |= PFS_E_NX;
 }
 
 /*

@@ -69,15 +69,22 @@ static int id_arg(BtfObject *self, PyObject *arg, uint32_t *id)
 	return 1;
 }
 
-static PyObject *Btf_sizeof(BtfObject *self, PyObject *arg)
+/* fn(type arg) as an int, None when it is negative (the type has none) */
+static PyObject *id_size(BtfObject *self, PyObject *arg,
+			 int64_t (*fn)(const struct pfs_btf *btf, uint32_t id))
 {
 	uint32_t id;
 	if (!id_arg(self, arg, &id))
 		return NULL;
-	int64_t s = pfs_btf_sizeof(self->btf, id);
+	int64_t s = fn(self->btf, id);
 	if (s < 0)
 		Py_RETURN_NONE;
 	return PyLong_FromLongLong(s);
+}
+
+static PyObject *Btf_sizeof(BtfObject *self, PyObject *arg)
+{
+	return id_size(self, arg, pfs_btf_sizeof);
 }
 
 static PyObject *Btf_kind(BtfObject *self, PyObject *arg)
@@ -98,13 +105,7 @@ static PyObject *Btf_resolve(BtfObject *self, PyObject *arg)
 
 static PyObject *Btf_array_len(BtfObject *self, PyObject *arg)
 {
-	uint32_t id;
-	if (!id_arg(self, arg, &id))
-		return NULL;
-	int64_t n = pfs_btf_array_len(self->btf, id);
-	if (n < 0)
-		Py_RETURN_NONE;
-	return PyLong_FromLongLong(n);
+	return id_size(self, arg, pfs_btf_array_len);
 }
 
 static PyObject *Btf_offsetof(BtfObject *self, PyObject *args)
@@ -120,27 +121,46 @@ static PyObject *Btf_offsetof(BtfObject *self, PyObject *args)
 	return Py_BuildValue("(Kk)", (unsigned long long)off, (unsigned long)mt);
 }
 
-static PyObject *Btf_enumerators(BtfObject *self, PyObject *arg)
-{
+/* the enumerators or parameters of BTF type id, for pfs_py_list_build() */
+struct btf_members {
+	const struct pfs_btf *btf;
 	uint32_t id;
-	if (!id_arg(self, arg, &id))
+	int enumerators;
+};
+
+/* (name, value) of an enumerator, (name, type id) of a parameter */
+static PyObject *member_item(const void *ctx, size_t i)
+{
+	const struct btf_members *b = ctx;
+	const char *name;
+	int64_t value;
+	uint32_t type;
+
+	if (b->enumerators) {
+		pfs_btf_enumerator(b->btf, b->id, (int)i, &name, &value);
+		return Py_BuildValue("(sL)", name, (long long)value);
+	}
+	pfs_btf_param(b->btf, b->id, (int)i, &name, &type);
+	return Py_BuildValue("(sk)", name, (unsigned long)type);
+}
+
+/* [member_item(i) for each of the count(id) members of type arg], None
+ * when count says the type has no such members */
+static PyObject *member_list(BtfObject *self, PyObject *arg,
+			     int (*count)(const struct pfs_btf *btf, uint32_t id), int enumerators)
+{
+	struct btf_members b = { self->btf, 0, enumerators };
+	if (!id_arg(self, arg, &b.id))
 		return NULL;
-	int n = pfs_btf_enum_count(self->btf, id);
+	int n = count(self->btf, b.id);
 	if (n < 0)
 		Py_RETURN_NONE;
-	PyObject *list = PyList_New(n);
-	for (int i = 0; list && i < n; i++) {
-		const char *name;
-		int64_t v;
-		pfs_btf_enumerator(self->btf, id, i, &name, &v);
-		PyObject *t = Py_BuildValue("(sL)", name, (long long)v);
-		if (!t) {
-			Py_CLEAR(list);
-			break;
-		}
-		PyList_SET_ITEM(list, i, t);
-	}
-	return list;
+	return pfs_py_list_build((size_t)n, member_item, &b);
+}
+
+static PyObject *Btf_enumerators(BtfObject *self, PyObject *arg)
+{
+	return member_list(self, arg, pfs_btf_enum_count, 1);
 }
 
 static PyObject *Btf_find_func(BtfObject *self, PyObject *arg)
@@ -165,25 +185,7 @@ static PyObject *Btf_type_info(BtfObject *self, PyObject *arg)
 
 static PyObject *Btf_params(BtfObject *self, PyObject *arg)
 {
-	uint32_t id;
-	if (!id_arg(self, arg, &id))
-		return NULL;
-	int n = pfs_btf_param_count(self->btf, id);
-	if (n < 0)
-		Py_RETURN_NONE;
-	PyObject *list = PyList_New(n);
-	for (int i = 0; list && i < n; i++) {
-		const char *name;
-		uint32_t t;
-		pfs_btf_param(self->btf, id, i, &name, &t);
-		PyObject *o = Py_BuildValue("(sk)", name, (unsigned long)t);
-		if (!o) {
-			Py_CLEAR(list);
-			break;
-		}
-		PyList_SET_ITEM(list, i, o);
-	}
-	return list;
+	return member_list(self, arg, pfs_btf_param_count, 0);
 }
 
 static PyObject *Btf_nr_types(BtfObject *self, void *closure)
@@ -221,18 +223,10 @@ static PyGetSetDef Btf_getset[] = {
 	{ NULL, NULL, NULL, NULL, NULL }
 };
 
-static PyTypeObject BtfType = {
-	PyVarObject_HEAD_INIT(NULL, 0)
-	.tp_name = "pfnscope._core.Btf",
-	.tp_basicsize = sizeof(BtfObject),
-	.tp_flags = Py_TPFLAGS_DEFAULT,
-	.tp_doc = "Btf(data): the kernel's BTF type information (a vmlinux BTF blob)",
-	.tp_new = PyType_GenericNew,
-	.tp_init = (initproc)Btf_init,
-	.tp_dealloc = (destructor)Btf_dealloc,
-	.tp_methods = Btf_methods,
-	.tp_getset = Btf_getset,
-};
+static PyTypeObject BtfType = PFS_PY_TYPE(
+	"Btf", BtfObject, Py_TPFLAGS_DEFAULT, Btf_dealloc,
+	"Btf(data): the kernel's BTF type information (a vmlinux BTF blob)",
+	PFS_PY_TYPE_NEW(Btf_init), .tp_methods = Btf_methods, .tp_getset = Btf_getset);
 
 struct found_ctx {
 	PyObject *lists;   /* list (per wanted name) of lists of (index, type) */

@@ -131,17 +131,10 @@ static PyObject *Entry_get_consumers(EntryObject *self, void *c)
 {
 	(void)c;
 	PyObject *d = PyDict_New();
-	if (!d)
-		return NULL;
-	for (unsigned i = 0; i < PFS_C__COUNT; i++) {
-		PyObject *v = PyUnicode_FromString(pfs_consumer_verdict_name(self->e.consumers[i]));
-		if (!v || PyDict_SetItemString(d, pfs_consumer_name(i), v) < 0) {
-			Py_XDECREF(v);
-			Py_DECREF(d);
-			return NULL;
-		}
-		Py_DECREF(v);
-	}
+	for (unsigned i = 0; d && i < PFS_C__COUNT; i++)
+		if (pfs_py_dict_set(d, pfs_consumer_name(i),
+				    PyUnicode_FromString(pfs_consumer_verdict_name(self->e.consumers[i]))) < 0)
+			Py_CLEAR(d);
 	return d;
 }
 
@@ -259,15 +252,9 @@ static PyGetSetDef Entry_getset[] = {
 };
 #undef G
 
-PyTypeObject EntryType = {
-	PyVarObject_HEAD_INIT(NULL, 0)
-	.tp_name = "pfnscope._core.Entry",
-	.tp_basicsize = sizeof(EntryObject),
-	.tp_dealloc = (destructor)Entry_dealloc,
-	.tp_repr = (reprfunc)Entry_repr,
-	.tp_flags = Py_TPFLAGS_DEFAULT,
-	.tp_doc = "one page-table entry with pfnscope's verdicts (read-only)",
-	.tp_methods = Entry_methods,
-	.tp_getset = Entry_getset,
-};
+PyTypeObject EntryType = PFS_PY_TYPE(
+	"Entry", EntryObject, Py_TPFLAGS_DEFAULT, Entry_dealloc,
+	"one page-table entry with pfnscope's verdicts (read-only)",
+	.tp_repr = (reprfunc)Entry_repr, .tp_methods = Entry_methods,
+	.tp_getset = Entry_getset);
 

@@ -152,16 +152,10 @@ static PyGetSetDef File_getset[] = {
 	{ NULL, NULL, NULL, NULL, NULL }
 };
 
-PyTypeObject FileType = {
-	PyVarObject_HEAD_INIT(NULL, 0)
-	.tp_name = "pfnscope._core.File",
-	.tp_basicsize = sizeof(FileObject),
-	.tp_dealloc = (destructor)File_dealloc,
-	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
-	.tp_doc = "an open dump or RAM file read through the core's reader interface",
-	.tp_methods = File_methods,
-	.tp_getset = File_getset,
-};
+PyTypeObject FileType = PFS_PY_TYPE(
+	"File", FileObject, Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE, File_dealloc,
+	"an open dump or RAM file read through the core's reader interface",
+	.tp_methods = File_methods, .tp_getset = File_getset);
 
 /* ---- KdumpFile ---- */
 
@@ -193,12 +187,20 @@ static PyObject *str_or_none(const char *s)
 	return PyUnicode_DecodeUTF8(s, (Py_ssize_t)strlen(s), "replace");
 }
 
-static PyObject *KdumpFile_get_vmcoreinfo(FileObject *self, void *c)
+/* A string of the open dump, the getter's closure: which one. */
+struct kdump_str {
+	const char *(*get)(const struct pfs_kdump *k);
+};
+static const struct kdump_str kdump_vmcoreinfo = { pfs_kdump_vmcoreinfo };
+static const struct kdump_str kdump_arch = { pfs_kdump_arch };
+
+static PyObject *KdumpFile_get_str(FileObject *self, void *c)
 {
-	(void)c;
+	const struct kdump_str *s = c;
+
 	if (pfs_py_file_check(self))
 		return NULL;
-	return str_or_none(pfs_kdump_vmcoreinfo(self->file));
+	return str_or_none(s->get(self->file));
 }
 
 static PyObject *KdumpFile_get_format(FileObject *self, void *c)
@@ -209,14 +211,6 @@ static PyObject *KdumpFile_get_format(FileObject *self, void *c)
 	if (pfs_kdump_rebuilt(self->file))
 		return PyUnicode_FromFormat("%s (rebuilt from flattened)", pfs_kdump_format(self->file));
 	return str_or_none(pfs_kdump_format(self->file));
-}
-
-static PyObject *KdumpFile_get_arch(FileObject *self, void *c)
-{
-	(void)c;
-	if (pfs_py_file_check(self))
-		return NULL;
-	return str_or_none(pfs_kdump_arch(self->file));
 }
 
 /* None for a whole dump, else what is missing (see pfs_kdump_damage) */
@@ -281,9 +275,10 @@ static PyMethodDef KdumpFile_methods[] = {
 };
 
 static PyGetSetDef KdumpFile_getset[] = {
-	{ "vmcoreinfo", (getter)KdumpFile_get_vmcoreinfo, NULL, "raw VMCOREINFO text or None", NULL },
+	{ "vmcoreinfo", (getter)KdumpFile_get_str, NULL, "raw VMCOREINFO text or None",
+	  (void *)&kdump_vmcoreinfo },
 	{ "format", (getter)KdumpFile_get_format, NULL, "libkdumpfile file.format", NULL },
-	{ "arch", (getter)KdumpFile_get_arch, NULL, "arch.name", NULL },
+	{ "arch", (getter)KdumpFile_get_str, NULL, "arch.name", (void *)&kdump_arch },
 	{ "damage", (getter)KdumpFile_get_damage, NULL,
 	  "None for a whole dump, else a dict: message (one line), truncated, "
 	  "incomplete, missing_bytes, missing_pages, bad_descriptors, "
@@ -291,18 +286,11 @@ static PyGetSetDef KdumpFile_getset[] = {
 	{ NULL, NULL, NULL, NULL, NULL }
 };
 
-PyTypeObject KdumpFileType = {
-	PyVarObject_HEAD_INIT(NULL, 0)
-	.tp_name = "pfnscope._core.KdumpFile",
-	.tp_basicsize = sizeof(FileObject),
-	.tp_flags = Py_TPFLAGS_DEFAULT,
-	.tp_doc = "KdumpFile(path): a dump opened with libkdumpfile (physical reads)",
-	.tp_methods = KdumpFile_methods,
-	.tp_getset = KdumpFile_getset,
-	.tp_base = &FileType,
-	.tp_init = (initproc)KdumpFile_init,
-	.tp_new = PyType_GenericNew,
-};
+PyTypeObject KdumpFileType = PFS_PY_TYPE(
+	"KdumpFile", FileObject, Py_TPFLAGS_DEFAULT, NULL,
+	"KdumpFile(path): a dump opened with libkdumpfile (physical reads)",
+	PFS_PY_TYPE_NEW(KdumpFile_init), .tp_methods = KdumpFile_methods,
+	.tp_getset = KdumpFile_getset, .tp_base = &FileType);
 
 /* ---- RawFile ---- */
 
@@ -344,14 +332,7 @@ static PyGetSetDef RawFile_getset[] = {
 	{ NULL, NULL, NULL, NULL, NULL }
 };
 
-PyTypeObject RawFileType = {
-	PyVarObject_HEAD_INIT(NULL, 0)
-	.tp_name = "pfnscope._core.RawFile",
-	.tp_basicsize = sizeof(FileObject),
-	.tp_flags = Py_TPFLAGS_DEFAULT,
-	.tp_doc = "RawFile(path, low_size=3<<30, high_start=4<<30): raw guest RAM file",
-	.tp_getset = RawFile_getset,
-	.tp_base = &FileType,
-	.tp_init = (initproc)RawFile_init,
-	.tp_new = PyType_GenericNew,
-};
+PyTypeObject RawFileType = PFS_PY_TYPE(
+	"RawFile", FileObject, Py_TPFLAGS_DEFAULT, NULL,
+	"RawFile(path, low_size=3<<30, high_start=4<<30): raw guest RAM file",
+	PFS_PY_TYPE_NEW(RawFile_init), .tp_getset = RawFile_getset, .tp_base = &FileType);

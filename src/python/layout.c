@@ -20,11 +20,13 @@ struct field {
 	const char *name;
 	size_t off;
 	int type;
+	int (*has)(const struct pfs_layout *lo);   /* pfs_layout_has() */
 };
 
 static const struct field layout_fields[] = {
 #define PFS_LAYOUT_FIELD(type, name, init) \
-	{ #name, offsetof(struct pfs_layout, name), FTYPE(((struct pfs_layout *)0)->name) },
+	{ #name, offsetof(struct pfs_layout, name), FTYPE(((struct pfs_layout *)0)->name), \
+	  pfs_layout_has_##name },
 #include "pfnscope/layout-fields.def"
 #undef PFS_LAYOUT_FIELD
 };
@@ -274,46 +276,63 @@ static PyObject *Layout_get(LayoutObject *self, PyObject *arg)
 	return get_field(&self->lo, f);
 }
 
+/* {name: value} of every member of layout-fields.def */
+static PyObject *fields_dict(const struct pfs_layout *lo)
+{
+	PyObject *d = PyDict_New();
+
+	for (size_t i = 0; d && i < N_LAYOUT_FIELDS; i++)
+		if (pfs_py_dict_set(d, layout_fields[i].name, get_field(lo, &layout_fields[i])) < 0)
+			Py_CLEAR(d);
+	return d;
+}
+
+/* {name: value} of pfs_layout_init(): each field's default or PFS_ABSENT */
+static PyObject *Layout_initial(PyObject *cls, PyObject *noargs)
+{
+	struct pfs_layout lo;
+
+	(void)cls; (void)noargs;
+	pfs_layout_init(&lo);
+	return fields_dict(&lo);
+}
+
+static PyObject *Layout_has(LayoutObject *self, PyObject *arg)
+{
+	const char *name = PyUnicode_AsUTF8(arg);
+	if (!name)
+		return NULL;
+	const struct field *f = find_field(name);
+	if (!f) {
+		PyErr_Format(PyExc_KeyError, "%s", name);
+		return NULL;
+	}
+	return PyBool_FromLong(f->has(&self->lo));
+}
+
 static PyObject *Layout_as_dict(LayoutObject *self, PyObject *noargs)
 {
 	(void)noargs;
-	PyObject *d = PyDict_New();
-	if (!d)
-		return NULL;
-	for (size_t i = 0; i < N_LAYOUT_FIELDS; i++) {
-		PyObject *v = get_field(&self->lo, &layout_fields[i]);
-		if (!v || PyDict_SetItemString(d, layout_fields[i].name, v) < 0) {
-			Py_XDECREF(v); Py_DECREF(d);
-			return NULL;
-		}
-		Py_DECREF(v);
-	}
-	PyObject *v = pageflag_names_dict(&self->lo);
-	if (!v || PyDict_SetItemString(d, "pageflag_names", v) < 0) {
-		Py_XDECREF(v); Py_DECREF(d);
-		return NULL;
-	}
-	Py_DECREF(v);
+	PyObject *d = fields_dict(&self->lo);
+	if (d && pfs_py_dict_set(d, "pageflag_names", pageflag_names_dict(&self->lo)) < 0)
+		Py_CLEAR(d);
 	return d;
 }
 
 static PyMethodDef Layout_methods[] = {
 	{ "fields", (PyCFunction)Layout_fields, METH_NOARGS | METH_STATIC,
 	  "fields() -> list of accepted keys" },
+	{ "initial", (PyCFunction)Layout_initial, METH_NOARGS | METH_STATIC,
+	  "initial() -> dict: each field's value before it is filled (its default, or ABSENT)" },
 	{ "get", (PyCFunction)Layout_get, METH_O, "get(name) -> value" },
+	{ "has", (PyCFunction)Layout_has, METH_O,
+	  "has(name) -> bool: whether the field is known (not ABSENT, all ones in its C type)" },
 	{ "as_dict", (PyCFunction)Layout_as_dict, METH_NOARGS, "as_dict() -> dict of all fields" },
 	{ NULL, NULL, 0, NULL }
 };
 
-PyTypeObject LayoutType = {
-	PyVarObject_HEAD_INIT(NULL, 0)
-	.tp_name = "pfnscope._core.Layout",
-	.tp_basicsize = sizeof(LayoutObject),
-	.tp_dealloc = (destructor)Layout_dealloc,
-	.tp_flags = Py_TPFLAGS_DEFAULT,
-	.tp_doc = "Layout(dict): offsets, symbols and facts of one target kernel (struct pfs_layout)",
-	.tp_methods = Layout_methods,
-	.tp_init = (initproc)Layout_init,
-	.tp_new = PyType_GenericNew,
-};
+PyTypeObject LayoutType = PFS_PY_TYPE(
+	"Layout", LayoutObject, Py_TPFLAGS_DEFAULT, Layout_dealloc,
+	"Layout(dict): offsets, symbols and facts of one target kernel (struct pfs_layout)",
+	PFS_PY_TYPE_NEW(Layout_init), .tp_methods = Layout_methods);
 

@@ -50,6 +50,11 @@ static PyObject *mod_vma_json(PyObject *m, PyObject *args)
 	return buf_to_str(&b, 1);
 }
 
+static PyObject *name_item(const void *names, size_t i)
+{
+	return PyUnicode_FromString(((const char *const *)names)[i]);
+}
+
 static PyObject *mod_vma_flag_names(PyObject *m, PyObject *arg)
 {
 	(void)m;
@@ -59,16 +64,7 @@ static PyObject *mod_vma_flag_names(PyObject *m, PyObject *arg)
 	if (PyErr_Occurred())
 		return NULL;
 	size_t n = pfs_vma_flag_names(flags, names, 64);
-	PyObject *l = PyList_New((Py_ssize_t)n);
-	for (size_t i = 0; l && i < n; i++) {
-		PyObject *s = PyUnicode_FromString(names[i]);
-		if (!s) {
-			Py_CLEAR(l);
-			break;
-		}
-		PyList_SET_ITEM(l, (Py_ssize_t)i, s);
-	}
-	return l;
+	return pfs_py_list_build(n, name_item, names);
 }
 
 static PyObject *mod_table_header(PyObject *m, PyObject *args)
@@ -113,9 +109,10 @@ static PyObject *mod_page_types(PyObject *m, PyObject *args)
 	lo.version_major = major;
 	lo.version_minor = minor;
 	pfs_layout_set_page_types(&lo, (enum pfs_page_type_scheme)scheme);
-	return Py_BuildValue("{sIsIsIsIsI}", "pgtype_buddy", lo.pgtype_buddy,
-			     "pgtype_offline", lo.pgtype_offline, "pgtype_table", lo.pgtype_table,
-			     "pgtype_slab", lo.pgtype_slab, "pgtype_hugetlb", lo.pgtype_hugetlb);
+	/* as ints: a type the kernel lacks is ABSENT (-1), as layout.py has it */
+	return Py_BuildValue("{sisisisisi}", "pgtype_buddy", (int)lo.pgtype_buddy,
+			     "pgtype_offline", (int)lo.pgtype_offline, "pgtype_table", (int)lo.pgtype_table,
+			     "pgtype_slab", (int)lo.pgtype_slab, "pgtype_hugetlb", (int)lo.pgtype_hugetlb);
 }
 
 static PyObject *mod_changed_json(PyObject *m, PyObject *args, PyObject *kwds)
@@ -168,19 +165,17 @@ static PyObject *mod_changed_json(PyObject *m, PyObject *args, PyObject *kwds)
 	return buf_to_str(&b, 1);
 }
 
+static PyObject *spte_item(const void *refs, size_t i)
+{
+	const struct pfs_spte_ref *r = (const struct pfs_spte_ref *)refs + i;
+
+	return Py_BuildValue("(KiK)", (unsigned long long)r->gfn, (int)r->level,
+			     (unsigned long long)r->raw);
+}
+
 static PyObject *spte_list(const struct pfs_spte_ref *r, size_t n)
 {
-	PyObject *l = PyList_New((Py_ssize_t)n);
-	for (size_t i = 0; l && i < n; i++) {
-		PyObject *t = Py_BuildValue("(KiK)", (unsigned long long)r[i].gfn, (int)r[i].level,
-					    (unsigned long long)r[i].raw);
-		if (!t) {
-			Py_CLEAR(l);
-			break;
-		}
-		PyList_SET_ITEM(l, (Py_ssize_t)i, t);
-	}
-	return l;
+	return pfs_py_list_build(n, spte_item, r);
 }
 
 static PyObject *mod_spte_scan(PyObject *m, PyObject *args)
@@ -261,6 +256,30 @@ int pfs_py_list_append(PyObject *l, PyObject *item)
 	int ret = item ? PyList_Append(l, item) : -1;
 
 	Py_XDECREF(item);
+	return ret;
+}
+
+PyObject *pfs_py_list_build(size_t n, PyObject *(*item)(const void *ctx, size_t i),
+			    const void *ctx)
+{
+	PyObject *l = PyList_New((Py_ssize_t)n);
+
+	for (size_t i = 0; l && i < n; i++) {
+		PyObject *o = item(ctx, i);
+		if (!o) {
+			Py_CLEAR(l);
+			break;
+		}
+		PyList_SET_ITEM(l, (Py_ssize_t)i, o);
+	}
+	return l;
+}
+
+int pfs_py_dict_set(PyObject *d, const char *key, PyObject *v)
+{
+	int ret = v ? PyDict_SetItemString(d, key, v) : -1;
+
+	Py_XDECREF(v);
 	return ret;
 }
 

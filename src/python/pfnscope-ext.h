@@ -13,6 +13,21 @@
 
 #include "pfnscope/error.h"
 
+/* A type object of the module: its name in pfnscope._core, object
+ * struct, flags, dealloc (NULL: the base type's) and doc, then its other
+ * slots as designated initializers. */
+#define PFS_PY_TYPE(name, object, flags, dealloc, doc, ...) {	\
+	PyVarObject_HEAD_INIT(NULL, 0)				\
+	.tp_name = "pfnscope._core." name,			\
+	.tp_basicsize = sizeof(object),				\
+	.tp_dealloc = (destructor)(dealloc),			\
+	.tp_flags = (flags),					\
+	.tp_doc = (doc),					\
+	__VA_ARGS__						\
+}
+/* The slots of a type Python code can make: name(...) calls init. */
+#define PFS_PY_TYPE_NEW(init) .tp_init = (initproc)(init), .tp_new = PyType_GenericNew
+
 /* ---- error.c: struct pfs_error -> pfnscope.errors ---- */
 /* Add Error, OpenError, FaultError, CorruptError, DumpError to the module. */
 int pfs_py_error_init(PyObject *m);
@@ -28,6 +43,13 @@ PyObject *pfs_py_error_message(const char *message);
 /* Append item (a new reference, or NULL when making it failed) to list l
  * and drop it; 0, or -1 with an exception set. */
 int pfs_py_list_append(PyObject *l, PyObject *item);
+/* The list [item(ctx, 0), ..., item(ctx, n - 1)], each item a new
+ * reference or NULL on failure; NULL with the exception set if one fails. */
+PyObject *pfs_py_list_build(size_t n, PyObject *(*item)(const void *ctx, size_t i),
+			    const void *ctx);
+/* d[key] = v, dropping v (a new reference, or NULL when making it failed);
+ * 0, or -1 with an exception set. */
+int pfs_py_dict_set(PyObject *d, const char *key, PyObject *v);
 /* Ready type and add it to module m as name; 0 or -1. */
 int pfs_py_add_type(PyObject *m, const char *name, PyTypeObject *type);
 

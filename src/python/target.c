@@ -231,7 +231,9 @@ static PyObject *Target_read_kvirt(TargetObject *self, PyObject *args)
 	return target_read(self, args, 1);
 }
 
-static PyObject *Target_kvirt_to_phys(TargetObject *self, PyObject *arg)
+/* fn(target, arg) -> the physical address it gives */
+static PyObject *target_to_phys(TargetObject *self, PyObject *arg,
+				int (*fn)(struct pfs_target *t, uint64_t va, uint64_t *pa))
 {
 	unsigned long long va = PyLong_AsUnsignedLongLongMask(arg);
 	uint64_t pa = 0;
@@ -239,24 +241,25 @@ static PyObject *Target_kvirt_to_phys(TargetObject *self, PyObject *arg)
 
 	if (PyErr_Occurred() || tgt_enter(self))
 		return NULL;
-	CORE_CALL(self, r, pfs_kvirt_to_phys(&self->t, va, &pa, NULL));
+	CORE_CALL(self, r, fn(&self->t, va, &pa));
 	if (tgt_leave(self, r))
 		return NULL;
 	return PyLong_FromUnsignedLongLong(pa);
 }
 
+static int kvirt_to_phys(struct pfs_target *t, uint64_t va, uint64_t *pa)
+{
+	return pfs_kvirt_to_phys(t, va, pa, NULL);
+}
+
+static PyObject *Target_kvirt_to_phys(TargetObject *self, PyObject *arg)
+{
+	return target_to_phys(self, arg, kvirt_to_phys);
+}
+
 static PyObject *Target_pgd_phys(TargetObject *self, PyObject *arg)
 {
-	unsigned long long mm = PyLong_AsUnsignedLongLongMask(arg);
-	uint64_t pa = 0;
-	int r;
-
-	if (PyErr_Occurred() || tgt_enter(self))
-		return NULL;
-	CORE_CALL(self, r, pfs_mm_pgd_phys(&self->t, mm, &pa));
-	if (tgt_leave(self, r))
-		return NULL;
-	return PyLong_FromUnsignedLongLong(pa);
+	return target_to_phys(self, arg, pfs_mm_pgd_phys);
 }
 
 /* ---- growable C arrays filled by core callbacks (no Python inside) ---- */
@@ -281,18 +284,24 @@ static int vec_push(struct vec *v, const void *x)
 	return 0;
 }
 
+struct vec_conv {
+	const struct vec *v;
+	PyObject *(*conv)(const void *item);
+};
+
+static PyObject *vec_item(const void *ctx, size_t i)
+{
+	const struct vec_conv *c = ctx;
+
+	return c->conv((const char *)c->v->data + i * c->v->elem);
+}
+
 /* The list of conv(item) for the items of v, which it frees; NULL on error. */
 static PyObject *vec_list(struct vec *v, PyObject *(*conv)(const void *item))
 {
-	PyObject *l = PyList_New((Py_ssize_t)v->n);
-	for (size_t i = 0; l && i < v->n; i++) {
-		PyObject *t = conv((const char *)v->data + i * v->elem);
-		if (!t) {
-			Py_CLEAR(l);
-			break;
-		}
-		PyList_SET_ITEM(l, (Py_ssize_t)i, t);
-	}
+	struct vec_conv c = { v, conv };
+	PyObject *l = pfs_py_list_build(v->n, vec_item, &c);
+
 	free(v->data);
 	return l;
 }
@@ -321,20 +330,35 @@ static PyObject *task_tuple(const struct pfs_task *t)
 
 static PyObject *task_item(const void *t) { return task_tuple(t); }
 
-static PyObject *Target_tasks(TargetObject *self, PyObject *noargs)
+/* The tasks cb keeps, as a list of conv(task). */
+static PyObject *task_list(TargetObject *self, int (*cb)(const struct pfs_task *, void *),
+			   PyObject *(*conv)(const void *task))
 {
-	(void)noargs;
 	struct vec v = { NULL, 0, 0, sizeof(struct pfs_task) };
 	int r;
 
 	if (tgt_enter(self))
 		return NULL;
-	CORE_CALL(self, r, pfs_for_each_task(&self->t, task_cb, &v));
+	CORE_CALL(self, r, pfs_for_each_task(&self->t, cb, &v));
 	if (tgt_leave(self, r)) {
 		free(v.data);
 		return NULL;
 	}
-	return vec_list(&v, task_item);
+	return vec_list(&v, conv);
+}
+
+static PyObject *Target_tasks(TargetObject *self, PyObject *noargs)
+{
+	(void)noargs;
+	return task_list(self, task_cb, task_item);
+}
+
+static PyObject *unreadable_task_item(const void *task)
+{
+	const struct pfs_task *t = task;
+
+	return Py_BuildValue("(Kis)", (unsigned long long)t->task, (int)t->pid,
+			     pfs_strerror(t->err));
 }
 
 /* Leaders whose task_struct could not be read (found through the pid idr
@@ -342,30 +366,25 @@ static PyObject *Target_tasks(TargetObject *self, PyObject *noargs)
 static PyObject *Target_unreadable_tasks(TargetObject *self, PyObject *noargs)
 {
 	(void)noargs;
-	struct vec v = { NULL, 0, 0, sizeof(struct pfs_task) };
-	int r;
-
-	if (tgt_enter(self))
-		return NULL;
-	CORE_CALL(self, r, pfs_for_each_task(&self->t, unreadable_task_cb, &v));
-	if (tgt_leave(self, r)) {
-		free(v.data);
-		return NULL;
-	}
-	PyObject *l = PyList_New((Py_ssize_t)v.n);
-	for (size_t i = 0; l && i < v.n; i++) {
-		const struct pfs_task *t = (struct pfs_task *)v.data + i;
-		PyObject *o = Py_BuildValue("(Kis)", (unsigned long long)t->task, (int)t->pid,
-					    pfs_strerror(t->err));
-		if (!o) {
-			Py_CLEAR(l);
-			break;
-		}
-		PyList_SET_ITEM(l, (Py_ssize_t)i, o);
-	}
-	free(v.data);
-	return l;
+	return task_list(self, unreadable_task_cb, unreadable_task_item);
 }
+
+/* The end of a lookup that returned r: conv(found), None when nothing was
+ * found (-PFS_ENOENT), NULL with the error raised. */
+static PyObject *tgt_leave_found(TargetObject *self, int r, PyObject *(*conv)(const void *found),
+				 const void *found)
+{
+	if (r == -PFS_ENOENT) {
+		if (tgt_leave(self, 0))
+			return NULL;
+		Py_RETURN_NONE;
+	}
+	if (tgt_leave(self, r))
+		return NULL;
+	return conv(found);
+}
+
+static PyObject *vma_item(const void *v);
 
 static PyObject *Target_find_task(TargetObject *self, PyObject *arg)
 {
@@ -376,14 +395,7 @@ static PyObject *Target_find_task(TargetObject *self, PyObject *arg)
 	if ((pid == -1 && PyErr_Occurred()) || tgt_enter(self))
 		return NULL;
 	CORE_CALL(self, r, pfs_find_task(&self->t, (int32_t)pid, &task));
-	if (r == -PFS_ENOENT) {
-		if (tgt_leave(self, 0))
-			return NULL;
-		Py_RETURN_NONE;
-	}
-	if (tgt_leave(self, r))
-		return NULL;
-	return task_tuple(&task);
+	return tgt_leave_found(self, r, task_item, &task);
 }
 
 static PyObject *vma_tuple(const struct pfs_vma *v);
@@ -481,14 +493,7 @@ static PyObject *Target_find_vma(TargetObject *self, PyObject *args)
 	if (!PyArg_ParseTuple(args, "KK:find_vma", &mm, &addr) || tgt_enter(self))
 		return NULL;
 	CORE_CALL(self, r, pfs_find_vma(&self->t, mm, addr, &vma));
-	if (r == -PFS_ENOENT) {
-		if (tgt_leave(self, 0))
-			return NULL;
-		Py_RETURN_NONE;
-	}
-	if (tgt_leave(self, r))
-		return NULL;
-	return vma_tuple(&vma);
+	return tgt_leave_found(self, r, vma_item, &vma);
 }
 
 static PyObject *Target_vma_diagnoses(TargetObject *self, PyObject *arg)
@@ -565,6 +570,34 @@ static int walk_root(PyObject *pgd_o, uint64_t *pgd)
 	return 1;
 }
 
+struct entries {
+	const struct pfs_entry *e;
+	LayoutObject *layout;
+};
+
+static PyObject *entry_item(const void *ctx, size_t i)
+{
+	const struct entries *es = ctx;
+
+	return entry_new(&es->e[i], es->layout);
+}
+
+/* The walk of walk() and walk_write(), between tgt_enter and tgt_leave:
+ * mm's own pgd unless one was given (need_pgd 0), then [start, end) of v. */
+static int target_walk(TargetObject *self, uint64_t mm, int need_pgd, uint64_t pgd,
+		       struct pfs_vma *v, uint64_t start, uint64_t end, unsigned flags,
+		       pfs_entry_cb cb, void *arg)
+{
+	int r = 0;
+
+	vma_complete(self, v);
+	if (need_pgd)
+		CORE_CALL(self, r, pfs_mm_pgd_phys(&self->t, mm, &pgd));
+	if (r == 0 && start < end)
+		CORE_CALL(self, r, pfs_walk_vma(&self->t, pgd, v, start, end, flags, cb, arg));
+	return r;
+}
+
 static PyObject *Target_walk(TargetObject *self, PyObject *args, PyObject *kwds)
 {
 	static char *kwlist[] = { "mm", "vma", "start", "end", "flags", "pgd", "pfns", NULL };
@@ -584,25 +617,13 @@ static PyObject *Target_walk(TargetObject *self, PyObject *args, PyObject *kwds)
 	need_pgd = walk_root(pgd_o, &pgd);
 	if (need_pgd < 0 || tgt_enter(self))
 		return NULL;
-	vma_complete(self, &v);
-	if (need_pgd)
-		CORE_CALL(self, r, pfs_mm_pgd_phys(&self->t, mm, &pgd));
-	if (r == 0 && start < end)
-		CORE_CALL(self, r, pfs_walk_vma(&self->t, pgd, &v, start, end, flags,
-						entry_collect_cb, &col));
+	r = target_walk(self, mm, need_pgd, pgd, &v, start, end, flags, entry_collect_cb, &col);
 	if (tgt_leave(self, r)) {
 		free(col.vec.data);
 		return NULL;
 	}
-	PyObject *l = PyList_New((Py_ssize_t)col.vec.n);
-	for (size_t i = 0; l && i < col.vec.n; i++) {
-		PyObject *e = entry_new((struct pfs_entry *)col.vec.data + i, self->layout);
-		if (!e) {
-			Py_CLEAR(l);
-			break;
-		}
-		PyList_SET_ITEM(l, (Py_ssize_t)i, e);
-	}
+	struct entries es = { col.vec.data, self->layout };
+	PyObject *l = pfs_py_list_build(col.vec.n, entry_item, &es);
 	free(col.vec.data);
 	return l;
 }
@@ -739,12 +760,7 @@ static PyObject *Target_walk_write(TargetObject *self, PyObject *args, PyObject 
 		free(w);
 		return NULL;
 	}
-	vma_complete(self, &v);
-	if (need_pgd)
-		CORE_CALL(self, r, pfs_mm_pgd_phys(&self->t, mm, &pgd));
-	if (r == 0 && start < end)
-		CORE_CALL(self, r, pfs_walk_vma(&self->t, pgd, &v, start, end, flags,
-						entry_write_cb, w));
+	r = target_walk(self, mm, need_pgd, pgd, &v, start, end, flags, entry_write_cb, w);
 	if (r == 0 && (w->mode == WM_SUM_JSON || w->mode == WM_SUM_TABLE))
 		r = pfs_summary_flush(&w->sum);
 	if (w->mode != WM_COUNT) {
@@ -773,13 +789,9 @@ static PyObject *Target_walk_write(TargetObject *self, PyObject *args, PyObject 
 	for (unsigned d = 0; counts && d < PFS_D__COUNT; d++) {
 		if (!w->diag_counts[d])
 			continue;
-		PyObject *n = PyLong_FromUnsignedLongLong(w->diag_counts[d]);
-		if (!n || PyDict_SetItemString(counts, pfs_diag_name(d), n) < 0) {
-			Py_XDECREF(n);
+		if (pfs_py_dict_set(counts, pfs_diag_name(d),
+				    PyLong_FromUnsignedLongLong(w->diag_counts[d])) < 0)
 			Py_CLEAR(counts);
-			break;
-		}
-		Py_DECREF(n);
 	}
 	PyObject *ret = counts ? Py_BuildValue("(KKN)", (unsigned long long)w->entries,
 					       (unsigned long long)w->sum.runs, counts)
@@ -858,16 +870,8 @@ static PyGetSetDef Target_getset[] = {
 	{ NULL, NULL, NULL, NULL, NULL }
 };
 
-PyTypeObject TargetType = {
-	PyVarObject_HEAD_INIT(NULL, 0)
-	.tp_name = "pfnscope._core.Target",
-	.tp_basicsize = sizeof(TargetObject),
-	.tp_dealloc = (destructor)Target_dealloc,
-	.tp_flags = Py_TPFLAGS_DEFAULT,
-	.tp_doc = "Target(layout, reader): one kernel image to inspect",
-	.tp_methods = Target_methods,
-	.tp_getset = Target_getset,
-	.tp_init = (initproc)Target_init,
-	.tp_new = PyType_GenericNew,
-};
+PyTypeObject TargetType = PFS_PY_TYPE(
+	"Target", TargetObject, Py_TPFLAGS_DEFAULT, Target_dealloc,
+	"Target(layout, reader): one kernel image to inspect",
+	PFS_PY_TYPE_NEW(Target_init), .tp_methods = Target_methods, .tp_getset = Target_getset);
 

@@ -102,7 +102,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	v.pgoff = (uint64_t)data[9] | (uint64_t)data[10] << 8 | (uint64_t)data[11] << 16 | (uint64_t)data[12] << 24;
 	v.start = BASE + (((uint64_t)data[13] | (uint64_t)data[14] << 8 | (uint64_t)data[15] << 16) << 12);
 	v.end = v.start + (((uint64_t)data[16] | (uint64_t)(data[17] & 0x0f) << 8) + 1) * 4096;
-	v.ops = (v.vm_flags & 0x800) ? kp->lo.special_mapping_vmops : 0;
+	v.ops = (v.vm_flags & 0x800) && pfs_layout_has(&kp->lo, special_mapping_vmops) ?
+		kp->lo.special_mapping_vmops : 0;
 	v.vm_ops_access = v.vm_flags >> 63;
 
 	for (size_t off = 18; off + 11 <= size; off += 11) {

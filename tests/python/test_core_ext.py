@@ -268,6 +268,26 @@ def test_layout_errors_and_fields(mock):
     assert lo.as_dict()["mm_pgd"] == mock.fields["mm_pgd"]
 
 
+def test_layout_absent_is_one_value(mock):
+    """ABSENT is all ones in the field's C type, whatever the field; has()
+    is the C pfs_layout_has()."""
+    init = _core.Layout.initial()
+    assert set(init) | {"pageflag_names"} == set(_core.Layout.fields())
+    assert init["page_flags"] == -1                   # int32_t offset
+    assert init["huge_zero_pfn"] == (1 << 64) - 1     # uint64_t pfn
+    assert init["pg_double_map"] == -1                # int bit number
+    assert init["pgtable_levels"] == 4                # a default, not absent
+    lo = _core.Layout(dict(mock.fields, huge_zero_pfn=-1, pg_double_map=-1,
+                           page_compound_dtor=-1))
+    for name in ("huge_zero_pfn", "pg_double_map", "page_compound_dtor"):
+        assert not lo.has(name), name
+    assert lo.get("huge_zero_pfn") == (1 << 64) - 1
+    lo = _core.Layout(dict(mock.fields, huge_zero_pfn=0, pg_double_map=0))
+    assert lo.has("huge_zero_pfn") and lo.has("pg_double_map") and lo.has("page_flags")
+    with pytest.raises(KeyError):
+        lo.has("no_such")
+
+
 # ---------------------------------------------------------------- walks
 
 def test_walk_entries_and_json(mock):
@@ -706,7 +726,7 @@ def test_layout_facts_from_the_core():
     assert _core.page_types(_core.PGTYPE_6_1, 5, 10)["pgtype_table"] == 0x400
     assert _core.page_types(_core.PGTYPE_6_1, 5, 11) == {
         "pgtype_buddy": 0x80, "pgtype_offline": 0x100, "pgtype_table": 0x200,
-        "pgtype_slab": 0, "pgtype_hugetlb": 0}
+        "pgtype_slab": layout.ABSENT, "pgtype_hugetlb": layout.ABSENT}
     assert _core.page_types(_core.PGTYPE_PGTY, 6, 12)["pgtype_slab"] == 0xf5
     with pytest.raises(ValueError):
         _core.page_types(7, 6, 1)

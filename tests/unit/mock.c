@@ -525,7 +525,7 @@ static void fill_layout(struct mock_kernel *k, int levels, unsigned major, unsig
 
 	lo->highest_memmap_pfn = MOCK_RAM_PFNS - 1;
 	lo->zero_pfn = (MOCK_PHYS_BASE >> 12) + 0x1800; /* empty_zero_page in .bss */
-	lo->huge_zero_pfn = UINT64_MAX;
+	lo->huge_zero_pfn = PFS_ABSENT;
 	lo->sparsemem_extreme = 1;
 	lo->section_size_bits = 27;
 	lo->pfn_section_shift = 15;

@@ -83,7 +83,7 @@ TEST(diag_clean_cases_have_no_findings)
 	vdso.file = 0;
 	CHECK_EQ(D(&lo, &vdso, P, RAM, 0, OK, PFS_PG_RESERVED, 3, 2, 3), 0);
 	/* the same without the symbol: anonymous VMA with vm_ops */
-	lo.special_mapping_vmops = 0;
+	lo.special_mapping_vmops = PFS_ABSENT;
 	CHECK_EQ(D(&lo, &vdso, P, RAM, 0, OK, PFS_PG_RESERVED, 3, 2, 3), 0);
 	/* hugetlb: not judged */
 	struct pfs_vma ht = V(ANON | PFS_VM_HUGETLB);

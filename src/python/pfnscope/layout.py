@@ -16,8 +16,9 @@ from typing import Callable, Dict, List, Optional
 from .errors import LayoutError
 from .vmcoreinfo import VmcoreInfo
 
-# PFS_ABSENT, what an offset the kernel lacks is (include/pfnscope/layout.h;
-# include/pfnscope/layout-fields.def says what absent is for every field)
+# PFS_ABSENT (include/pfnscope/layout.h): the value of any field the kernel
+# lacks, an offset, a bit number or a pfn alike (the extension stores it as
+# all ones in the field's C type; Layout.has() tests it)
 ABSENT = -1
 U64_MAX = (1 << 64) - 1
 START_KERNEL_MAP = 0xFFFFFFFF80000000
@@ -168,7 +169,7 @@ def build_layout(source, vmci: VmcoreInfo, facts: Optional[Dict[str, str]] = Non
         zp = (ezp - START_KERNEL_MAP + lo["phys_base"]) >> 12
     lo["zero_pfn"] = zp
     hz = S.value("huge_zero_pfn", required=False)
-    lo["huge_zero_pfn"] = U64_MAX if hz is None else hz
+    lo["huge_zero_pfn"] = ABSENT if hz is None else hz
     pob = S.value("page_offset_base", required=False)
     lo["page_offset_base"] = pob if pob is not None else (
         0xFF11000000000000 if vmci.pgtable_levels == 5 else 0xFFFF888000000000)
@@ -224,8 +225,8 @@ def build_layout(source, vmci: VmcoreInfo, facts: Optional[Dict[str, str]] = Non
     dtor = _first_present(T, [(P, "compound_dtor"), (F, "_folio_dtor")])
     dtors = T.enumerators("enum compound_dtor_id") or {}
     hdtor = dtors.get("HUGETLB_PAGE_DTOR", vmci.number("HUGETLB_PAGE_DTOR"))
-    lo["page_compound_dtor"] = dtor if dtor != ABSENT and hdtor is not None else 0
-    lo["hugetlb_page_dtor"] = hdtor if dtor != ABSENT and hdtor is not None else 0
+    lo["page_compound_dtor"] = dtor if dtor != ABSENT and hdtor is not None else ABSENT
+    lo["hugetlb_page_dtor"] = hdtor if dtor != ABSENT and hdtor is not None else ABSENT
     lo["folio_entire_mapcount"] = T.off(F, "_entire_mapcount", required=False)
     lo["folio_nr_pages_mapped"] = T.off(F, "_nr_pages_mapped", required=False)
     lo["folio_large_mapcount"] = T.off(F, "_large_mapcount", required=False)
@@ -241,10 +242,10 @@ def build_layout(source, vmci: VmcoreInfo, facts: Optional[Dict[str, str]] = Non
     if pgty and "PGTY_buddy" in pgty:
         lo["page_type_scheme"] = PGTYPE_PGTY
         lo["pgtype_buddy"] = pgty["PGTY_buddy"]
-        lo["pgtype_table"] = pgty.get("PGTY_table", 0)
-        lo["pgtype_slab"] = pgty.get("PGTY_slab", 0)
-        lo["pgtype_offline"] = pgty.get("PGTY_offline", 0)
-        lo["pgtype_hugetlb"] = pgty.get("PGTY_hugetlb", 0)
+        lo["pgtype_table"] = pgty.get("PGTY_table", ABSENT)
+        lo["pgtype_slab"] = pgty.get("PGTY_slab", ABSENT)
+        lo["pgtype_offline"] = pgty.get("PGTY_offline", ABSENT)
+        lo["pgtype_hugetlb"] = pgty.get("PGTY_hugetlb", ABSENT)
     else:
         lo["page_type_scheme"] = PGTYPE_6_1
         # the 6.1-era page_type bits of this version, from the core's one
@@ -267,14 +268,14 @@ def build_layout(source, vmci: VmcoreInfo, facts: Optional[Dict[str, str]] = Non
         raise LayoutError("enum pageflags", "type not found in the vmlinux debug info")
     for name in ("locked", "reserved", "head", "slab", "lru", "swapbacked", "swapcache",
                  "hwpoison", "private", "dirty", "uptodate", "mlocked"):
-        lo[f"pg_{name}"] = flags.get(f"PG_{name}", -1)
+        lo[f"pg_{name}"] = flags.get(f"PG_{name}", ABSENT)
     if lo["pg_head"] < 0 or lo["pg_reserved"] < 0:
         raise LayoutError("enum pageflags", "no PG_head/PG_reserved")
     lo["pageflag_names"] = pageflag_table(flags)
     # page[1] flags (PF_SECOND): PG_double_map (<= 6.1, an alias of
     # PG_workingset) and PG_hugetlb (6.6 .. 6.8, before it became a page type)
-    lo["pg_double_map"] = flags.get("PG_double_map", 0)
-    lo["pg_hugetlb_second"] = flags.get("PG_hugetlb", 0)
+    lo["pg_double_map"] = flags.get("PG_double_map", ABSENT)
+    lo["pg_hugetlb_second"] = flags.get("PG_hugetlb", ABSENT)
 
     # --- vm_area_struct ---
     V = "struct vm_area_struct"
@@ -318,14 +319,14 @@ def build_layout(source, vmci: VmcoreInfo, facts: Optional[Dict[str, str]] = Non
     lo["task_comm_len"] = T.array_len(K, "comm")
     # pid idr (optional): the fallback when the task list is broken, e.g.
     # a task_struct page filtered out of a makedumpfile dump
-    lo["init_pid_ns"] = S.address("init_pid_ns", required=False) or 0
+    lo["init_pid_ns"] = S.address("init_pid_ns", required=False) or ABSENT
     lo["pidns_idr_xa_head"] = T.off("struct pid_namespace", "idr.idr_rt.xa_head", required=False)
     lo["xa_node_shift"] = T.off("struct xa_node", "shift", required=False)
     lo["xa_node_slots"] = T.off("struct xa_node", "slots", required=False)
     try:
         lo["xa_chunk_size"] = T.array_len("struct xa_node", "slots")
     except Exception:
-        lo["xa_chunk_size"] = 0
+        lo["xa_chunk_size"] = ABSENT
     lo["pid_tasks0"] = T.off("struct pid", "tasks[0]", required=False)
     lo["pid_nr0"] = T.off("struct pid", "numbers[0].nr", required=False)
     lo["task_pid_links0"] = T.off(K, "pid_links[0]", required=False)
@@ -335,8 +336,9 @@ def build_layout(source, vmci: VmcoreInfo, facts: Optional[Dict[str, str]] = Non
     lo["path_dentry"] = T.off("struct path", "dentry", required=False)
     lo["dentry_d_name"] = T.off("struct dentry", "d_name", required=False)
     lo["qstr_name"] = T.off("struct qstr", "name", required=False)
-    lo["special_mapping_vmops"] = S.address("special_mapping_vmops", required=False) or 0
-    lo["legacy_special_mapping_vmops"] = S.address("legacy_special_mapping_vmops", required=False) or 0
+    lo["special_mapping_vmops"] = S.address("special_mapping_vmops", required=False) or ABSENT
+    lo["legacy_special_mapping_vmops"] = S.address("legacy_special_mapping_vmops",
+                                                   required=False) or ABSENT
     O = "struct vm_operations_struct"
     lo["vmops_access"] = T.off(O, "access", required=False)
     lo["vmops_find_special_page"] = T.first_off(O, ["find_special_page", "find_normal_page"],

@@ -74,7 +74,8 @@ _CODE_HASH: Optional[str] = None
 
 def code_hash() -> str:
     """What a cached file was made by: pfnscope's version, the C layout's
-    field list and the Python that turns answers into a layout."""
+    fields and their initial values, and the Python that turns answers into
+    a layout."""
     global _CODE_HASH
     if _CODE_HASH is None:
         from . import __version__, layout, source
@@ -82,6 +83,8 @@ def code_hash() -> str:
         h = _sha256()
         h.update(f"format {FORMAT} pfnscope {__version__}\n".encode())
         h.update("\n".join(sorted(core().Layout.fields())).encode())
+        # and each field's initial value: what "absent" is for it
+        h.update(repr(sorted(core().Layout.initial().items())).encode())
         for mod in (layout, source):
             with open(mod.__file__, "rb") as f:
                 h.update(f.read())

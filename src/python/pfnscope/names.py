@@ -22,7 +22,7 @@ from __future__ import annotations
 from typing import Callable, Dict, List, Optional, Tuple
 
 from .errors import PfnscopeError
-from .layout import _Types
+from .layout import ABSENT, _Types
 
 ReadBytes = Callable[[int, int], bytes]
 VmaTuple = Tuple[int, int, int, int, int, int, int]  # (vma_va, start, end, flags, pgoff, file, ops)
@@ -251,8 +251,8 @@ class Names:
                 if n is not None:  # shmem named with PR_SET_VMA_ANON_NAME
                     return f"[anon_shmem:{n}]"
             return self.maps_path(file_ptr, file)
-        special = lo.get("special_mapping_vmops", 0)
-        legacy = lo.get("legacy_special_mapping_vmops", 0)
+        special = lo.get("special_mapping_vmops", ABSENT)
+        legacy = lo.get("legacy_special_mapping_vmops", ABSENT)
         if ops and ops in (special, legacy):
             # vm_ops->name is special_mapping_name for these ops (6.1's
             # legacy_special_mapping_vmops has no .name: maps shows nothing)

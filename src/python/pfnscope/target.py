@@ -1,5 +1,5 @@
-"""The names scripts and tests have long imported from pfnscope.target, where
-they live now:
+"""Re-exports for scripts and tests that import from pfnscope.target; each
+name is defined in:
 
 * opening a target: pfnscope.opening (open_dump, open_live, open_qemu_ram);
 * the Session and its registry: pfnscope.session;

@@ -58,26 +58,23 @@ class VmcoreInfo:
         except ValueError:
             return _int(key, v, 0)
 
+    def _item(self, kind: str, name: str, base: int) -> Optional[int]:
+        key = f"{kind}({name})"
+        v = self.items.get(key)
+        return _int(key, v, base) if v is not None else None
+
     def symbol(self, name: str) -> Optional[int]:
         """SYMBOL(name), hex without 0x."""
-        key = f"SYMBOL({name})"
-        v = self.items.get(key)
-        return _int(key, v, 16) if v is not None else None
+        return self._item("SYMBOL", name, 16)
 
     def size(self, name: str) -> Optional[int]:
-        key = f"SIZE({name})"
-        v = self.items.get(key)
-        return _int(key, v, 10) if v is not None else None
+        return self._item("SIZE", name, 10)
 
     def offset(self, name: str) -> Optional[int]:
-        key = f"OFFSET({name})"
-        v = self.items.get(key)
-        return _int(key, v, 10) if v is not None else None
+        return self._item("OFFSET", name, 10)
 
     def length(self, name: str) -> Optional[int]:
-        key = f"LENGTH({name})"
-        v = self.items.get(key)
-        return _int(key, v, 10) if v is not None else None
+        return self._item("LENGTH", name, 10)
 
     @property
     def osrelease(self) -> str:
