@@ -35,6 +35,13 @@ static const struct pfs_entry_bit arm64_bits[] = {
 	{ A_AF, PFS_E_ACCESSED },
 	{ A_UXN, PFS_E_NX },
 	{ A_SPECIAL, PFS_E_SPECIAL },
+	/* PTE_CONT (pgtable-hwdef.h): one of CONT_PTES = 16 naturally aligned
+	 * entries that map 64 KiB of contiguous, aligned pfns with the same
+	 * attributes (CONT_PMDS for hugetlb blocks); each entry still holds its
+	 * own output address, so the entry's pfn is its own page's.  User ptes
+	 * get it since v6.9 ("arm64/mm: Wire up PTE_CONT for user mappings"):
+	 * contpte_set_ptes() folds a fully mapped aligned large folio. */
+	{ A_CONT, PFS_E_CONT },
 };
 
 /*
@@ -139,14 +146,6 @@ static void arm64_decode(const struct pfs_layout *lo, uint64_t v, unsigned level
 		e->bits |= PFS_E_DEVMAP;
 	if (new_format(lo) && (v & A_BIT58))
 		e->bits |= PFS_E_UFFD_WP;
-	/* PTE_CONT (pgtable-hwdef.h): one of CONT_PTES = 16 naturally aligned
-	 * entries that map 64 KiB of contiguous, aligned pfns with the same
-	 * attributes (CONT_PMDS for hugetlb blocks); each entry still holds its
-	 * own output address, so the pfn above is this page's.  User ptes get
-	 * it since v6.9 ("arm64/mm: Wire up PTE_CONT for user mappings"):
-	 * contpte_set_ptes() folds a fully mapped aligned large folio. */
-	if (v & A_CONT)
-		e->bits |= PFS_E_CONT;
 	(void)A_PXN;
 }
 
