@@ -482,9 +482,15 @@ static int check_elf_vmcoreinfo(const struct pfs_kdump *k, const char *path,
 			return 0;
 		phnum = sh0.sh_info;
 	}
+	/* program headers a chunk per read: QEMU paging dumps have 66,000 */
+	Elf64_Phdr chunk[512];
 	for (uint64_t i = 0; i < phnum; i++) {
-		if (read_all(k->fd, &ph, sizeof(ph), eh.e_phoff + i * sizeof(ph)))
-			return 0;
+		if (i % 512 == 0) {
+			uint64_t n = phnum - i < 512 ? phnum - i : 512;
+			if (read_all(k->fd, chunk, n * sizeof(ph), eh.e_phoff + i * sizeof(ph)))
+				return 0;
+		}
+		ph = chunk[i % 512];
 		if (ph.p_type == PT_NOTE && ph.p_offset <= k->size &&
 		    ph.p_filesz <= k->size - ph.p_offset &&
 		    vmcoreinfo_in_file_ok(k, ph.p_offset, ph.p_filesz, 1, 0, path, err))
