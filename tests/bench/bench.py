@@ -44,7 +44,6 @@ PY = "/usr/bin/python3"
 BIN = os.path.join(ROOT, "bin", "pfnscope")
 CHROOT_SH = os.path.join(ROOT, "tests", "vm", "chroot.sh")
 BUILD = os.path.join(ROOT, "build", "bench")
-PHYSREAD = os.path.join(BUILD, "physread")
 BASELINE = os.path.join(BENCHDIR, "baseline_drgn0022.py")
 DRGN03 = os.path.join(BENCHDIR, "upstream_drgn03.py")
 README = os.path.join(ROOT, "README.md")
@@ -146,25 +145,13 @@ def _build_c(name, srcs, libs=()):
     return out
 
 
-def build_memcpyread():
-    return _build_c("memcpyread", [os.path.join(BENCHDIR, "memcpyread.c")])
-
-
 def build_physread():
-    os.makedirs(BUILD, exist_ok=True)
-    srcs = [os.path.join(BENCHDIR, "physread.c"), os.path.join(ROOT, "src/readers/kdumpfile.c"),
-            os.path.join(ROOT, "src/core/error.c")]
-    if os.path.exists(PHYSREAD) and all(os.path.getmtime(PHYSREAD) >= os.path.getmtime(s) for s in srcs):
-        return PHYSREAD
-    cc = os.environ.get("CC", "cc")
-    r = subprocess.run([cc, "-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-D_GNU_SOURCE",
-                        "-I" + os.path.join(ROOT, "include")] + srcs +
-                       ["-lkdumpfile", "-lpthread", "-o", PHYSREAD + ".tmp"],
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    if r.returncode:
-        raise BenchError("cannot build physread: " + r.stdout)
-    os.rename(PHYSREAD + ".tmp", PHYSREAD)
-    return PHYSREAD
+    """physread (plain reads through pfnscope's dump reader; --memcpy: out of
+    the mapped ELF file)."""
+    return _build_c("physread", [os.path.join(BENCHDIR, "physread.c"),
+                                 os.path.join(ROOT, "src/readers/kdumpfile.c"),
+                                 os.path.join(ROOT, "src/core/error.c")],
+                    ["-lkdumpfile", "-lpthread"])
 
 
 # ------------------------------------------------------------------ the case
@@ -497,7 +484,7 @@ def m_floor(case, repeat, results):
     needs, found by an independent walk (tests/bench/floor.py, drgn + raw
     reads), read through libkdumpfile with no decode (physread.c: a fresh
     context per run) and, on an ELF dump, copied with plain memcpy out of
-    the mapped file (memcpyread.c)."""
+    the mapped file (physread.c --memcpy)."""
     logpath = os.path.join(BUILD, "tmp", "floor-%s.bin" % case.label)
     r = subprocess.run([PY, os.path.join(BENCHDIR, "floor.py"), case.dump, case.vmlinux,
                         str(case.pid), hex(case.start), hex(case.end), logpath],
@@ -508,10 +495,11 @@ def m_floor(case, repeat, results):
     out = {"pages": info}
     pat = r"reads=(\d+) bytes=(\d+)(?: failed=(\d+))? best=([\d.]+) median=([\d.]+)"
     runs = max(repeat, 5)
-    for key, prog in (("kdumpfile", build_physread()), ("memcpy", build_memcpyread())):
+    for key, mode in (("kdumpfile", []), ("memcpy", ["--memcpy"])):
         if key == "memcpy" and not case.label.startswith("elf"):
             continue
-        p = subprocess.run([prog, case.dump, logpath, str(runs)], stdout=subprocess.PIPE,
+        prog = build_physread()
+        p = subprocess.run([prog] + mode + [case.dump, logpath, str(runs)], stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=True)
         m = re.search(pat, p.stdout)
         if p.returncode or not m:
