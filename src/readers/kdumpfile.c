@@ -1198,10 +1198,11 @@ static int elf_direct_read(struct pfs_elf_direct *d, uint64_t paddr, void *buf, 
 static void elf_direct_open(struct pfs_kdump *k)
 {
 	struct pfs_elf_direct *d = calloc(1, sizeof(*d));
-	unsigned char *a = malloc(2 * PFS_PAGE_BYTES), *b = a + PFS_PAGE_BYTES;
+	unsigned char *a = malloc(2 * PFS_PAGE_BYTES), *b;
 
 	if (!d || !a)
 		goto fail;
+	b = a + PFS_PAGE_BYTES;
 	d->map = elf_direct_map(k, &d->nmap);
 	if (!d->map || !d->nmap || k->size > SIZE_MAX)
 		goto fail;
