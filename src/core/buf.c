@@ -106,15 +106,29 @@ void pfs_buf_putc(struct pfs_buf *b, char c)
 /* literal strings: length known at compile time */
 size_t pfs_fmt_u64(char *out, uint64_t v)
 {
-	char tmp[20];
-	size_t n = 0;
+	/* two digits per division, written from the end: an entry line has
+	 * eight decimal numbers */
+	static const char pairs[201] =
+		"00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+		"40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+		"8081828384858687888990919293949596979899";
+	size_t n = 1;
 
-	do {
-		tmp[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	for (size_t i = 0; i < n; i++)
-		out[i] = tmp[n - 1 - i];
+	for (uint64_t t = v; t >= 10; t /= 10)
+		n++;
+	char *p = out + n;
+	while (v >= 100) {
+		unsigned d = (unsigned)(v % 100) * 2;
+		v /= 100;
+		*--p = pairs[d + 1];
+		*--p = pairs[d];
+	}
+	if (v >= 10) {
+		*--p = pairs[v * 2 + 1];
+		*--p = pairs[v * 2];
+	} else {
+		*--p = (char)('0' + v);
+	}
 	return n;
 }
 

@@ -305,7 +305,8 @@ static void folio_load(struct decode_ctx *c, uint64_t head_pfn, const unsigned c
 	struct folio_info *fi = &c->fi;
 	int ok = 1;
 
-	memset(fi, 0, sizeof(*fi));
+	static const struct folio_info zero_fi;
+	*fi = zero_fi;   /* a copy: memset() of a small struct is a slow rep stosq */
 	fi->head_pfn = head_pfn;
 	fi->ok = 1;
 	fi->flags = rd_u64(hp, lo->page_flags);
@@ -462,18 +463,21 @@ check:
 	return hpfn;
 }
 
-static void decode_one(struct decode_ctx *c, uint64_t pfn, struct pfs_page_info *out)
+/* v: pfn_valid() of pfn (pfs_pfn_valid_cached), zone_device its section's
+ * ZONE_DEVICE taint */
+static void decode_one(struct decode_ctx *c, uint64_t pfn, struct pfs_page_info *out,
+		       int v, int zone_device)
 {
 	const struct pfs_layout *lo = c->lo;
 	const unsigned char *pg, *hp;
 	struct folio_info *fi = &c->fi;
 	uint64_t head_pfn, own_flags;
 	uint32_t own_word;
-	int tail, zone_device = 0, v;
+	int tail;
 	int64_t pmc;
+	static const struct pfs_page_info zero_info;
 
-	memset(out, 0, sizeof(*out));
-	v = pfs_pfn_valid_cached(c->t, &c->sc, pfn, &zone_device);
+	*out = zero_info;   /* a copy: memset() of a small struct is a slow rep stosq */
 	if (v < 0) {
 		out->state = PFS_PAGE_UNREADABLE;
 		return;
@@ -503,7 +507,10 @@ static void decode_one(struct decode_ctx *c, uint64_t pfn, struct pfs_page_info 
 		if (tail)
 			out->bits |= PFS_PG_TAIL;
 	}
-	if (fi->head_pfn != head_pfn || !fi->ok) {
+	if (head_pfn == pfn && !tail && !test_pg(own_flags, lo->pg_head)) {
+		/* a small folio: folio_load() reads no other page */
+		folio_load(c, head_pfn, pg);
+	} else if (fi->head_pfn != head_pfn || !fi->ok) {
 		/* copy: folio_load() may refill the run buffer */
 		unsigned char hcopy[PFS_STRUCT_PAGE_MAX];
 		uint64_t buf_pfn = c->buf_pfn;
@@ -642,12 +649,19 @@ void pfs_page_decode_run(struct pfs_target *t, uint64_t pfn, unsigned n, struct 
 
 	while (i < n) {
 		unsigned j = i;
+		int v = 0, zd = 0, zd_run = 0;
 
-		/* the longest stretch of valid pfns from i that fits the buffer */
-		while (j < n && j - i < c->buf_cap && pfs_pfn_valid_cached(t, &c->sc, pfn + j, NULL) == 1)
+		/* the longest stretch of valid pfns from i that fits the buffer,
+		 * in one ZONE_DEVICE state */
+		while (j < n && j - i < c->buf_cap &&
+		       (v = pfs_pfn_valid_cached(t, &c->sc, pfn + j, &zd)) == 1 &&
+		       (j == i || zd == zd_run)) {
+			zd_run = zd;
 			j++;
+		}
 		if (j == i) {
-			decode_one(c, pfn + i, &out[i]);   /* invalid or unreadable */
+			/* invalid or unreadable */
+			decode_one(c, pfn + i, &out[i], v, zd);
 			i++;
 			continue;
 		}
@@ -656,7 +670,7 @@ void pfs_page_decode_run(struct pfs_target *t, uint64_t pfn, unsigned n, struct 
 			/* a folio scan may have moved the buffer: bring the run back */
 			if (pfn + i < c->buf_pfn || pfn + i - c->buf_pfn >= c->buf_n)
 				run_fill(c, pfn + i, j - i);
-			decode_one(c, pfn + i, &out[i]);
+			decode_one(c, pfn + i, &out[i], 1, zd_run);
 		}
 	}
 	if (heap) {

@@ -151,20 +151,68 @@ static void confirm(struct walk *w, struct pfs_entry *e)
 	e->diag = 0;
 }
 
-/* verdicts and callback for a decoded entry with its page filled */
-static int finish(struct walk *w, struct pfs_entry *e)
+/* the verdicts of a decoded entry with its page filled (pure functions of
+ * the entry, the VMA and the layout) */
+static void verdicts(struct walk *w, struct pfs_entry *e)
 {
 	pfs_vnp(w->lo, w->vma, e, pfn_valid_of(w->lo, e));
 	pfs_consumers(w->lo, w->vma, e);
 	pfs_diagnose_entry(w->lo, w->vma, e);
+}
+
+/* confirmation and callback of an entry whose verdicts are set */
+static int deliver(struct walk *w, struct pfs_entry *e)
+{
 	if ((w->flags & PFS_WALK_CONFIRM) && worth_confirming(e))
 		confirm(w, e);
 	return w->cb(e, w->vma, w->arg);
 }
 
+static int finish(struct walk *w, struct pfs_entry *e)
+{
+	verdicts(w, e);
+	return deliver(w, e);
+}
+
+/* pfns that pfs_vnp(), pfs_consumers() and pfs_diagnose_entry() single out
+ * by value: the zero page and the huge zero folio (is_zero_pfn,
+ * is_huge_zero_pfn / is_huge_zero_pmd) */
+static int zeroish(const struct pfs_layout *lo, uint64_t pfn)
+{
+	return pfn == lo->zero_pfn ||
+	       (lo->huge_zero_pfn != UINT64_MAX && (pfn & ~511ull) == lo->huge_zero_pfn);
+}
+
+/*
+ * 1 when the pte e, following p in the same table, has p's verdicts: the
+ * verdict functions read of an entry its kind, level, bits, the page's
+ * state, bits, refcounts and mapcounts, and of its pfn and address only
+ * whether the pfn is PFS_NO_PFN, is the zero page or in the huge zero
+ * folio, lies above highest_memmap_pfn, and equals vm_pgoff plus the page
+ * offset in the VMA (the same for consecutive pfns at consecutive
+ * addresses).  So a run of ptes equal but for a pfn that goes up by one per
+ * entry, over struct pages in the same state, is decided once.
+ */
+static int same_state(const struct pfs_layout *lo, const struct pfs_entry *p, const struct pfs_entry *e)
+{
+	if (e->kind != p->kind || e->bits != p->bits || e->level != p->level ||
+	    e->page.state != p->page.state || e->page.bits != p->page.bits ||
+	    e->page.refcount != p->page.refcount || e->page.mapcount != p->page.mapcount ||
+	    e->page.page_refcount != p->page.page_refcount)
+		return 0;
+	if (e->pfn == PFS_NO_PFN || p->pfn == PFS_NO_PFN)
+		return e->pfn == p->pfn;
+	return e->pfn == p->pfn + 1 && e->addr == p->addr + PFS_PAGE_SIZE &&
+	       !zeroish(lo, e->pfn) && !zeroish(lo, p->pfn) &&
+	       (e->pfn > lo->highest_memmap_pfn) == (p->pfn > lo->highest_memmap_pfn);
+}
+
 static void blank(struct pfs_entry *e, uint64_t addr, unsigned level)
 {
-	memset(e, 0, sizeof(*e));
+	/* a copy, not memset(): glibc's rep stosq costs more than the rest of
+	 * a pte's decode */
+	static const struct pfs_entry zero;
+	*e = zero;
 	e->addr = addr;
 	e->level = (uint8_t)level;
 	e->pfn = PFS_NO_PFN;
@@ -207,11 +255,30 @@ static int walk_ptes(struct walk *w, const unsigned char *tbl, uint64_t lo_va, u
 			w->ents[k].page = w->run[k - i];
 		i = j;
 	}
+	/* verdicts once per run of entries in the same state (same_state) */
+	const struct pfs_entry *prev = NULL;
+	struct {
+		uint8_t normal_page, vnp_reason, consumers[PFS_C__COUNT];
+		uint32_t diag;
+	} v = { 0, 0, { 0 }, 0 };
 	for (unsigned i = 0; i < n; i++) {
 		struct pfs_entry *e = &w->ents[i];
 		if (e->kind == PFS_KIND_NONE && !(w->flags & PFS_WALK_NONE))
 			continue;
-		int r = finish(w, e);
+		if (prev && same_state(w->lo, prev, e)) {
+			e->normal_page = v.normal_page;
+			e->vnp_reason = v.vnp_reason;
+			memcpy(e->consumers, v.consumers, sizeof(v.consumers));
+			e->diag = v.diag;
+		} else {
+			verdicts(w, e);
+			v.normal_page = e->normal_page;
+			v.vnp_reason = e->vnp_reason;
+			memcpy(v.consumers, e->consumers, sizeof(v.consumers));
+			v.diag = e->diag;
+		}
+		prev = e;
+		int r = deliver(w, e);
 		if (r)
 			return r;
 	}

@@ -46,21 +46,24 @@ def _log(msg):
     print("bench: " + msg, file=sys.stderr, flush=True)
 
 
-def source_hash():
+def source_hash(sources=(GUEST_SRC, INIT), mem=GUEST_MEM, version=FIXTURE_VERSION):
+    """The fixture key of a guest family: its guest program and init, the
+    guest's memory and the family's FIXTURE_VERSION."""
     h = hashlib.sha256()
-    for p in (GUEST_SRC, INIT):
+    for p in sources:
         with open(p, "rb") as f:
             h.update(os.path.basename(p).encode() + b"\0" + f.read() + b"\0")
-    h.update(("%s %s" % (GUEST_MEM, FIXTURE_VERSION)).encode())
+    h.update(("%s %s" % (mem, version)).encode())
     return h.hexdigest()
 
 
-def guest_program():
-    os.makedirs(BUILD, exist_ok=True)
-    out = os.path.join(BUILD, "benchguest")
-    if not os.path.exists(out) or os.path.getmtime(out) < os.path.getmtime(GUEST_SRC):
-        lab._run("bench guest", ["gcc", "-O2", "-static", "-Wall", "-Wextra", "-Werror",
-                                 "-o", out + ".tmp", GUEST_SRC])
+def guest_program(src=GUEST_SRC, build=BUILD, what="bench guest"):
+    """The static guest program built from src into build/ (once per change)."""
+    os.makedirs(build, exist_ok=True)
+    out = os.path.join(build, os.path.splitext(os.path.basename(src))[0])
+    if not os.path.exists(out) or os.path.getmtime(out) < os.path.getmtime(src):
+        lab._run(what, ["gcc", "-O2", "-static", "-Wall", "-Wextra", "-Werror",
+                        "-o", out + ".tmp", src])
         os.rename(out + ".tmp", out)
     return out
 
@@ -122,23 +125,32 @@ def _guest_mem(size):
 
 def fixture(kernel="6.1", cpu="max", nsmall=200, anon_mib=1024, pfnmap_mib=256, rebuild=False):
     """The bench fixture (built when missing).  One QEMU guest at a time."""
-    k = lab.kernel(kernel)
     args = "%d:%d:%d" % (nsmall, anon_mib, pfnmap_mib)
+    return cached_fixture(CACHE, kernel, cpu, args, source_hash(), rebuild,
+                          "bench fixture", "2 GiB guest under TCG: a few minutes")
+
+
+def cached_fixture(cache, kernel, cpu, args, src_hash, rebuild, what, how_long,
+                   mem=GUEST_MEM, prog=None):
+    """The fixture of a guest family under cache/<release>-<cpu>-<args>-<hash12>,
+    built (_build) when it has no `complete` stamp; older builds of the same
+    release, cpu and args are removed."""
+    k = lab.kernel(kernel)
     tag = "%s-%s-%s" % (k.release, cpu, args.replace(":", "_"))
-    key = "%s-%s" % (tag, source_hash()[:12])
-    d = os.path.join(CACHE, key)
-    os.makedirs(CACHE, exist_ok=True)
-    with lab._flock(os.path.join(CACHE, ".build.lock")):
+    key = "%s-%s" % (tag, src_hash[:12])
+    d = os.path.join(cache, key)
+    os.makedirs(cache, exist_ok=True)
+    with lab._flock(os.path.join(cache, ".build.lock")):
         if rebuild or not os.path.exists(os.path.join(d, "complete")):
-            for fn in os.listdir(CACHE):
+            for fn in os.listdir(cache):
                 if fn.startswith(tag + "-") and fn != key:
-                    _log("removing stale bench fixture %s" % fn)
-                    shutil.rmtree(os.path.join(CACHE, fn), ignore_errors=True)
+                    _log("removing stale %s %s" % (what, fn))
+                    shutil.rmtree(os.path.join(cache, fn), ignore_errors=True)
             shutil.rmtree(d, ignore_errors=True)
             t0 = time.time()
-            _log("building bench fixture %s (2 GiB guest under TCG: a few minutes)" % key)
-            _build(k, kernel, cpu, args, d)
-            _log("bench fixture %s built in %.0fs" % (key, time.time() - t0))
+            _log("building %s %s (%s)" % (what, key, how_long))
+            _build(k, kernel, cpu, args, d, mem=mem, prog=prog)
+            _log("%s %s built in %.0fs" % (what, key, time.time() - t0))
     return Fixture(d)
 
 

@@ -81,12 +81,15 @@ def table(res):
                 f(r["cached"]), rate))
     lines += ["", "| growth 2 GiB -> 8 GiB (per entry walked) | kdump-real | elf-paging |",
               "|---|---:|---:|"]
-    for key, what in (("cpu", "CPU per entry, cached, default -j"), ("wall", "wall per entry, cached, default -j")):
+    for run, key, what in (("cached_j1", "cpu", "CPU per entry, cached, -j 1"),
+                           ("cached_j1", "wall", "wall per entry, cached, -j 1"),
+                           ("cached", "cpu", "CPU per entry, cached, default -j"),
+                           ("cached", "wall", "wall per entry, cached, default -j")):
         vals = []
         for d in DUMPS:
             a, b = res["2 GiB"][d], res["8 GiB"][d]
-            pa = bench.best(a["cached"][key]) / max(a["entries"], 1)
-            pb = bench.best(b["cached"][key]) / max(b["entries"], 1)
+            pa = bench.best(a[run][key]) / max(a["entries"], 1)
+            pb = bench.best(b[run][key]) / max(b["entries"], 1)
             vals.append("%.2fx" % (pb / pa))
         lines.append("| %s | %s | %s |" % (what, vals[0], vals[1]))
     rss = ["%d -> %d MiB" % (res["2 GiB"][d]["cached"]["maxrss_kb"] // 1024,

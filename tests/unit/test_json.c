@@ -2,6 +2,7 @@
 /* Serializers (json.c) and run-length summaries (summary.c) on hand-made
  * entries: exact JSON bytes, number formatting, escaping, buffer growth and
  * fd flushing, run merging rules. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -270,4 +271,26 @@ TEST(table_alignment)
 	CHECK(strncmp(strstr(hdr, "RC/MC") - hdr + line, "1/1", 3) == 0);
 	CHECK(strncmp(strstr(hdr, "PAGE_FLAGS") - hdr + line, "dirty,lru", 9) == 0);
 	pfs_buf_fini(&b);
+}
+
+size_t pfs_fmt_u64(char *out, uint64_t v);   /* src/core/internal.h */
+
+/* decimal formatting against snprintf at every digit-count boundary */
+TEST(fmt_u64_matches_printf)
+{
+	unsigned bad = 0;
+	uint64_t p = 1;
+	for (int k = 0; k <= 20; k++) {
+		uint64_t vs[] = { p - 1, p, p + 1, p * 5, p + 99, UINT64_MAX - p };
+		for (unsigned i = 0; i < sizeof(vs) / sizeof(vs[0]); i++) {
+			char a[32], b[32];
+			size_t n = pfs_fmt_u64(a, vs[i]);
+			a[n] = 0;
+			snprintf(b, sizeof(b), "%llu", (unsigned long long)vs[i]);
+			bad += strcmp(a, b) != 0;
+		}
+		if (k < 19)
+			p *= 10;
+	}
+	CHECK_EQ(bad, 0);
 }

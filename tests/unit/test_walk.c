@@ -5,6 +5,8 @@
 #include "runner.h"
 #include "mock.h"
 #include "pfnscope/diagnose.h"
+#include "pfnscope/consumer.h"
+#include "pfnscope/vnp.h"
 #include "pfnscope/walk.h"
 
 #define VA 0x7f1234400000ull     /* 2 MiB aligned */
@@ -383,6 +385,55 @@ TEST(walk_diagnoses_on_real_struct_pages)
 	CHECK_EQ(g->e[1].diag, 1u << PFS_D_PFNMAP_COW_ANON);
 	CHECK_EQ(g->e[1].consumers[PFS_C_GUP_FAST], PFS_CV_PAGE);
 	CHECK_EQ(g->e[1].consumers[PFS_C_VFIO], PFS_CV_EFAULT);
+	got_free(g);
+	mock_kernel_fini(&k);
+}
+
+/* Verdicts decided once per run of ptes in the same state (walk_ptes) are
+ * those each entry gets alone: a run of 512 contiguous anon pages broken by
+ * a refcount-0 page, a mapcount-0 page, the zero pfn, highest_memmap_pfn
+ * and a special pte. */
+TEST(walk_run_verdicts_equal_per_entry)
+{
+	struct mock_kernel k;
+	mock_kernel_init(&k, 4, 6, 1);
+	uint64_t pgd = mock_user_pgd(&k);
+	uint64_t first = mock_alloc_pfns(&k, 512);
+	for (unsigned i = 0; i < 512; i++) {
+		mock_page_simple(&k, first + i, 0, 1, 1);
+		mock_page_set_mapping(&k, first + i, 0xffff888000100001ull);
+		mock_map(&k, pgd, VA + i * 4096ull, PFS_LEVEL_PTE,
+			 MOCK_PTE(first + i, MOCK_USER_PTE | (i == 450 ? MOCK_SPECIAL : 0)));
+	}
+	mock_page_set_refcount(&k, first + 100, 0);
+	mock_page_set_mapcount_raw(&k, first + 200, -1);
+	k.lo.zero_pfn = first + 300;
+	k.lo.highest_memmap_pfn = first + 400;
+	struct pfs_vma v = vma_of(VA, VA + (2ull << 20), ANON, 0);
+	struct got *g = got_new(512);
+	CHECK_EQ(pfs_walk_vma(&k.t, pgd, &v, VA, VA + (2ull << 20), 0, collect, g), 0);
+	CHECK_EQ(g->n, 512);
+	unsigned bad = 0;
+	for (unsigned i = 0; i < 512 && i < g->n; i++) {
+		struct pfs_entry e = g->e[i];
+		int valid = e.page.state == PFS_PAGE_INVALID ? 0 :
+			    e.page.state == PFS_PAGE_NONE ? e.pfn <= k.lo.highest_memmap_pfn : 1;
+		pfs_vnp(&k.lo, &v, &e, valid);
+		pfs_consumers(&k.lo, &v, &e);
+		pfs_diagnose_entry(&k.lo, &v, &e);
+		if (e.normal_page != g->e[i].normal_page || e.vnp_reason != g->e[i].vnp_reason ||
+		    e.diag != g->e[i].diag || memcmp(e.consumers, g->e[i].consumers, sizeof(e.consumers)))
+			bad++;
+	}
+	CHECK_EQ(bad, 0);
+	/* the breaks are there to be found */
+	CHECK(g->e[100].diag & (1u << PFS_D_REFCOUNT_BELOW_MAPCOUNT));
+	CHECK(!(g->e[99].diag & (1u << PFS_D_REFCOUNT_BELOW_MAPCOUNT)));
+	CHECK(!(g->e[101].diag & (1u << PFS_D_REFCOUNT_BELOW_MAPCOUNT)));
+	CHECK(g->e[200].diag & (1u << PFS_D_REFCOUNT_BELOW_MAPCOUNT));
+	CHECK_EQ(g->e[401].vnp_reason, PFS_VNP_BEYOND_HIGHEST_MEMMAP);
+	CHECK_EQ(g->e[400].vnp_reason, PFS_VNP_NOT_SPECIAL);
+	CHECK(g->e[450].diag & (1u << PFS_D_BAD_SPECIAL));
 	got_free(g);
 	mock_kernel_fini(&k);
 }
