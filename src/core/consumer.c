@@ -7,6 +7,7 @@
  * pte_write test in 5.15+) do not refuse anything here.
  */
 #include "pfnscope/consumer.h"
+#include "internal.h"
 
 static int present(const struct pfs_entry *e)
 {
@@ -90,7 +91,7 @@ static unsigned gup(const struct pfs_layout *lo, const struct pfs_vma *vma, cons
 		return fault_can_fix(e) ? PFS_CV_FAULT_IN : PFS_CV_EFAULT;
 	if (e->normal_page || (e->bits & PFS_E_DEVMAP))
 		return folio_rc_zero(e) ? PFS_CV_EFAULT : PFS_CV_PAGE;
-	if (e->pfn == lo->zero_pfn || e->vnp_reason == PFS_VNP_ZERO_PFN ||
+	if (pfs_is_zero_pfn(lo, e->pfn) || e->vnp_reason == PFS_VNP_ZERO_PFN ||
 	    e->vnp_reason == PFS_VNP_HUGE_ZERO)
 		return PFS_CV_ZERO_PAGE;
 	return PFS_CV_EEXIST;                    /* follow_pfn_pte */
@@ -151,7 +152,7 @@ static unsigned kvm(const struct pfs_layout *lo, const struct pfs_vma *vma, cons
 	case PFS_KVM_6_0:
 		/* kvm_pfn_to_refcounted_page: valid && (!Reserved || zero || ZONE_DEVICE),
 		 * then get_page_unless_zero (a tail page with rc 0 -> -EFAULT) */
-		if (!valid || (reserved(e) && e->pfn != lo->zero_pfn && !zone_device(e)))
+		if (!valid || (reserved(e) && !pfs_is_zero_pfn(lo, e->pfn) && !zone_device(e)))
 			return PFS_CV_PFN;
 		return page_rc_zero(e) ? PFS_CV_EFAULT : PFS_CV_PFN_REF;
 	case PFS_KVM_6_13:

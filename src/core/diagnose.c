@@ -7,6 +7,7 @@
  * with a struct page.
  */
 #include "pfnscope/diagnose.h"
+#include "internal.h"
 
 int pfs_vma_is_special_mapping(const struct pfs_layout *lo, const struct pfs_vma *vma)
 {
@@ -36,9 +37,9 @@ static int page_ok(const struct pfs_entry *e)
 
 static int is_zero(const struct pfs_layout *lo, const struct pfs_entry *e)
 {
-	if (e->pfn == lo->zero_pfn)
+	if (pfs_is_zero_pfn(lo, e->pfn))
 		return 1;
-	if (pfs_layout_has(lo, huge_zero_pfn) && (e->pfn & ~511ull) == lo->huge_zero_pfn)
+	if (pfs_is_huge_zero_pfn(lo, e->pfn))
 		return 1;
 	return page_ok(e) && (e->page.bits & PFS_PG_ZERO);
 }

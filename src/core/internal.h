@@ -8,6 +8,20 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "pfnscope/json.h"
+#include "pfnscope/layout.h"
+
+/* is_zero_pfn() (include/linux/pgtable.h) */
+static inline int pfs_is_zero_pfn(const struct pfs_layout *lo, uint64_t pfn)
+{
+	return pfn == lo->zero_pfn;
+}
+
+/* is_huge_zero_pfn() (include/linux/huge_mm.h, 6.18): the pfn lies in the
+ * huge zero folio */
+static inline int pfs_is_huge_zero_pfn(const struct pfs_layout *lo, uint64_t pfn)
+{
+	return pfs_layout_has(lo, huge_zero_pfn) && (pfn & ~511ull) == lo->huge_zero_pfn;
+}
 
 /* append a string literal */
 #define PUTL(b, lit) pfs_buf_put((b), (lit), sizeof(lit) - 1)

@@ -15,18 +15,8 @@
  * (DAX, 6.12+ huge pfnmaps) never yield a normal page (PMD_NOT_NORMAL).
  */
 #include "pfnscope/vnp.h"
+#include "internal.h"
 
-static int is_zero_pfn(const struct pfs_layout *lo, uint64_t pfn)
-{
-	return pfn == lo->zero_pfn;
-}
-
-/* is_huge_zero_pfn() (include/linux/huge_mm.h, 6.18): the pfn lies in the
- * huge zero folio */
-static int is_huge_zero_pfn(const struct pfs_layout *lo, uint64_t pfn)
-{
-	return pfs_layout_has(lo, huge_zero_pfn) && (pfn & ~511ull) == lo->huge_zero_pfn;
-}
 
 static void verdict(struct pfs_entry *e, int normal, unsigned reason)
 {
@@ -100,7 +90,7 @@ static int special_vma_rules(const struct pfs_layout *lo, const struct pfs_vma *
 		verdict(e, 0, PFS_VNP_MIXEDMAP);
 		return 1;
 	}
-	if (is_zero_pfn(lo, e->pfn)) {
+	if (pfs_is_zero_pfn(lo, e->pfn)) {
 		verdict(e, 0, PFS_VNP_ZERO_PFN);
 		return 1;
 	}
@@ -134,14 +124,14 @@ static void vnp_pte_legacy(const struct pfs_layout *lo, const struct pfs_vma *vm
 		return;
 	if (mixed_out) {
 		/* 6.10 "mm/memory: ... zero pfn in MIXEDMAP" tests it here */
-		if (version(lo) >= 6010 && is_zero_pfn(lo, e->pfn)) {
+		if (version(lo) >= 6010 && pfs_is_zero_pfn(lo, e->pfn)) {
 			verdict(e, 0, PFS_VNP_ZERO_PFN);
 			return;
 		}
 		verdict(e, 1, PFS_VNP_NOT_SPECIAL);   /* goto out */
 		return;
 	}
-	if (is_zero_pfn(lo, e->pfn)) {
+	if (pfs_is_zero_pfn(lo, e->pfn)) {
 		verdict(e, 0, PFS_VNP_ZERO_PFN);
 		return;
 	}
@@ -193,7 +183,7 @@ static void vnp_6_18(const struct pfs_layout *lo, const struct pfs_vma *vma,
 		if (e->bits & PFS_E_SPECIAL) {
 			if (special_vma_rules(lo, vma, e, pfn_valid))   /* find_normal_page first */
 				return;
-			if (is_huge_zero_pfn(lo, e->pfn)) {
+			if (pfs_is_huge_zero_pfn(lo, e->pfn)) {
 				verdict(e, 0, PFS_VNP_HUGE_ZERO);
 				return;
 			}
@@ -204,11 +194,11 @@ static void vnp_6_18(const struct pfs_layout *lo, const struct pfs_vma *vma,
 		int mixed_out;
 		if (nospecial_vma_rules(lo, vma, e, pfn_valid, &mixed_out))
 			return;
-		if (is_zero_pfn(lo, e->pfn)) {
+		if (pfs_is_zero_pfn(lo, e->pfn)) {
 			verdict(e, 0, PFS_VNP_ZERO_PFN);
 			return;
 		}
-		if (is_huge_zero_pfn(lo, e->pfn)) {
+		if (pfs_is_huge_zero_pfn(lo, e->pfn)) {
 			verdict(e, 0, PFS_VNP_HUGE_ZERO);
 			return;
 		}

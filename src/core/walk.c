@@ -19,6 +19,7 @@
 #include "pfnscope/page.h"
 #include "pfnscope/vnp.h"
 #include "pfnscope/walk.h"
+#include "internal.h"
 
 #define PFS_WALK_MAX_TABLES (1u << 20)
 
@@ -179,8 +180,7 @@ static int finish(struct walk *w, struct pfs_entry *e)
  * is_huge_zero_pfn / is_huge_zero_pmd) */
 static int zeroish(const struct pfs_layout *lo, uint64_t pfn)
 {
-	return pfn == lo->zero_pfn ||
-	       (lo->huge_zero_pfn != UINT64_MAX && (pfn & ~511ull) == lo->huge_zero_pfn);
+	return pfs_is_zero_pfn(lo, pfn) || pfs_is_huge_zero_pfn(lo, pfn);
 }
 
 /*
