@@ -354,6 +354,35 @@ def locate_kernel(kaslr_offset: Optional[int] = None) -> Tuple[VmcoreInfo, int]:
     return vmci, voff
 
 
+def _kaslr_offset(vml: str, release: str, vmci: VmcoreInfo, found: int,
+                  given: Optional[int]) -> int:
+    """The KASLR offset to use: --kaslr-offset when given (with a warning
+    when it differs from the kernel's own), else the one found; the vmlinux
+    must be the guest's release."""
+    if release != vmci.osrelease:
+        raise PfnscopeError(vml, f"vmlinux is {release}, the guest runs {vmci.osrelease}")
+    if given is not None and given != found:
+        gdb.write(f"pfnscope: warning: --kaslr-offset {given:#x} differs from the "
+                  f"kernel's KERNELOFFSET {found:#x}\n", gdb.STDERR)
+    return found if given is None else given
+
+
+def _settled(vmci: VmcoreInfo, voff: int, given: Optional[int], top_table: str,
+             numbers: dict) -> VmcoreInfo:
+    """The kernel's VMCOREINFO with KERNELOFFSET, the arch's numbers that
+    depend on it and the kernel's top page table (the kernel's own unless
+    --kaslr-offset overrides the offset) set for voff."""
+    items = dict(vmci.items)
+    items["KERNELOFFSET"] = f"{voff:x}"
+    items.update(numbers)
+    top = f"{(linked_address(top_table) + voff) & U64:x}"
+    if given is not None:
+        items[f"SYMBOL({top_table})"] = top
+    else:
+        items.setdefault(f"SYMBOL({top_table})", top)
+    return VmcoreInfo("".join(f"{k}={v}\n" for k, v in items.items()))
+
+
 def _locate_x86_64(vml: str, kaslr_offset: Optional[int]) -> Tuple[VmcoreInfo, int]:
     """The x86-64 kernel in the inferior (see the module's docstring)."""
     banner_va, text_va = linked_address("linux_banner"), linked_address("_text")
@@ -404,22 +433,9 @@ def _locate_x86_64(vml: str, kaslr_offset: Optional[int]) -> Tuple[VmcoreInfo, i
         l5v = (struct.unpack("<I", _read_phys((l5 - SKM + c) & U64, 4))[0] if l5 else 0)
         vmci = VmcoreInfo(f"OSRELEASE={release}\nKERNELOFFSET={voff:x}\n"
                           f"NUMBER(phys_base)={(c - voff) & U64}\nNUMBER(pgtable_l5_enabled)={l5v}\n")
-    if release != vmci.osrelease:
-        raise PfnscopeError(vml, f"vmlinux is {release}, the guest runs {vmci.osrelease}")
-    voff = vmci.kaslr_offset if kaslr_offset is None else kaslr_offset
-    if kaslr_offset is not None and kaslr_offset != vmci.kaslr_offset:
-        gdb.write(f"pfnscope: warning: --kaslr-offset {kaslr_offset:#x} differs from the "
-                  f"kernel's KERNELOFFSET {vmci.kaslr_offset:#x}\n", gdb.STDERR)
-    phys_base = (c - voff) & U64
-    items = dict(vmci.items)
-    items["KERNELOFFSET"] = f"{voff:x}"
-    items["NUMBER(phys_base)"] = str(phys_base)
-    top = f"{(linked_address('init_top_pgt') + voff) & U64:x}"
-    if kaslr_offset is not None:
-        items["SYMBOL(init_top_pgt)"] = top
-    else:
-        items.setdefault("SYMBOL(init_top_pgt)", top)
-    return VmcoreInfo("".join(f"{k}={v}\n" for k, v in items.items())), voff
+    voff = _kaslr_offset(vml, release, vmci, vmci.kaslr_offset, kaslr_offset)
+    return _settled(vmci, voff, kaslr_offset, "init_top_pgt",
+                    {"NUMBER(phys_base)": str((c - voff) & U64)}), voff
 
 
 # the page tables TTBR1_EL1 may point at: swapper_pg_dir in the kernel, the
@@ -499,22 +515,9 @@ def _locate_arm64(vml: str, kaslr_offset: Optional[int]) -> Tuple[VmcoreInfo, in
                           f"NUMBER(VA_BITS)={vbits}\nNUMBER(kimage_voffset)={kvo:#x}\n"
                           f"NUMBER(PHYS_OFFSET)={memstart:#x}\n"
                           + (f"NUMBER(TCR_EL1_T1SZ)={_arm64.t1sz(tcr):#x}\n" if tcr else ""))
-    if release != vmci.osrelease:
-        raise PfnscopeError(vml, f"vmlinux is {release}, the guest runs {vmci.osrelease}")
-    voff = found_kaslr if kaslr_offset is None else kaslr_offset
-    if kaslr_offset is not None and kaslr_offset != found_kaslr:
-        gdb.write(f"pfnscope: warning: --kaslr-offset {kaslr_offset:#x} differs from the "
-                  f"kernel's KERNELOFFSET {found_kaslr:#x}\n", gdb.STDERR)
-    kvo = (link_off + voff) & U64
-    items = dict(vmci.items)
-    items["KERNELOFFSET"] = f"{voff:x}"
-    items["NUMBER(kimage_voffset)"] = f"{kvo:#x}"
-    top = f"{(linked_address('swapper_pg_dir') + voff) & U64:x}"
-    if kaslr_offset is not None:
-        items["SYMBOL(swapper_pg_dir)"] = top
-    else:
-        items.setdefault("SYMBOL(swapper_pg_dir)", top)
-    return VmcoreInfo("".join(f"{k}={v}\n" for k, v in items.items())), voff
+    voff = _kaslr_offset(vml, release, vmci, found_kaslr, kaslr_offset)
+    return _settled(vmci, voff, kaslr_offset, "swapper_pg_dir",
+                    {"NUMBER(kimage_voffset)": f"{(link_off + voff) & U64:#x}"}), voff
 
 
 # --- the session ---------------------------------------------------------------
