@@ -97,7 +97,6 @@ struct pfs_kdump {
 	size_t nall;
 	int all_ok;                 /* every PT_LOAD has p_filesz == p_memsz */
 	struct pfs_elf_direct *direct;
-	kdump_num_t cache_size;     /* libkdumpfile's cache.size before ours, 0 if kept */
 	pthread_mutex_t lock;
 	char *vmcoreinfo;
 	char *format;
@@ -1369,17 +1368,9 @@ int pfs_kdump_open(const char *path, int convert_flat, struct pfs_kdump **out,
 	 * 64 pages cut a --summary walk of a 1 GiB VMA on a compressed kdump
 	 * from 51 to 37 ms of CPU, a whole-system check of an 8 GiB guest
 	 * from 0.88 to 0.61 s, for 31 more pages inflated of ~4,700 (the
-	 * walk needs 4,616).  Only while one thread reads: clones share the
-	 * cache, and with 64 pages shared by two threads libkdumpfile 0.5.1
-	 * failed a read now and then (a check of a lab kdump on two threads
-	 * reported a maple node unreadable in 3 runs of 12); the first clone
-	 * gives the cache its default size back (pfs_kdump_clone). */
-	kdump_num_t cache_size = 0;
-	if (kdump_get_number_attr(k->ctx, "cache.size", &cache_size) == KDUMP_OK &&
-	    cache_size > PFS_KDUMP_CACHE_PAGES &&
-	    kdump_set_number_attr(k->ctx, "cache.size", PFS_KDUMP_CACHE_PAGES) == KDUMP_OK)
-		k->cache_size = cache_size;
-	kdump_clear_err(k->ctx);
+	 * walk needs 4,616). */
+	if (kdump_set_number_attr(k->ctx, "cache.size", PFS_KDUMP_CACHE_PAGES) != KDUMP_OK)
+		kdump_clear_err(k->ctx);
 	*out = k;
 	return 0;
 fail:
@@ -1490,11 +1481,6 @@ int pfs_kdump_clone(struct pfs_kdump *k, struct pfs_kdump_view **out)
 	if (!v)
 		return -PFS_ENOMEM;
 	pthread_mutex_lock(&k->lock);
-	/* clones share the cache: give it back its default size first (see
-	 * pfs_kdump_open) */
-	if (k->cache_size && kdump_set_number_attr(k->ctx, "cache.size", k->cache_size) == KDUMP_OK)
-		k->cache_size = 0;
-	kdump_clear_err(k->ctx);
 	v->ctx = kdump_clone(k->ctx, KDUMP_CLONE_XLAT);
 	pthread_mutex_unlock(&k->lock);
 	if (!v->ctx) {
