@@ -68,8 +68,6 @@ struct pfs_elf_load {
 #define ELF_TRIM_BYTES (32ull << 20)
 #define ELF_FAULT_AROUND (64u << 10)
 #define PFS_PAGE_BYTES 4096u
-/* libkdumpfile's cache.size (see pfs_kdump_open) */
-#define PFS_KDUMP_CACHE_PAGES 64
 
 struct pfs_elf_direct {
 	struct pfs_elf_load *map;
@@ -1361,16 +1359,6 @@ int pfs_kdump_open(const char *path, int convert_flat, struct pfs_kdump **out,
 	 * libkdumpfile's reads, past range_ok()). */
 	if (strcmp(k->format, "elf") == 0 && !k->nbad && !k->damage.truncated)
 		elf_direct_open(k);
-	/* libkdumpfile's page cache (cache.size, 1024 pages by default) finds
-	 * an entry by walking its lists: a miss costs a walk of all of them.
-	 * A walk reads each page-table page once into the core's own block
-	 * cache and each memmap page once, so almost every lookup misses:
-	 * 64 pages cut a --summary walk of a 1 GiB VMA on a compressed kdump
-	 * from 51 to 37 ms of CPU, a whole-system check of an 8 GiB guest
-	 * from 0.88 to 0.61 s, for 31 more pages inflated of ~4,700 (the
-	 * walk needs 4,616). */
-	if (kdump_set_number_attr(k->ctx, "cache.size", PFS_KDUMP_CACHE_PAGES) != KDUMP_OK)
-		kdump_clear_err(k->ctx);
 	*out = k;
 	return 0;
 fail:
