@@ -665,12 +665,23 @@ def _rmap_sptes(sess, args, lo: int, hi: int) -> int:
     # the module list first: a kernel without KVM loads no debug info here
     if kvm_module_loaded(sess) is False or not drgn_types(sess):
         return 0
+    import drgn
     try:
         vms = api.kvm_vms(sess, getattr(args, "module_debug", []))
         recs = [r for vm in vms for r in api.kvm_sptes(sess, vm, pfns=(lo, hi))]
     except PfnscopeError as e:
         if "not loaded" not in str(e):
             sys.stderr.write(f"pfnscope: kvm: {e} (SPTEs not searched)\n")
+        return 0
+    except Exception as e:
+        # KVM's memory (or the module list) is not in this dump: a filtered
+        # kdump from a makedumpfile that does not know the kernel.  drgn
+        # 0.0.22 hands a fault raised in a memory-read callback back as a
+        # plain Exception named after it.
+        if not (isinstance(e, drgn.FaultError) or str(e).startswith("_drgn.FaultError")):
+            raise
+        sys.stderr.write(f"pfnscope: kvm: {str(e).replace('_drgn.FaultError: ', '')} "
+                         "(SPTEs not searched)\n")
         return 0
     if recs and not args.json:
         _write(f"# KVM SPTEs\n{SPTE_HEADER}\n")
