@@ -1469,7 +1469,8 @@ static int range_ok(const struct pfs_kdump *k, uint64_t paddr, size_t len)
  * left out) and damaged data, a few per run, and which pages become ghosts
  * depends on each context's order of reads: on two threads, a check of a
  * lab kdump with 64-page caches reported a maple node unreadable in 18
- * runs of 30, with the default 1024 pages in none of 20, -j 1 in none.
+ * runs of 30 (the order of one thread happens to miss it; a larger cache
+ * only makes ghosts rarer).
  * After a failed read the cache is therefore made anew (a new cache.size,
  * then ours again: setting the value it has runs no hook, attr.c set_attr),
  * so an unused entry never sits beside ghost entries: ghosts only appear
