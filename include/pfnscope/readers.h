@@ -24,9 +24,10 @@ int pfs_kdump_open(const char *path, int convert_flat, struct pfs_kdump **out,
 void pfs_kdump_close(struct pfs_kdump *k);
 /* pfs_read_phys_fn over KDUMP_MACHPHYSADDR (thread-safe: one lock). */
 int pfs_kdump_read_phys(void *ctx, uint64_t paddr, void *buf, size_t len);
-/* Another context on the same dump, for one other thread (libkdumpfile's
- * kdump_clone: file and cache shared); its reads take no lock.  The view
- * must be closed before the dump.  0, or -PFS_ENOMEM. */
+/* Another context on the same dump, for one other thread (a libkdumpfile
+ * context of its own on the same descriptor, its own page cache); its
+ * reads take no lock.  The view must be closed before the dump.  0, or
+ * -PFS_ENOMEM. */
 struct pfs_kdump_view;
 int pfs_kdump_clone(struct pfs_kdump *k, struct pfs_kdump_view **out);
 void pfs_kdump_view_close(struct pfs_kdump_view *v);

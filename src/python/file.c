@@ -269,8 +269,8 @@ static PyObject *KdumpFile_clone(FileObject *self, PyObject *noargs)
 
 static PyMethodDef KdumpFile_methods[] = {
 	{ "clone", (PyCFunction)KdumpFile_clone, METH_NOARGS,
-	  "clone() -> File: another context on the same dump (libkdumpfile's kdump_clone: "
-	  "file and cache shared) for a Target in another thread" },
+	  "clone() -> File: another context on the same dump (a libkdumpfile context of "
+	  "its own on the same file, its own page cache) for a Target in another thread" },
 	{ NULL, NULL, 0, NULL }
 };
 

@@ -3,8 +3,9 @@
 The C core keeps no globals: everything a walk touches hangs off its
 Target (reader caches, error) and the read-only layout.  Each worker
 thread gets its own Target over its own reader context -- a KdumpFile
-clone (libkdumpfile's kdump_clone: the file and its page cache shared, no
-lock between threads) or the same RawFile (pread is thread-safe) -- and
+clone (a libkdumpfile context of its own on the same file, its own page
+cache, no lock between threads) or the same RawFile (pread is
+thread-safe) -- and
 the extension releases the GIL during the C work, so walks run on every
 core.  Each piece of work writes into its own memfd; the main thread
 copies the pieces to the output in the order a single thread would have
