@@ -8,7 +8,8 @@ DEMO_KIND ?= devmem_private_lowram_cow
 
 .PHONY: demo-run
 demo-run: deps python lab-guest
-	./tests/vm/kernels.sh 6.1
+	@mkdir -p $(or $(PFNSCOPE_CACHE),$(HOME)/.cache/pfnscope)
+	flock $(or $(PFNSCOPE_CACHE),$(HOME)/.cache/pfnscope)/kernels-6.1.lock ./tests/vm/kernels.sh 6.1
 	$(DEMO_PY) -m tests.vm.lab build 6.1 max healthy
 	@set -e; eval "$$($(DEMO_PY) -c 'from tests.vm import lab; import shlex; \
 	  fx = lab.fixture("6.1", "max", "healthy"); \

@@ -14,8 +14,12 @@ lab-guest:
 	$(MAKE) -C tests/vm/guest
 	$(MAKE) -C tests/vm/busy
 
+# the lock lab.py takes around the same script (tests/vm/lab.py kernels-GEN.lock):
+# a bench and a check run together would otherwise race on vmlinux.tmp
+LAB_CACHE ?= $(or $(PFNSCOPE_CACHE),$(HOME)/.cache/pfnscope)
 lab-kernels:
-	@for g in $(LAB_KERNEL_GENS); do ./tests/vm/kernels.sh $$g || exit 1; done
+	@mkdir -p $(LAB_CACHE)
+	@for g in $(LAB_KERNEL_GENS); do flock $(LAB_CACHE)/kernels-$$g.lock ./tests/vm/kernels.sh $$g || exit 1; done
 
 # lab.py builds the module per kernel (make -C tests/vm/module KDIR=...) for buggy fixtures
 lab-fixtures: lab-guest lab-kernels

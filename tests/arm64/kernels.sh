@@ -79,7 +79,7 @@ fetch_kdumproot() {
   (cd "$dlt" && for p in $KDUMP_PKGS_TRIXIE; do
      ls "${p}"_*.deb >/dev/null 2>&1 || private_apt trixie download "$p:arm64" >&2; done)
   rm -rf "$root.tmp" && mkdir -p "$root.tmp"
-  for deb in "$dl"/*.deb; do dpkg-deb -x "$deb" "$root.tmp"; done
+  for deb in "$dl"/*.deb; do [ -e "$deb" ] || continue; dpkg-deb -x "$deb" "$root.tmp"; done
   # merged /usr, as trixie's packages expect: bookworm's /lib, /bin, /sbin into
   # /usr, then trixie's files over them (its glibc wins)
   for d in lib bin sbin; do
@@ -88,7 +88,7 @@ fetch_kdumproot() {
     fi
     mkdir -p "$root.tmp/usr/$d" && ln -sfn "usr/$d" "$root.tmp/$d"
   done
-  for deb in "$dlt"/*.deb; do dpkg-deb --fsys-tarfile "$deb" | tar -x --keep-directory-symlink -C "$root.tmp"; done
+  for deb in "$dlt"/*.deb; do [ -e "$deb" ] || continue; dpkg-deb --fsys-tarfile "$deb" | tar -x --keep-directory-symlink -C "$root.tmp"; done
   mkdir -p "$root.tmp"/{proc,sys,dev,tmp,out,lab}
   cp "$(fetch_busybox | awk '{print $2}')" "$root.tmp/bin/busybox"
   # kexec-tools' arm64 get_page_offset() needs _text in /proc/kallsyms only to
