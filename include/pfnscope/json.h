@@ -15,6 +15,7 @@
 #include "pfnscope/vma.h"
 
 struct pfs_run;
+struct pfs_json_memo;
 
 struct pfs_buf {
 	char *data;
@@ -23,6 +24,8 @@ struct pfs_buf {
 	struct pfs_error error; /* the first failed write (PFS_EOS, errnum) or
 				 * allocation (PFS_ENOMEM); code PFS_OK if none */
 	uint64_t written;  /* bytes written to fd so far */
+	struct pfs_json_memo *memo; /* json.c: the last entry line, which the
+				     * next entry often repeats but for its numbers */
 };
 
 /* cap: initial capacity (fd mode: flush threshold).  0 or -PFS_ENOMEM. */

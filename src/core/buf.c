@@ -22,12 +22,15 @@ int pfs_buf_init(struct pfs_buf *b, size_t cap, int fd)
 	b->cap = b->data ? cap : 0;
 	b->fd = fd;
 	b->written = 0;
+	b->memo = NULL;
 	pfs_error_clear(&b->error);
 	return b->data ? 0 : pfs_error_set(&b->error, PFS_ENOMEM, "output buffer", 0);
 }
 
 void pfs_buf_fini(struct pfs_buf *b)
 {
+	free(b->memo);
+	b->memo = NULL;
 	free(b->data);
 	b->data = NULL;
 	b->len = b->cap = 0;

@@ -3,6 +3,7 @@
  * Entries, runs, VMAs and changed entries as JSON lines
  * (docs/pfnscope.schema.json), appended into a struct pfs_buf.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
@@ -139,28 +140,44 @@ static size_t entry_bound(const struct pfs_entry *e, const struct pfs_layout *lo
 	return n;
 }
 
+/* Where the numbers that change from one entry to the next were written:
+ * the digits of addr and raw (after "0x"), of pfn and of head_pfn; an
+ * absent number has an empty span. */
+struct spans {
+	char *addr, *addr_end, *raw, *raw_end, *pfn, *pfn_end, *head, *head_end;
+};
+
 /* Everything of an entry object after the leading '{' and before the
  * closing '}': shared by entry and run objects.  p has entry_bound room. */
 static char *json_entry_body(char *p, const struct pfs_entry *e, int32_t pid,
-			     uint64_t vma_start, const struct pfs_layout *lo)
+			     uint64_t vma_start, const struct pfs_layout *lo,
+			     struct spans *sp)
 {
 	CL(p, "\"pid\":");
 	p = c_i64(p, pid);
 	CL(p, ",\"vma_start\":");
 	p = c_qhex(p, vma_start);
 	CL(p, ",\"addr\":");
+	sp->addr = p + 3;
 	p = c_qhex(p, e->addr);
+	sp->addr_end = p - 1;
 	CL(p, ",\"level\":\"");
 	p = c_str(p, pfs_level_name(e->level));
 	CL(p, "\",\"raw\":");
+	sp->raw = p + 3;
 	p = c_qhex(p, e->raw);
+	sp->raw_end = p - 1;
 	CL(p, ",\"kind\":\"");
 	p = c_str(p, pfs_kind_name(e->kind));
 	CL(p, "\",\"pfn\":");
-	if (e->pfn == PFS_NO_PFN)
+	sp->pfn = p;
+	if (e->pfn == PFS_NO_PFN) {
 		CL(p, "null");
-	else
+		sp->pfn = p;
+	} else {
 		p += pfs_fmt_u64(p, e->pfn);
+	}
+	sp->pfn_end = p;
 	CL(p, ",\"special\":");
 	p = c_bool(p, e->bits & PFS_E_SPECIAL);
 	CL(p, ",\"devmap\":");
@@ -180,6 +197,7 @@ static char *json_entry_body(char *p, const struct pfs_entry *e, int32_t pid,
 	CL(p, "\",\"page_state\":\"");
 	p = c_str(p, pfs_page_state_name(e->page.state));
 	CL(p, "\",\"page\":");
+	sp->head = sp->head_end = p;
 	if (e->page.state == PFS_PAGE_OK) {
 		const struct pfs_page_info *pg = &e->page;
 		CL(p, "{\"refcount\":");
@@ -202,7 +220,9 @@ static char *json_entry_body(char *p, const struct pfs_entry *e, int32_t pid,
 		CL(p, ",\"reserved\":");
 		p = c_bool(p, pg->bits & PFS_PG_RESERVED);
 		CL(p, ",\"head_pfn\":");
+		sp->head = p;
 		p += pfs_fmt_u64(p, pg->head_pfn);
+		sp->head_end = p;
 		CL(p, ",\"order\":");
 		p += pfs_fmt_u64(p, pg->order);
 		CL(p, ",\"page_refcount\":");
@@ -256,17 +276,174 @@ static char *json_entry_body(char *p, const struct pfs_entry *e, int32_t pid,
 	return p;
 }
 
+/*
+ * The last entry line written to a buffer.  Consecutive entries of a VMA
+ * mostly differ only in addr, raw, pfn and head_pfn, each a little larger
+ * than before: such an entry is the memo's line with those digits raised
+ * in place, copied out whole.  Anything else, or a number that needs one
+ * more digit, renders afresh.
+ */
+#define MEMO_LINE 4096
+struct pfs_json_memo {
+	int valid;
+	int32_t pid;
+	uint64_t vma_start;
+	const struct pfs_layout *lo;
+	struct pfs_entry e;
+	size_t len;
+	/* offsets into line of the spans (struct spans) */
+	uint32_t addr, addr_end, raw, raw_end, pfn, pfn_end, head, head_end;
+	char line[MEMO_LINE];
+};
+
+/* Everything json_entry_body prints but the four numbers. */
+static int memo_fits(const struct pfs_json_memo *m, const struct pfs_entry *e,
+		     int32_t pid, uint64_t vma_start, const struct pfs_layout *lo)
+{
+	const struct pfs_entry *o = &m->e;
+
+	if (!m->valid || m->pid != pid || m->vma_start != vma_start || m->lo != lo)
+		return 0;
+	if (o->level != e->level || o->kind != e->kind || o->bits != e->bits ||
+	    o->diag != e->diag || o->normal_page != e->normal_page ||
+	    o->vnp_reason != e->vnp_reason ||
+	    memcmp(o->consumers, e->consumers, PFS_C__COUNT) != 0)
+		return 0;
+	if ((o->pfn == PFS_NO_PFN) != (e->pfn == PFS_NO_PFN) || e->pfn < o->pfn)
+		return 0;
+	if (e->addr < o->addr || e->raw < o->raw)
+		return 0;
+	if (has_swap(e) && (o->swp_type != e->swp_type || o->swp_offset != e->swp_offset))
+		return 0;
+	const struct pfs_page_info *a = &o->page, *b = &e->page;
+	if (a->state != b->state)
+		return 0;
+	if (b->state == PFS_PAGE_OK &&
+	    (a->refcount != b->refcount || a->mapcount != b->mapcount ||
+	     a->flags != b->flags || a->bits != b->bits || a->order != b->order ||
+	     a->page_refcount != b->page_refcount ||
+	     a->page_mapcount != b->page_mapcount || b->head_pfn < a->head_pfn))
+		return 0;
+	return 1;
+}
+
+static inline unsigned hex_value(char c)
+{
+	return c <= '9' ? (unsigned)(c - '0') : (unsigned)(c - 'a' + 10);
+}
+
+/* Add delta to the hex digits [at, end); -1 when a digit would be added. */
+static int bump_hex(char *at, char *end, uint64_t delta)
+{
+	static const char digits[] = "0123456789abcdef";
+	unsigned carry = 0;
+
+	while (delta || carry) {
+		if (end == at)
+			return -1;
+		--end;
+		unsigned d = hex_value(*end) + (unsigned)(delta & 0xf) + carry;
+		delta >>= 4;
+		carry = d >> 4;
+		*end = digits[d & 0xf];
+	}
+	return 0;
+}
+
+/* The same for decimal digits. */
+static int bump_dec(char *at, char *end, uint64_t delta)
+{
+	unsigned carry = 0;
+
+	while (delta || carry) {
+		if (end == at)
+			return -1;
+		--end;
+		unsigned d = (unsigned)(*end - '0') + (unsigned)(delta % 10) + carry;
+		delta /= 10;
+		carry = d >= 10;
+		*end = (char)('0' + (carry ? d - 10 : d));
+	}
+	return 0;
+}
+
+/* Raise the memo's numbers to e's; on failure the memo is left invalid. */
+static int memo_bump(struct pfs_json_memo *m, const struct pfs_entry *e)
+{
+	char *l = m->line;
+
+	if (bump_hex(l + m->addr, l + m->addr_end, e->addr - m->e.addr) ||
+	    bump_hex(l + m->raw, l + m->raw_end, e->raw - m->e.raw) ||
+	    (e->pfn != PFS_NO_PFN &&
+	     bump_dec(l + m->pfn, l + m->pfn_end, e->pfn - m->e.pfn)) ||
+	    (e->page.state == PFS_PAGE_OK &&
+	     bump_dec(l + m->head, l + m->head_end, e->page.head_pfn - m->e.page.head_pfn))) {
+		m->valid = 0;
+		return -1;
+	}
+	m->e.addr = e->addr;
+	m->e.raw = e->raw;
+	m->e.pfn = e->pfn;
+	m->e.page.head_pfn = e->page.head_pfn;
+	return 0;
+}
+
+/* Keep the line just rendered at p0 (len bytes, spans sp) for the next. */
+static void memo_keep(struct pfs_buf *b, const char *p0, size_t len, const struct spans *sp,
+		      const struct pfs_entry *e, int32_t pid, uint64_t vma_start,
+		      const struct pfs_layout *lo)
+{
+	struct pfs_json_memo *m = b->memo;
+
+	if (!m) {
+		m = b->memo = malloc(sizeof(*m));
+		if (!m)
+			return;  /* no memo: every entry renders */
+	}
+	m->valid = 0;
+	if (len > sizeof(m->line))
+		return;
+	memcpy(m->line, p0, len);
+	m->len = len;
+	m->addr = (uint32_t)(sp->addr - p0);
+	m->addr_end = (uint32_t)(sp->addr_end - p0);
+	m->raw = (uint32_t)(sp->raw - p0);
+	m->raw_end = (uint32_t)(sp->raw_end - p0);
+	m->pfn = (uint32_t)(sp->pfn - p0);
+	m->pfn_end = (uint32_t)(sp->pfn_end - p0);
+	m->head = (uint32_t)(sp->head - p0);
+	m->head_end = (uint32_t)(sp->head_end - p0);
+	m->e = *e;
+	m->pid = pid;
+	m->vma_start = vma_start;
+	m->lo = lo;
+	m->valid = 1;
+}
+
 void pfs_json_entry(struct pfs_buf *b, const struct pfs_entry *e, int32_t pid,
 		    uint64_t vma_start, const struct pfs_layout *lo)
 {
-	char *p = pfs_buf_reserve(b, entry_bound(e, lo));
+	struct pfs_json_memo *m = b->memo;
+	char *p;
+
+	if (m && memo_fits(m, e, pid, vma_start, lo) && memo_bump(m, e) == 0) {
+		p = pfs_buf_reserve(b, m->len);
+		if (!p)
+			return;
+		memcpy(p, m->line, m->len);
+		b->len += m->len;
+		return;
+	}
+	p = pfs_buf_reserve(b, entry_bound(e, lo));
 	if (!p)
 		return;
 	char *p0 = p;
+	struct spans sp;
 	CL(p, "{\"type\":\"entry\",");
-	p = json_entry_body(p, e, pid, vma_start, lo);
+	p = json_entry_body(p, e, pid, vma_start, lo, &sp);
 	CL(p, "}\n");
 	b->len += (size_t)(p - p0);
+	memo_keep(b, p0, (size_t)(p - p0), &sp, e, pid, vma_start, lo);
 }
 
 void pfs_json_run(struct pfs_buf *b, const struct pfs_run *r, int32_t pid,
@@ -276,8 +453,9 @@ void pfs_json_run(struct pfs_buf *b, const struct pfs_run *r, int32_t pid,
 	if (!p)
 		return;
 	char *p0 = p;
+	struct spans sp;
 	CL(p, "{\"type\":\"run\",");
-	p = json_entry_body(p, &r->first, pid, vma_start, lo);
+	p = json_entry_body(p, &r->first, pid, vma_start, lo, &sp);
 	CL(p, ",\"count\":");
 	p += pfs_fmt_u64(p, r->count);
 	CL(p, ",\"end\":");

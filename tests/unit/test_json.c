@@ -64,6 +64,67 @@ TEST(json_entry_exact)
 	pfs_buf_fini(&b);
 }
 
+/* One buffer writing a stream of entries (the memo of the last line raising
+ * numbers in place, with carries into new digits, back to smaller numbers,
+ * other fields changing) writes exactly what a fresh buffer writes for each. */
+TEST(json_entry_memo_writes_what_a_fresh_buffer_writes)
+{
+	struct pfs_layout lo = names_lo();
+	struct pfs_buf b;
+	uint64_t seed = 0x9e3779b97f4a7c15ull;
+	uint64_t addr = 0xffe000ull, pfn = 9990, head = 9990;
+	unsigned mismatches = 0, n = 0, addr_grew = 0, pfn_grew = 0;
+
+	REQUIRE(pfs_buf_init(&b, 0, -1) == 0);
+	for (unsigned i = 0; i < 2400; i++) {
+		seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+		unsigned r = (unsigned)(seed >> 33);
+		struct pfs_entry e = mk(addr, pfn);
+		e.page.head_pfn = head;
+		switch (r % 16) {
+		case 0: e.page.refcount = 2; break;
+		case 1: e.kind = PFS_KIND_SWAP; e.pfn = PFS_NO_PFN; e.page.state = PFS_PAGE_NONE;
+			e.swp_type = 1; e.swp_offset = i / 4; break;
+		case 2: e.pfn = PFS_NO_PFN; e.page.state = PFS_PAGE_NONE; break;
+		case 3: e.diag = 1u << PFS_D_BAD_SPECIAL; break;
+		case 4: e.consumers[0] = 1; break;
+		default: break;
+		}
+		size_t before = b.len;
+		pfs_json_entry(&b, &e, (int32_t)(i / 600), 0x1000, &lo);
+		struct pfs_buf f;
+		REQUIRE(pfs_buf_init(&f, 0, -1) == 0);
+		pfs_json_entry(&f, &e, (int32_t)(i / 600), 0x1000, &lo);
+		if (b.len - before != f.len || memcmp(b.data + before, f.data, f.len) != 0)
+			mismatches++;
+		pfs_buf_fini(&f);
+		n++;
+		/* mostly the next page; now and then a 2 MiB step, a THP
+		 * (head kept), or back to a lower address */
+		if (r % 97 == 0) {
+			addr = 0xff000ull + (r % 5) * 0x1000;
+			pfn = 99 + r % 3;
+		} else {
+			addr += (r % 13 == 0) ? 0x200000 : 0x1000;
+			pfn += (r % 11 == 0) ? 1000 : 1;
+		}
+		head = (r % 7 == 0) ? head : pfn;
+		/* a digit more than the line before */
+		addr_grew += 64 - __builtin_clzll(addr) > 64 - __builtin_clzll(e.addr) &&
+			     (64 - __builtin_clzll(addr)) % 4 == 1;
+		char d0[24], d1[24];
+		pfn_grew += snprintf(d1, sizeof(d1), "%llu", (unsigned long long)pfn) >
+			    snprintf(d0, sizeof(d0), "%llu", (unsigned long long)e.pfn) &&
+			    e.pfn != PFS_NO_PFN;
+	}
+	CHECK_EQ(mismatches, 0);
+	CHECK_EQ(n, 2400);
+	/* the stream did carry into new digits */
+	CHECK(addr_grew > 0);
+	CHECK(pfn_grew > 0);
+	pfs_buf_fini(&b);
+}
+
 TEST(json_entry_uffd_wp_and_cont_only_when_set)
 {
 	struct pfs_layout lo = names_lo();
