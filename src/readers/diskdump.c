@@ -10,9 +10,9 @@
  * descriptor costs a pread(2) of 24 bytes (diskdump.c diskdump_read_page).
  * Here a pfn finds its descriptor through a rank index over the dumpable
  * bitmap, descriptors are read 128 at a time (a run of struct pages or a
- * page table's children are near each other in pfn order), the last 32
- * pages are kept, and a page is inflated by libdeflate into its slot in
- * one call.
+ * page table's children are near each other in pfn order), page data is
+ * read ahead while pages are read in file order, the last 32 pages are
+ * kept, and a page is inflated by libdeflate into its slot in one call.
  *
  * What libkdumpfile 0.5.1 does with a page (diskdump.c diskdump_read_page)
  * is what is done here for the two kinds makedumpfile writes with -c and
@@ -45,6 +45,12 @@ _Static_assert(sizeof(struct page_desc) == 24, "makedumpfile's 64-bit page_desc"
 #define DESC_BATCH 128u
 #define CACHE_PAGES 32u
 #define NO_PFN UINT64_MAX
+/* Page data is read ahead this far when a page's data starts where the
+ * last one's ended: makedumpfile and QEMU write the pages in pfn order
+ * (write_kdump_pages_cyclic, write_dump_pages), and a run of struct pages
+ * or a table's leaves is read in pfn order.  Other reads take one page's
+ * data: a page-table page is rarely next to the last one read. */
+#define READ_AHEAD (64u << 10)
 
 struct pfs_dd {
 	int fd;
@@ -68,23 +74,32 @@ struct pfs_dd_cursor {
 	uint64_t clock;
 	unsigned last;          /* the slot of the last hit */
 	unsigned char *pages;   /* CACHE_PAGES * page_size */
-	unsigned char *cdata;   /* one page of compressed data */
+	/* file bytes [win_off, win_off + win_len) in win (READ_AHEAD bytes);
+	 * next_off: where the last page's data ended */
+	unsigned char *win;
+	uint64_t win_off, win_len, next_off;
 	struct libdeflate_decompressor *inflate;
 };
 
-static int pread_all(int fd, void *buf, size_t len, uint64_t off)
+/* at least min and at most max bytes at off: how many, or -1 */
+static ssize_t pread_some(int fd, void *buf, size_t min, size_t max, uint64_t off)
 {
 	size_t done = 0;
 
-	while (done < len) {
-		ssize_t n = pread(fd, (char *)buf + done, len - done, (off_t)(off + done));
+	while (done < min) {
+		ssize_t n = pread(fd, (char *)buf + done, max - done, (off_t)(off + done));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
 			return -1;
 		done += (size_t)n;
 	}
-	return 0;
+	return (ssize_t)done;
+}
+
+static int pread_all(int fd, void *buf, size_t len, uint64_t off)
+{
+	return pread_some(fd, buf, len, len, off) < 0 ? -1 : 0;
 }
 
 struct pfs_dd *pfs_dd_new(int fd, const unsigned char *bitmap, uint64_t bm_len,
@@ -194,9 +209,10 @@ struct pfs_dd_cursor *pfs_dd_cursor_new(const struct pfs_dd *dd)
 		return NULL;
 	c->dd = dd;
 	c->pages = malloc((size_t)dd->page_size * CACHE_PAGES);
-	c->cdata = malloc(dd->page_size);
+	c->win = malloc(dd->page_size > READ_AHEAD ? dd->page_size : READ_AHEAD);
+	c->next_off = UINT64_MAX;
 	c->inflate = libdeflate_alloc_decompressor();
-	if (!c->pages || !c->cdata || !c->inflate) {
+	if (!c->pages || !c->win || !c->inflate) {
 		pfs_dd_cursor_free(c);
 		return NULL;
 	}
@@ -212,7 +228,7 @@ void pfs_dd_cursor_free(struct pfs_dd_cursor *c)
 	if (c->inflate)
 		libdeflate_free_decompressor(c->inflate);
 	free(c->pages);
-	free(c->cdata);
+	free(c->win);
 	free(c);
 }
 
@@ -230,6 +246,27 @@ static const struct page_desc *dd_desc(struct pfs_dd_cursor *c, uint64_t idx)
 		c->desc_n = n;
 	}
 	return &c->desc[idx - c->desc_first];
+}
+
+/* the size (<= page size) bytes of file at off, or NULL when they cannot
+ * be read */
+static const unsigned char *dd_data(struct pfs_dd_cursor *c, uint64_t off, uint32_t size)
+{
+	size_t max = c->dd->page_size > READ_AHEAD ? c->dd->page_size : READ_AHEAD;
+
+	if (off >= c->win_off && off - c->win_off <= c->win_len &&
+	    size <= c->win_len - (off - c->win_off)) {
+		c->next_off = off + size;
+		return c->win + (off - c->win_off);
+	}
+	ssize_t got = pread_some(c->dd->fd, c->win, size, off == c->next_off ? max : size, off);
+	c->win_len = 0;
+	if (got < 0)
+		return NULL;
+	c->win_off = off;
+	c->win_len = (uint64_t)got;
+	c->next_off = off + size;
+	return c->win;
 }
 
 int pfs_dd_read_page(struct pfs_dd_cursor *c, uint64_t pfn, const unsigned char **page)
@@ -260,16 +297,18 @@ int pfs_dd_read_page(struct pfs_dd_cursor *c, uint64_t pfn, const unsigned char 
 	if (!pd)
 		return PFS_DD_OTHER;
 	unsigned char *out = c->pages + slot * ps;
+	const unsigned char *data;
 	c->pfn[slot] = NO_PFN;
 	if (pd->flags == 0 && pd->size == ps) {
-		if (pread_all(dd->fd, out, ps, pd->offset))
+		if (!(data = dd_data(c, pd->offset, pd->size)))
 			return PFS_DD_OTHER;
+		memcpy(out, data, ps);
 	} else if (pd->flags == DUMP_DH_COMPRESSED_ZLIB && pd->size && pd->size <= ps) {
-		if (pread_all(dd->fd, c->cdata, pd->size, pd->offset))
+		if (!(data = dd_data(c, pd->offset, pd->size)))
 			return PFS_DD_OTHER;
 		/* no actual_out_nbytes_ret: anything but exactly ps bytes out
 		 * is LIBDEFLATE_SHORT_OUTPUT or _INSUFFICIENT_SPACE */
-		if (libdeflate_zlib_decompress(c->inflate, c->cdata, pd->size, out, ps, NULL) !=
+		if (libdeflate_zlib_decompress(c->inflate, data, pd->size, out, ps, NULL) !=
 		    LIBDEFLATE_SUCCESS)
 			return PFS_DD_CORRUPT;
 	} else {
