@@ -75,7 +75,8 @@ check-core-tsan: $(BUILD)/unit-tests-tsan
 # fails the target (libFuzzer exits non-zero and leaves the input in
 # build/fuzz/artifacts/).
 FUZZ_EACH = $(shell echo $$(( $(PFNSCOPE_FUZZ_SECONDS) / 6 > 1 ? $(PFNSCOPE_FUZZ_SECONDS) / 6 : 1 )))
-# (kdump inputs are files: the seeds are the first 74-80 KiB of real dumps)
+# (kdump inputs are files: the seeds are the first 74-80 KiB of real dumps
+# and a whole 49 KiB kdump-compressed file)
 FUZZ_OPTS = $$( [ $$t = kdump ] && echo -max_len=131072 -malloc_limit_mb=1000000 || echo -max_len=16384 ) -timeout=10 \
 	-rss_limit_mb=2048 -print_final_stats=1
 
