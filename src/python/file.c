@@ -241,8 +241,8 @@ static PyObject *KdumpFile_get_damage(FileObject *self, void *c)
 			     "lost_pages", (unsigned long long)d->lost_pages);
 }
 
-/* clone() -> File: another libkdumpfile context on the same dump for
- * another thread's Target (pfs_kdump_clone); it keeps this KdumpFile open */
+/* clone() -> File: another reader context on the same dump for another
+ * thread's Target (pfs_kdump_clone); it keeps this KdumpFile open */
 static PyObject *KdumpFile_clone(FileObject *self, PyObject *noargs)
 {
 	struct pfs_kdump_view *v;
@@ -275,7 +275,9 @@ static PyObject *KdumpFile_clone(FileObject *self, PyObject *noargs)
 static PyMethodDef KdumpFile_methods[] = {
 	{ "clone", (PyCFunction)KdumpFile_clone, METH_NOARGS,
 	  "clone() -> File: another context on the same dump (a libkdumpfile context of "
-	  "its own on the same file, its own page cache) for a Target in another thread" },
+	  "its own on the same file, its own page cache; with pages_reader \"diskdump\", "
+	  "its own descriptors and page cache over the shared index) for a Target in "
+	  "another thread" },
 	{ NULL, NULL, 0, NULL }
 };
 
