@@ -20,12 +20,13 @@ core = Extension(
     "pfnscope._core",
     sources=SOURCES,
     include_dirs=["include"],
-    libraries=["kdumpfile"],
+    libraries=["kdumpfile", "deflate"],
     define_macros=[("_GNU_SOURCE", None)],
     extra_compile_args=["-std=c11", "-O2", "-Wall", "-Wextra", "-Werror",
                         "-Wno-missing-field-initializers"],
     depends=(glob.glob("include/pfnscope/*.h") + glob.glob("include/pfnscope/*.def")
-             + glob.glob("src/core/*.h") + glob.glob("src/python/*.h")),
+             + glob.glob("src/core/*.h") + glob.glob("src/readers/*.h")
+             + glob.glob("src/python/*.h")),
 )
 
 setup(

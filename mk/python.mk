@@ -2,7 +2,7 @@
 # src/python/pfnscope, install for Debian's /usr/bin/python3, Python tests.
 .PHONY: python install check-python python-clean
 
-PY_SRC := $(wildcard src/core/*.c src/core/*.h src/readers/*.c src/python/*.c src/python/*.h include/pfnscope/*.h include/pfnscope/*.def) setup.py
+PY_SRC := $(wildcard src/core/*.c src/core/*.h src/readers/*.c src/readers/*.h src/python/*.c src/python/*.h include/pfnscope/*.h include/pfnscope/*.def) setup.py
 PY_STAMP := $(BUILD)/python.stamp
 
 python: $(PY_STAMP)

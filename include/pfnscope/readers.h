@@ -14,20 +14,29 @@
 /* ---- libkdumpfile ---- */
 struct pfs_kdump;
 
-/* Open a dump.  A makedumpfile *flattened* file (QEMU dump-guest-memory -z)
- * is rebuilt into $TMPDIR first, as `makedumpfile -R` does, when
- * convert_flat is set (a note goes to stderr), else refused with an error
- * saying so.  A damaged dump opens with pfs_kdump_damage() set.
+/* pfs_kdump_open() flags */
+/* rebuild a makedumpfile *flattened* file (QEMU dump-guest-memory -z) into
+ * $TMPDIR first, as `makedumpfile -R` does (a note goes to stderr); without
+ * it such a file is refused with an error saying so */
+#define PFS_KDUMP_CONVERT_FLAT       0x1u
+/* every page through libkdumpfile: no pages read by pfnscope itself (a
+ * whole ELF file from its mapping, a whole kdump-compressed file by its
+ * own diskdump reader); see pfs_kdump_pages_reader() */
+#define PFS_KDUMP_LIBKDUMPFILE_PAGES 0x2u
+
+/* Open a dump with flags PFS_KDUMP_*.  A damaged dump opens with
+ * pfs_kdump_damage() set.
  * 0 with *out set, or -PFS_EDUMP with err filled (err may be NULL). */
-int pfs_kdump_open(const char *path, int convert_flat, struct pfs_kdump **out,
+int pfs_kdump_open(const char *path, unsigned flags, struct pfs_kdump **out,
 		   struct pfs_error *err);
 void pfs_kdump_close(struct pfs_kdump *k);
 /* pfs_read_phys_fn over KDUMP_MACHPHYSADDR (thread-safe: one lock). */
 int pfs_kdump_read_phys(void *ctx, uint64_t paddr, void *buf, size_t len);
 /* Another context on the same dump, for one other thread (a libkdumpfile
- * context of its own on the same descriptor, its own page cache); its
- * reads take no lock.  The view must be closed before the dump.  0, or
- * -PFS_ENOMEM. */
+ * context of its own on the same descriptor, its own page cache; with
+ * pfnscope's own page reads, their state of its own and a libkdumpfile
+ * context only if a page needs one); its reads take no lock.  The view
+ * must be closed before the dump.  0, or -PFS_ENOMEM. */
 struct pfs_kdump_view;
 int pfs_kdump_clone(struct pfs_kdump *k, struct pfs_kdump_view **out);
 void pfs_kdump_view_close(struct pfs_kdump_view *v);
@@ -38,6 +47,11 @@ const char *pfs_kdump_vmcoreinfo(const struct pfs_kdump *k);
 const char *pfs_kdump_format(const struct pfs_kdump *k);
 const char *pfs_kdump_arch(const struct pfs_kdump *k);
 int pfs_kdump_rebuilt(const struct pfs_kdump *k);
+/* Who reads the pages: "elf" (a whole ELF file, copied out of its
+ * mapping), "diskdump" (a whole kdump-compressed file of raw and zlib
+ * pages, pfnscope's own reader) or "libkdumpfile" (every other file, a
+ * damaged one, or PFS_KDUMP_LIBKDUMPFILE_PAGES). */
+const char *pfs_kdump_pages_reader(const struct pfs_kdump *k);
 /* What a damaged dump lacks, found at open.  A file cut short
  * (truncated: missing_bytes past its end, missing_pages dumped pages whose
  * data or descriptor is gone), corrupt page descriptors, bitmap blocks

@@ -162,7 +162,7 @@ PyTypeObject FileType = PFS_PY_TYPE(
 static int kdump_open(const char *path, void *arg, void **out, struct pfs_error *err)
 {
 	struct pfs_kdump *k;
-	int ret = pfs_kdump_open(path, *(int *)arg, &k, err);
+	int ret = pfs_kdump_open(path, *(unsigned *)arg, &k, err);
 
 	*out = k;
 	return ret;
@@ -170,14 +170,18 @@ static int kdump_open(const char *path, void *arg, void **out, struct pfs_error 
 
 static int KdumpFile_init(FileObject *self, PyObject *args, PyObject *kwds)
 {
-	static char *kwlist[] = { "path", "convert_flattened", NULL };
+	static char *kwlist[] = { "path", "convert_flattened", "libkdumpfile_pages", NULL };
 	PyObject *pathobj;
-	int convert = 1;
+	int convert = 1, lkf_pages = 0;
+	unsigned flags;
 
-	if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|p:KdumpFile", kwlist, &pathobj, &convert))
+	if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|pp:KdumpFile", kwlist, &pathobj, &convert,
+					 &lkf_pages))
 		return -1;
+	flags = (convert ? PFS_KDUMP_CONVERT_FLAT : 0) |
+		(lkf_pages ? PFS_KDUMP_LIBKDUMPFILE_PAGES : 0);
 	self->format = &kdump_format;
-	return file_open(self, pathobj, kdump_open, &convert);
+	return file_open(self, pathobj, kdump_open, &flags);
 }
 
 static PyObject *str_or_none(const char *s)
@@ -193,6 +197,7 @@ struct kdump_str {
 };
 static const struct kdump_str kdump_vmcoreinfo = { pfs_kdump_vmcoreinfo };
 static const struct kdump_str kdump_arch = { pfs_kdump_arch };
+static const struct kdump_str kdump_pages_reader = { pfs_kdump_pages_reader };
 
 static PyObject *KdumpFile_get_str(FileObject *self, void *c)
 {
@@ -236,8 +241,8 @@ static PyObject *KdumpFile_get_damage(FileObject *self, void *c)
 			     "lost_pages", (unsigned long long)d->lost_pages);
 }
 
-/* clone() -> File: another libkdumpfile context on the same dump for
- * another thread's Target (pfs_kdump_clone); it keeps this KdumpFile open */
+/* clone() -> File: another reader context on the same dump for another
+ * thread's Target (pfs_kdump_clone); it keeps this KdumpFile open */
 static PyObject *KdumpFile_clone(FileObject *self, PyObject *noargs)
 {
 	struct pfs_kdump_view *v;
@@ -270,7 +275,9 @@ static PyObject *KdumpFile_clone(FileObject *self, PyObject *noargs)
 static PyMethodDef KdumpFile_methods[] = {
 	{ "clone", (PyCFunction)KdumpFile_clone, METH_NOARGS,
 	  "clone() -> File: another context on the same dump (a libkdumpfile context of "
-	  "its own on the same file, its own page cache) for a Target in another thread" },
+	  "its own on the same file, its own page cache; with pages_reader \"diskdump\", "
+	  "its own descriptors and page cache over the shared index) for a Target in "
+	  "another thread" },
 	{ NULL, NULL, 0, NULL }
 };
 
@@ -279,6 +286,10 @@ static PyGetSetDef KdumpFile_getset[] = {
 	  (void *)&kdump_vmcoreinfo },
 	{ "format", (getter)KdumpFile_get_format, NULL, "libkdumpfile file.format", NULL },
 	{ "arch", (getter)KdumpFile_get_str, NULL, "arch.name", (void *)&kdump_arch },
+	{ "pages_reader", (getter)KdumpFile_get_str, NULL,
+	  "who reads the pages: \"elf\" (a whole ELF file, from its mapping), \"diskdump\" "
+	  "(a whole kdump-compressed file, pfnscope's own reader) or \"libkdumpfile\"",
+	  (void *)&kdump_pages_reader },
 	{ "damage", (getter)KdumpFile_get_damage, NULL,
 	  "None for a whole dump, else a dict: message (one line), truncated, "
 	  "incomplete, missing_bytes, missing_pages, bad_descriptors, "
@@ -288,7 +299,8 @@ static PyGetSetDef KdumpFile_getset[] = {
 
 PyTypeObject KdumpFileType = PFS_PY_TYPE(
 	"KdumpFile", FileObject, Py_TPFLAGS_DEFAULT, NULL,
-	"KdumpFile(path): a dump opened with libkdumpfile (physical reads)",
+	"KdumpFile(path, convert_flattened=True, libkdumpfile_pages=False): a dump "
+	"opened with libkdumpfile (physical reads)",
 	PFS_PY_TYPE_NEW(KdumpFile_init), .tp_methods = KdumpFile_methods,
 	.tp_getset = KdumpFile_getset, .tp_base = &FileType);
 

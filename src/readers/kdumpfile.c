@@ -22,6 +22,11 @@
  *   read_bitmap / pfn_to_pdpos), so a corrupted bitmap block shifts every
  *   later page.  Every read of a damaged dump is therefore checked here
  *   first, against what was found at open.
+ * - The pages of a whole file are read without libkdumpfile where that is
+ *   simple and much cheaper: an ELF file copied out of its mapping
+ *   (elf_direct_*), a kdump-compressed file of raw and zlib pages by
+ *   diskdump.c (diskdump_direct_open); each checked against libkdumpfile
+ *   on a few pages at open.  PFS_KDUMP_LIBKDUMPFILE_PAGES turns both off.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -43,6 +48,7 @@
 #include <libkdumpfile/kdumpfile.h>
 
 #include "pfnscope/readers.h"
+#include "diskdump.h"
 
 /* a physical range the file cannot give back: [first, last] pfns */
 struct pfs_pfn_range {
@@ -97,6 +103,11 @@ struct pfs_kdump {
 	size_t nall;
 	int all_ok;                 /* every PT_LOAD has p_filesz == p_memsz */
 	struct pfs_elf_direct *direct;
+	/* a whole kdump-compressed file read by diskdump.c (see
+	 * diskdump_direct_open), through cur under lock */
+	struct pfs_dd *dd;
+	struct pfs_dd_cursor *cur;
+	int lkf_pages;              /* PFS_KDUMP_LIBKDUMPFILE_PAGES */
 	pthread_mutex_t lock;
 	char *vmcoreinfo;
 	char *format;
@@ -609,13 +620,11 @@ static int elf_range_ok(const struct pfs_kdump *k, uint64_t paddr, size_t len)
 #define DH_MAX_MAPNR     440
 #define DH_VERSION       8
 #define DUMP_DH_COMPRESSED_INCOMPLETE 0x8   /* dh->status: makedumpfile hit ENOSPC */
-#define DUMP_DH_COMPRESSED_ALL (0x1 | 0x2 | 0x4 | 0x20) /* zlib, lzo, snappy, zstd */
-
-struct pd64 {
-	uint64_t offset;
-	uint32_t size, flags;
-	uint64_t page_flags;
-};
+#define DUMP_DH_COMPRESSED_ALL (DUMP_DH_COMPRESSED_ZLIB | DUMP_DH_COMPRESSED_LZO | \
+				DUMP_DH_COMPRESSED_SNAPPY | DUMP_DH_COMPRESSED_ZSTD)
+/* what diskdump.c leaves to libkdumpfile */
+#define DUMP_DH_COMPRESSED_OTHER (DUMP_DH_COMPRESSED_LZO | DUMP_DH_COMPRESSED_SNAPPY | \
+				  DUMP_DH_COMPRESSED_ZSTD)
 
 static int check_diskdump(struct pfs_kdump *k, const char *path, struct pfs_error *err)
 {
@@ -624,8 +633,8 @@ static int check_diskdump(struct pfs_kdump *k, const char *path, struct pfs_erro
 	uint32_t bitmap_blocks, max_mapnr32, status;
 	uint64_t size = k->size, max_pfn;
 	unsigned char *bm1 = NULL, *bm2 = NULL;
-	struct pd64 *pds = NULL;
-	int ret = 0;
+	struct page_desc *pds = NULL;
+	int ret = 0, other_compression = 0;
 
 	ssize_t got = pread(k->fd, hdr, sizeof(hdr), 0);
 	if (got < 8 || (memcmp(hdr, "KDUMP   ", 8) && memcmp(hdr, "DISKDUMP", 8)))
@@ -743,10 +752,10 @@ static int check_diskdump(struct pfs_kdump *k, const char *path, struct pfs_erro
 	/* The page descriptors: as many as dumpable bits, the zero page's data
 	 * right after them.  The smallest offset among the first descriptors
 	 * tells how many descriptors the writer made. */
-	uint64_t data_start = desc_off + npages * sizeof(struct pd64);
-	uint64_t table_in_file = size > desc_off ? (size - desc_off) / sizeof(struct pd64) : 0;
+	uint64_t data_start = desc_off + npages * sizeof(struct page_desc);
+	uint64_t table_in_file = size > desc_off ? (size - desc_off) / sizeof(struct page_desc) : 0;
 	{
-		struct pd64 first[16];
+		struct page_desc first[16];
 		uint64_t n = npages < 16 ? npages : 16, minoff = UINT64_MAX;
 		if (n > table_in_file)
 			n = table_in_file;
@@ -758,7 +767,7 @@ static int check_diskdump(struct pfs_kdump *k, const char *path, struct pfs_erro
 				/* the bitmap and the descriptor table disagree: pfns
 				 * from the first corrupt bitmap block on cannot be
 				 * located (their descriptor is another page's) */
-				uint64_t ndesc = (minoff - desc_off) / sizeof(struct pd64);
+				uint64_t ndesc = (minoff - desc_off) / sizeof(struct page_desc);
 				k->damage.bitmap_mismatch = 1;
 				k->damage.descriptors = ndesc;
 				k->damage.dumpable = npages;
@@ -826,8 +835,10 @@ static int check_diskdump(struct pfs_kdump *k, const char *path, struct pfs_erro
 					     desc_off + idx * sizeof(*pds)))
 					goto out;
 			}
-			const struct pd64 *pd = &pds[idx - chunk_base];
+			const struct page_desc *pd = &pds[idx - chunk_base];
 			idx++;
+			if (pd->flags & DUMP_DH_COMPRESSED_OTHER)
+				other_compression = 1;
 			int bad = 0, zero = 0;
 			if (k->flat_cut && !pd->offset && !pd->size && !pd->flags && !pd->page_flags) {
 				/* never written: the flattened stream ended first */
@@ -874,13 +885,25 @@ static int check_diskdump(struct pfs_kdump *k, const char *path, struct pfs_erro
 		k->damage.truncated = 1;
 	if (k->damage.truncated) {
 		/* descriptors past the end: their data is missing too */
-		uint64_t table_end = desc_off + npages * sizeof(struct pd64);
+		uint64_t table_end = desc_off + npages * sizeof(struct page_desc);
 		if (expected_end < table_end)
 			expected_end = table_end;
 		k->damage.missing_bytes = expected_end > size ? expected_end - size : 0;
 	}
 	if (k->nbad)
 		k->check_reads = 1;
+	/* Pages are read by diskdump.c only from a file that is all there,
+	 * laid out as libkdumpfile reads it (a 64-bit little-endian "KDUMP"
+	 * header of version 1 or later; checked against libkdumpfile again by
+	 * diskdump_direct_open), every descriptor whole, raw or zlib; dumps
+	 * made with makedumpfile -l, -p or -z (lzo, snappy, zstd) keep
+	 * libkdumpfile for every page.  A damaged dump keeps libkdumpfile and
+	 * range_ok(). */
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	if (!k->lkf_pages && !k->nbad && !k->damage.truncated && !k->damage.incomplete &&
+	    !k->flat_cut && !other_compression && !memcmp(hdr, "KDUMP   ", 8) && version >= 1)
+		k->dd = pfs_dd_new(k->fd, bm2, bm_len, nbits, desc_off, (uint32_t)bs);
+#endif
 out:
 	free(pds);
 	free(bm1);
@@ -1252,7 +1275,56 @@ static void elf_direct_close(struct pfs_elf_direct *d)
 	free(d);
 }
 
-int pfs_kdump_open(const char *path, int convert_flat, struct pfs_kdump **out,
+static int ctx_read(kdump_ctx_t *ctx, uint64_t paddr, void *buf, size_t len);
+
+/*
+ * Pages of a whole kdump-compressed file through diskdump.c (k->dd, built
+ * by check_diskdump): kept only when libkdumpfile reads the file the same
+ * way -- format "diskdump", the same page size and max_pfn -- and the
+ * first, middle and last dumpable pages read the same both ways.
+ * Otherwise every page goes through libkdumpfile.
+ */
+static void diskdump_direct_open(struct pfs_kdump *k)
+{
+	struct pfs_dd *dd = k->dd;
+	struct pfs_dd_cursor *cur = NULL;
+	unsigned char *a = NULL;
+	kdump_num_t ps = 0, max_pfn = 0;
+
+	k->dd = NULL;
+	if (strcmp(k->format, "diskdump") ||
+	    kdump_get_number_attr(k->ctx, KDUMP_ATTR_PAGE_SIZE, &ps) != KDUMP_OK ||
+	    kdump_get_number_attr(k->ctx, "max_pfn", &max_pfn) != KDUMP_OK) {
+		kdump_clear_err(k->ctx);
+		goto fail;
+	}
+	uint64_t n = pfs_dd_pages(dd);
+	if (ps != pfs_dd_page_size(dd) || ps != 1ull << k->page_shift ||
+	    max_pfn != pfs_dd_max_pfn(dd) || !n)
+		goto fail;
+	cur = pfs_dd_cursor_new(dd);
+	a = malloc(ps);
+	if (!cur || !a)
+		goto fail;
+	const uint64_t sample[] = { 0, n / 2, n - 1 };
+	for (unsigned i = 0; i < sizeof(sample) / sizeof(sample[0]); i++) {
+		uint64_t pfn = pfs_dd_nth_pfn(dd, sample[i]);
+		const unsigned char *b;
+		if (pfs_dd_read_page(cur, pfn, &b) != PFS_DD_OK ||
+		    ctx_read(k->ctx, pfn << k->page_shift, a, ps) || memcmp(a, b, ps))
+			goto fail;
+	}
+	free(a);
+	k->dd = dd;
+	k->cur = cur;
+	return;
+fail:
+	free(a);
+	pfs_dd_cursor_free(cur);
+	pfs_dd_free(dd);
+}
+
+int pfs_kdump_open(const char *path, unsigned flags, struct pfs_kdump **out,
 		   struct pfs_error *err)
 {
 	struct pfs_kdump *k = calloc(1, sizeof(*k));
@@ -1264,10 +1336,11 @@ int pfs_kdump_open(const char *path, int convert_flat, struct pfs_kdump **out,
 	if (!k)
 		return set_err(err, path, "out of memory");
 	k->fd = -1;
+	k->lkf_pages = !!(flags & PFS_KDUMP_LIBKDUMPFILE_PAGES);
 	pthread_mutex_init(&k->lock, NULL);
 
 	if (pfs_is_flattened(path)) {
-		if (!convert_flat) {
+		if (!(flags & PFS_KDUMP_CONVERT_FLAT)) {
 			set_err(err, path, "makedumpfile flattened format (QEMU kdump-zlib), "
 				"which libkdumpfile cannot read: rebuild it with "
 				"`makedumpfile -R OUT < FILE`");
@@ -1362,10 +1435,13 @@ int pfs_kdump_open(const char *path, int convert_flat, struct pfs_kdump **out,
 	 * the file's mapped chunks in its cache and they count in the
 	 * process's memory (95 MB after a check of an 8 GiB guest's kdump, 29
 	 * MB with reads, for the same CPU: inflate dominates).  A whole ELF
-	 * dump is read by elf_direct_read() instead (a damaged one keeps
-	 * libkdumpfile's reads, past range_ok()). */
-	if (strcmp(k->format, "elf") == 0 && !k->nbad && !k->damage.truncated)
+	 * dump is read by elf_direct_read() instead, a whole kdump-compressed
+	 * one by diskdump.c (a damaged one keeps libkdumpfile's reads, past
+	 * range_ok()). */
+	if (strcmp(k->format, "elf") == 0 && !k->nbad && !k->damage.truncated && !k->lkf_pages)
 		elf_direct_open(k);
+	else if (k->dd)
+		diskdump_direct_open(k);
 	/* libkdumpfile's page cache (cache.size, 1024 pages by default) finds
 	 * an entry by walking its lists: a miss costs a walk of all of them.
 	 * A walk reads each page-table page once into the core's own block
@@ -1417,6 +1493,8 @@ void pfs_kdump_close(struct pfs_kdump *k)
 	if (!k)
 		return;
 	elf_direct_close(k->direct);
+	pfs_dd_cursor_free(k->cur);
+	pfs_dd_free(k->dd);
 	release_ctx(k->ctx);
 	if (k->fd >= 0)
 		close(k->fd);
@@ -1490,6 +1568,48 @@ static int ctx_read(kdump_ctx_t *ctx, uint64_t paddr, void *buf, size_t len)
 	return ks == KDUMP_OK && got == len ? 0 : -PFS_EREAD;
 }
 
+static kdump_ctx_t *view_ctx_open(const struct pfs_kdump *k);
+
+/*
+ * [paddr, paddr + len) a page at a time through a diskdump.c cursor.  A
+ * page it leaves to libkdumpfile (PFS_DD_OTHER: a compression other than
+ * zlib, which check_diskdump saw on no descriptor at open, or a file
+ * changed since) is read through *ctx, a view's opened then.  An excluded
+ * or corrupt page fails the read as libkdumpfile's KDUMP_ERR_NODATA and
+ * KDUMP_ERR_CORRUPT do in ctx_read().
+ */
+static int dd_read(const struct pfs_kdump *k, struct pfs_dd_cursor *cur, kdump_ctx_t **ctx,
+		   uint64_t paddr, void *buf, size_t len)
+{
+	const uint64_t mask = (1ull << k->page_shift) - 1;
+	unsigned char *p = buf;
+
+	if (len && paddr > UINT64_MAX - (len - 1))
+		return -PFS_EREAD;
+	while (len) {
+		uint64_t off = paddr & mask;
+		size_t n = mask + 1 - off < len ? (size_t)(mask + 1 - off) : len;
+		const unsigned char *page;
+		switch (pfs_dd_read_page(cur, paddr >> k->page_shift, &page)) {
+		case PFS_DD_OK:
+			memcpy(p, page + off, n);
+			break;
+		case PFS_DD_OTHER:
+			if (!*ctx)
+				*ctx = view_ctx_open(k);
+			if (!*ctx || ctx_read(*ctx, paddr, p, n))
+				return -PFS_EREAD;
+			break;
+		default:
+			return -PFS_EREAD;
+		}
+		p += n;
+		paddr += n;
+		len -= n;
+	}
+	return 0;
+}
+
 int pfs_kdump_read_phys(void *ctx, uint64_t paddr, void *buf, size_t len)
 {
 	struct pfs_kdump *k = ctx;
@@ -1497,6 +1617,12 @@ int pfs_kdump_read_phys(void *ctx, uint64_t paddr, void *buf, size_t len)
 
 	if (k->direct)
 		return elf_direct_read(k->direct, paddr, buf, len);
+	if (k->cur) {
+		pthread_mutex_lock(&k->lock);
+		r = dd_read(k, k->cur, &k->ctx, paddr, buf, len);
+		pthread_mutex_unlock(&k->lock);
+		return r;
+	}
 	if (range_ok(k, paddr, len))
 		return -PFS_EREAD;
 	pthread_mutex_lock(&k->lock);
@@ -1527,29 +1653,16 @@ int pfs_kdump_read_phys(void *ctx, uint64_t paddr, void *buf, size_t len)
 struct pfs_kdump_view {
 	const struct pfs_kdump *k;
 	kdump_ctx_t *ctx;
+	struct pfs_dd_cursor *cur;  /* k->dd's, when k has one */
 };
 
-int pfs_kdump_clone(struct pfs_kdump *k, struct pfs_kdump_view **out)
+/* a libkdumpfile context of a view's own on k's file, NULL on failure */
+static kdump_ctx_t *view_ctx_open(const struct pfs_kdump *k)
 {
-	struct pfs_kdump_view *v = calloc(1, sizeof(*v));
-	kdump_ctx_t *ctx;
+	kdump_ctx_t *ctx = kdump_new();
 
-	*out = NULL;
-	if (!v)
-		return -PFS_ENOMEM;
-	v->k = k;
-	/* a whole ELF file read from its mapping (elf_direct_read) needs no
-	 * libkdumpfile context: opening one parses every program header again
-	 * and keeps them (about 18 MiB for an 8 GiB guest's paging dump) */
-	if (k->direct) {
-		*out = v;
-		return 0;
-	}
-	ctx = kdump_new();
-	if (!ctx) {
-		free(v);
-		return -PFS_ENOMEM;
-	}
+	if (!ctx)
+		return NULL;
 	/* as pfs_kdump_open: read(2), not mmap(2), its arch.name when the
 	 * file names none, the small cache */
 	if (kdump_set_number_attr(ctx, KDUMP_ATTR_FILE_MMAP_POLICY, KDUMP_MMAP_NEVER) != KDUMP_OK)
@@ -1557,21 +1670,52 @@ int pfs_kdump_clone(struct pfs_kdump *k, struct pfs_kdump_view **out)
 	if (kdump_open_fd(ctx, k->fd) != KDUMP_OK) {
 		/* the same file opened once already: a failure is no memory */
 		bury_ctx(ctx);
-		free(v);
-		return -PFS_ENOMEM;
+		return NULL;
 	}
 	const char *arch = NULL;
 	if ((kdump_get_string_attr(ctx, KDUMP_ATTR_ARCH_NAME, &arch) != KDUMP_OK || !arch) &&
 	    k->arch && kdump_set_string_attr(ctx, KDUMP_ATTR_ARCH_NAME, k->arch) != KDUMP_OK) {
 		release_ctx(ctx);
-		free(v);
-		return -PFS_ENOMEM;
+		return NULL;
 	}
 	if (kdump_set_number_attr(ctx, "cache.size", PFS_KDUMP_CACHE_PAGES) != KDUMP_OK)
 		kdump_clear_err(ctx);
 	kdump_clear_err(ctx);
-	v->ctx = ctx;
+	return ctx;
+}
+
+int pfs_kdump_clone(struct pfs_kdump *k, struct pfs_kdump_view **out)
+{
+	struct pfs_kdump_view *v = calloc(1, sizeof(*v));
+
+	*out = NULL;
+	if (!v)
+		return -PFS_ENOMEM;
 	v->k = k;
+	/* a whole ELF file read from its mapping (elf_direct_read) needs no
+	 * libkdumpfile context: opening one parses every program header again
+	 * and keeps them (about 18 MiB for an 8 GiB guest's paging dump).  A
+	 * whole kdump-compressed file read by diskdump.c needs a cursor of its
+	 * own over the shared index; a context only for a page it leaves to
+	 * libkdumpfile (dd_read, which opens it then). */
+	if (k->direct) {
+		*out = v;
+		return 0;
+	}
+	if (k->dd) {
+		v->cur = pfs_dd_cursor_new(k->dd);
+		if (!v->cur) {
+			free(v);
+			return -PFS_ENOMEM;
+		}
+		*out = v;
+		return 0;
+	}
+	v->ctx = view_ctx_open(k);
+	if (!v->ctx) {
+		free(v);
+		return -PFS_ENOMEM;
+	}
 	*out = v;
 	return 0;
 }
@@ -1580,6 +1724,7 @@ void pfs_kdump_view_close(struct pfs_kdump_view *v)
 {
 	if (!v)
 		return;
+	pfs_dd_cursor_free(v->cur);
 	release_ctx(v->ctx);
 	free(v);
 }
@@ -1590,6 +1735,8 @@ int pfs_kdump_view_read_phys(void *ctx, uint64_t paddr, void *buf, size_t len)
 
 	if (v->k->direct)
 		return elf_direct_read(v->k->direct, paddr, buf, len);
+	if (v->cur)
+		return dd_read(v->k, v->cur, &v->ctx, paddr, buf, len);
 	if (range_ok(v->k, paddr, len))
 		return -PFS_EREAD;
 	return ctx_read(v->ctx, paddr, buf, len);
@@ -1601,3 +1748,7 @@ const char *pfs_kdump_arch(const struct pfs_kdump *k) { return k->arch; }
 int pfs_kdump_rebuilt(const struct pfs_kdump *k) { return k->tmp_path != NULL; }
 const struct pfs_kdump_damage *pfs_kdump_damage(const struct pfs_kdump *k) { return &k->damage; }
 const char *pfs_kdump_warning(const struct pfs_kdump *k) { return k->warning; }
+const char *pfs_kdump_pages_reader(const struct pfs_kdump *k)
+{
+	return k->direct ? "elf" : k->cur ? "diskdump" : "libkdumpfile";
+}

@@ -150,8 +150,9 @@ def build_physread():
     the mapped ELF file)."""
     return _build_c("physread", [os.path.join(BENCHDIR, "physread.c"),
                                  os.path.join(ROOT, "src/readers/kdumpfile.c"),
+                                 os.path.join(ROOT, "src/readers/diskdump.c"),
                                  os.path.join(ROOT, "src/core/error.c")],
-                    ["-lkdumpfile", "-lpthread"])
+                    ["-lkdumpfile", "-ldeflate", "-lpthread"])
 
 
 # ------------------------------------------------------------------ the case

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Make the lab's trixie / sid chroot (tests/vm/chroot.sh) able to build and run
 # pfnscope against that suite's Python and drgn: adds python3-drgn, python3-dev,
-# python3-setuptools, python3-pip and libkdumpfile-dev with apt inside the
-# existing chroot.  Idempotent: a re-run only reads the chroot's dpkg status.
+# python3-setuptools, python3-pip, libkdumpfile-dev and libdeflate-dev with apt
+# inside the existing chroot.  Idempotent: a re-run only reads the chroot's dpkg status.
 # Kept outside tests/vm so the lab fixtures' source hash does not change.
 #
 # usage: provision.sh trixie|sid     prints the chroot directory
@@ -11,7 +11,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 CHROOT_SH=$here/../vm/chroot.sh
 CACHE=${PFNSCOPE_CACHE:-$HOME/.cache/pfnscope}
-PKGS="python3-drgn python3-dev python3-setuptools python3-pip libkdumpfile-dev"
+PKGS="python3-drgn python3-dev python3-setuptools python3-pip libkdumpfile-dev libdeflate-dev"
 
 die() { echo "provision.sh: $*" >&2; exit 2; }
 suite=${1:-}

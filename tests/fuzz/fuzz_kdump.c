@@ -6,7 +6,9 @@
  * page descriptors that pfnscope checks itself, and then libkdumpfile's
  * own parsing and page reads behind those checks (not instrumented for
  * coverage, but a crash there is a crash of pfnscope).  The input is the
- * file (in a memfd); seeds are the first blocks of the lab's real dumps.
+ * file (in a memfd); seeds are the first blocks of the lab's real dumps
+ * and one whole 40-pfn kdump-compressed file (raw, zlib, zero and
+ * excluded pages), whose pages src/readers/diskdump.c reads.
  * After the open, the first 64 pfns, 64 pfns spread over the first 4 GiB
  * and, for a diskdump, the first pfns its bitmap marks are read.
  */

@@ -107,7 +107,7 @@ def test_deb_installs_in_clean_chroot_and_walks():
     assert installed.get("libkdumpfile10:amd64", "").startswith("0.5"), installed
     info = subprocess.run(["dpkg-deb", "-f", os.path.join(d, deb), "Depends"],
                           capture_output=True, text=True).stdout
-    assert "python3-drgn" in info and "libkdumpfile10" in info, info
+    assert "python3-drgn" in info and "libkdumpfile10" in info and "libdeflate0" in info, info
     files = subprocess.run(["dpkg-deb", "-c", os.path.join(d, deb)], capture_output=True,
                            text=True).stdout
     assert "./usr/bin/pfnscope\n" in files and "dist-packages/pfnscope/_core.cpython-" in files, files
