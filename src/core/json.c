@@ -170,11 +170,11 @@ static char *json_entry_body(char *p, const struct pfs_entry *e, int32_t pid,
 	CL(p, ",\"kind\":\"");
 	p = c_str(p, pfs_kind_name(e->kind));
 	CL(p, "\",\"pfn\":");
-	sp->pfn = p;
 	if (e->pfn == PFS_NO_PFN) {
 		CL(p, "null");
-		sp->pfn = p;
+		sp->pfn = p;    /* an empty span after it */
 	} else {
+		sp->pfn = p;
 		p += pfs_fmt_u64(p, e->pfn);
 	}
 	sp->pfn_end = p;

@@ -97,7 +97,7 @@ static ssize_t pread_some(int fd, void *buf, size_t min, size_t max, uint64_t of
 	return (ssize_t)done;
 }
 
-static int pread_all(int fd, void *buf, size_t len, uint64_t off)
+int pfs_pread_all(int fd, void *buf, size_t len, uint64_t off)
 {
 	return pread_some(fd, buf, len, len, off) < 0 ? -1 : 0;
 }
@@ -239,7 +239,7 @@ static const struct page_desc *dd_desc(struct pfs_dd_cursor *c, uint64_t idx)
 		uint64_t first = idx & ~(uint64_t)(DESC_BATCH - 1), all = pfs_dd_pages(c->dd);
 		uint64_t n = all - first < DESC_BATCH ? all - first : DESC_BATCH;
 		c->desc_n = 0;
-		if (pread_all(c->dd->fd, c->desc, n * sizeof(c->desc[0]),
+		if (pfs_pread_all(c->dd->fd, c->desc, n * sizeof(c->desc[0]),
 			      c->dd->desc_off + first * sizeof(c->desc[0])))
 			return NULL;
 		c->desc_first = first;

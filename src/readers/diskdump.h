@@ -32,6 +32,10 @@ struct page_desc {
 struct pfs_dd;
 struct pfs_dd_cursor;
 
+/* len bytes of fd at off (pread(2) until done): 0, or -1 at an error or
+ * the end of the file.  The readers' one positioned read. */
+int pfs_pread_all(int fd, void *buf, size_t len, uint64_t off);
+
 /* What a page read gives. */
 enum {
 	PFS_DD_OK = 0,

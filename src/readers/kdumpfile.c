@@ -298,18 +298,6 @@ static int pfn_is_bad(const struct pfs_kdump *k, uint64_t first, uint64_t last)
 	return lo < k->nbad && k->bad[lo].first <= last;
 }
 
-static int read_all(int fd, void *buf, size_t len, uint64_t off)
-{
-	size_t done = 0;
-	while (done < len) {
-		ssize_t n = pread(fd, (char *)buf + done, len - done, (off_t)(off + done));
-		if (n <= 0)
-			return -1;
-		done += (size_t)n;
-	}
-	return 0;
-}
-
 /* ELF: program headers and notes must be in the file (else the file is
  * refused: the headers are gone); PT_LOAD data past the end is missing,
  * and those pages fail to read. */
@@ -356,7 +344,7 @@ static int check_elf(struct pfs_kdump *k, const char *path, struct pfs_error *er
 	}
 	k->loads = calloc(phnum ? phnum : 1, sizeof(*k->loads));
 	Elf64_Phdr *phs = malloc(phnum ? phnum * sizeof(*phs) : 1);
-	if (!k->loads || !phs || read_all(k->fd, phs, phnum * sizeof(*phs), eh.e_phoff)) {
+	if (!k->loads || !phs || pfs_pread_all(k->fd, phs, phnum * sizeof(*phs), eh.e_phoff)) {
 		free(phs);
 		return 0;
 	}
@@ -468,7 +456,7 @@ static int vmcoreinfo_in_file_ok(const struct pfs_kdump *k, uint64_t off, uint64
 		return 0;
 	unsigned char *buf = malloc(len);
 	int ret = 0;
-	if (buf && !read_all(k->fd, buf, len, off))
+	if (buf && !pfs_pread_all(k->fd, buf, len, off))
 		ret = vmcoreinfo_keys_ok(buf, len, notes, big, path, err);
 	free(buf);
 	return ret;
@@ -489,7 +477,7 @@ static int check_elf_vmcoreinfo(const struct pfs_kdump *k, const char *path,
 		return 0;
 	uint64_t phnum = eh.e_phnum;
 	if (phnum == PN_XNUM) {
-		if (read_all(k->fd, &sh0, sizeof(sh0), eh.e_shoff))
+		if (pfs_pread_all(k->fd, &sh0, sizeof(sh0), eh.e_shoff))
 			return 0;
 		phnum = sh0.sh_info;
 	}
@@ -498,7 +486,7 @@ static int check_elf_vmcoreinfo(const struct pfs_kdump *k, const char *path,
 	for (uint64_t i = 0; i < phnum; i++) {
 		if (i % 512 == 0) {
 			uint64_t n = phnum - i < 512 ? phnum - i : 512;
-			if (read_all(k->fd, chunk, n * sizeof(ph), eh.e_phoff + i * sizeof(ph)))
+			if (pfs_pread_all(k->fd, chunk, n * sizeof(ph), eh.e_phoff + i * sizeof(ph)))
 				return 0;
 		}
 		ph = chunk[i % 512];
@@ -563,7 +551,7 @@ static int check_elf_sections(const struct pfs_kdump *k, const char *path,
 		return -1;
 	}
 	if (!shnum) {
-		if (read_all(k->fd, &sh, sizeof(sh), eh.e_shoff))
+		if (pfs_pread_all(k->fd, &sh, sizeof(sh), eh.e_shoff))
 			return 0;
 		shnum = sh.sh_size;
 	}
@@ -575,7 +563,7 @@ static int check_elf_sections(const struct pfs_kdump *k, const char *path,
 		return -1;
 	}
 	if (eh.e_shstrndx && eh.e_shstrndx < shnum &&
-	    !read_all(k->fd, &sh, sizeof(sh), eh.e_shoff + eh.e_shstrndx * sizeof(sh)) &&
+	    !pfs_pread_all(k->fd, &sh, sizeof(sh), eh.e_shoff + eh.e_shstrndx * sizeof(sh)) &&
 	    sh.sh_size > size) {
 		set_err(err, path, "corrupt ELF dump: the section name table (section "
 			"%u) has sh_size %llu, more than the %llu-byte file",
@@ -658,7 +646,7 @@ static int check_diskdump(struct pfs_kdump *k, const char *path, struct pfs_erro
 	k->page_shift = (unsigned)__builtin_ctzll(bs);
 	max_pfn = max_mapnr32;
 	if (!memcmp(hdr, "KDUMP   ", 8) && version >= 1) {
-		if (read_all(k->fd, sub, sizeof(sub), bs)) {
+		if (pfs_pread_all(k->fd, sub, sizeof(sub), bs)) {
 			set_err(err, path, "truncated kdump-compressed dump: the file ends "
 				"inside the sub-header (%llu bytes)", (unsigned long long)size);
 			return -1;
@@ -716,8 +704,8 @@ static int check_diskdump(struct pfs_kdump *k, const char *path, struct pfs_erro
 		bm1 = malloc(bm_len ? bm_len : 1);
 	if (!bm2 || (two && !bm1))
 		goto out;
-	if (read_all(k->fd, bm2, bm_len, bitmap_off + (two ? half : 0)) ||
-	    (two && read_all(k->fd, bm1, bm_len, bitmap_off)))
+	if (pfs_pread_all(k->fd, bm2, bm_len, bitmap_off + (two ? half : 0)) ||
+	    (two && pfs_pread_all(k->fd, bm1, bm_len, bitmap_off)))
 		goto out;
 	uint64_t nbits = bm_len * 8 < max_pfn ? bm_len * 8 : max_pfn;
 	if (max_pfn > bm_len * 8)
@@ -759,7 +747,7 @@ static int check_diskdump(struct pfs_kdump *k, const char *path, struct pfs_erro
 		uint64_t n = npages < 16 ? npages : 16, minoff = UINT64_MAX;
 		if (n > table_in_file)
 			n = table_in_file;
-		if (n && read_all(k->fd, first, n * sizeof(first[0]), desc_off) == 0) {
+		if (n && pfs_pread_all(k->fd, first, n * sizeof(first[0]), desc_off) == 0) {
 			for (uint64_t i = 0; i < n; i++)
 				if (first[i].offset > desc_off && first[i].offset < minoff)
 					minoff = first[i].offset;
@@ -831,7 +819,7 @@ static int check_diskdump(struct pfs_kdump *k, const char *path, struct pfs_erro
 			if (idx >= chunk_base + chunk_n) {
 				chunk_base = idx;
 				chunk_n = table_in_file - idx < CHUNK ? table_in_file - idx : CHUNK;
-				if (read_all(k->fd, pds, chunk_n * sizeof(*pds),
+				if (pfs_pread_all(k->fd, pds, chunk_n * sizeof(*pds),
 					     desc_off + idx * sizeof(*pds)))
 					goto out;
 			}
@@ -973,7 +961,7 @@ static int check_diskdump_extents(const struct pfs_kdump *k, const char *path,
 					"header)", (unsigned long long)size, lay[l].name);
 				return -1;
 			}
-			if (read_all(k->fd, sub, lay[l].sub_len, bs))
+			if (pfs_pread_all(k->fd, sub, lay[l].sub_len, bs))
 				return 0;
 			unsigned szlen = lay[l].is64 ? 8 : 4;
 			const char *what = NULL;
