@@ -324,6 +324,16 @@ def test_busy_pages_agree_with_kernel(key, fmt):
                 want.pop("active", None)
                 n["flags_outside"] += 1
             diff = [k for k, v in want.items() if bool(kf >> KPF[k] & 1) != v]
+            if diff == ["locked"] and kf >> KPF["locked"] & 1:
+                # PG_locked is held only while a kernel path works on the
+                # folio (folio_lock()/folio_unlock(): reclaim's
+                # shrink_folio_list(), migrate_pages(), khugepaged's
+                # collapse, split_folio()); one that was locked when
+                # `record` read /proc/kpageflags and is unlocked in the
+                # dump was released since.  Only that way round, and
+                # bounded below: a decoder that never sees PG_locked fails.
+                n["locked_released"] += 1
+                continue
             if diff:
                 for k in diff:
                     bad["flag " + k].append(
@@ -349,6 +359,9 @@ def test_busy_pages_agree_with_kernel(key, fmt):
             n["swap"] += 1
             n["swap_" + e["kind"]] += 1
     n["reclaimed"] = reclaimed
+    if n["locked_released"] > max(64, n["flags"] // 100):
+        bad["flag locked"].append(f"{n['locked_released']} pages locked in the record and "
+                                  f"unlocked in the dump, of {n['flags']} compared")
     n["disagree"] = sum(len(v) for v in bad.values())
     _stats(key, fmt, "pages", dict(n, **{"bad " + k: len(v) for k, v in bad.items()}))
     assert not bad, f"{n['disagree']} disagreements of {n['pages']} pages:\n" + _fail_report(bad)
