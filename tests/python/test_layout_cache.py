@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from lab_support import ROOT, busy_keys, healthy_keys, key_id, lab
+from lab_support import ROOT, busy_keys, healthy_keys, kernel_version, key_id, lab
 
 from pfnscope import layoutcache
 from pfnscope import vmlinux as vmlinux_mod
@@ -25,8 +25,10 @@ DUMP = "kdump-real"
 # ~240 MB, and the sessions of one process are only freed by the collector.
 _PROBE = r"""
 import json, sys
-from pfnscope import target
+from pfnscope import source, target
 dump, vmlinux, names = sys.argv[1], sys.argv[2] or None, sys.argv[3] == "1"
+if sys.argv[4] == "1":   # as a vmlinux without .BTF
+    source.vmlinux_btf_source = lambda *a, **k: None
 s = target.open_dump(dump, vmlinux, layout_cache=True)
 out = {"kind": s.layout_source.kind, "order": list(s.layout_dict),
        "fields": {k: repr(v) for k, v in s.layout_dict.items()},
@@ -46,15 +48,17 @@ if names:
             n += 1
     out["named"] = n
 out["used_debuginfo"] = bool(getattr(s.layout_source, "used_debuginfo", True))
+out["used_dwarf"] = bool(getattr(s.layout_source, "used_dwarf", True))
 print(json.dumps(out))
 """
 
 
-def _open(fx, cache_dir, enabled=True, dump=DUMP, vmlinux=True, names=False):
+def _open(fx, cache_dir, enabled=True, dump=DUMP, vmlinux=True, names=False, no_btf=False):
     env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "src", "python"),
                PFNSCOPE_CACHE=str(cache_dir), PFNSCOPE_LAYOUT_CACHE="1" if enabled else "0")
     p = subprocess.run([sys.executable, "-c", _PROBE, fx.dumps[dump],
-                        fx.vmlinux if vmlinux else "", "1" if names else "0"],
+                        fx.vmlinux if vmlinux else "", "1" if names else "0",
+                        "1" if no_btf else "0"],
                        capture_output=True, env=env, timeout=600)
     assert p.returncode == 0, p.stderr.decode()[-2000:]
     return json.loads(p.stdout)
@@ -64,17 +68,29 @@ _REF = {}
 
 
 def _ref(fx, tmp_path, dump=DUMP):
-    """The layout from the debug info alone (cache off)."""
+    """The layout from the DWARF alone (cache off)."""
     k = fx.dumps[dump]
     if k not in _REF:
         _REF[k] = _open(fx, tmp_path, enabled=False, dump=dump)
-        assert _REF[k]["kind"] == "debuginfo"
+        assert _REF[k]["kind"] == "debuginfo" and _REF[k]["used_dwarf"]
     return _REF[k]
 
 
-def _same_layout(a, b, what):
-    assert a["order"] == b["order"], what
+# The one difference between the DWARF's answers and the .BTF's (as in
+# test_btf_source.py): MAX_SWAPFILES from the type of swap_info[] (DWARF),
+# CONFIG_DEVICE_PRIVATE from the symbols (BTF types no non-per-cpu
+# globals); the same numbers in the C layout, compared whole below.
+SWAP_KEYS = {"max_swapfiles", "config_device_private"}
+
+
+def _same_layout(a, b, what, dwarf_both=False):
+    """b's layout is a's; dwarf_both: both from DWARF (else SWAP_KEYS may
+    be where the sources differ)."""
+    skip = set() if dwarf_both else SWAP_KEYS
+    assert [k for k in a["order"] if k not in skip] == [k for k in b["order"] if k not in skip], what
     for k in a["order"]:
+        if k in skip:
+            continue
         # repr: dict fields compare in order too (pageflag_names: the
         # kernel's first name of a bit wins)
         assert a["fields"][k] == b["fields"][k], f"{what}: field {k}"
@@ -92,7 +108,10 @@ def test_cached_layout_equals_dwarf(key, tmp_path):
     ref = _ref(fx, tmp_path)
     assert not os.path.exists(_cache_file(tmp_path, ref))
     cold = _open(fx, tmp_path)
+    # the first run reads the vmlinux's .BTF and symbol table, not its
+    # DWARF, from 5.14 (MAX_SWAPFILES: pfnscope.opening._layout_cache_source)
     assert cold["kind"] == "debuginfo" and cold["used_debuginfo"]
+    assert cold["used_dwarf"] == (kernel_version(fx) < (5, 14)), cold["used_dwarf"]
     assert os.path.isfile(_cache_file(tmp_path, cold))
     # the session's later questions (file and VMA names) are in the file
     hot = _open(fx, tmp_path, names=True)
@@ -101,6 +120,20 @@ def test_cached_layout_equals_dwarf(key, tmp_path):
     _same_layout(ref, hot, "cached run")
     assert hot["named"] > 50
     assert not hot["used_debuginfo"], "a cached session loaded the debug info"
+
+
+@pytest.mark.parametrize("key", healthy_keys(), ids=key_id)
+def test_vmlinux_without_btf_records_dwarf(key, tmp_path):
+    """A vmlinux without .BTF: the first run's answers are the DWARF's, and
+    so is the cache file's layout, member for member."""
+    fx = lab.fixture(*key)
+    ref = _ref(fx, tmp_path)
+    cold = _open(fx, tmp_path, no_btf=True)
+    assert cold["kind"] == "debuginfo" and cold["used_dwarf"]
+    hot = _open(fx, tmp_path, names=True)
+    assert hot["kind"] == "cache" and not hot["used_debuginfo"]
+    _same_layout(ref, cold, "first run from DWARF", dwarf_both=True)
+    _same_layout(ref, hot, "cached run of DWARF answers", dwarf_both=True)
 
 
 @pytest.mark.parametrize("key", [k for k in busy_keys() if k[1] == "max"], ids=key_id)

@@ -1,7 +1,8 @@
 """A cache of what the layout builder asked a layout source, per kernel build.
 
 Loading a debug vmlinux through drgn costs ~0.5 s and ~200 MB before the
-first entry.  What pfnscope takes from it is small: the answers to a few
+first entry (the first run reads the vmlinux's .BTF and symbol table
+instead where they give the same layout: pfnscope.opening).  What pfnscope takes from it is small: the answers to a few
 hundred questions of pfnscope.source's interface (is there a type, a
 member's offset, an array's length, an enum's values, a function's
 parameters, a symbol's address).  The first run on a kernel answers them
@@ -185,12 +186,14 @@ class CachedSource:
     """A layout source (pfnscope.source's interface) over a cache file's
     answers; kind is "cache" when the file answered, the real source's kind
     ("debuginfo") when the file is being made.  load_real() returns the real
-    Source (it loads the debug vmlinux); it is called only for a question
-    the file does not answer."""
+    Source (the debug vmlinux's .BTF and symbol table, or its DWARF); it is
+    called only for a question the file does not answer.  load_drgn()
+    returns the Source over drgn's DWARF (load_real's when not given), for
+    callers that need drgn's own types (real_source())."""
 
     def __init__(self, build_id: str, release: str, kaslr: int,
                  book: Dict[str, Dict[str, Any]], load_real: Optional[Callable[[], Any]],
-                 read_u64, kind: str) -> None:
+                 read_u64, kind: str, load_drgn: Optional[Callable[[], Any]] = None) -> None:
         self.kind = kind
         self.build_id = build_id
         self.release = release
@@ -207,20 +210,37 @@ class CachedSource:
                 self._real = self._load_real()
             return self._real
 
+        def drgn_source():
+            if self._drgn is None:
+                from .source import DrgnTypes
+                if load_drgn is None or isinstance(getattr(self._real, "types", None), DrgnTypes):
+                    self._drgn = real()   # (the DWARF is loaded once)
+                else:
+                    self._drgn = load_drgn()
+            return self._drgn
+
         def new():
             self.dirty = True
-        self.real_source = real
+        self._drgn = None
+        self.real_source = drgn_source
         self.types = CachedTypes(book.setdefault("types", {}), lambda: real().types, kaslr,
                                  "vmlinux debug info", new)
         self.symbols = CachedSymbols(book.setdefault("symbols", {}), lambda: real().symbols,
                                      kaslr, "vmlinux", new, read_u64=read_u64)
 
-    # real_source() -> the real Source, loading the debug vmlinux first (for
-    # callers that need drgn's own types, such as pfnscope.kvm_mmu)
+    # real_source() -> the Source over drgn's DWARF, loading the debug
+    # vmlinux first (for callers that need drgn's own types, such as
+    # pfnscope.kvm_mmu)
 
     @property
     def used_debuginfo(self) -> bool:
-        return self._real is not None
+        return self._real is not None or self._drgn is not None
+
+    @property
+    def used_dwarf(self) -> bool:
+        """Whether drgn indexed the debug vmlinux's DWARF."""
+        from .source import DrgnTypes
+        return any(isinstance(getattr(s, "types", None), DrgnTypes) for s in (self._real, self._drgn))
 
     def save(self) -> Optional[str]:
         """Write the answers (atomically: a reader sees the old file or the
@@ -268,11 +288,13 @@ def read_file(build_id: str, release: str) -> Optional[Dict[str, Dict[str, Any]]
     return {"types": types, "symbols": symbols}
 
 
-def source_for(vmci, read_u64, load_real: Optional[Callable[[], Any]]) -> Optional[CachedSource]:
+def source_for(vmci, read_u64, load_real: Optional[Callable[[], Any]],
+               load_drgn: Optional[Callable[[], Any]] = None) -> Optional[CachedSource]:
     """A layout source for the kernel of vmci: its cache file's answers
     (kind "cache"), else a recorder over load_real()'s (kind "debuginfo",
     saved by CachedSource.save after the session is built); None when the
-    cache is off or the kernel has no build-id to key it by."""
+    cache is off or the kernel has no build-id to key it by.  load_drgn:
+    see CachedSource."""
     if not enabled():
         return None
     bid = vmci.build_id
@@ -282,11 +304,12 @@ def source_for(vmci, read_u64, load_real: Optional[Callable[[], Any]]) -> Option
     kaslr = vmci.kaslr_offset or 0
     book = read_file(bid, vmci.osrelease)
     if book is not None:
-        return CachedSource(bid, vmci.osrelease, kaslr, book, load_real, read_u64, "cache")
+        return CachedSource(bid, vmci.osrelease, kaslr, book, load_real, read_u64, "cache",
+                            load_drgn)
     if load_real is None:
         return None
     src = CachedSource(bid, vmci.osrelease, kaslr, {"types": {}, "symbols": {}}, load_real,
-                       read_u64, "debuginfo")
+                       read_u64, "debuginfo", load_drgn)
     src.dirty = True
     return src
 

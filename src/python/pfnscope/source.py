@@ -592,6 +592,57 @@ def dump_btf_source(vmci: VmcoreInfo, read_image: ReadBytes, read_u64: ReadU64,
     return Source("btf", btf_types(blob, f"{where}: BTF at {start:#x}"), syms)
 
 
+# --- the debug vmlinux without its DWARF: .BTF and .symtab --------------------------
+
+def vmlinux_btf_source(path: str, vmci: VmcoreInfo, read_u64: ReadU64) -> Optional[Source]:
+    """The debug vmlinux's answers read without indexing its DWARF: types
+    from its .BTF section (CONFIG_DEBUG_INFO_BTF: the bytes the kernel image
+    carries between __start_BTF and __stop_BTF, encoded by pahole from this
+    file's DWARF), symbols from its ELF symbol table, moved as DrgnSymbols
+    moves them (one delta, measured at init_top_pgt or swapper_pg_dir
+    against VMCOREINFO).  drgn's index of the DWARF maps and reads most of
+    the file (~200 MB of a Debian vmlinux); this reads the two sections.
+
+    Kind "debuginfo": the answers are the vmlinux's.  None when the file has
+    no .BTF section or symbol table, its BTF does not parse, or no symbol
+    VMCOREINFO names lets the delta be checked: the caller loads the DWARF."""
+    from . import vmlinux as vmlinux_mod
+    elf = vmlinux_mod.ElfFile(path)
+    try:
+        blob = elf.section(".BTF")
+        lookup = elf.symbol_lookup() if blob else None
+    finally:
+        elf.close()
+    if not blob or lookup is None:
+        return None
+    try:
+        types = BtfTypes(core().Btf(blob))
+    except ValueError:
+        return None
+    types.what = "vmlinux BTF"
+    linked = None
+    for ref_name in ("init_top_pgt", "swapper_pg_dir"):
+        ref = vmci.symbol(ref_name)
+        syms = [a for a, t in lookup([ref_name]).get(ref_name, []) if t.isupper()]
+        if ref is not None and len(syms) == 1:
+            linked = syms[0]
+            break
+    if linked is None:
+        return None
+    delta = (ref - linked) & U64_MAX
+    if delta not in (0, vmci.kaslr_offset):
+        raise LayoutError(
+            path, f"{ref_name} is at {linked:#x} in the vmlinux but {ref:#x} in the dump "
+            f"(KERNELOFFSET {vmci.kaslr_offset:#x}): vmlinux from another build")
+
+    def moved(names: Iterable[str]) -> Dict[str, List[tuple]]:
+        return {n: [((a + delta) & U64_MAX, t) for a, t in syms]
+                for n, syms in lookup(names).items()}
+    symbols = KallsymsSymbols(moved, read_u64, vmci, path)
+    symbols.what = "vmlinux"
+    return Source("debuginfo", types, symbols)
+
+
 def force_btf() -> bool:
     """PFNSCOPE_BTF=1: never look for a debug vmlinux (as --btf)."""
     return os.environ.get("PFNSCOPE_BTF", "") not in ("", "0")

@@ -6,10 +6,12 @@ VMCOREINFO's BUILD-ID (5.9+), and the release string in the vmlinux's
 """
 from __future__ import annotations
 
+import array
 import os
 import re
 import struct
-from typing import Dict, List, Optional, Tuple
+import sys
+from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
 from .errors import PfnscopeError
 from .vmcoreinfo import VmcoreInfo
@@ -54,18 +56,21 @@ class ElfFile:
         (self.e_phoff, self.e_shoff) = struct.unpack_from("<QQ", hdr, 32)
         (_, _, self.e_phentsize, self.e_phnum, self.e_shentsize, self.e_shnum,
          self.e_shstrndx) = struct.unpack_from("<IHHHHHH", hdr, 48)
-        self.sections: Dict[str, Tuple[int, int, int, int]] = {}
-        if self.e_shoff and self.e_shnum:
+        # name: (type, addr, offset, size, link)
+        self.sections: Dict[str, Tuple[int, int, int, int, int]] = {}
+        self.by_index: List[Tuple[int, int, int, int, int]] = []
+        if self.e_shoff and self.e_shnum and self.e_shentsize >= 64:
             self.f.seek(self.e_shoff)
             raw = self.f.read(self.e_shnum * self.e_shentsize)
             shdrs = [struct.unpack_from("<IIQQQQIIQQ", raw, i * self.e_shentsize)
-                     for i in range(self.e_shnum)]
+                     for i in range(len(raw) // self.e_shentsize)]
+            self.by_index = [(sh[1], sh[3], sh[4], sh[5], sh[6]) for sh in shdrs]
             if self.e_shstrndx < len(shdrs):
                 strtab = self._read(shdrs[self.e_shstrndx][4], shdrs[self.e_shstrndx][5])
-                for sh in shdrs:
-                    name = strtab[sh[0]:strtab.index(b"\0", sh[0])].decode()
-                    # (type, addr, offset, size)
-                    self.sections[name] = (sh[1], sh[3], sh[4], sh[5])
+                for sh, sec in zip(shdrs, self.by_index):
+                    end = strtab.find(b"\0", sh[0])
+                    name = strtab[sh[0]:end if end >= 0 else len(strtab)]
+                    self.sections[name.decode(errors="replace")] = sec
 
     def _read(self, off: int, size: int) -> bytes:
         self.f.seek(off)
@@ -79,6 +84,61 @@ class ElfFile:
 
     def close(self) -> None:
         self.f.close()
+
+    def symbol_lookup(self) -> Optional[Callable[[Iterable[str]], Dict[str, List[tuple]]]]:
+        """Lookups in the ELF symbol table, in the form of kallsyms'
+        (pfnscope.source.KallsymsSymbols): ``lookup(names) -> {name:
+        [(address, type)]}``, the link-time address and "D" for a global or
+        weak symbol, "d" for a local one; no section or file symbols, no
+        undefined ones.  None: no .symtab (a stripped file)."""
+        sym = self.sections.get(".symtab")
+        if sym is None or sym[0] != 2 or sym[4] >= len(self.by_index):  # SHT_SYMTAB
+            return None
+        strsec = self.by_index[sym[4]]
+        symtab, strtab = self._read(sym[2], sym[3]), self._read(strsec[2], strsec[3])
+        if len(symtab) != sym[3] or len(strtab) != strsec[3]:
+            raise PfnscopeError(self.path, "symbol table cut short")
+
+        if len(symtab) % 24:
+            raise PfnscopeError(self.path, "symbol table size is not a multiple of Elf64_Sym")
+        words = array.array("I")
+        words.frombytes(symtab)
+        if sys.byteorder != "little":   # pragma: no cover
+            words.byteswap()
+        st_name = words[::6]   # Elf64_Sym: 24 bytes, st_name first
+
+        def lookup(names: Iterable[str]) -> Dict[str, List[tuple]]:
+            # every string offset each name may have (linkers merge string
+            # tails: "init_task" may be the end of "__init_task")
+            cand: Dict[int, str] = {}
+            for name in names:
+                want = name.encode() + b"\0"
+                at = strtab.find(want)
+                while at >= 0:
+                    cand[at] = name
+                    at = strtab.find(want, at + 1)
+            if len(cand) <= 4:   # a scan of the array per offset
+                hits = []
+                for off in cand:
+                    i = -1
+                    while True:
+                        try:
+                            i = st_name.index(off, i + 1)
+                        except ValueError:
+                            break
+                        hits.append(i)
+            else:   # one pass
+                hits = [i for i, off in enumerate(st_name) if off in cand]
+            out: Dict[str, List[tuple]] = {}
+            for i in hits:
+                off, info, _, shndx, value, _ = struct.unpack_from("<IBBHQQ", symtab, i * 24)
+                # no STT_SECTION (3) or STT_FILE (4), no SHN_UNDEF
+                if info & 0xf not in (3, 4) and shndx != 0:
+                    out.setdefault(cand[off], []).append((value, "d" if info >> 4 == 0 else "D"))
+            for syms in out.values():
+                syms.sort()   # address order, as kallsyms lists them
+            return out
+        return lookup
 
 
 def iter_notes(data: bytes):
