@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from lab_support import ROOT, busy_keys, healthy_keys, kernel_version, key_id, lab
+from lab_support import ROOT, busy_keys, healthy_keys, key_id, lab
 
 from pfnscope import layoutcache
 from pfnscope import vmlinux as vmlinux_mod
@@ -76,21 +76,12 @@ def _ref(fx, tmp_path, dump=DUMP):
     return _REF[k]
 
 
-# The one difference between the DWARF's answers and the .BTF's (as in
-# test_btf_source.py): MAX_SWAPFILES from the type of swap_info[] (DWARF),
-# CONFIG_DEVICE_PRIVATE from the symbols (BTF types no non-per-cpu
-# globals); the same numbers in the C layout, compared whole below.
-SWAP_KEYS = {"max_swapfiles", "config_device_private"}
-
-
-def _same_layout(a, b, what, dwarf_both=False):
-    """b's layout is a's; dwarf_both: both from DWARF (else SWAP_KEYS may
-    be where the sources differ)."""
-    skip = set() if dwarf_both else SWAP_KEYS
-    assert [k for k in a["order"] if k not in skip] == [k for k in b["order"] if k not in skip], what
+def _same_layout(a, b, what):
+    """b's layout is a's, field by field and in order.  The vmlinux's .BTF
+    and symbol table answer what its DWARF does, MAX_SWAPFILES included
+    (swap_info's st_size against the length of its array type)."""
+    assert a["order"] == b["order"], what
     for k in a["order"]:
-        if k in skip:
-            continue
         # repr: dict fields compare in order too (pageflag_names: the
         # kernel's first name of a bit wins)
         assert a["fields"][k] == b["fields"][k], f"{what}: field {k}"
@@ -109,9 +100,9 @@ def test_cached_layout_equals_dwarf(key, tmp_path):
     assert not os.path.exists(_cache_file(tmp_path, ref))
     cold = _open(fx, tmp_path)
     # the first run reads the vmlinux's .BTF and symbol table, not its
-    # DWARF, from 5.14 (MAX_SWAPFILES: pfnscope.opening._layout_cache_source)
+    # DWARF (MAX_SWAPFILES from swap_info's st_size: source.VmlinuxBtfTypes)
     assert cold["kind"] == "debuginfo" and cold["used_debuginfo"]
-    assert cold["used_dwarf"] == (kernel_version(fx) < (5, 14)), cold["used_dwarf"]
+    assert not cold["used_dwarf"]
     assert os.path.isfile(_cache_file(tmp_path, cold))
     # the session's later questions (file and VMA names) are in the file
     hot = _open(fx, tmp_path, names=True)
@@ -132,8 +123,8 @@ def test_vmlinux_without_btf_records_dwarf(key, tmp_path):
     assert cold["kind"] == "debuginfo" and cold["used_dwarf"]
     hot = _open(fx, tmp_path, names=True)
     assert hot["kind"] == "cache" and not hot["used_debuginfo"]
-    _same_layout(ref, cold, "first run from DWARF", dwarf_both=True)
-    _same_layout(ref, hot, "cached run of DWARF answers", dwarf_both=True)
+    _same_layout(ref, cold, "first run from DWARF")
+    _same_layout(ref, hot, "cached run of DWARF answers")
 
 
 @pytest.mark.parametrize("key", [k for k in busy_keys() if k[1] == "max"], ids=key_id)
@@ -286,3 +277,39 @@ def test_cli_output_is_the_same(cmd, tmp_path):
     assert off == cold
     assert off[1:] == hot[1:]
     assert len(off) > (1 if cmd != ["check"] else 0)
+
+
+_NO_DRGN_PROBE = r"""
+import contextlib, io, json, sys
+from pfnscope import cli, program, target
+dump, vmlinux = sys.argv[1], sys.argv[2]
+out = io.StringIO()
+with contextlib.redirect_stdout(out):
+    rc = cli.main(["-c", dump, "-s", vmlinux, "check", "--json"])
+res = {"rc": rc, "first": out.getvalue().splitlines()[0], "drgn_after_cli": "drgn" in sys.modules}
+s = target.open_dump(dump, vmlinux, layout_cache=True)
+res["drgn_after_open"] = "drgn" in sys.modules
+prog = s.prog                      # made now: drgn imported, memory through the session
+addr = s.layout_source.symbols.address("init_task")
+res["drgn_after_prog"] = "drgn" in sys.modules
+res["same_bytes"] = prog.read(addr, 64) == s.target.read_kvirt(addr, 64)
+res["session_for"] = program.session_for(prog) is s and s.prog is prog
+print(json.dumps(res))
+"""
+
+
+def test_cli_on_cached_layout_imports_no_drgn(tmp_path):
+    """With the layout cached, a CLI run on a dump never imports drgn (its
+    import and Program are start-up cost); the session's Program is made
+    when asked for, reads the same kernel memory and finds the session."""
+    fx = _fixture61()
+    _open(fx, tmp_path)                 # the cache file
+    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "src", "python"),
+               PFNSCOPE_CACHE=str(tmp_path), PFNSCOPE_NO_PROGRESS="1")
+    p = subprocess.run([sys.executable, "-c", _NO_DRGN_PROBE, fx.dumps[DUMP], fx.vmlinux],
+                       capture_output=True, env=env, timeout=600)
+    assert p.returncode == 0, p.stderr.decode()[-2000:]
+    res = json.loads(p.stdout.splitlines()[-1])
+    assert res["rc"] in (0, 1) and json.loads(res["first"])["layout_source"] == "cache", res
+    assert not res["drgn_after_cli"] and not res["drgn_after_open"], res
+    assert res["drgn_after_prog"] and res["same_bytes"] and res["session_for"], res

@@ -91,11 +91,18 @@ def test_kcore_btf_check_buggy_guest_exits_1():
     assert os.path.isfile(L.BIN)
 
 
+LAYOUTS = ("'import json, sys; from pfnscope import target; a = target.open_live(btf=True); "
+           "b = target.open_live(sys.argv[1]); "
+           "print(json.dumps([a.layout.as_dict(), b.layout.as_dict(), a.facts]))'")
+
+
 def test_kcore_btf_on_5_10_equals_debuginfo():
     """5.10 names no kallsyms tables in VMCOREINFO (a dump needs -s), but a
     running 5.10 has /proc/kallsyms and /sys/kernel/btf/vmlinux: -k with BTF
     gives the findings and exit status of -k with the debug vmlinux (BTF of
-    that era: enums without kind_flag, no enum64)."""
+    that era: enums without kind_flag, no enum64), and the same C layout
+    (the swap types: CONFIG_DEVICE_PRIVATE from migrate_vma_setup in
+    kallsyms before 5.14)."""
     import json
     with L.lab.live(kernel="5.10", cpu="max", scenario="healthy") as guest:
         b_rc, b_out, b_err = guest.run(
@@ -104,6 +111,15 @@ def test_kcore_btf_on_5_10_equals_debuginfo():
         d_rc, d_out, d_err = guest.run(
             f"PFNSCOPE_NO_PROGRESS=1 {L.GUEST_CLI} -k -s {guest.vmlinux} check --json",
             timeout=900)
+        # the C layout whole, swap types included: MAX_SWAPFILES from the
+        # DWARF's swap_info[] against CONFIG_DEVICE_PRIVATE from kallsyms
+        l_rc, l_out, l_err = guest.run(
+            f"PYTHONPATH={L.ROOT}/src/python /usr/bin/python3 -c {LAYOUTS} {guest.vmlinux}",
+            timeout=900)
+    assert l_rc == 0, l_err[-2000:]
+    btf_lo, dbg_lo, btf_facts = json.loads(l_out.splitlines()[-1])
+    assert btf_lo == dbg_lo, {k: (btf_lo.get(k), v) for k, v in dbg_lo.items() if btf_lo.get(k) != v}
+    assert btf_facts["swap_types"] == "kernel", btf_facts
     assert _target(b_out)["layout_source"] == "btf" and _target(d_out)["layout_source"] == "debuginfo"
     assert b_rc == d_rc and b_rc in (0, 1), (b_rc, d_rc, b_err[-2000:], d_err[-2000:])
 

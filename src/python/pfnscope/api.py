@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import threading
-from typing import Callable, Iterable, Iterator, List, NamedTuple, Optional, Tuple
-
-import drgn
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, List, NamedTuple, Optional, Tuple
 
 from .errors import PfnscopeError
 from .extension import core
@@ -24,6 +23,16 @@ from .names import VmaTuple
 from .opening import open_dump
 from .program import session_for, vma_from_object
 from .session import Session
+
+if TYPE_CHECKING:
+    import drgn
+
+
+def _drgn_object(x) -> bool:
+    """Whether x is a drgn Object: never when drgn was not imported (the
+    CLI runs without it), so only the callers that hold Objects import it."""
+    drgn = sys.modules.get("drgn")
+    return drgn is not None and isinstance(x, drgn.Object)
 
 SEVERITIES = ("low", "medium", "high", "critical")
 
@@ -93,6 +102,7 @@ class Vma:
     @property
     def object(self) -> drgn.Object:
         """The drgn ``struct vm_area_struct *``."""
+        import drgn
         return drgn.Object(self.session.prog, "struct vm_area_struct *", value=self.address)
 
     def to_json(self) -> str:
@@ -201,7 +211,7 @@ def session(prog: drgn.Program) -> Session:
 
 
 def _session_of(obj, prog: Optional[drgn.Program]) -> Session:
-    if isinstance(obj, drgn.Object):
+    if _drgn_object(obj):
         return session_for(obj.prog_)
     if isinstance(obj, Vma):
         return obj.session
@@ -213,11 +223,12 @@ def _session_of(obj, prog: Optional[drgn.Program]) -> Session:
 def _mm_address(mm) -> int:
     if isinstance(mm, Task):
         return mm.mm
-    if isinstance(mm, drgn.Object):
+    if _drgn_object(mm):
         tname = mm.type_.type_name()
         if "task_struct" in tname:
             mm = mm.mm
-        return int(mm.value_()) if mm.type_.kind == drgn.TypeKind.POINTER else int(mm.address_)
+        return int(mm.value_()) if mm.type_.kind == sys.modules["drgn"].TypeKind.POINTER \
+            else int(mm.address_)
     return int(mm)
 
 
@@ -262,7 +273,7 @@ def walk_vma(vma, start: Optional[int] = None, end: Optional[int] = None,
     if isinstance(vma, Vma):
         sess, mm_va, t = vma.session, vma.mm, vma._tuple
         pid = vma.pid if pid is None else pid
-    elif isinstance(vma, drgn.Object):
+    elif _drgn_object(vma):
         sess = session_for(vma.prog_)
         mm_va, t = vma_from_object(sess, vma)
     else:

@@ -344,14 +344,20 @@ def build_layout(source, vmci: VmcoreInfo, facts: Optional[Dict[str, str]] = Non
     lo["vmops_find_special_page"] = T.first_off(O, ["find_special_page", "find_normal_page"],
                                                 required=False)
     facts.update(_kernel_facts(T, lo))
-    if facts.get("swap_types") == "version" and (major, minor) >= (5, 14):
+    if facts.get("swap_types") == "version" and (major, minor) >= (5, 4):
         # no type for swap_info[] (BTF): CONFIG_DEVICE_PRIVATE, the one
         # configuration MAX_SWAPFILES depends on, is what builds mm/rmap.c's
         # make_device_exclusive_range(), added by commit b756a3b5e7ea ("mm:
         # Device exclusive memory access") (in v5.14), make_device_exclusive()
-        # from v6.15; both exported
-        dp = (S.address("make_device_exclusive", required=False) or
-              S.address("make_device_exclusive_range", required=False))
+        # from v6.15; before v5.14, migrate_vma_setup(), added by the series
+        # "mm: turn migrate_vma upside down" (in v5.4) inside mm/migrate.c's
+        # #ifdef CONFIG_DEVICE_PRIVATE (in mm/migrate_device.c from v6.0,
+        # built for any ZONE_DEVICE, hence not the test there).  All exported.
+        if (major, minor) >= (5, 14):
+            dp = (S.address("make_device_exclusive", required=False) or
+                  S.address("make_device_exclusive_range", required=False))
+        else:
+            dp = S.address("migrate_vma_setup", required=False)
         lo["config_device_private"] = 1 if dp else 0
         facts["swap_types"] = "kernel"
     patch = _distro_patch(T, S)

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from typing import Any, Callable, Dict, Optional
 
 from .errors import PfnscopeError
@@ -253,6 +252,7 @@ class CachedSource:
         path = path_for(self.build_id)
         try:
             os.makedirs(os.path.dirname(path), exist_ok=True)
+            import tempfile   # only here: with shutil, random and more, ~10 ms of start-up
             fd, tmp = tempfile.mkstemp(prefix=".layout-", dir=os.path.dirname(path))
             try:
                 with os.fdopen(fd, "w") as f:

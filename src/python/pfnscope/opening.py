@@ -16,9 +16,7 @@ kallsyms (pfnscope.source).
 """
 from __future__ import annotations
 
-from typing import Callable, Optional, Tuple
-
-import drgn
+from typing import TYPE_CHECKING, Callable, Optional, Tuple
 
 from . import arch as arch_mod
 from . import layoutcache
@@ -28,10 +26,13 @@ from . import vmlinux as vmlinux_mod
 from .dumpfile import check_file, dump_vmcoreinfo, kdumpfile_vmcoreinfo, open_kdumpfile
 from .errors import PfnscopeError
 from .extension import core
-from .program import (add_segments, drgn_image_reader, drgn_reader, drgn_session, load_vmlinux,
-                      program_from_vmcoreinfo, uts_release)
-from .session import Session
+from .program import (add_segments, drgn_image_reader, drgn_reader, drgn_session, import_drgn,
+                      load_vmlinux, program_from_vmcoreinfo, uts_release)
+from .session import SESSIONS, Session
 from .vmcoreinfo import VmcoreInfo, from_program, scan_vmcoreinfo
+
+if TYPE_CHECKING:
+    import drgn
 
 U64_MAX = (1 << 64) - 1
 ReadU64 = Callable[[int], int]
@@ -60,6 +61,7 @@ def open_dump(path: str, vmlinux: Optional[str] = None, reader: str = "kdumpfile
             return _image_session(qd, vmci, path, "qemu-diskdump", vmlinux, btf, layout_cache)
         return _image_session(kf, vmci, path, "kdumpfile", vmlinux, btf, layout_cache)
     if reader == "drgn":
+        drgn = import_drgn()
         prog = drgn.Program()
         try:
             prog.set_core_dump(path)
@@ -80,7 +82,8 @@ def open_dump(path: str, vmlinux: Optional[str] = None, reader: str = "kdumpfile
                 _drgn_arm64_reads(prog, vmci.symbol("swapper_pg_dir"), path)
             read_img = drgn_image_reader(prog)
             lsrc = _btf_or_explain(lambda: source_mod.dump_btf_source(
-                vmci, read_img, _guard_read(lambda a: prog.read_u64(a), path), path), why)
+                vmci, read_img, _guard_read(lambda a: prog.read_u64(a), path, drgn.FaultError),
+                path), why)
             return drgn_session(prog, vmci, drgn_reader(prog), path, "drgn", lsrc)
         vmlinux_mod.check_match(vml, VmcoreInfo(f"OSRELEASE={release}\n"), arch)
         load_vmlinux(prog, vml)
@@ -98,6 +101,7 @@ def open_dump(path: str, vmlinux: Optional[str] = None, reader: str = "kdumpfile
 
 def _drgn_arch(prog: drgn.Program) -> arch_mod.Arch:
     """The architecture drgn found in the core (its ELF machine)."""
+    import drgn
     platform = prog.platform
     if platform is not None and platform.arch == drgn.Architecture.AARCH64:
         return arch_mod.ARM64
@@ -113,6 +117,7 @@ def _drgn_arm64_reads(prog: drgn.Program, swapper_pg_dir: Optional[int], path: s
     address translation"."""
     if swapper_pg_dir is None:
         return
+    import drgn
     try:
         prog.read(swapper_pg_dir, 8)
     except drgn.FaultError as e:
@@ -124,6 +129,7 @@ def open_live(vmlinux: Optional[str] = None, btf: bool = False) -> Session:
     """The running kernel through /proc/kcore (needs root).  Types and
     symbols: the debug vmlinux (given or found), else (or with btf=True)
     /sys/kernel/btf/vmlinux and /proc/kallsyms."""
+    drgn = import_drgn()
     prog = drgn.Program()
     try:
         prog.set_kernel()
@@ -136,7 +142,7 @@ def open_live(vmlinux: Optional[str] = None, btf: bool = False) -> Session:
     if vml is None:
         reader = drgn_reader(prog)
         vmci = source_mod.sysfs_vmcoreinfo(reader)
-        read_u64 = _guard_read(lambda a: prog.read_u64(a), "/proc/kcore")
+        read_u64 = _guard_read(lambda a: prog.read_u64(a), "/proc/kcore", drgn.FaultError)
         lsrc = _btf_or_explain(lambda: source_mod.live_btf_source(vmci, read_u64), why)
         sess = drgn_session(prog, vmci, reader, "/proc/kcore", "kcore", lsrc)
         sess.confirm = True   # the same running kernel, whichever layout source
@@ -181,9 +187,9 @@ def _image_session(phys, vmci: VmcoreInfo, path: str, reader_name: str,
     vml, why = _find_vmlinux(vmlinux, vmci.osrelease, btf)
     damage = getattr(phys, "damage", None)
     read_u64 = _guard_read(vmci.arch.image_read_u64(phys.read_phys, vmci), path)
-    prog = program_from_vmcoreinfo(vmci)
+    progs = _LazyProgram(vmci)
     try:
-        lsrc = _layout_cache_source(prog, vmci, vml, btf, read_u64) if layout_cache else None
+        lsrc = _layout_cache_source(progs.get, vmci, vml, btf, read_u64) if layout_cache else None
         if lsrc is not None:
             pass
         elif vml is None:
@@ -192,9 +198,10 @@ def _image_session(phys, vmci: VmcoreInfo, path: str, reader_name: str,
                 lambda: source_mod.dump_btf_source(vmci, read_img, read_u64, path), why)
         else:
             vmlinux_mod.check_match(vml, vmci)
-            load_vmlinux(prog, vml)
-            lsrc = None
-        sess = drgn_session(prog, vmci, phys, path, reader_name, lsrc, read_u64, vml)
+            load_vmlinux(progs.get(), vml)
+            lsrc = source_mod.drgn_source(progs.get(), vmci, read_u64)
+        sess = Session(vmci, phys, path, reader_name, lsrc)
+        sess.vmlinux = vml
         if isinstance(lsrc, layoutcache.CachedSource):
             if lsrc.kind != "cache":
                 layoutcache.warm(lsrc)
@@ -208,36 +215,72 @@ def _image_session(phys, vmci: VmcoreInfo, path: str, reader_name: str,
     except Exception:
         phys.close()
         raise
-    add_segments(prog, sess)
+
+    def attach():
+        # the session's Program: memory through the session, registered
+        # under it (pfnscope.program.session_for finds it)
+        prog = progs.get()
+        add_segments(prog, sess)
+        sess.key = prog
+        SESSIONS.add(prog, sess)
+        return prog
+    sess.make_prog = attach
+    if progs.made:   # the debug info is in it already: the Program now, as drgn_session's
+        sess.prog
     sess.damage = damage
     return sess
 
 
-def _layout_cache_source(prog, vmci: VmcoreInfo, vml: Optional[str], btf: bool, read_u64):
+class _LazyProgram:
+    """The drgn Program over a dump's VMCOREINFO (program_from_vmcoreinfo),
+    made when first asked for: by the DWARF loader, or by session.prog."""
+
+    def __init__(self, vmci: VmcoreInfo) -> None:
+        self.vmci = vmci
+        self.prog = None
+
+    @property
+    def made(self) -> bool:
+        return self.prog is not None
+
+    def get(self):
+        if self.prog is None:
+            self.prog = program_from_vmcoreinfo(self.vmci)
+        return self.prog
+
+
+def _layout_cache_source(get_prog: Callable[[], "drgn.Program"], vmci: VmcoreInfo,
+                         vml: Optional[str], btf: bool, read_u64):
     """The layout source from the layout cache of the kernel's build-id
     (pfnscope.layoutcache): its file's answers, or the debug vmlinux's,
-    recorded (loaded only when needed); None: no cache for this target."""
+    recorded (loaded only when needed, into get_prog()); None: no cache
+    for this target."""
     if btf or source_mod.force_btf():
         return None
     if vml is not None:
-        vmlinux_mod.check_match(vml, vmci)
+        # the build (machine, build-id) now; its banner when it is read: a
+        # cached layout was recorded for this build-id and release
+        vmlinux_mod.check_match(vml, vmci, release=False)
+    checked = []
+
+    def check_release():
+        if not checked:
+            vmlinux_mod.check_match(vml, vmci)
+            checked.append(vml)
 
     def dwarf():
+        check_release()
+        prog = get_prog()
         load_vmlinux(prog, vml)
         return source_mod.drgn_source(prog, vmci, read_u64)
 
     def real():
         # the vmlinux's .BTF and symbol table when it has them: the same
         # layout as its DWARF (tests/python/test_layout_cache.py) without
-        # drgn's index of it (~200 MB mapped, ~1 s).  Not before 5.14: BTF
-        # has no type for swap_info[], and MAX_SWAPFILES is then read from
-        # the symbols only from v5.14 on (pfnscope.layout: what builds
-        # make_device_exclusive_range()); before, the DWARF's array type
-        if vmci.version >= (5, 14):
-            src = source_mod.vmlinux_btf_source(vml, vmci, read_u64)
-            if src is not None:
-                return src
-        return dwarf()
+        # drgn's index of it (~200 MB mapped, ~1 s)
+        check_release()
+        src = source_mod.vmlinux_btf_source(vml, vmci, read_u64)
+        return src if src is not None else dwarf()
     if vml is None:
         return layoutcache.source_for(vmci, read_u64, None)
     return layoutcache.source_for(vmci, read_u64, real, dwarf)
@@ -270,13 +313,15 @@ def _btf_or_explain(make: Callable[[], source_mod.Source],
         raise PfnscopeError(e.where, f"{reason}, and {tried}: pass the debug vmlinux with -s")
 
 
-def _guard_read(read_u64: ReadU64, path: str) -> ReadU64:
-    """read_u64 whose failures name the target and the address."""
+def _guard_read(read_u64: ReadU64, path: str, fault: Optional[type] = None) -> ReadU64:
+    """read_u64 whose failures (the C core's, or fault: drgn.FaultError for a
+    Program's reads) name the target and the address."""
     c = core()
+    errors = (c.Error,) if fault is None else (c.Error, fault)
 
     def read(va: int) -> int:
         try:
             return read_u64(va)
-        except (c.Error, drgn.FaultError) as e:
+        except errors as e:
             raise PfnscopeError(path, f"cannot read kernel image at {va:#x}: {e}")
     return read

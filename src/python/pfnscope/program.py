@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import os
 import struct
-from typing import Callable, Optional, Tuple
-
-import drgn
+from typing import TYPE_CHECKING, Callable, Optional, Tuple
 
 from . import source as source_mod
 from .errors import PfnscopeError
@@ -27,6 +25,9 @@ from .extension import core
 from .names import VmaTuple
 from .session import SESSIONS, Session
 from .vmcoreinfo import VmcoreInfo, from_program
+
+if TYPE_CHECKING:
+    import drgn
 
 ReadBytes = Callable[[int, int], bytes]
 ReadU64 = Callable[[int], int]
@@ -55,6 +56,7 @@ def session_for(prog) -> Session:
     sess = SESSIONS.get(prog)
     if sess is not None:
         return sess
+    import drgn
     if not (prog.flags & drgn.ProgramFlags.IS_LINUX_KERNEL):
         raise PfnscopeError("program", "not a Linux kernel program")
     vmci = from_program(prog)
@@ -67,6 +69,7 @@ def session_for(prog) -> Session:
 
 def vma_from_object(sess: Session, vma: drgn.Object) -> Tuple[int, VmaTuple]:
     """(mm_va, vma tuple) for a drgn ``struct vm_area_struct *``."""
+    import drgn
     va = int(vma.value_()) if vma.type_.kind == drgn.TypeKind.POINTER else int(vma.address_)
     mm = int(vma.vm_mm.value_())
     start = int(vma.vm_start)
@@ -102,6 +105,7 @@ def uts_release(prog: drgn.Program) -> str:
 
 
 def load_vmlinux(prog: drgn.Program, vmlinux: str) -> None:
+    import drgn
     try:
         prog.load_debug_info([vmlinux])
     except drgn.MissingDebugInfoError as e:
@@ -127,7 +131,18 @@ def vmcoreinfo_elf(vmci_text: str, machine: int = 62) -> bytes:
     return ehdr + phdr + note
 
 
+def import_drgn():
+    """The drgn module, imported where a Program is first needed (a dump
+    read by the C readers needs none)."""
+    try:
+        import drgn
+    except ImportError as e:
+        raise PfnscopeError("drgn", f"cannot import ({e}); run with /usr/bin/python3")
+    return drgn
+
+
 def program_from_vmcoreinfo(vmci: VmcoreInfo) -> drgn.Program:
+    drgn = import_drgn()
     prog = drgn.Program()
     fd = os.memfd_create("pfnscope-vmcoreinfo")
     try:
@@ -141,6 +156,7 @@ def program_from_vmcoreinfo(vmci: VmcoreInfo) -> drgn.Program:
 def add_segments(prog: drgn.Program, sess: Session) -> None:
     """Physical memory through the session's reader, kernel virtual memory
     through the C core's page-table translation (Target.read_kvirt)."""
+    import drgn
     c = core()
     tgt = sess.target
 

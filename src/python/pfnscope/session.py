@@ -49,8 +49,23 @@ class Session:
     live = False
     # the debug vmlinux the types came from (None: BTF, or the front end's)
     vmlinux: Optional[str] = None
-    # the drgn Program of a drgn-based target (pfnscope.program), else None
-    prog = None
+    # what makes the drgn Program on first use (pfnscope.opening: a dump's
+    # CLI session needs none, and drgn is not even imported then)
+    make_prog: Optional[Callable[[], object]] = None
+    _prog = None
+
+    @property
+    def prog(self):
+        """The drgn Program of a drgn-based target (pfnscope.program), else
+        None; made now if the opening left it for later."""
+        if self._prog is None and self.make_prog is not None:
+            make, self.make_prog = self.make_prog, None
+            self._prog = make()
+        return self._prog
+
+    @prog.setter
+    def prog(self, prog) -> None:
+        self._prog = prog
 
     def __init__(self, vmci: VmcoreInfo, reader, source: str, reader_name: str,
                  layout_source: Source, key: object = None) -> None:

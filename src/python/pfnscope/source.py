@@ -18,7 +18,8 @@ types (class Types):
     function_params(name)       parameter type names of a function (None: no
                                 such function, or the source cannot tell)
     object_array_len(name)      length of a global array (None: not known;
-                                BTF describes per-cpu globals only)
+                                BTF describes per-cpu globals only, the debug
+                                vmlinux's symbol table gives swap_info's)
 
 symbols (class Symbols):
     what                        "vmlinux", "kallsyms": for messages
@@ -56,7 +57,7 @@ WANTED = (
     "huge_zero_pfn", "page_offset_base", "vmemmap_base", "mem_section", "init_pid_ns",
     "special_mapping_vmops", "legacy_special_mapping_vmops", "perf_mmap_vmops",
     "init_uts_ns", "simple_dname", "sockfs_dname", "pipefs_dname", "anon_inodefs_dname",
-    "make_device_exclusive", "make_device_exclusive_range",
+    "make_device_exclusive", "make_device_exclusive_range", "migrate_vma_setup",
 )
 
 
@@ -329,6 +330,32 @@ class BtfTypes(Types):
 
     (PTR, STRUCT, UNION, ENUM, FWD, VOLATILE, CONST, RESTRICT, TYPE_TAG,
      ENUM64) = (2, 4, 5, 6, 7, 9, 10, 11, 18, 19)
+
+
+class VmlinuxBtfTypes(BtfTypes):
+    """The debug vmlinux's .BTF, and its symbol table for what BTF does not
+    describe: a global's size.  BTF has no type for swap_info[] (pahole
+    encodes the per-cpu variables only), but its symbol's st_size is
+    MAX_SWAPFILES pointers: ``struct swap_info_struct
+    *swap_info[MAX_SWAPFILES]`` (mm/swapfile.c), so the layout needs no
+    DWARF and no kernel version for the swap types on any kernel."""
+    what = "vmlinux BTF"
+    # global arrays of pointers: the symbol's size is 8 bytes an element
+    POINTER_ARRAYS = ("swap_info",)
+
+    def __init__(self, btf, lookup) -> None:
+        super().__init__(btf)
+        self._lookup = lookup
+
+    def object_array_len(self, name: str) -> Optional[int]:
+        if name not in self.POINTER_ARRAYS:
+            return None
+        # either binding (Debian's 6.12 has a local swap_info, its 6.1 and
+        # 7.2 a global one), but one symbol of the name
+        syms = self._lookup([name], sizes=True).get(name, [])
+        if len(syms) != 1 or not syms[0][2] or syms[0][2] % 8:
+            return None
+        return syms[0][2] // 8
 
 
 class KallsymsSymbols(Symbols):
@@ -616,10 +643,9 @@ def vmlinux_btf_source(path: str, vmci: VmcoreInfo, read_u64: ReadU64) -> Option
     if not blob or lookup is None:
         return None
     try:
-        types = BtfTypes(core().Btf(blob))
+        types = VmlinuxBtfTypes(core().Btf(blob), lookup)
     except ValueError:
         return None
-    types.what = "vmlinux BTF"
     linked = None
     for ref_name in ("init_top_pgt", "swapper_pg_dir"):
         ref = vmci.symbol(ref_name)

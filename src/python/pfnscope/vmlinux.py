@@ -90,7 +90,8 @@ class ElfFile:
         (pfnscope.source.KallsymsSymbols): ``lookup(names) -> {name:
         [(address, type)]}``, the link-time address and "D" for a global or
         weak symbol, "d" for a local one; no section or file symbols, no
-        undefined ones.  None: no .symtab (a stripped file)."""
+        undefined ones.  ``lookup(names, sizes=True)``: (address, type,
+        st_size).  None: no .symtab (a stripped file)."""
         sym = self.sections.get(".symtab")
         if sym is None or sym[0] != 2 or sym[4] >= len(self.by_index):  # SHT_SYMTAB
             return None
@@ -107,7 +108,7 @@ class ElfFile:
             words.byteswap()
         st_name = words[::6]   # Elf64_Sym: 24 bytes, st_name first
 
-        def lookup(names: Iterable[str]) -> Dict[str, List[tuple]]:
+        def lookup(names: Iterable[str], sizes: bool = False) -> Dict[str, List[tuple]]:
             # every string offset each name may have (linkers merge string
             # tails: "init_task" may be the end of "__init_task")
             cand: Dict[int, str] = {}
@@ -131,10 +132,11 @@ class ElfFile:
                 hits = [i for i, off in enumerate(st_name) if off in cand]
             out: Dict[str, List[tuple]] = {}
             for i in hits:
-                off, info, _, shndx, value, _ = struct.unpack_from("<IBBHQQ", symtab, i * 24)
+                off, info, _, shndx, value, size = struct.unpack_from("<IBBHQQ", symtab, i * 24)
                 # no STT_SECTION (3) or STT_FILE (4), no SHN_UNDEF
                 if info & 0xf not in (3, 4) and shndx != 0:
-                    out.setdefault(cand[off], []).append((value, "d" if info >> 4 == 0 else "D"))
+                    sym = (value, "d" if info >> 4 == 0 else "D")
+                    out.setdefault(cand[off], []).append(sym + (size,) if sizes else sym)
             for syms in out.values():
                 syms.sort()   # address order, as kallsyms lists them
             return out
@@ -174,9 +176,11 @@ def release_of(elf: ElfFile) -> Optional[str]:
     return m.group(1).decode() if m else None
 
 
-def check_match(vmlinux: str, vmci: VmcoreInfo, arch=None) -> None:
+def check_match(vmlinux: str, vmci: VmcoreInfo, arch=None, release: bool = True) -> None:
     """Raise PfnscopeError unless the vmlinux belongs to the dumped kernel
-    (of architecture arch, by default the one its VMCOREINFO says)."""
+    (of architecture arch, by default the one its VMCOREINFO says).
+    release=False: not its banner against OSRELEASE (a scan of .rodata,
+    ~25 ms), left to when the vmlinux is read."""
     arch = arch or vmci.arch
     elf = ElfFile(vmlinux)
     try:
@@ -190,6 +194,8 @@ def check_match(vmlinux: str, vmci: VmcoreInfo, arch=None) -> None:
             raise PfnscopeError(
                 vmlinux, f"build-id {have} does not match the dump's {want} "
                 f"(dump is {vmci.osrelease}): vmlinux from another build")
+        if not release:
+            return
         rel = release_of(elf)
         if rel is not None and rel != vmci.osrelease:
             raise PfnscopeError(
