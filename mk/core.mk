@@ -45,8 +45,8 @@ $(BUILD)/unit-tests-tsan: $(UNIT_SRC) $(UNIT_HDR) $(CORE_SRC) $(CORE_HDR)
 FUZZ_TARGETS := walk vma task page kdump
 FUZZ_FAST_FLAGS := -fsanitize=fuzzer -g -O2
 FUZZ_COMMON := tests/fuzz/fuzz_common.h tests/unit/mock.c $(UNIT_HDR)
-KDUMP_SRC := src/readers/kdumpfile.c src/readers/diskdump.c
-KDUMP_HDR := src/readers/diskdump.h include/pfnscope/readers.h
+KDUMP_SRC := src/readers/kdumpfile.c src/readers/diskdump.c src/readers/elfcore.c
+KDUMP_HDR := src/readers/diskdump.h src/readers/elfcore.h include/pfnscope/readers.h
 fuzz_srcs = $(if $(filter kdump,$(1)),$(KDUMP_SRC) src/core/error.c,tests/unit/mock.c $(CORE_SRC))
 fuzz_libs = $(if $(filter kdump,$(1)),-lkdumpfile -ldeflate,)
 
@@ -75,8 +75,8 @@ check-core-tsan: $(BUILD)/unit-tests-tsan
 # fails the target (libFuzzer exits non-zero and leaves the input in
 # build/fuzz/artifacts/).
 FUZZ_EACH = $(shell echo $$(( $(PFNSCOPE_FUZZ_SECONDS) / 6 > 1 ? $(PFNSCOPE_FUZZ_SECONDS) / 6 : 1 )))
-# (kdump inputs are files: the seeds are the first 74-80 KiB of real dumps
-# and a whole 49 KiB kdump-compressed file)
+# (kdump inputs are files: the seeds are the first 74-80 KiB of real dumps,
+# a whole 49 KiB kdump-compressed file and a whole 56 KiB ELF core)
 FUZZ_OPTS = $$( [ $$t = kdump ] && echo -max_len=131072 -malloc_limit_mb=1000000 || echo -max_len=16384 ) -timeout=10 \
 	-rss_limit_mb=2048 -print_final_stats=1
 

@@ -21,7 +21,8 @@ struct pfs_kdump;
 #define PFS_KDUMP_CONVERT_FLAT       0x1u
 /* every page through libkdumpfile: no pages read by pfnscope itself (a
  * whole ELF file from its mapping, a whole kdump-compressed file by its
- * own diskdump reader); see pfs_kdump_pages_reader() */
+ * own diskdump reader), and every file opened by libkdumpfile; see
+ * pfs_kdump_pages_reader(), pfs_kdump_has_context() */
 #define PFS_KDUMP_LIBKDUMPFILE_PAGES 0x2u
 
 /* Open a dump with flags PFS_KDUMP_*.  A damaged dump opens with
@@ -52,6 +53,11 @@ int pfs_kdump_rebuilt(const struct pfs_kdump *k);
  * pages, pfnscope's own reader) or "libkdumpfile" (every other file, a
  * damaged one, or PFS_KDUMP_LIBKDUMPFILE_PAGES). */
 const char *pfs_kdump_pages_reader(const struct pfs_kdump *k);
+/* 1 if a libkdumpfile context is open on the file; 0 for a whole ELF
+ * file of a machine pfnscope knows, whose format, arch and VMCOREINFO
+ * are read from the file as libkdumpfile gives them (not with
+ * PFS_KDUMP_LIBKDUMPFILE_PAGES). */
+int pfs_kdump_has_context(const struct pfs_kdump *k);
 /* What a damaged dump lacks, found at open.  A file cut short
  * (truncated: missing_bytes past its end, missing_pages dumped pages whose
  * data or descriptor is gone), corrupt page descriptors, bitmap blocks

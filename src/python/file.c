@@ -218,6 +218,15 @@ static PyObject *KdumpFile_get_format(FileObject *self, void *c)
 	return str_or_none(pfs_kdump_format(self->file));
 }
 
+/* whether a libkdumpfile context is open on the file (pfs_kdump_has_context) */
+static PyObject *KdumpFile_get_context(FileObject *self, void *c)
+{
+	(void)c;
+	if (pfs_py_file_check(self))
+		return NULL;
+	return PyBool_FromLong(pfs_kdump_has_context(self->file));
+}
+
 /* None for a whole dump, else what is missing (see pfs_kdump_damage) */
 static PyObject *KdumpFile_get_damage(FileObject *self, void *c)
 {
@@ -290,6 +299,10 @@ static PyGetSetDef KdumpFile_getset[] = {
 	  "who reads the pages: \"elf\" (a whole ELF file, from its mapping), \"diskdump\" "
 	  "(a whole kdump-compressed file, pfnscope's own reader) or \"libkdumpfile\"",
 	  (void *)&kdump_pages_reader },
+	{ "libkdumpfile_context", (getter)KdumpFile_get_context, NULL,
+	  "whether libkdumpfile opened the file: False for a whole ELF file of x86-64 or "
+	  "arm64 (its format, arch and VMCOREINFO read from the file as libkdumpfile "
+	  "gives them), unless libkdumpfile_pages", NULL },
 	{ "damage", (getter)KdumpFile_get_damage, NULL,
 	  "None for a whole dump, else a dict: message (one line), truncated, "
 	  "incomplete, missing_bytes, missing_pages, bad_descriptors, "

@@ -151,6 +151,7 @@ def build_physread():
     return _build_c("physread", [os.path.join(BENCHDIR, "physread.c"),
                                  os.path.join(ROOT, "src/readers/kdumpfile.c"),
                                  os.path.join(ROOT, "src/readers/diskdump.c"),
+                                 os.path.join(ROOT, "src/readers/elfcore.c"),
                                  os.path.join(ROOT, "src/core/error.c")],
                     ["-lkdumpfile", "-ldeflate", "-lpthread"])
 

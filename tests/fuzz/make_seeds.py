@@ -379,6 +379,49 @@ def kdump_seeds(fx):
         if t == 4:
             end = max(end, off + filesz)
     write("kdump/lab-elf-headers", raw[:min(end, len(raw))])
+    write("kdump/whole-elf-small", whole_elf(path))
+
+
+def whole_elf(path):
+    """A whole ELF core as QEMU writes one (its ELF header, notes and section
+    name table) of two PT_LOADs of the dump's pages, 8 at 0 and 4 at 1 MiB:
+    one src/readers/elfcore.c opens without libkdumpfile."""
+    with open(path, "rb") as f:
+        raw = f.read(1 << 16)
+        phoff, = struct.unpack_from("<Q", raw, 32)
+        phnum, = struct.unpack_from("<H", raw, 56)
+        notes = b""
+        for i in range(phnum):
+            t, _, off, _, _, filesz = struct.unpack_from("<IIQQQQ", raw, phoff + 56 * i)
+            if t == 4:
+                f.seek(off)
+                notes = f.read(filesz)
+        loads = []
+        for pa, pages in ((0, 8), (1 << 20, 4)):
+            for i in range(phnum):
+                t, _, off, _, ppa, filesz = struct.unpack_from("<IIQQQQ", raw, phoff + 56 * i)
+                if t == 1 and ppa <= pa and pa + pages * 4096 <= ppa + filesz:
+                    f.seek(off + pa - ppa)
+                    loads.append((pa, f.read(pages * 4096)))
+                    break
+    shoff = 64
+    phoff = shoff + 2 * 64
+    noteoff = phoff + 3 * 56
+    stroff = noteoff + len(notes)
+    strtab = b"\0.shstrtab\0"
+    dataoff = (stroff + len(strtab) + 4095) & ~4095
+    eh = bytearray(raw[:64])
+    struct.pack_into("<QQ", eh, 32, phoff, shoff)
+    struct.pack_into("<HHHHHH", eh, 52, 64, 56, 3, 64, 2, 1)
+    sh = bytes(64) + struct.pack("<IIQQQQIIQQ", 1, 3, 0, 0, stroff, len(strtab), 0, 0, 1, 0)
+    ph = struct.pack("<IIQQQQQQ", 4, 0, noteoff, 0, 0, len(notes), len(notes), 0)
+    data = b""
+    for pa, blob in loads:
+        ph += struct.pack("<IIQQQQQQ", 1, 7, dataoff + len(data), 0xffff888000000000 + pa, pa,
+                          len(blob), len(blob), 0)
+        data += blob
+    head = bytes(eh) + sh + ph + notes + strtab
+    return head + bytes(dataoff - len(head)) + data
 
 
 def vmcoreinfo_seeds():
