@@ -426,10 +426,20 @@ def m_crash(case, repeat, results, verify, per_session=3):
                                          "e2e": stat([wall]), "entries": len(pfns)}
 
 
-def _timed_runs(argv, repeat, env=None, ok=(0,)):
+def _timed_runs(argv, repeat, env=None, ok=(0,), first=False):
+    """Whole-process wall, CPU and peak RSS of argv over repeat runs.
+    first: each run in an empty layout cache, what a first run on the
+    kernel costs (the layout from the debug vmlinux's .BTF and symbol
+    table, written to the cache)."""
     walls, cpus, rss = [], [], []
     for _ in range(repeat):
-        wall, cpu, maxrss, rc, err = run_timed(argv, env=env)
+        cache = tempfile.mkdtemp(prefix="pfnscope-bench-cache-") if first else None
+        try:
+            wall, cpu, maxrss, rc, err = run_timed(
+                argv, env=dict(env or os.environ, PFNSCOPE_CACHE=cache) if cache else env)
+        finally:
+            if cache:
+                shutil.rmtree(cache, ignore_errors=True)
         if rc not in ok:
             raise BenchError("%s failed (rc %d): %s" % (" ".join(argv[:4]), rc, err[-2000:]))
         walls.append(wall)
@@ -443,12 +453,14 @@ def _env(**kw):
 
 
 def m_check(case, repeat, results):
-    """Whole-system check: layout from the debug info (cache off) on one
-    thread, as before the layout cache, and with the layout cached on the
-    default threads (the online CPUs)."""
+    """Whole-system check: layout from the DWARF (cache off) on one thread,
+    as before the layout cache; a first run (empty cache: the vmlinux's
+    .BTF); and with the layout cached, on one thread and on the default
+    threads (the online CPUs)."""
     argv = [BIN, "-c", case.dump, "-s", case.vmlinux, "check"]
     results["check_cold"] = _timed_runs(argv + ["-j", "1"], repeat,
                                         _env(PFNSCOPE_LAYOUT_CACHE="0"), ok=(0, 1))
+    results["check_first"] = _timed_runs(argv + ["-j", "1"], repeat, ok=(0, 1), first=True)
     run_timed(argv)   # makes the layout cache file
     results["check"] = _timed_runs(argv, repeat, ok=(0, 1))
     results["check_j1"] = _timed_runs(argv[:-1] + ["-j", "1", "check"], repeat, ok=(0, 1))
@@ -474,9 +486,11 @@ def _floor_in_walk(case):
 
 
 def m_startup(case, repeat, results):
-    """Start-up: `tasks` on the dump, layout from the debug info vs cached."""
+    """Start-up: `tasks` on the dump, layout from the DWARF (cache off), a
+    first run (empty cache), cached."""
     argv = [BIN, "-c", case.dump, "-s", case.vmlinux, "tasks"]
-    results["startup"] = {"cold": _timed_runs(argv, repeat, _env(PFNSCOPE_LAYOUT_CACHE="0"))}
+    results["startup"] = {"cold": _timed_runs(argv, repeat, _env(PFNSCOPE_LAYOUT_CACHE="0")),
+                          "first": _timed_runs(argv, repeat, first=True)}
     run_timed(argv)
     results["startup"]["cached"] = _timed_runs(argv, repeat)
 
@@ -518,7 +532,7 @@ def run_case(case, repeat=3, chroot=True, tools=("pfnscope", "baseline", "drgn03
     """All measurements on CASE; returns the result dict (JSON-able) with "agree"."""
     os.makedirs(os.path.join(BUILD, "tmp"), exist_ok=True)
     results = {"walk": {}, "e2e": {}, "phys": {}, "tools": {}, "check": None, "floor": None,
-               "startup": None, "check_cold": None, "check_j1": None}
+               "startup": None, "check_cold": None, "check_first": None, "check_j1": None}
     m_floor(case, repeat, results)
     log("%s: floor done" % case.label)
     m_startup(case, repeat, results)
@@ -553,7 +567,8 @@ def run_case(case, repeat=3, chroot=True, tools=("pfnscope", "baseline", "drgn03
         "walk": {"%s/%s" % k: v for k, v in results["walk"].items()},
         "e2e": {"%s/%s" % k: v for k, v in results["e2e"].items()},
         "phys": results["phys"], "tools": results["tools"], "check": results["check"],
-        "check_cold": results["check_cold"], "check_j1": results["check_j1"],
+        "check_cold": results["check_cold"], "check_first": results["check_first"],
+        "check_j1": results["check_j1"],
         "floor": results["floor"], "startup": results["startup"],
     }
     out["rows"], out["targets"] = summarize(out)
@@ -635,9 +650,9 @@ def summarize(r):
                         "met": e1 < st / 4})
     su = r.get("startup")
     if su:
-        c, h = su["cold"], su["cached"]
+        c, h = su.get("first") or su["cold"], su["cached"]
         targets.append({"target": "start-up (tasks) with the layout cached < 0.1 s",
-                        "value": "%.3f s wall, %.3f s CPU, %d MiB (layout from the debug info: "
+                        "value": "%.3f s wall, %.3f s CPU, %d MiB (first run: "
                                  "%.2f s wall, %.2f s CPU, %d MiB)" % (
                                      best(h["wall"]), best(h["cpu"]), h["maxrss_kb"] // 1024,
                                      best(c["wall"]), best(c["cpu"]), c["maxrss_kb"] // 1024),
@@ -645,10 +660,10 @@ def summarize(r):
     if r["check"]:
         cpu = best(r["check"]["cpu"])
         rss = r["check"]["maxrss_kb"] // 1024
-        cold = r.get("check_cold")
-        targets.append({"target": "whole-system check: peak RSS < 200 MB, < 64 MB with the layout "
-                                  "cached (2 GiB guest; the 8 GiB one is not measured)",
-                        "value": "%d MiB cached, %s" % (rss, "%d MiB from the debug info" % (
+        cold = r.get("check_first") or r.get("check_cold")
+        targets.append({"target": "whole-system check: peak RSS < 200 MB (first run), < 64 MB with "
+                                  "the layout cached (2 GiB guest; 8 GiB: `make bench-scale`)",
+                        "value": "%d MiB cached, %s" % (rss, "%d MiB on a first run" % (
                             cold["maxrss_kb"] // 1024) if cold else "-"),
                         "met": rss < 64 and (not cold or cold["maxrss_kb"] // 1024 < 200)})
         targets.append({"target": "whole-system check < 2 s wall (2 GiB guest; 8 GiB not measured)",
@@ -670,7 +685,8 @@ def table(r):
         lines.append("| %s | %s | %s | %s | %s | %s |" % (
             w["name"], _f(w["e2e"], "%.2f"), _f(w["walk"]), _f(w["rate"], "%.3g"),
             _f(w["x_json_walk"], "%.2fx"), w["note"]))
-    for key, label in (("check_cold", "pfnscope check (whole system), layout from the debug info, -j 1"),
+    for key, label in (("check_cold", "pfnscope check (whole system), layout from the DWARF (cache off), -j 1"),
+                       ("check_first", "pfnscope check (whole system), first run (vmlinux .BTF), -j 1"),
                        ("check_j1", "pfnscope check (whole system), layout cached, -j 1"),
                        ("check", "pfnscope check (whole system), layout cached, default -j")):
         c = r.get(key)
@@ -679,9 +695,12 @@ def table(r):
                          % (label, _f(best(c["wall"]), "%.2f"), best(c["cpu"]), c["maxrss_kb"] // 1024))
     su = r.get("startup")
     if su:
-        for key, label in (("cold", "pfnscope tasks (start-up), layout from the debug info"),
+        for key, label in (("cold", "pfnscope tasks (start-up), layout from the DWARF (cache off)"),
+                           ("first", "pfnscope tasks (start-up), first run (vmlinux .BTF)"),
                            ("cached", "pfnscope tasks (start-up), layout cached")):
-            c = su[key]
+            c = su.get(key)
+            if c is None:
+                continue
             lines.append("| %s | %s | | | | %.2f s CPU, peak RSS %d MiB |"
                          % (label, _f(best(c["wall"]), "%.2f"), best(c["cpu"]), c["maxrss_kb"] // 1024))
     lines += ["", "| target | value | met |", "|---|---|---|"]
