@@ -501,6 +501,15 @@ static int check_elf_vmcoreinfo(const struct pfs_kdump *k, const char *path,
 	Elf64_Shdr sh0;
 	Elf64_Phdr ph;
 
+	if (k->notes_ok) {
+		/* the PT_NOTE segments check_elf() kept, all in the file: the
+		 * program headers are not read a second time */
+		for (size_t i = 0; i < k->nnotes; i++)
+			if (vmcoreinfo_in_file_ok(k, k->notes[i].offset, k->notes[i].size, 1, 0,
+						  path, err))
+				return -1;
+		return 0;
+	}
 	if (pread(k->fd, &eh, sizeof(eh), 0) != (ssize_t)sizeof(eh) ||
 	    memcmp(eh.e_ident, ELFMAG, SELFMAG) || eh.e_ident[EI_CLASS] != ELFCLASS64 ||
 	    eh.e_phentsize != sizeof(ph))

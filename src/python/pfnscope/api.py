@@ -224,11 +224,11 @@ def _mm_address(mm) -> int:
     if isinstance(mm, Task):
         return mm.mm
     if _drgn_object(mm):
+        import drgn
         tname = mm.type_.type_name()
         if "task_struct" in tname:
             mm = mm.mm
-        return int(mm.value_()) if mm.type_.kind == sys.modules["drgn"].TypeKind.POINTER \
-            else int(mm.address_)
+        return int(mm.value_()) if mm.type_.kind == drgn.TypeKind.POINTER else int(mm.address_)
     return int(mm)
 
 

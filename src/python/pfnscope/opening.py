@@ -224,9 +224,10 @@ def _image_session(phys, vmci: VmcoreInfo, path: str, reader_name: str,
         sess.key = prog
         SESSIONS.add(prog, sess)
         return prog
-    sess.make_prog = attach
     if progs.made:   # the debug info is in it already: the Program now, as drgn_session's
-        sess.prog
+        sess.prog = attach()
+    else:
+        sess.make_prog = attach
     sess.damage = damage
     return sess
 
@@ -265,7 +266,7 @@ def _layout_cache_source(get_prog: Callable[[], "drgn.Program"], vmci: VmcoreInf
 
     def check_release():
         if not checked:
-            vmlinux_mod.check_match(vml, vmci)
+            vmlinux_mod.check_release(vml, vmci)
             checked.append(vml)
 
     def dwarf():

@@ -194,11 +194,24 @@ def check_match(vmlinux: str, vmci: VmcoreInfo, arch=None, release: bool = True)
             raise PfnscopeError(
                 vmlinux, f"build-id {have} does not match the dump's {want} "
                 f"(dump is {vmci.osrelease}): vmlinux from another build")
-        if not release:
-            return
-        rel = release_of(elf)
-        if rel is not None and rel != vmci.osrelease:
-            raise PfnscopeError(
-                vmlinux, f"is {rel} but the dump is {vmci.osrelease}: vmlinux from another build")
+        if release:
+            _check_release(elf, vmci)
     finally:
         elf.close()
+
+
+def check_release(vmlinux: str, vmci: VmcoreInfo) -> None:
+    """The part of check_match() left out by release=False: the vmlinux's
+    banner against OSRELEASE."""
+    elf = ElfFile(vmlinux)
+    try:
+        _check_release(elf, vmci)
+    finally:
+        elf.close()
+
+
+def _check_release(elf: ElfFile, vmci: VmcoreInfo) -> None:
+    rel = release_of(elf)
+    if rel is not None and rel != vmci.osrelease:
+        raise PfnscopeError(
+            elf.path, f"is {rel} but the dump is {vmci.osrelease}: vmlinux from another build")
