@@ -45,8 +45,8 @@ $(BUILD)/unit-tests-tsan: $(UNIT_SRC) $(UNIT_HDR) $(CORE_SRC) $(CORE_HDR)
 FUZZ_TARGETS := walk vma task page kdump
 FUZZ_FAST_FLAGS := -fsanitize=fuzzer -g -O2
 FUZZ_COMMON := tests/fuzz/fuzz_common.h tests/unit/mock.c $(UNIT_HDR)
-KDUMP_SRC := src/readers/kdumpfile.c src/readers/diskdump.c src/readers/elfcore.c
-KDUMP_HDR := src/readers/diskdump.h src/readers/elfcore.h include/pfnscope/readers.h
+KDUMP_SRC := src/readers/kdumpfile.c src/readers/diskdump.c src/readers/elfcore.c src/readers/fmap.c
+KDUMP_HDR := src/readers/diskdump.h src/readers/elfcore.h src/readers/fmap.h include/pfnscope/readers.h
 fuzz_srcs = $(if $(filter kdump,$(1)),$(KDUMP_SRC) src/core/error.c,tests/unit/mock.c $(CORE_SRC))
 fuzz_libs = $(if $(filter kdump,$(1)),-lkdumpfile -ldeflate,)
 

@@ -7,9 +7,9 @@
  * a file may be read this way and checks it against libkdumpfile first).
  *
  * The index (struct pfs_dd) is built once at open and only read after
- * that: any number of threads share it and its file descriptor (pread(2)
- * only).  Each reading thread has a cursor of its own: a batch of page
- * descriptors, the last decoded pages and an inflate state.
+ * that: any number of threads share it and its mapping of the file
+ * (fmap.h).  Each reading thread has a cursor of its own: the last decoded
+ * pages and an inflate state.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -42,16 +42,18 @@ enum {
 	PFS_DD_EXCLUDED = 1,    /* not in the dump: pfn past max_pfn or its bit clear */
 	PFS_DD_CORRUPT = 2,     /* its data does not decode to one page */
 	PFS_DD_OTHER = 3,       /* not read here (another compression, an odd
-				   descriptor, a failed pread): ask libkdumpfile */
+				   descriptor, data past the end): ask libkdumpfile */
 };
 
-/* The index of a file whose dumpable bitmap (the second bitmap) is the
- * bm_len bytes at `bitmap` (copied): pfns below max_pfn (at most
- * bm_len * 8) are in the dump when their bit is set, their descriptor the
- * rank of that bit among the set ones, at desc_off + rank * 24.  NULL when
- * out of memory. */
-struct pfs_dd *pfs_dd_new(int fd, const unsigned char *bitmap, uint64_t bm_len,
-			  uint64_t max_pfn, uint64_t desc_off, uint32_t page_size);
+/* The index of the file_size-byte file fd whose dumpable bitmap (the second
+ * bitmap) is the bm_len bytes at `bitmap` (copied): pfns below max_pfn (at
+ * most bm_len * 8) are in the dump when their bit is set, their descriptor
+ * the rank of that bit among the set ones, at desc_off + rank * 24.  The
+ * file is mapped (fd may be closed after).  NULL when out of memory, when
+ * the descriptors do not all lie in the file, or when it cannot be mapped. */
+struct pfs_dd *pfs_dd_new(int fd, uint64_t file_size, const unsigned char *bitmap,
+			  uint64_t bm_len, uint64_t max_pfn, uint64_t desc_off,
+			  uint32_t page_size);
 void pfs_dd_free(struct pfs_dd *dd);
 uint32_t pfs_dd_page_size(const struct pfs_dd *dd);
 uint64_t pfs_dd_max_pfn(const struct pfs_dd *dd);
@@ -61,7 +63,7 @@ uint64_t pfs_dd_pages(const struct pfs_dd *dd);
 uint64_t pfs_dd_nth_pfn(const struct pfs_dd *dd, uint64_t rank);
 
 /* A reader's state over a shared index; NULL when out of memory. */
-struct pfs_dd_cursor *pfs_dd_cursor_new(const struct pfs_dd *dd);
+struct pfs_dd_cursor *pfs_dd_cursor_new(struct pfs_dd *dd);
 void pfs_dd_cursor_free(struct pfs_dd_cursor *c);
 /* The page pfn: PFS_DD_OK with *page pointing at its page_size bytes
  * (valid until the cursor's next read), or why not. */

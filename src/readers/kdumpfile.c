@@ -43,8 +43,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <stdatomic.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -54,6 +52,7 @@
 #include "pfnscope/readers.h"
 #include "diskdump.h"
 #include "elfcore.h"
+#include "fmap.h"
 
 /* a physical range the file cannot give back: [first, last] pfns */
 struct pfs_pfn_range {
@@ -67,17 +66,9 @@ struct pfs_elf_load {
 
 /* A whole ELF dump is read here, not through libkdumpfile: physical
  * [paddr, paddr + filesz) at file offset `offset`, disjoint and sorted.
- * Pages are copied out of a read-only mapping of the file.  libkdumpfile's
- * own mapping keeps every chunk it mapped in its cache, and those pages
- * count in the process's resident set (343 MiB after a check of an 8 GiB
- * guest's ELF dump); reading through read(2) instead costs ~1.9x the CPU.
- * Here the mapping is dropped from the page tables (MADV_DONTNEED: the page
- * cache keeps the data) every ELF_TRIM_BYTES of pages touched, counting the
- * kernel's fault-around (mm/memory.c do_fault_around(): fault_around_bytes,
- * 64 KiB, mapped per fault): 53 MiB for the same check, for 1.2x the CPU of
- * libkdumpfile's mapping. */
-#define ELF_TRIM_BYTES (32ull << 20)
-#define ELF_FAULT_AROUND (64u << 10)
+ * Pages are copied out of the file mapped whole (fmap.h: its resident set
+ * trimmed, 53 MiB after a check of an 8 GiB guest's ELF dump against
+ * libkdumpfile's 343 MiB, for 1.2x the CPU of libkdumpfile's mapping). */
 #define PFS_PAGE_BYTES 4096u
 /* libkdumpfile's cache.size (see pfs_kdump_open) */
 #define PFS_KDUMP_CACHE_PAGES 64
@@ -85,10 +76,7 @@ struct pfs_elf_load {
 struct pfs_elf_direct {
 	struct pfs_elf_load *map;
 	size_t nmap;
-	const unsigned char *base;  /* the whole file, PROT_READ */
-	size_t len;
-	atomic_ullong touched;      /* fault-around blocks touched since the last trim */
-	atomic_ullong last_block;   /* the last one */
+	struct pfs_fmap file;
 };
 
 struct pfs_kdump {
@@ -929,7 +917,7 @@ static int check_diskdump(struct pfs_kdump *k, const char *path, struct pfs_erro
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 	if (!k->lkf_pages && !k->nbad && !k->damage.truncated && !k->damage.incomplete &&
 	    !k->flat_cut && !other_compression && !memcmp(hdr, "KDUMP   ", 8) && version >= 1)
-		k->dd = pfs_dd_new(k->fd, bm2, bm_len, nbits, desc_off, (uint32_t)bs);
+		k->dd = pfs_dd_new(k->fd, k->size, bm2, bm_len, nbits, desc_off, (uint32_t)bs);
 #endif
 out:
 	free(pds);
@@ -1221,7 +1209,6 @@ fail:
 static int elf_direct_read(struct pfs_elf_direct *d, uint64_t paddr, void *buf, size_t len)
 {
 	unsigned char *p = buf;
-	uint64_t blocks = 0;
 
 	while (len) {
 		const struct pfs_elf_load *l = elf_map_find(d->map, d->nmap, paddr);
@@ -1229,20 +1216,11 @@ static int elf_direct_read(struct pfs_elf_direct *d, uint64_t paddr, void *buf, 
 			return -PFS_EREAD;
 		uint64_t off = paddr - l->paddr, at = l->offset + off;
 		size_t n = l->filesz - off < len ? (size_t)(l->filesz - off) : len;
-		memcpy(p, d->base + at, n);
-		/* fault-around blocks newly touched (the last one is remembered:
-		 * runs of struct pages are read in order) */
-		uint64_t first = at / ELF_FAULT_AROUND, last = (at + n - 1) / ELF_FAULT_AROUND;
-		blocks += last - first + 1;
-		if (atomic_exchange(&d->last_block, last) == first)
-			blocks--;
+		memcpy(p, d->file.base + at, n);
+		pfs_fmap_touched(&d->file, at, n);
 		p += n;
 		paddr += n;
 		len -= n;
-	}
-	if (blocks && atomic_fetch_add(&d->touched, blocks) + blocks >= ELF_TRIM_BYTES / ELF_FAULT_AROUND) {
-		atomic_store(&d->touched, 0);
-		madvise((void *)d->base, d->len, MADV_DONTNEED);
 	}
 	return 0;
 }
@@ -1251,8 +1229,7 @@ static void elf_direct_close(struct pfs_elf_direct *d)
 {
 	if (!d)
 		return;
-	if (d->base)
-		munmap((void *)d->base, d->len);
+	pfs_fmap_fini(&d->file);
 	free(d->map);
 	free(d);
 }
@@ -1266,15 +1243,8 @@ static struct pfs_elf_direct *elf_direct_new(struct pfs_kdump *k)
 	if (!d)
 		return NULL;
 	d->map = elf_direct_map(k, &d->nmap);
-	if (!d->map || !d->nmap || k->size > SIZE_MAX)
+	if (!d->map || !d->nmap || pfs_fmap_init(&d->file, k->fd, k->size))
 		goto fail;
-	d->len = (size_t)k->size;
-	void *base = mmap(NULL, d->len, PROT_READ, MAP_SHARED, k->fd, 0);
-	if (base == MAP_FAILED)
-		goto fail;
-	d->base = base;
-	atomic_init(&d->touched, 0);
-	atomic_init(&d->last_block, UINT64_MAX);
 	return d;
 fail:
 	elf_direct_close(d);
@@ -1309,8 +1279,7 @@ static void elf_direct_open(struct pfs_kdump *k)
 			goto fail;
 		}
 	}
-	madvise((void *)d->base, d->len, MADV_DONTNEED);
-	atomic_store(&d->touched, 0);
+	pfs_fmap_trim(&d->file);
 	free(a);
 	k->direct = d;
 	return;
