@@ -3,7 +3,8 @@
  * pfnscope._core.Target: a layout and a physical reader (a dump or RAM
  * file, or a Python callable); tasks, VMAs and walks.  Per-entry work
  * (JSON/table serialization, run-length summaries, diagnosis counts) stays
- * in C: Target.walk_write writes whole walks to a file descriptor.
+ * in C: Target.walk_write writes whole walks to a file descriptor,
+ * Target.walk_bytes returns a small one (check's diagnosed runs) as bytes.
  */
 #include "pfnscope-ext.h"
 
@@ -697,52 +698,61 @@ static int entry_write_cb(const struct pfs_entry *e, const struct pfs_vma *vma, 
 	return w->buf.error.code ? WRITE_ERROR : 0;
 }
 
-static PyObject *Target_walk_write(TargetObject *self, PyObject *args, PyObject *kwds)
+/* walk_write's and walk_bytes's arguments, but for the fd */
+struct walk_args {
+	unsigned long long mm, pfn_lo, pfn_hi;
+	PyObject *vma_o, *vs_o, *start_o, *end_o, *pgd_o;
+	const char *mode;
+	unsigned flags;
+	int pid, only_diag;
+};
+
+#define WALK_KWLIST "mm", "vma", "pid", "vma_start", "mode", "flags", "start", "end", \
+	"only_diag", "pgd", "pfns", NULL
+#define WALK_ARGS(a) &(a).mm, &(a).vma_o, &(a).pid, &(a).vs_o, &(a).mode, &(a).flags, \
+	&(a).start_o, &(a).end_o, &(a).only_diag, &(a).pgd_o, &(a).pfn_lo, &(a).pfn_hi
+
+/* The walk of walk_write() (its output written to fd) and walk_bytes()
+ * (fd -1: kept in w->buf): the finished context, or NULL with an
+ * exception set. */
+static struct wctx *walk_output(TargetObject *self, const struct walk_args *a, int fd)
 {
-	static char *kwlist[] = { "fd", "mm", "vma", "pid", "vma_start", "mode", "flags",
-				  "start", "end", "only_diag", "pgd", "pfns", NULL };
-	int fd, pid, only_diag = 0;
-	unsigned long long mm, pfn_lo = 0, pfn_hi = UINT64_MAX;
-	PyObject *vma_o, *vs_o = NULL, *start_o = NULL, *end_o = NULL, *pgd_o = NULL;
-	const char *mode = "json";
-	unsigned flags = 0;
 	struct pfs_vma v;
 	uint64_t start, end, pgd = 0;
 	int r = 0, need_pgd;
 
-	if (!PyArg_ParseTupleAndKeywords(args, kwds, "iKOi|OsIOOpO(KK):walk_write", kwlist, &fd, &mm,
-					 &vma_o, &pid, &vs_o, &mode, &flags, &start_o, &end_o,
-					 &only_diag, &pgd_o, &pfn_lo, &pfn_hi))
-		return NULL;
-	if (parse_vma(vma_o, mm, &v) || parse_range(start_o, end_o, &v, &start, &end))
+	if (parse_vma(a->vma_o, a->mm, &v) || parse_range(a->start_o, a->end_o, &v, &start, &end))
 		return NULL;
 
 	struct wctx *w = calloc(1, sizeof(*w));
-	if (!w)
-		return PyErr_NoMemory();
-	if (!strcmp(mode, "json"))
+	if (!w) {
+		PyErr_NoMemory();
+		return NULL;
+	}
+	if (!strcmp(a->mode, "json"))
 		w->mode = WM_JSON;
-	else if (!strcmp(mode, "table"))
+	else if (!strcmp(a->mode, "table"))
 		w->mode = WM_TABLE;
-	else if (!strcmp(mode, "summary-json"))
+	else if (!strcmp(a->mode, "summary-json"))
 		w->mode = WM_SUM_JSON;
-	else if (!strcmp(mode, "summary-table"))
+	else if (!strcmp(a->mode, "summary-table"))
 		w->mode = WM_SUM_TABLE;
-	else if (!strcmp(mode, "count"))
+	else if (!strcmp(a->mode, "count"))
 		w->mode = WM_COUNT;
 	else {
 		free(w);
 		PyErr_Format(PyExc_ValueError,
-			     "mode must be json, table, summary-json, summary-table or count, not %s", mode);
+			     "mode must be json, table, summary-json, summary-table or count, not %s",
+			     a->mode);
 		return NULL;
 	}
-	w->only_diag = only_diag;
-	w->pfn_lo = pfn_lo;
-	w->pfn_hi = pfn_hi;
-	w->pid = pid;
+	w->only_diag = a->only_diag;
+	w->pfn_lo = a->pfn_lo;
+	w->pfn_hi = a->pfn_hi;
+	w->pid = a->pid;
 	w->vma_start = v.start;
-	if (vs_o && vs_o != Py_None) {
-		w->vma_start = PyLong_AsUnsignedLongLongMask(vs_o);
+	if (a->vs_o && a->vs_o != Py_None) {
+		w->vma_start = PyLong_AsUnsignedLongLongMask(a->vs_o);
 		if (PyErr_Occurred()) {
 			free(w);
 			return NULL;
@@ -750,20 +760,21 @@ static PyObject *Target_walk_write(TargetObject *self, PyObject *args, PyObject 
 	}
 	w->lo = &self->layout->lo;
 	pfs_summary_init(&w->sum, run_write_cb, w);
-	if (pfs_buf_init(&w->buf, 1u << 20, w->mode == WM_COUNT ? -1 : fd)) {
+	if (pfs_buf_init(&w->buf, fd < 0 ? 4096 : 1u << 20, w->mode == WM_COUNT ? -1 : fd)) {
 		free(w);
-		return PyErr_NoMemory();
+		PyErr_NoMemory();
+		return NULL;
 	}
-	need_pgd = walk_root(pgd_o, &pgd);
+	need_pgd = walk_root(a->pgd_o, &pgd);
 	if (need_pgd < 0 || tgt_enter(self)) {
 		pfs_buf_fini(&w->buf);
 		free(w);
 		return NULL;
 	}
-	r = target_walk(self, mm, need_pgd, pgd, &v, start, end, flags, entry_write_cb, w);
+	r = target_walk(self, a->mm, need_pgd, pgd, &v, start, end, a->flags, entry_write_cb, w);
 	if (r == 0 && (w->mode == WM_SUM_JSON || w->mode == WM_SUM_TABLE))
 		r = pfs_summary_flush(&w->sum);
-	if (w->mode != WM_COUNT) {
+	if (w->mode != WM_COUNT && fd >= 0) {
 		if (self->rkind == RD_CALLABLE) {
 			pfs_buf_flush(&w->buf);
 		} else {
@@ -783,8 +794,15 @@ static PyObject *Target_walk_write(TargetObject *self, PyObject *args, PyObject 
 	if (werr.code) {
 		pfs_buf_fini(&w->buf);
 		free(w);
-		return pfs_py_error(0, &werr);
+		pfs_py_error(0, &werr);
+		return NULL;
 	}
+	return w;
+}
+
+/* (entries, runs, diag_counts) of a finished walk; w is freed */
+static PyObject *walk_result(struct wctx *w, PyObject *data)
+{
 	PyObject *counts = PyDict_New();
 	for (unsigned d = 0; counts && d < PFS_D__COUNT; d++) {
 		if (!w->diag_counts[d])
@@ -793,12 +811,51 @@ static PyObject *Target_walk_write(TargetObject *self, PyObject *args, PyObject 
 				    PyLong_FromUnsignedLongLong(w->diag_counts[d])) < 0)
 			Py_CLEAR(counts);
 	}
-	PyObject *ret = counts ? Py_BuildValue("(KKN)", (unsigned long long)w->entries,
-					       (unsigned long long)w->sum.runs, counts)
-			       : NULL;
+	PyObject *ret = NULL;
+	if (counts && data)
+		ret = Py_BuildValue("(NKKN)", data, (unsigned long long)w->entries,
+				    (unsigned long long)w->sum.runs, counts);
+	else if (counts)
+		ret = Py_BuildValue("(KKN)", (unsigned long long)w->entries,
+				    (unsigned long long)w->sum.runs, counts);
+	else
+		Py_XDECREF(data);
 	pfs_buf_fini(&w->buf);
 	free(w);
 	return ret;
+}
+
+static PyObject *Target_walk_write(TargetObject *self, PyObject *args, PyObject *kwds)
+{
+	static char *kwlist[] = { "fd", WALK_KWLIST };
+	struct walk_args a = { .pfn_hi = UINT64_MAX, .mode = "json" };
+	int fd;
+
+	if (!PyArg_ParseTupleAndKeywords(args, kwds, "iKOi|OsIOOpO(KK):walk_write", kwlist, &fd,
+					 WALK_ARGS(a)))
+		return NULL;
+	struct wctx *w = walk_output(self, &a, fd);
+	return w ? walk_result(w, NULL) : NULL;
+}
+
+static PyObject *Target_walk_bytes(TargetObject *self, PyObject *args, PyObject *kwds)
+{
+	static char *kwlist[] = { WALK_KWLIST };
+	struct walk_args a = { .pfn_hi = UINT64_MAX, .mode = "json" };
+
+	if (!PyArg_ParseTupleAndKeywords(args, kwds, "KOi|OsIOOpO(KK):walk_bytes", kwlist,
+					 WALK_ARGS(a)))
+		return NULL;
+	struct wctx *w = walk_output(self, &a, -1);
+	if (!w)
+		return NULL;
+	PyObject *data = PyBytes_FromStringAndSize(w->buf.data, (Py_ssize_t)w->buf.len);
+	if (!data) {
+		pfs_buf_fini(&w->buf);
+		free(w);
+		return NULL;
+	}
+	return walk_result(w, data);
 }
 
 static PyObject *Target_stats(TargetObject *self, PyObject *noargs)
@@ -859,6 +916,10 @@ static PyMethodDef Target_methods[] = {
 	  "walk_write(fd, mm, vma, pid, vma_start=None, mode='json', flags=0, start=None, end=None,"
 	  " only_diag=False, pgd=None, pfns=(0, 2**64 - 1)) -> (entries, runs, diag_counts);"
 	  " pfns=(lo, hi): only entries that map a pfn in [lo, hi]" },
+	{ "walk_bytes", (PyCFunction)(void (*)(void))Target_walk_bytes, METH_VARARGS | METH_KEYWORDS,
+	  "walk_bytes(mm, vma, pid, ...) -> (output, entries, runs, diag_counts): walk_write's"
+	  " walk with its output returned as bytes, not written (for small outputs: check's"
+	  " only_diag summaries)" },
 	{ "stats", (PyCFunction)Target_stats, METH_NOARGS, "reader statistics" },
 	{ "flush_cache", (PyCFunction)Target_flush_cache, METH_NOARGS, "drop cached pages" },
 	{ NULL, NULL, 0, NULL }

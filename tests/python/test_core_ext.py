@@ -209,10 +209,14 @@ def check_entry_json(obj, typ="entry"):
 
 
 def walk_out(t, mode, *args, **kw):
+    """walk_write's return and output; walk_bytes must return the same."""
     with tempfile.TemporaryFile() as f:
         ret = t.walk_write(f.fileno(), *args, mode=mode, **kw)
         f.seek(0)
-        return ret, f.read().decode()
+        text = f.read().decode()
+    out, *ret_bytes = t.walk_bytes(*args, mode=mode, **kw)
+    assert (tuple(ret_bytes), out.decode()) == (ret, text)
+    return ret, text
 
 
 # ---------------------------------------------------------------- module

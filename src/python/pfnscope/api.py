@@ -11,21 +11,38 @@ vm_area_struct *``, ``struct task_struct *``) or the light objects below.
 """
 from __future__ import annotations
 
+import collections
 import json
-import os
 import sys
-import threading
-from typing import TYPE_CHECKING, Callable, Iterable, Iterator, List, NamedTuple, Optional, Tuple
 
 from .errors import PfnscopeError
 from .extension import core
-from .names import VmaTuple
 from .opening import open_dump
 from .program import session_for, vma_from_object
 from .session import Session
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Callable, Iterable, Iterator, List, NamedTuple, Optional, Tuple
     import drgn
+    from .names import VmaTuple
+else:
+    class _NamedTupleMeta(type):
+        """typing.NamedTuple's class syntax (fields from the annotations, defaults
+        from their values, the methods kept) made by collections.namedtuple:
+        typing's own, its import and a compile() of each annotation, was 22 M
+        of the 152 M instructions of a CLI `tasks` run."""
+
+        def __new__(mcls, typename, bases, ns):
+            fields = ns.get("__annotations__", {})
+            cls = collections.namedtuple(typename, fields, module=ns["__module__"],
+                                         defaults=[ns[f] for f in fields if f in ns])
+            for k, v in ns.items():
+                if k not in fields and k not in ("__module__", "__qualname__"):
+                    setattr(cls, k, v)
+            return cls
+
+    NamedTuple = type.__new__(_NamedTupleMeta, "NamedTuple", (), {})
 
 
 def _drgn_object(x) -> bool:
@@ -423,51 +440,13 @@ def _vma_findings(sess: Session, task: Task, vma: Vma,
     return out + _run_findings(task, vma, runs, changed), entries
 
 
-class _Scratch:
-    """One memfd per thread for the runs of _vma_runs, closed with the
-    thread's locals (a check walks thousands of VMAs: one memfd each cost
-    more than the walks of the small ones)."""
-
-    def __init__(self) -> None:
-        self.fd = os.memfd_create("pfnscope-check", getattr(os, "MFD_CLOEXEC", 1))
-
-    def __del__(self) -> None:
-        try:
-            os.close(self.fd)
-        except OSError:
-            pass
-
-
-_SCRATCH = threading.local()
-
-
 def _vma_runs(target, task: Task, vt: VmaTuple, confirm: bool = False) -> Tuple[bytes, int]:
     """The summary-json runs that carry a diagnosis of the VMA vt, walked
     by target (any thread's), and the number of entries walked."""
-    sc = getattr(_SCRATCH, "sc", None)
-    if sc is None:
-        sc = _SCRATCH.sc = _Scratch()
-    fd = sc.fd
-    if os.lseek(fd, 0, os.SEEK_CUR):   # left over from a walk that failed
-        os.ftruncate(fd, 0)
-        os.lseek(fd, 0, os.SEEK_SET)
-    entries = target.walk_write(fd, task.mm, vt, task.pid, mode="summary-json",
-                                only_diag=True,
-                                flags=core().WALK_CONFIRM if confirm else 0)[0]
-    size = os.lseek(fd, 0, os.SEEK_CUR)
-    if not size:
-        return b"", entries
-    os.lseek(fd, 0, os.SEEK_SET)
-    chunks = []
-    while size > 0:
-        b = os.read(fd, min(size, 1 << 20))
-        if not b:
-            break
-        chunks.append(b)
-        size -= len(b)
-    os.ftruncate(fd, 0)
-    os.lseek(fd, 0, os.SEEK_SET)
-    return b"".join(chunks), entries
+    runs, entries = target.walk_bytes(task.mm, vt, task.pid, mode="summary-json",
+                                      only_diag=True,
+                                      flags=core().WALK_CONFIRM if confirm else 0)[:2]
+    return runs, entries
 
 
 def _run_findings(task: Task, vma: Vma, runs: bytes, changed: List[dict]) -> List[Finding]:
