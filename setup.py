@@ -39,7 +39,7 @@ setup(
     ext_modules=[core],
     # drgn 0.0.27+ imports every module of group drgn.plugins when it starts:
     # pfnscope.drgn_plugin registers the `pfnscope` drgn command (0.0.33+).
-    entry_points={"console_scripts": ["pfnscope = pfnscope.cli:main"],
+    entry_points={"console_scripts": ["pfnscope = pfnscope.cli:script"],
                   "drgn.plugins": ["pfnscope = pfnscope.drgn_plugin"]},
     python_requires=">=3.9",
 )

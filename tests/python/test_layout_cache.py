@@ -313,3 +313,37 @@ def test_cli_on_cached_layout_imports_no_drgn(tmp_path):
     assert res["rc"] in (0, 1) and json.loads(res["first"])["layout_source"] == "cache", res
     assert not res["drgn_after_cli"] and not res["drgn_after_open"], res
     assert res["drgn_after_prog"] and res["same_bytes"] and res["session_for"], res
+
+
+def _imported(stderr: str) -> set:
+    """The modules a run imported, from its PYTHONPROFILEIMPORTTIME lines."""
+    return {line.rsplit("|", 1)[1].strip() for line in stderr.splitlines()
+            if line.startswith("import time:") and "|" in line} - {"imported package"}
+
+
+def test_launcher_start_up_modules(tmp_path):
+    """bin/pfnscope runs with python3 -S and imports neither typing, site,
+    runpy, threading nor drgn for a command on a cached layout (each was a
+    measurable part of a `tasks` start-up), and prints what `python3 -m
+    pfnscope` prints; a run that needs drgn (the layout from the DWARF)
+    finds it through the site directories added on demand."""
+    fx = _fixture61()
+    _open(fx, tmp_path)                 # the cache file
+    env = dict(os.environ, PFNSCOPE_CACHE=str(tmp_path), PFNSCOPE_NO_PROGRESS="1")
+    env.pop("PYTHONPATH", None)
+    launcher = os.path.join(ROOT, "bin", "pfnscope")
+    args = ["-c", fx.dumps[DUMP], "-s", fx.vmlinux, "tasks"]
+    p = subprocess.run([launcher] + args, capture_output=True, text=True, timeout=600,
+                       env=dict(env, PYTHONPROFILEIMPORTTIME="1"))
+    assert p.returncode == 0, p.stderr[-2000:]
+    mods = _imported(p.stderr)
+    assert "pfnscope.cli" in mods and "pfnscope._core" in mods, sorted(mods)
+    assert not mods & {"typing", "site", "runpy", "threading", "drgn"}, sorted(mods)
+    m = subprocess.run([sys.executable, "-m", "pfnscope"] + args, capture_output=True, text=True,
+                       timeout=600, env=dict(env, PYTHONPATH=os.path.join(ROOT, "src", "python")))
+    assert m.returncode == 0 and m.stdout == p.stdout and p.stdout.count("\n") > 10, m.stderr
+    d = subprocess.run([launcher, "--json"] + args, capture_output=True, text=True, timeout=600,
+                       env=dict(env, PYTHONPROFILEIMPORTTIME="1", PFNSCOPE_LAYOUT_CACHE="0"))
+    assert d.returncode == 0, d.stderr[-2000:]
+    assert {"site", "drgn"} <= _imported(d.stderr), d.stderr[-2000:]
+    assert json.loads(d.stdout.splitlines()[0])["layout_source"] == "debuginfo", d.stdout[:300]

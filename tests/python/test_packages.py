@@ -72,7 +72,7 @@ def test_wheel_builds_installs_and_runs(tmp_path):
     assert any(n.startswith("pfnscope/_core.cpython-") and n.endswith(".so") for n in names), names
     ep = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     eps = zipfile.ZipFile(wheels / whl[0]).read(ep).decode()
-    assert "pfnscope = pfnscope.cli:main" in eps and "[drgn.plugins]" in eps, eps
+    assert "pfnscope = pfnscope.cli:script" in eps and "[drgn.plugins]" in eps, eps
     cp = subprocess.run(pip + ["install", "-q", "--no-deps", "--no-index", "--target", str(site),
                                str(wheels / whl[0])], capture_output=True, text=True, timeout=600)
     assert cp.returncode == 0, cp.stderr[-4000:]

@@ -15,13 +15,15 @@ base of pfnscope.layout.build_layout), the lowest kernel virtual address.
 """
 from __future__ import annotations
 
-from typing import Callable, Optional
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Optional
+    ReadBytes = Callable[[int, int], bytes]
+    ReadU64 = Callable[[int], int]
 
 from . import arch_arm64
 
 U64_MAX = (1 << 64) - 1
-ReadBytes = Callable[[int, int], bytes]
-ReadU64 = Callable[[int], int]
 
 EM_X86_64 = 62
 EM_AARCH64 = 183

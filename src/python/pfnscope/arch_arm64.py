@@ -26,7 +26,11 @@ NUMBER(TCR_EL1_T1SZ)) gets the arm64 fields here.  Kernel rules mirrored
   STRUCT_PAGE_MAX_SHIFT (5.11 .. 6.8 memory.h);
 - MAX_PHYSMEM_BITS = 52 with CONFIG_ARM64_PA_BITS_52 (LPA2 kernels), else 48.
 """
-from typing import Callable, Optional
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Optional
 
 U64 = (1 << 64) - 1
 ARCH_ARM64 = 2

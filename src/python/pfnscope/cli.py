@@ -10,7 +10,10 @@ import io
 import json
 import os
 import sys
-from typing import Callable, List, Optional, Sequence, Tuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, List, Optional, Sequence, Tuple
 
 EPILOG = """\
 targets:
@@ -347,14 +350,12 @@ class Progress:
 def cmd_tasks(sess, args) -> int:
     from .api import Task
     ts = [Task(*t) for t in sess.tasks()]
+    # one write: stdout may be unbuffered (PYTHONUNBUFFERED), a write(2) a line
     if args.json:
-        for t in ts:
-            _write(json.dumps(t.to_dict(), separators=(",", ":")) + "\n")
+        _write("".join(json.dumps(t.to_dict(), separators=(",", ":")) + "\n" for t in ts))
         return 0
-    _write(f"{'PID':>7} {'TGID':>7} {'MM':18} COMM\n")
-    for t in ts:
-        if t.mm:
-            _write(f"{t.pid:>7} {t.tgid:>7} {t.mm:#018x} {t.comm}\n")
+    _write(f"{'PID':>7} {'TGID':>7} {'MM':18} COMM\n" +
+           "".join(f"{t.pid:>7} {t.tgid:>7} {t.mm:#018x} {t.comm}\n" for t in ts if t.mm))
     return 0
 
 
@@ -790,6 +791,37 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("pfnscope: interrupted\n")
         return 130
+
+
+def _argparse_catalog_once() -> None:
+    """argparse translates each of its messages through gettext.gettext(),
+    which looks for the message catalog anew on every call (gettext.find():
+    the locale variables expanded and normalized, the .mo files looked
+    for): a parser tree as pfnscope's makes some 25 calls, more instructions
+    than the rest of building it.  The CLI's own process looks the catalog
+    up once, as gettext.dgettext() would, and hands argparse that one;
+    each message comes out the same.  Not done for the GDB and crash front
+    ends, whose process and gettext domain are their hosts'."""
+    import gettext
+    domain = gettext.textdomain()
+    t = gettext.translation(domain, gettext.bindtextdomain(domain), fallback=True)
+    argparse._ = t.gettext  # type: ignore[attr-defined]
+    argparse.ngettext = t.ngettext  # type: ignore[attr-defined]
+
+
+def script() -> None:
+    """main(), then the process ends without tearing the interpreter down:
+    the output is written, and the teardown (freeing drgn's DWARF index, the
+    dump's libkdumpfile context) is time spent for nothing.  The entry of
+    `python3 -m pfnscope`, bin/pfnscope and the console script."""
+    _argparse_catalog_once()
+    rc = main()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (BrokenPipeError, OSError):
+        pass
+    os._exit(rc if isinstance(rc, int) else 1)
 
 
 class MemOut:

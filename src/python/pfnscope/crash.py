@@ -23,7 +23,10 @@ from __future__ import annotations
 import os
 import re
 import sys
-from typing import Dict, Iterable, List, Optional, Tuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, Iterable, List, Optional, Tuple
 
 import _pfnscope_crash as _crash  # noqa: I001  (the extension's builtin module)
 

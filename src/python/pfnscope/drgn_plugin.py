@@ -25,7 +25,10 @@ cleanly on every drgn.
 from __future__ import annotations
 
 import shlex
-from typing import Any, List, Sequence, Union
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, List, Sequence, Union
 
 from .cli import run_on_program
 

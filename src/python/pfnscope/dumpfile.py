@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import os
 import struct
-from typing import Any, Dict, List, Optional
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional
 
 from .errors import PfnscopeError
 from .extension import core

@@ -20,7 +20,9 @@ the extension turns it into one of the CoreError classes below in one place
 """
 from __future__ import annotations
 
-from typing import Optional
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
 
 
 class PfnscopeError(Exception):

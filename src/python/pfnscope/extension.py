@@ -4,7 +4,10 @@ used, not when pfnscope is imported."""
 from __future__ import annotations
 
 from types import ModuleType
-from typing import Optional
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
 
 from .errors import PfnscopeError
 

@@ -16,7 +16,10 @@ from __future__ import annotations
 import glob
 import os
 import struct
-from typing import Dict, Iterable, List, Optional, Tuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, Iterable, List, Optional, Tuple
 
 import drgn
 

@@ -11,7 +11,11 @@ Symbols are relocated addresses (the source applies KASLR).
 from __future__ import annotations
 
 import re
-from typing import Callable, Dict, List, Optional
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Dict, List, Optional
+    ReadU64 = Callable[[int], int]
 
 from .errors import LayoutError
 from .vmcoreinfo import VmcoreInfo
@@ -28,8 +32,6 @@ ARCH_X86_64 = 1
 PGTYPE_6_1, PGTYPE_PGTY = 1, 2
 MAPCOUNT_COMPOUND, MAPCOUNT_ENTIRE, MAPCOUNT_LARGE = 1, 2, 3
 MAX_PAGEFLAGS = 64
-
-ReadU64 = Callable[[int], int]
 
 
 class _Types:

@@ -19,13 +19,15 @@ core's kernel-virtual reads.  Each function follows the kernel's own:
 """
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Optional, Tuple
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Dict, List, Optional, Tuple
+    ReadBytes = Callable[[int, int], bytes]
+    VmaTuple = Tuple[int, int, int, int, int, int, int]  # (vma_va, start, end, flags, pgoff, file, ops)
 
 from .errors import PfnscopeError
 from .layout import ABSENT, _Types
 
-ReadBytes = Callable[[int, int], bytes]
-VmaTuple = Tuple[int, int, int, int, int, int, int]  # (vma_va, start, end, flags, pgoff, file, ops)
 
 # the d_dname functions whose output maps shows (fs/libfs.c simple_dname,
 # net/socket.c sockfs_dname, fs/pipe.c pipefs_dname, fs/anon_inodes.c

@@ -16,7 +16,11 @@ kallsyms (pfnscope.source).
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Optional, Tuple
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Optional, Tuple
+    import drgn
+    ReadU64 = Callable[[int], int]
 
 from . import arch as arch_mod
 from . import layoutcache
@@ -31,11 +35,8 @@ from .program import (add_segments, drgn_image_reader, drgn_reader, drgn_session
 from .session import SESSIONS, Session
 from .vmcoreinfo import VmcoreInfo, from_program, scan_vmcoreinfo
 
-if TYPE_CHECKING:
-    import drgn
 
 U64_MAX = (1 << 64) - 1
-ReadU64 = Callable[[int], int]
 
 
 def open_dump(path: str, vmlinux: Optional[str] = None, reader: str = "kdumpfile",

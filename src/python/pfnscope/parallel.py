@@ -25,7 +25,10 @@ import queue
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Iterable, Iterator, List, Optional, Tuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Iterable, Iterator, List, Optional, Tuple
 
 PMD_SIZE = 2 << 20
 # a VMA is split into pieces of at least this many bytes of address space

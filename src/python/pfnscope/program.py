@@ -17,20 +17,20 @@ from __future__ import annotations
 
 import os
 import struct
-from typing import TYPE_CHECKING, Callable, Optional, Tuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .names import VmaTuple
+    from typing import Callable, Optional, Tuple
+    import drgn
+    ReadBytes = Callable[[int, int], bytes]
+    ReadU64 = Callable[[int], int]
 
 from . import source as source_mod
 from .errors import PfnscopeError
 from .extension import core
-from .names import VmaTuple
 from .session import SESSIONS, Session
 from .vmcoreinfo import VmcoreInfo, from_program
-
-if TYPE_CHECKING:
-    import drgn
-
-ReadBytes = Callable[[int, int], bytes]
-ReadU64 = Callable[[int], int]
 
 
 def drgn_session(prog: drgn.Program, vmci: VmcoreInfo, reader, source: str, reader_name: str,

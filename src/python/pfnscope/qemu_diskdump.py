@@ -20,10 +20,15 @@ Both the flattened form QEMU writes to a pipe or file ("makedumpfile"
 signature, big-endian {offset, size} records) and the rebuilt one
 (`makedumpfile -R`) are read.
 """
+from __future__ import annotations
+
 import os
 import struct
 import zlib
-from typing import Dict, List, Optional, Tuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, List, Optional, Tuple
 
 from .errors import PfnscopeError
 

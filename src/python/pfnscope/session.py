@@ -14,20 +14,23 @@ drgn.
 from __future__ import annotations
 
 import time
-from typing import Callable, Dict, Generic, List, Optional, Tuple, TypeVar
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Dict, List, Optional, Tuple, TypeVar
+    T = TypeVar("T")
+    from .names import VmaTuple
+    Task = Tuple[int, int, int, int, str]            # (task_va, pid, tgid, mm_va, comm)
+    ReadBytes = Callable[[int, int], bytes]
 
 from . import layout as layout_mod
 from .errors import PfnscopeError
 from .extension import core
-from .names import Names, VmaTuple
+from .names import Names
 from .source import Source
 from .vmcoreinfo import VmcoreInfo
 
-Task = Tuple[int, int, int, int, str]            # (task_va, pid, tgid, mm_va, comm)
-ReadBytes = Callable[[int, int], bytes]
-T = TypeVar("T")
-
-__all__ = ["Session", "Registry", "SESSIONS", "Task", "VmaTuple"]
+__all__ = ["Session", "Registry", "SESSIONS"]
 
 
 class Session:
@@ -171,22 +174,22 @@ class Session:
             close()
 
 
-class Registry(Generic[T]):
+class Registry:
     """Values keyed by the identity of a front end's session object (a drgn
     Program is not hashable by value and takes no weak references): the
     object is held, so its id stays unique while it is registered."""
 
     def __init__(self) -> None:
-        self._by_id: Dict[int, Tuple[object, T]] = {}
+        self._by_id: Dict[int, Tuple[object, Session]] = {}
 
-    def get(self, key: object) -> Optional[T]:
+    def get(self, key: object) -> Optional[Session]:
         entry = self._by_id.get(id(key))
         return entry[1] if entry is not None and entry[0] is key else None
 
-    def add(self, key: object, value: T) -> None:
+    def add(self, key: object, value: Session) -> None:
         self._by_id[id(key)] = (key, value)
 
-    def drop(self, key: object, value: Optional[T] = None) -> None:
+    def drop(self, key: object, value: Optional[Session] = None) -> None:
         """Forget key (only while it maps to value, when given)."""
         entry = self._by_id.get(id(key))
         if entry is not None and entry[0] is key and (value is None or entry[1] is value):
@@ -194,4 +197,4 @@ class Registry(Generic[T]):
 
 
 # every registered Session, by its front end's session object
-SESSIONS: Registry[Session] = Registry()
+SESSIONS = Registry()

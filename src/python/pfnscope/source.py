@@ -39,15 +39,18 @@ from __future__ import annotations
 import os
 import re
 import struct
-from typing import Callable, Dict, Iterable, List, Optional, Tuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Dict, Iterable, List, Optional, Tuple
+    ReadBytes = Callable[[int, int], bytes]
+    ReadU64 = Callable[[int], int]
 
 from .errors import LayoutError, PfnscopeError
 from .extension import core
 from .vmcoreinfo import VmcoreInfo
 
 U64_MAX = (1 << 64) - 1
-ReadU64 = Callable[[int], int]
-ReadBytes = Callable[[int, int], bytes]
 
 # Symbols the layout and the session look up: found in one pass over the
 # kallsyms tables (others cost one more pass each, on demand).

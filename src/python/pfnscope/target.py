@@ -13,12 +13,11 @@ from __future__ import annotations
 from .dumpfile import check_elf_truncation, damage_records
 from .errors import PfnscopeError
 from .extension import core
-from .names import VmaTuple
 from .opening import open_dump, open_live, open_qemu_ram
 from .program import session_for, vmcoreinfo_elf
-from .session import Session, Task
+from .session import Session
 from .vmcoreinfo import scan_vmcoreinfo
 
-__all__ = ["PfnscopeError", "Session", "Task", "VmaTuple", "check_elf_truncation", "core",
+__all__ = ["PfnscopeError", "Session", "check_elf_truncation", "core",
            "damage_records", "open_dump", "open_live", "open_qemu_ram", "scan_vmcoreinfo",
            "session_for", "vmcoreinfo_elf"]

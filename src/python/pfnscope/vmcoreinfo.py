@@ -12,7 +12,10 @@ import mmap
 import os
 import re
 import struct
-from typing import Callable, Dict, Optional, Tuple, Union
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Dict, Optional, Tuple, Union
 
 from .errors import LayoutError, PfnscopeError
 

@@ -11,7 +11,10 @@ import os
 import re
 import struct
 import sys
-from typing import Callable, Dict, Iterable, List, Optional, Tuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
 from .errors import PfnscopeError
 from .vmcoreinfo import VmcoreInfo
