@@ -22,6 +22,7 @@ Every tool's pfns are checked against each other (and the guest's pagemap checks
 Nothing here fails on time; a disagreement between tools fails.
 """
 import argparse
+import glob
 import json
 import os
 import platform
@@ -148,11 +149,9 @@ def _build_c(name, srcs, libs=()):
 def build_physread():
     """physread (plain reads through pfnscope's dump reader; --memcpy: out of
     the mapped ELF file)."""
-    return _build_c("physread", [os.path.join(BENCHDIR, "physread.c"),
-                                 os.path.join(ROOT, "src/readers/kdumpfile.c"),
-                                 os.path.join(ROOT, "src/readers/diskdump.c"),
-                                 os.path.join(ROOT, "src/readers/elfcore.c"),
-                                 os.path.join(ROOT, "src/core/error.c")],
+    readers = sorted(glob.glob(os.path.join(ROOT, "src", "readers", "*.c")))
+    return _build_c("physread", [os.path.join(BENCHDIR, "physread.c")] + readers +
+                    [os.path.join(ROOT, "src/core/error.c")],
                     ["-lkdumpfile", "-ldeflate", "-lpthread"])
 
 
