@@ -774,7 +774,7 @@ static struct wctx *walk_output(TargetObject *self, const struct walk_args *a, i
 	r = target_walk(self, a->mm, need_pgd, pgd, &v, start, end, a->flags, entry_write_cb, w);
 	if (r == 0 && (w->mode == WM_SUM_JSON || w->mode == WM_SUM_TABLE))
 		r = pfs_summary_flush(&w->sum);
-	if (w->mode != WM_COUNT && fd >= 0) {
+	if (w->buf.fd >= 0) {     /* walk_write's output; not count mode or walk_bytes */
 		if (self->rkind == RD_CALLABLE) {
 			pfs_buf_flush(&w->buf);
 		} else {

@@ -77,25 +77,19 @@ struct pfs_dd_cursor {
 	struct libdeflate_decompressor *inflate;
 };
 
-/* at least min and at most max bytes at off: how many, or -1 */
-static ssize_t pread_some(int fd, void *buf, size_t min, size_t max, uint64_t off)
+int pfs_pread_all(int fd, void *buf, size_t len, uint64_t off)
 {
 	size_t done = 0;
 
-	while (done < min) {
-		ssize_t n = pread(fd, (char *)buf + done, max - done, (off_t)(off + done));
+	while (done < len) {
+		ssize_t n = pread(fd, (char *)buf + done, len - done, (off_t)(off + done));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
 			return -1;
 		done += (size_t)n;
 	}
-	return (ssize_t)done;
-}
-
-int pfs_pread_all(int fd, void *buf, size_t len, uint64_t off)
-{
-	return pread_some(fd, buf, len, len, off) < 0 ? -1 : 0;
+	return 0;
 }
 
 struct pfs_dd *pfs_dd_new(int fd, uint64_t file_size, const unsigned char *bitmap,
@@ -262,7 +256,7 @@ static unsigned dd_set(uint64_t pfn)
 
 int pfs_dd_read_page(struct pfs_dd_cursor *c, uint64_t pfn, const unsigned char **page)
 {
-	struct pfs_dd *dd = c->dd;
+	const struct pfs_dd *dd = c->dd;
 	const size_t ps = dd->page_size;
 
 	if (pfn >= dd->max_pfn || !(dd->bits[pfn / 64] >> (pfn % 64) & 1))
