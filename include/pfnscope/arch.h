@@ -36,6 +36,9 @@ struct pfs_arch_ops {
 	/* Decode a pte, or a pmd/pud leaf or non-present entry: fills kind,
 	 * bits, pfn, swp_type, swp_offset of e (raw and level too). */
 	void (*decode)(const struct pfs_layout *lo, uint64_t raw, unsigned level, struct pfs_entry *e);
+	/* The bits of a present pte that hold its pfn from bit 12 up, and
+	 * nothing else the decode reads (pfs_pte_next). */
+	uint64_t (*pte_pfn_mask)(const struct pfs_layout *lo);
 	/* Kernel virtual -> physical through the kernel's own tables is one
 	 * generic loop (pfs_kvirt_to_phys, like libaddrxlat's step.c) with
 	 * two arch steps: the root table's PA and top level for va (or an
@@ -61,6 +64,16 @@ static inline unsigned pfs_level_shift(unsigned level) { return 12 + 9 * level; 
  * [va, va + size) -> pa the front entry and ages the others. */
 int pfs_kv_cache_lookup(struct pfs_target *t, uint64_t va, uint64_t *pa, uint64_t *run);
 void pfs_kv_cache_insert(struct pfs_target *t, uint64_t va, uint64_t pa, uint64_t size);
+
+/* The pte that maps the page after the present pte raw's and otherwise
+ * decodes the same: raw with its pfn one up, or 0 when that would carry out
+ * of pfn_mask (the arch's pte_pfn_mask()). */
+static inline uint64_t pfs_pte_next(uint64_t raw, uint64_t pfn_mask)
+{
+	uint64_t n = raw + (1ull << 12);
+
+	return ((n ^ raw) & ~pfn_mask) ? 0 : n;
+}
 
 /* Decode through lo's arch. */
 void pfs_decode_entry(const struct pfs_layout *lo, uint64_t raw, unsigned level, struct pfs_entry *e);

@@ -112,6 +112,17 @@ struct pfs_entry {
 	uint64_t changed_raw_before, changed_raw_after;
 };
 
+/* e, a pte, made the pte count pages on whose value is raw, where every pte
+ * between repeats the one before it (pfs_repeat_cb): the pfn count up, an
+ * order-0 page its own head, all else the same */
+static inline void pfs_entry_step(struct pfs_entry *e, uint64_t count, uint64_t raw)
+{
+	pfs_page_info_step(&e->page, e->pfn, count);
+	e->addr += count << 12;
+	e->pfn += count;
+	e->raw = raw;
+}
+
 /* what a confirmation re-read found different (pfs_entry.changed) */
 enum pfs_changed {
 	PFS_CHANGED_NO = 0,

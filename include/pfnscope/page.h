@@ -53,7 +53,32 @@ struct pfs_page_info {
 int pfs_pfn_valid(struct pfs_target *t, uint64_t pfn, int *valid);
 /* Decode the struct page of pfn (state tells whether it worked). */
 void pfs_page_decode(struct pfs_target *t, uint64_t pfn, struct pfs_page_info *out);
-/* Decode n consecutive pfns with one memmap read per run. */
-void pfs_page_decode_run(struct pfs_target *t, uint64_t pfn, unsigned n, struct pfs_page_info *out);
+/* The candidate buddy heads that decodes looked at (is_free_buddy_page()),
+ * kept by a walk across its page tables: consecutive pfns share their
+ * candidate head at every order above the pfn's lowest set bit. */
+#define PFS_NR_PAGE_ORDERS_MAX 16
+struct pfs_buddy_memo {
+	uint64_t pfn[PFS_NR_PAGE_ORDERS_MAX];   /* UINT64_MAX: none */
+	int8_t buddy[PFS_NR_PAGE_ORDERS_MAX];   /* PageBuddy of order >= the index */
+};
+void pfs_buddy_memo_init(struct pfs_buddy_memo *m);
+
+/* Decode n consecutive pfns with one memmap read per run.  With same not
+ * NULL, same[i] is 1 when pfn + i decodes to what pfn + i - 1 does, stepped
+ * by pfs_page_info_step(), and out[i] is then left unwritten; otherwise 0
+ * and out[i] is written (same[0] is always 0).  A run of order-0 pages in
+ * one state is then decoded once.  memo: the candidates of earlier runs
+ * (NULL: none; the memmap read again). */
+void pfs_page_decode_run(struct pfs_target *t, uint64_t pfn, unsigned n, struct pfs_page_info *out,
+			 uint8_t *same, struct pfs_buddy_memo *memo);
+
+/* p, the page of pfn, made that of pfn + count when every page between
+ * repeats the one before it (pfs_page_decode_run's same[]): an order-0
+ * page is its own head. */
+static inline void pfs_page_info_step(struct pfs_page_info *p, uint64_t pfn, uint64_t count)
+{
+	if (p->state == PFS_PAGE_OK && p->head_pfn == pfn)
+		p->head_pfn = pfn + count;
+}
 
 #endif

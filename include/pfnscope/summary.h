@@ -33,6 +33,9 @@ void pfs_summary_init(struct pfs_summary *s, pfs_run_cb cb, void *arg);
 int pfs_run_extends(const struct pfs_run *r, const struct pfs_entry *e);
 /* Add an entry; emits the previous run when e does not extend it. */
 int pfs_summary_add(struct pfs_summary *s, const struct pfs_entry *e);
+/* Add the count entries after e, the entry last added (pfs_repeat_cb). */
+int pfs_summary_add_repeats(struct pfs_summary *s, const struct pfs_entry *e, uint64_t count,
+			    const uint64_t *raw);
 /* Emit the pending run, if any. */
 int pfs_summary_flush(struct pfs_summary *s);
 

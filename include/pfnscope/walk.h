@@ -27,9 +27,23 @@
  * and is returned by pfs_walk_vma. */
 typedef int (*pfs_entry_cb)(const struct pfs_entry *e, const struct pfs_vma *vma, void *arg);
 
+/* Called for the count ptes after e (the entry last passed to either
+ * callback), each e one page on (pfs_entry_step) with the value raw[k]:
+ * the pte that maps the next pfn over a struct page in the same state, so
+ * with e's verdicts.  Non-zero return stops the walk. */
+typedef int (*pfs_repeat_cb)(const struct pfs_entry *e, uint64_t count, const uint64_t *raw,
+			     const struct pfs_vma *vma, void *arg);
+
 /* Walk [start, end) (clamped to the VMA) of the page tables rooted at the
  * physical address pgd_pa. */
 int pfs_walk_vma(struct pfs_target *t, uint64_t pgd_pa, const struct pfs_vma *vma,
 		 uint64_t start, uint64_t end, unsigned flags, pfs_entry_cb cb, void *arg);
+/* The same, runs of ptes that repeat the one before them (the pfn one up,
+ * the struct page in the same state: decided once) passed to rcb at once
+ * when rcb is not NULL.  An entry whose diagnoses PFS_WALK_CONFIRM reads
+ * again is never repeated through rcb. */
+int pfs_walk_vma_repeats(struct pfs_target *t, uint64_t pgd_pa, const struct pfs_vma *vma,
+			 uint64_t start, uint64_t end, unsigned flags, pfs_entry_cb cb,
+			 pfs_repeat_cb rcb, void *arg);
 
 #endif

@@ -57,6 +57,13 @@ static uint64_t arm64_oa(const struct pfs_layout *lo, uint64_t v)
 	return v & A_ADDR;
 }
 
+/* __pte_to_phys(): the output address's bits from 12 up are the pte's own
+ * bits 12-47 (12-49 with LPA2, whose bits 50-51 sit in bits 8-9) */
+static uint64_t arm64_pte_pfn_mask(const struct pfs_layout *lo)
+{
+	return lo->va_bits == 52 ? A_ADDR_LPA2 : A_ADDR;
+}
+
 static int new_format(const struct pfs_layout *lo)
 {
 	/* 6.10 "arm64/mm: Move PTE_PROT_NONE bit" (PTE_PRESENT_INVALID = nG)
@@ -248,6 +255,7 @@ const struct pfs_arch_ops pfs_arch_arm64 = {
 	.name = "arm64",
 	.classify = arm64_classify,
 	.decode = arm64_decode,
+	.pte_pfn_mask = arm64_pte_pfn_mask,
 	.kvirt_root = arm64_kvirt_root,
 	.kvirt_step = arm64_kvirt_step,
 };

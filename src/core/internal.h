@@ -51,5 +51,9 @@ struct pfs_target;
  * is unreadable; *zone_device (optional) the section's ZONE_DEVICE taint. */
 int pfs_pfn_valid_cached(struct pfs_target *t, struct pfs_section_cache *sc, uint64_t pfn,
 			 int *zone_device);
+/* pfs_pfn_valid_cached() answers the same for pfns equal but in their low
+ * this many bits: those of one subsection (pfn_section_valid()) in one
+ * section (its flags) */
+int pfs_pfn_valid_shift(const struct pfs_layout *lo);
 
 #endif

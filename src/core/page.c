@@ -19,8 +19,11 @@
  * physical read per leaf of the vmemmap mapping (2 MiB leaves normally, so
  * one read for a page table's 512 pages); the head page, page[1] and the
  * buddy-order candidates outside that run go through the reader's block
- * cache.  Folio-level results and buddy candidates are memoised across the
- * run, so a PTE-mapped THP costs one subpage scan, not one per PTE.
+ * cache.  Folio-level results are memoised across the run, so a
+ * PTE-mapped THP costs one subpage scan, not one per PTE, and buddy
+ * candidates across a walk's runs (struct pfs_buddy_memo).  An order-0 page
+ * whose words are those of the page before it is not decoded again
+ * (repeats_prev()).
  * Arithmetic on counts is done in 64 bits: a dump may hold any value.
  */
 #include <stdlib.h>
@@ -37,7 +40,6 @@
 #define FOLIO_PAGES_MAPPED    0x7fffffu
 
 #define PFS_NR_PAGE_ORDERS_DEFAULT 11   /* x86-64/arm64 4K: MAX_ORDER 11 / MAX_PAGE_ORDER 10 */
-#define PFS_NR_PAGE_ORDERS_MAX     16
 /* Largest folio we scan: 1 GiB gigantic pages are order 18. */
 #define PFS_MAX_FOLIO_ORDER        20
 #define PFS_STRUCT_PAGE_MAX        256
@@ -68,8 +70,7 @@ struct decode_ctx {
 	unsigned char *buf;
 	unsigned char *buf_ok;          /* per page: read succeeded */
 	/* buddy candidates: result per order for the last candidate pfn */
-	uint64_t cand_pfn[PFS_NR_PAGE_ORDERS_MAX];
-	signed char cand_buddy[PFS_NR_PAGE_ORDERS_MAX];
+	struct pfs_buddy_memo *memo;
 	struct folio_info fi;
 	unsigned char scratch[PFS_STRUCT_PAGE_MAX];
 	unsigned char scratch2[PFS_STRUCT_PAGE_MAX];
@@ -231,8 +232,8 @@ static int buddy_candidate(struct decode_ctx *c, unsigned order, uint64_t cand)
 	const unsigned char *pg;
 	int res = 0;
 
-	if (c->cand_pfn[order] == cand)
-		return c->cand_buddy[order];
+	if (c->memo->pfn[order] == cand)
+		return c->memo->buddy[order];
 	pg = get_page(c, cand, c->scratch2);
 	/* unreadable memmap: not provably a free block */
 	if (pg && page_type_is(lo, type_word(c, pg), lo->pgtype_buddy)) {
@@ -241,8 +242,8 @@ static int buddy_candidate(struct decode_ctx *c, unsigned order, uint64_t cand)
 
 		res = bo >= order;
 	}
-	c->cand_pfn[order] = cand;
-	c->cand_buddy[order] = (signed char)res;
+	c->memo->pfn[order] = cand;
+	c->memo->buddy[order] = (int8_t)res;
 	return res;
 }
 
@@ -591,7 +592,69 @@ static void decode_one(struct decode_ctx *c, uint64_t pfn, struct pfs_page_info 
 	out->page_mapcount = clamp32(pmc);
 }
 
-void pfs_page_decode_run(struct pfs_target *t, uint64_t pfn, unsigned n, struct pfs_page_info *out)
+/* The memo after is_free_buddy_page(pfn) found pfn itself no PageBuddy
+ * (repeats_prev()): pfn is its own candidate up to order ctz(pfn), and its
+ * candidates above are pfn - 1's, which the memo holds. */
+static void buddy_memo_not_buddy(struct decode_ctx *c, uint64_t pfn)
+{
+	unsigned nr = c->lo->nr_page_orders > 0 ? (unsigned)c->lo->nr_page_orders
+		: PFS_NR_PAGE_ORDERS_DEFAULT;
+	unsigned top = pfn ? (unsigned)__builtin_ctzll(pfn) : PFS_NR_PAGE_ORDERS_MAX;
+
+	if (nr > PFS_NR_PAGE_ORDERS_MAX)
+		nr = PFS_NR_PAGE_ORDERS_MAX;
+	for (unsigned o = 0; o < nr && o <= top; o++) {
+		c->memo->pfn[o] = pfn;
+		c->memo->buddy[o] = 0;
+	}
+}
+
+/*
+ * 1 when the struct page of pfn decodes to what prev, the order-0 page at
+ * pfn - 1 (its own head: the caller checks), did: both in the run buffer,
+ * the words decode_one() reads of an order-0 page equal (flags, mapping,
+ * _refcount, the _mapcount and page_type words), pfn no tail (compound_head bit 0 clear; PG_head is in the equal
+ * flags), neither the zero page nor the huge zero folio's head, and prev
+ * neither PageBuddy nor inside a free block: is_free_buddy_page(pfn) is
+ * then 0 as well, for its candidate heads above order ctz(pfn) are those of
+ * pfn - 1 and the others are pfn itself, whose page type is prev's.
+ */
+static int repeats_prev(const struct decode_ctx *c, uint64_t pfn, const struct pfs_page_info *prev,
+			int zone_device)
+{
+	const struct pfs_layout *lo = c->lo;
+	const uint32_t not = PFS_PG_HEAD | PFS_PG_TAIL | PFS_PG_BUDDY | PFS_PG_FREE | PFS_PG_ZERO;
+	const unsigned char *pg, *pp;
+	uint64_t i = pfn - c->buf_pfn;
+
+	if (prev->state != PFS_PAGE_OK || (prev->bits & not) ||
+	    !(prev->bits & PFS_PG_ZONE_DEVICE) != !zone_device ||
+	    pfn <= c->buf_pfn || i >= c->buf_n || !c->buf_ok[i] || !c->buf_ok[i - 1])
+		return 0;
+	pg = c->buf + i * c->ps;
+	pp = pg - c->ps;
+	if (rd_u64(pg, lo->page_flags) != rd_u64(pp, lo->page_flags) ||
+	    rd_u64(pg, lo->page_mapping) != rd_u64(pp, lo->page_mapping) ||
+	    rd_u32(pg, lo->page_refcount) != rd_u32(pp, lo->page_refcount) ||
+	    rd_u32(pg, lo->page_mapcount) != rd_u32(pp, lo->page_mapcount) ||
+	    (pfs_layout_has(lo, page_page_type) &&
+	     rd_u32(pg, lo->page_page_type) != rd_u32(pp, lo->page_page_type)) ||
+	    (rd_u64(pg, lo->page_compound_head) & 1))
+		return 0;
+	return !(pfs_layout_has(lo, zero_pfn) && pfn == lo->zero_pfn) &&
+	       !(pfs_layout_has(lo, huge_zero_pfn) && pfn == lo->huge_zero_pfn);
+}
+
+void pfs_buddy_memo_init(struct pfs_buddy_memo *m)
+{
+	for (unsigned o = 0; o < PFS_NR_PAGE_ORDERS_MAX; o++) {
+		m->pfn[o] = UINT64_MAX;
+		m->buddy[o] = 0;
+	}
+}
+
+void pfs_page_decode_run(struct pfs_target *t, uint64_t pfn, unsigned n, struct pfs_page_info *out,
+			 uint8_t *same, struct pfs_buddy_memo *memo)
 {
 	const struct pfs_layout *lo = t->lo;
 	/* Small runs (a single pfn, a PMD leaf's head) decode from a stack
@@ -599,11 +662,14 @@ void pfs_page_decode_run(struct pfs_target *t, uint64_t pfn, unsigned n, struct 
 	 * buffer that holds a whole table's struct pages. */
 	unsigned char small_buf[4096], small_ok[4096 / 16];
 	struct decode_ctx ctx, *c = &ctx;
-	unsigned i = 0;
+	unsigned i = 0, last = 0;       /* last: the last out[] written */
+	struct pfs_buddy_memo local_memo;
 	int heap = 0;
 
 	if (n == 0)
 		return;
+	if (same)
+		memset(same, 0, n);
 	memset(c, 0, sizeof(*c));
 	if (lo->page_size >= 16 && lo->page_size <= PFS_STRUCT_PAGE_MAX) {
 		if ((uint64_t)n * lo->page_size <= sizeof(small_buf)) {
@@ -644,25 +710,36 @@ void pfs_page_decode_run(struct pfs_target *t, uint64_t pfn, unsigned n, struct 
 	c->sc.nr = UINT64_MAX;
 	c->fi.head_pfn = UINT64_MAX;
 	c->buf_pfn = UINT64_MAX;
-	for (unsigned o = 0; o < PFS_NR_PAGE_ORDERS_MAX; o++)
-		c->cand_pfn[o] = UINT64_MAX;
+	if (!memo) {
+		pfs_buddy_memo_init(&local_memo);
+		memo = &local_memo;
+	}
+	c->memo = memo;
 
+	const uint64_t vmask = (1ull << pfs_pfn_valid_shift(lo)) - 1;
 	while (i < n) {
 		unsigned j = i;
 		int v = 0, zd = 0, zd_run = 0;
 
 		/* the longest stretch of valid pfns from i that fits the buffer,
-		 * in one ZONE_DEVICE state */
-		while (j < n && j - i < c->buf_cap &&
-		       (v = pfs_pfn_valid_cached(t, &c->sc, pfn + j, &zd)) == 1 &&
-		       (j == i || zd == zd_run)) {
-			zd_run = zd;
+		 * in one ZONE_DEVICE state, asked once per subsection */
+		while (j < n && j - i < c->buf_cap) {
+			if (j == i || !((pfn + j) & vmask)) {
+				v = pfs_pfn_valid_cached(t, &c->sc, pfn + j, &zd);
+				if (v != 1 || (j != i && zd != zd_run))
+					break;
+				zd_run = zd;
+			}
 			j++;
 		}
 		if (j == i) {
-			/* invalid or unreadable */
+			/* invalid (a run of them is one state) or unreadable */
+			if (same && i > 0 && v == 0 && out[last].state == PFS_PAGE_INVALID) {
+				same[i++] = 1;
+				continue;
+			}
 			decode_one(c, pfn + i, &out[i], v, zd);
-			i++;
+			last = i++;
 			continue;
 		}
 		run_fill(c, pfn + i, j - i);
@@ -670,7 +747,17 @@ void pfs_page_decode_run(struct pfs_target *t, uint64_t pfn, unsigned n, struct 
 			/* a folio scan may have moved the buffer: bring the run back */
 			if (pfn + i < c->buf_pfn || pfn + i - c->buf_pfn >= c->buf_n)
 				run_fill(c, pfn + i, j - i);
+			/* the page before is out[last] stepped (pfs_page_info_step):
+			 * an order-0 page if out[last] was its own head */
+			if (same && i > 0 && out[last].head_pfn == pfn + last) {
+				if (repeats_prev(c, pfn + i, &out[last], zd_run)) {
+					buddy_memo_not_buddy(c, pfn + i);
+					same[i] = 1;
+					continue;
+				}
+			}
 			decode_one(c, pfn + i, &out[i], 1, zd_run);
+			last = i;
 		}
 	}
 	if (heap) {
@@ -681,5 +768,5 @@ void pfs_page_decode_run(struct pfs_target *t, uint64_t pfn, unsigned n, struct 
 
 void pfs_page_decode(struct pfs_target *t, uint64_t pfn, struct pfs_page_info *out)
 {
-	pfs_page_decode_run(t, pfn, 1, out);
+	pfs_page_decode_run(t, pfn, 1, out, NULL, NULL);
 }

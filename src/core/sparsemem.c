@@ -81,13 +81,25 @@ static int section_load(struct pfs_target *t, struct pfs_section_cache *sc, uint
 	return sc->state = (sc->smm & SECTION_HAS_MEM_MAP) ? 1 : 0;
 }
 
+/* SUBSECTION_SHIFT - PAGE_SHIFT */
+static int pfn_subsection_shift(const struct pfs_layout *lo)
+{
+	return (lo->subsection_shift > 12 && lo->subsection_shift < 52 ? lo->subsection_shift : 21) - 12;
+}
+
+int pfs_pfn_valid_shift(const struct pfs_layout *lo)
+{
+	int shift = pfn_section_shift(lo), sub_shift = pfn_subsection_shift(lo);
+
+	return shift < sub_shift ? shift : sub_shift;
+}
+
 /* pfn_valid() with the section flags for ZONE_DEVICE. */
 int pfs_pfn_valid_cached(struct pfs_target *t, struct pfs_section_cache *sc, uint64_t pfn, int *zone_device)
 {
 	const struct pfs_layout *lo = t->lo;
 	int shift = pfn_section_shift(lo);
-	int sub_shift = (lo->subsection_shift > 12 && lo->subsection_shift < 52
-			 ? lo->subsection_shift : 21) - 12;
+	int sub_shift = pfn_subsection_shift(lo);
 	uint64_t idx, widx;
 	int ret;
 

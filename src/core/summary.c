@@ -55,6 +55,30 @@ int pfs_summary_add(struct pfs_summary *s, const struct pfs_entry *e)
 	return ret;
 }
 
+int pfs_summary_add_repeats(struct pfs_summary *s, const struct pfs_entry *e, uint64_t count,
+			    const uint64_t *raw)
+{
+	/* e ends the run: each repeat extends it (same class, the address and
+	 * the pfn one page on) */
+	const uint64_t size = 1ull << 12;
+
+	if (s->active && e->level == PFS_LEVEL_PTE && e->pfn != PFS_NO_PFN &&
+	    s->cur.end == e->addr + size && s->cur.next_pfn == e->pfn + 1) {
+		s->cur.count += count;
+		s->cur.end += count * size;
+		s->cur.next_pfn += count;
+		return 0;
+	}
+	struct pfs_entry x = *e;
+	for (uint64_t k = 0; k < count; k++) {
+		pfs_entry_step(&x, 1, raw[k]);
+		int r = pfs_summary_add(s, &x);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
 int pfs_summary_flush(struct pfs_summary *s)
 {
 	if (!s->active)

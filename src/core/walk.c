@@ -7,9 +7,11 @@
  * an ancestor is skipped, and a walk visits at most PFS_WALK_MAX_TABLES
  * tables.  For a pte table every entry is decoded first, then the pfns are
  * grouped into runs of consecutive pfns at consecutive entries and each run
- * costs one pfs_page_decode_run() (one memmap read); then per entry the
+ * costs one pfs_page_decode_run() (one memmap read); then the
  * vm_normal_page verdict, consumers and diagnoses are computed from the
- * record alone.  Scratch space is allocated once per walk.
+ * record alone, once per run of entries in the same state.  A pte that
+ * repeats the one before it (the pfn one up, the struct page alike) is not
+ * decoded at all.  Scratch space is allocated once per walk.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -35,7 +37,15 @@ struct walk {
 	unsigned tables;
 	uint64_t path[6];             /* table PAs from the top, by level */
 	uint64_t pte_table;           /* PA of the pte table being walked */
-	struct pfs_entry ents[512];   /* one pte table */
+	pfs_repeat_cb rcb;
+	struct pfs_buddy_memo memo;   /* the candidate buddy heads of the walk's pages */
+	uint64_t pte_pfn_mask;
+	/* one pte table, by index: its ptes, their pfns, whether each repeats
+	 * the one before (rep: its pte, same: its struct page), the decoded
+	 * entries that do not and their pages */
+	uint64_t raw[512], pfns[512];
+	uint8_t rep[512], same[512];
+	struct pfs_entry ents[512];
 	struct pfs_page_info run[512];
 	/* copies of the upper tables on the path: the reader's cache has
 	 * PFS_READER_WAYS blocks a set, a child table may still evict its
@@ -121,7 +131,7 @@ static void confirm(struct walk *w, struct pfs_entry *e)
 	if (what == PFS_CHANGED_NO && e->pfn != PFS_NO_PFN && !(w->flags & PFS_WALK_NO_PAGE)) {
 		struct pfs_page_info p;
 		memset(&p, 0, sizeof(p));
-		pfs_page_decode_run(t, e->pfn, 1, &p);
+		pfs_page_decode_run(t, e->pfn, 1, &p, NULL, NULL);
 		if (!page_info_equal(&p, &e->page))
 			what = PFS_CHANGED_PAGE;
 	}
@@ -227,57 +237,144 @@ static int emit_simple(struct walk *w, uint64_t addr, unsigned level, unsigned k
 	return finish(w, e);
 }
 
+/* The verdicts of an entry as decided, before PFS_WALK_CONFIRM may have
+ * withdrawn its diagnoses. */
+struct verdict {
+	uint8_t normal_page, vnp_reason, consumers[PFS_C__COUNT];
+	uint32_t diag;
+};
+
+static void verdict_save(struct verdict *v, const struct pfs_entry *e)
+{
+	v->normal_page = e->normal_page;
+	v->vnp_reason = e->vnp_reason;
+	memcpy(v->consumers, e->consumers, sizeof(v->consumers));
+	v->diag = e->diag;
+}
+
+static void verdict_set(struct pfs_entry *e, const struct verdict *v)
+{
+	e->normal_page = v->normal_page;
+	e->vnp_reason = v->vnp_reason;
+	memcpy(e->consumers, v->consumers, sizeof(v->consumers));
+	e->diag = v->diag;
+	e->changed = 0;
+	e->changed_level = 0;
+	e->changed_diag = 0;
+	e->changed_raw_before = e->changed_raw_after = 0;
+}
+
+/* a repeat of the pte before it at pfn q decides as it did (same_state()) */
+static int repeat_decides_alike(const struct pfs_layout *lo, uint64_t q)
+{
+	return !zeroish(lo, q) && !zeroish(lo, q + 1) &&
+	       (q + 1 > lo->highest_memmap_pfn) == (q > lo->highest_memmap_pfn);
+}
+
+/*
+ * The ptes [lo_va, hi_va) of the table tbl.  A pte that is the one before it
+ * with its pfn one up (pfs_pte_next), over a struct page that decodes as
+ * the one before it (pfs_page_decode_run's same[]), is a repeat: it is
+ * neither decoded nor decided again, and a run of them goes to the repeat
+ * callback at once when there is one.
+ */
 static int walk_ptes(struct walk *w, const unsigned char *tbl, uint64_t lo_va, uint64_t hi_va)
 {
+	const struct pfs_layout *lo = w->lo;
 	unsigned first = (unsigned)((lo_va >> 12) & 511);
 	unsigned n = (unsigned)((hi_va - lo_va) >> 12);
 	int want_page = !(w->flags & PFS_WALK_NO_PAGE);
+	uint64_t next = 0;              /* pfs_pte_next() of the pte before */
 
+	/* decode every pte that is not a repeat of the one before */
+	memcpy(w->raw, tbl + first * 8, (size_t)n * 8);
 	for (unsigned i = 0; i < n; i++) {
+		uint64_t raw = w->raw[i];
+		if (next && raw == next) {
+			w->rep[i] = 1;
+			w->pfns[i] = w->pfns[i - 1] + 1;
+			next = pfs_pte_next(raw, w->pte_pfn_mask);
+			continue;
+		}
 		struct pfs_entry *e = &w->ents[i];
-		uint64_t raw;
-		memcpy(&raw, tbl + (first + i) * 8, 8);
+		w->rep[i] = 0;
 		blank(e, lo_va + ((uint64_t)i << 12), PFS_LEVEL_PTE);
-		w->ops->decode(w->lo, raw, PFS_LEVEL_PTE, e);
+		w->ops->decode(lo, raw, PFS_LEVEL_PTE, e);
 		e->addr = lo_va + ((uint64_t)i << 12);
+		w->pfns[i] = e->pfn;
+		next = e->kind == PFS_KIND_PRESENT && e->pfn != PFS_NO_PFN ? pfs_pte_next(raw, w->pte_pfn_mask) : 0;
 	}
 	/* one memmap read per run of consecutive pfns */
+	memset(w->same, !want_page, n);
 	for (unsigned i = 0; want_page && i < n;) {
-		if (w->ents[i].pfn == PFS_NO_PFN) {
+		if (w->pfns[i] == PFS_NO_PFN) {
 			i++;
 			continue;
 		}
 		unsigned j = i + 1;
-		while (j < n && w->ents[j].pfn != PFS_NO_PFN && w->ents[j].pfn == w->ents[j - 1].pfn + 1)
+		while (j < n && w->pfns[j] != PFS_NO_PFN && w->pfns[j] == w->pfns[j - 1] + 1)
 			j++;
-		pfs_page_decode_run(w->t, w->ents[i].pfn, j - i, w->run);
-		for (unsigned k = i; k < j; k++)
-			w->ents[k].page = w->run[k - i];
+		pfs_page_decode_run(w->t, w->pfns[i], j - i, &w->run[i], &w->same[i], &w->memo);
 		i = j;
 	}
 	/* verdicts once per run of entries in the same state (same_state) */
-	const struct pfs_entry *prev = NULL;
-	struct {
-		uint8_t normal_page, vnp_reason, consumers[PFS_C__COUNT];
-		uint32_t diag;
-	} v = { 0, 0, { 0 }, 0 };
-	for (unsigned i = 0; i < n; i++) {
+	struct pfs_entry *cur = NULL;   /* entry i - 1, as decided */
+	struct verdict v = { 0, 0, { 0 }, 0 };
+	for (unsigned i = 0; i < n;) {
+		if (cur && w->rep[i] && w->same[i]) {
+			unsigned j = i;
+			for (uint64_t q = cur->pfn; j < n && w->rep[j] && w->same[j] &&
+			     repeat_decides_alike(lo, q); q++)
+				j++;
+			if (j > i) {
+				int r = 0;
+				/* cur's diagnoses read again: each repeat's too */
+				int confirming = (w->flags & PFS_WALK_CONFIRM) &&
+						 pfs_diag_max_severity(v.diag) >= PFS_SEV_MEDIUM;
+				if (w->rcb && !confirming) {
+					r = w->rcb(cur, j - i, &w->raw[i], w->vma, w->arg);
+					pfs_entry_step(cur, j - i, w->raw[j - 1]);
+				} else {
+					for (unsigned k = i; k < j && !r; k++) {
+						pfs_entry_step(cur, 1, w->raw[k]);
+						verdict_set(cur, &v);
+						r = deliver(w, cur);
+					}
+				}
+				if (r)
+					return r;
+				i = j;
+				continue;
+			}
+		}
 		struct pfs_entry *e = &w->ents[i];
-		if (e->kind == PFS_KIND_NONE && !(w->flags & PFS_WALK_NONE))
+		if (w->rep[i]) {
+			/* cur's pte stepped, over a page of its own */
+			*e = *cur;
+			pfs_entry_step(e, 1, w->raw[i]);
+			verdict_set(e, &v);
+			if (!w->same[i])
+				e->page = w->run[i];
+		} else if (want_page && e->pfn != PFS_NO_PFN) {
+			if (w->same[i]) {
+				e->page = cur->page;
+				pfs_page_info_step(&e->page, cur->pfn, 1);
+			} else {
+				e->page = w->run[i];
+			}
+		}
+		i++;
+		if (e->kind == PFS_KIND_NONE && !(w->flags & PFS_WALK_NONE)) {
+			cur = NULL;
 			continue;
-		if (prev && same_state(w->lo, prev, e)) {
-			e->normal_page = v.normal_page;
-			e->vnp_reason = v.vnp_reason;
-			memcpy(e->consumers, v.consumers, sizeof(v.consumers));
-			e->diag = v.diag;
+		}
+		if (cur && same_state(lo, cur, e)) {
+			verdict_set(e, &v);
 		} else {
 			verdicts(w, e);
-			v.normal_page = e->normal_page;
-			v.vnp_reason = e->vnp_reason;
-			memcpy(v.consumers, e->consumers, sizeof(v.consumers));
-			v.diag = e->diag;
+			verdict_save(&v, e);
 		}
-		prev = e;
+		cur = e;
 		int r = deliver(w, e);
 		if (r)
 			return r;
@@ -292,7 +389,7 @@ static int walk_leaf(struct walk *w, uint64_t raw, unsigned level, uint64_t addr
 	w->ops->decode(w->lo, raw, level, e);
 	e->addr = addr;
 	if (e->pfn != PFS_NO_PFN && !(w->flags & PFS_WALK_NO_PAGE))
-		pfs_page_decode_run(w->t, e->pfn, 1, &e->page);
+		pfs_page_decode_run(w->t, e->pfn, 1, &e->page, NULL, &w->memo);
 	return finish(w, e);
 }
 
@@ -359,6 +456,13 @@ static int walk_table(struct walk *w, uint64_t table_pa, unsigned level, uint64_
 int pfs_walk_vma(struct pfs_target *t, uint64_t pgd_pa, const struct pfs_vma *vma,
 		 uint64_t start, uint64_t end, unsigned flags, pfs_entry_cb cb, void *arg)
 {
+	return pfs_walk_vma_repeats(t, pgd_pa, vma, start, end, flags, cb, NULL, arg);
+}
+
+int pfs_walk_vma_repeats(struct pfs_target *t, uint64_t pgd_pa, const struct pfs_vma *vma,
+			 uint64_t start, uint64_t end, unsigned flags, pfs_entry_cb cb,
+			 pfs_repeat_cb rcb, void *arg)
+{
 	if (!t || !t->lo || !t->rd || !vma || !cb)
 		return -PFS_EINVAL;
 	if (start < vma->start)
@@ -377,13 +481,16 @@ int pfs_walk_vma(struct pfs_target *t, uint64_t pgd_pa, const struct pfs_vma *vm
 	w->t = t;
 	w->lo = t->lo;
 	w->ops = pfs_arch_get(t->lo);
+	w->pte_pfn_mask = w->ops->pte_pfn_mask(t->lo);
 	w->vma = vma;
 	w->start = start;
 	w->end = end;
 	w->flags = flags;
 	w->cb = cb;
+	w->rcb = rcb;
 	w->arg = arg;
 	w->tables = 0;
+	pfs_buddy_memo_init(&w->memo);
 	for (unsigned i = 0; i < 6; i++)
 		w->path[i] = UINT64_MAX;
 	int r = walk_table(w, pgd_pa, pfs_top_level(t->lo), start, end);

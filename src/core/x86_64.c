@@ -131,6 +131,13 @@ static void x86_decode(const struct pfs_layout *lo, uint64_t v, unsigned level, 
 		e->bits |= PFS_E_SAVED_DIRTY | PFS_E_DIRTY;
 }
 
+/* pte_pfn(): bits 12-51 of a present pte (not inverted: only a pte
+ * without _PAGE_PRESENT is, protnone_mask()), minus the SME C-bit */
+static uint64_t x86_pte_pfn_mask(const struct pfs_layout *lo)
+{
+	return phys_mask(lo) & ~0xfffull;
+}
+
 /*
  * Kernel virtual -> physical (the steps of pfs_kvirt_to_phys): init_top_pgt
  * is itself a kernel-image address, so its PA is va - __START_KERNEL_map +
@@ -163,6 +170,7 @@ const struct pfs_arch_ops pfs_arch_x86_64 = {
 	.name = "x86_64",
 	.classify = x86_classify,
 	.decode = x86_decode,
+	.pte_pfn_mask = x86_pte_pfn_mask,
 	.kvirt_root = x86_kvirt_root,
 	.kvirt_step = x86_kvirt_step,
 };

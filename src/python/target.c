@@ -587,7 +587,7 @@ static PyObject *entry_item(const void *ctx, size_t i)
  * mm's own pgd unless one was given (need_pgd 0), then [start, end) of v. */
 static int target_walk(TargetObject *self, uint64_t mm, int need_pgd, uint64_t pgd,
 		       struct pfs_vma *v, uint64_t start, uint64_t end, unsigned flags,
-		       pfs_entry_cb cb, void *arg)
+		       pfs_entry_cb cb, pfs_repeat_cb rcb, void *arg)
 {
 	int r = 0;
 
@@ -595,7 +595,8 @@ static int target_walk(TargetObject *self, uint64_t mm, int need_pgd, uint64_t p
 	if (need_pgd)
 		CORE_CALL(self, r, pfs_mm_pgd_phys(&self->t, mm, &pgd));
 	if (r == 0 && start < end)
-		CORE_CALL(self, r, pfs_walk_vma(&self->t, pgd, v, start, end, flags, cb, arg));
+		CORE_CALL(self, r, pfs_walk_vma_repeats(&self->t, pgd, v, start, end, flags, cb, rcb,
+							arg));
 	return r;
 }
 
@@ -618,7 +619,7 @@ static PyObject *Target_walk(TargetObject *self, PyObject *args, PyObject *kwds)
 	need_pgd = walk_root(pgd_o, &pgd);
 	if (need_pgd < 0 || tgt_enter(self))
 		return NULL;
-	r = target_walk(self, mm, need_pgd, pgd, &v, start, end, flags, entry_collect_cb, &col);
+	r = target_walk(self, mm, need_pgd, pgd, &v, start, end, flags, entry_collect_cb, NULL, &col);
 	if (tgt_leave(self, r)) {
 		free(col.vec.data);
 		return NULL;
@@ -698,6 +699,25 @@ static int entry_write_cb(const struct pfs_entry *e, const struct pfs_vma *vma, 
 	return w->buf.error.code ? WRITE_ERROR : 0;
 }
 
+/* entry_write_cb's count entries after e, in a summary or count without
+ * a pfns= filter (entries that repeat e: its diagnoses, its run) */
+static int entry_repeat_cb(const struct pfs_entry *e, uint64_t count, const uint64_t *raw,
+			   const struct pfs_vma *vma, void *arg)
+{
+	struct wctx *w = arg;
+	(void)vma;
+
+	w->entries += count;
+	for (uint32_t m = e->diag; m; m &= m - 1) {
+		unsigned d = (unsigned)__builtin_ctz(m);
+		if (d < PFS_D__COUNT)
+			w->diag_counts[d] += count;
+	}
+	if (w->mode == WM_COUNT)
+		return 0;
+	return pfs_summary_add_repeats(&w->sum, e, count, raw);
+}
+
 /* walk_write's and walk_bytes's arguments, but for the fd */
 struct walk_args {
 	unsigned long long mm, pfn_lo, pfn_hi;
@@ -771,7 +791,9 @@ static struct wctx *walk_output(TargetObject *self, const struct walk_args *a, i
 		free(w);
 		return NULL;
 	}
-	r = target_walk(self, a->mm, need_pgd, pgd, &v, start, end, a->flags, entry_write_cb, w);
+	r = target_walk(self, a->mm, need_pgd, pgd, &v, start, end, a->flags, entry_write_cb,
+			(w->mode == WM_SUM_JSON || w->mode == WM_SUM_TABLE || w->mode == WM_COUNT) &&
+			w->pfn_lo == 0 && w->pfn_hi == UINT64_MAX ? entry_repeat_cb : NULL, w);
 	if (r == 0 && (w->mode == WM_SUM_JSON || w->mode == WM_SUM_TABLE))
 		r = pfs_summary_flush(&w->sum);
 	if (w->buf.fd >= 0) {     /* walk_write's output; not count mode or walk_bytes */

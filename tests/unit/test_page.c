@@ -37,6 +37,44 @@ static void set_folio(struct mock_kernel *k, uint64_t head, int32_t off, int32_t
 	mock_page_set(k, head, off, 4, (uint32_t)raw);
 }
 
+static int page_info_eq(const struct pfs_page_info *a, const struct pfs_page_info *b)
+{
+	return a->state == b->state && a->bits == b->bits && a->refcount == b->refcount &&
+	       a->page_refcount == b->page_refcount && a->mapcount == b->mapcount &&
+	       a->page_mapcount == b->page_mapcount && a->raw_mapcount == b->raw_mapcount &&
+	       a->flags == b->flags && a->head_pfn == b->head_pfn && a->order == b->order &&
+	       a->mapping == b->mapping;
+}
+
+/* pfs_page_decode_run() with same[]: every page it calls a repeat is the
+ * page before stepped, as the plain decode has it; the number of repeats */
+static unsigned check_same(struct mock_kernel *k, uint64_t pfn, unsigned n)
+{
+	struct pfs_page_info *want = calloc(n, sizeof(*want)), *got = calloc(n, sizeof(*got));
+	uint8_t *same = malloc(n);
+	unsigned repeats = 0, bad = 0;
+
+	pfs_page_decode_run(&k->t, pfn, n, want, NULL, NULL);
+	memset(got, 0xa5, n * sizeof(*got));
+	memset(same, 0xa5, n);
+	pfs_page_decode_run(&k->t, pfn, n, got, same, NULL);
+	bad += same[0] != 0;
+	for (unsigned i = 0; i < n; i++) {
+		bad += same[i] > 1;
+		if (i && same[i] == 1) {
+			got[i] = got[i - 1];
+			pfs_page_info_step(&got[i], pfn + i - 1, 1);
+			repeats++;
+		}
+		bad += !page_info_eq(&got[i], &want[i]);
+	}
+	CHECK_EQ(bad, 0);
+	free(want);
+	free(got);
+	free(same);
+	return repeats;
+}
+
 TEST(page_pfn_valid_sections)
 {
 	for (int levels = 4; levels <= 5; levels++) {
@@ -430,9 +468,14 @@ static void buddy(unsigned major, unsigned minor, uint32_t buddy_word)
 
 	/* a run over the order-3 block and its neighbours */
 	struct pfs_page_info run[16];
-	pfs_page_decode_run(&k.t, b3 - 4, 16, run);
+	pfs_page_decode_run(&k.t, b3 - 4, 16, run, NULL, NULL);
 	for (unsigned i = 0; i < 16; i++)
 		CHECK_EQ(!!(run[i].bits & PFS_PG_FREE), i >= 4 && i < 12);
+
+	/* repeats: none inside a free block, nor over a PageBuddy head */
+	check_same(&k, b3 - 4, 16);
+	check_same(&k, b10 - 8, 1040);
+	check_same(&k, b2 - 3, 12);
 
 	/* an unreadable candidate struct page does not make a page free, nor
 	 * break its decode: hide the memmap block of b10 */
@@ -513,6 +556,34 @@ TEST(page_huge_zero)
 	mock_kernel_fini(&k);
 }
 
+/* order-0 pages in one state repeat; any word decode reads, a tail, the
+ * zero page or the huge zero folio's head breaks the run */
+TEST(page_run_repeats)
+{
+	for (unsigned minor = 1; minor <= 12; minor += 11) {
+		struct mock_kernel k;
+		mock_kernel_init(&k, 4, 6, minor);
+		uint64_t start = BASE + 0x10000;
+		for (unsigned i = 0; i < 512; i++) {
+			mock_page_simple(&k, start + i, mock_pg(&k, k.lo.pg_uptodate), 1, 1);
+			mock_page_set_mapping(&k, start + i, ANON_VMA | 1);
+		}
+		CHECK_EQ(check_same(&k, start, 512), 511);
+		mock_page_set_refcount(&k, start + 10, 2);
+		mock_page_set_mapcount_raw(&k, start + 20, 1);
+		mock_page_set_mapping(&k, start + 30, ANON_VMA + 0x40 + 1);
+		mock_page_set_flags(&k, start + 40, mock_pg(&k, k.lo.pg_uptodate) | mock_pg(&k, k.lo.pg_reserved));
+		mock_page_compound(&k, start + 64, 3);
+		k.lo.zero_pfn = start + 100;
+		k.lo.huge_zero_pfn = start + 200;
+		pfs_reader_flush(&k.rd);
+		/* each change breaks the run twice (at it and after it), the
+		 * folio at its head, its 7 tails and after it */
+		CHECK_EQ(check_same(&k, start, 512), 511 - 4 * 2 - 9 - 2 * 2);
+		mock_kernel_fini(&k);
+	}
+}
+
 TEST(page_unreadable_memmap_and_runs)
 {
 	struct mock_kernel k;
@@ -530,7 +601,10 @@ TEST(page_unreadable_memmap_and_runs)
 	for (unsigned i = 0; i < 512; i++)
 		mock_page_simple(&k, start + i, 0, 1, 1);
 	mock_set_unreadable(&k, mock_page_pa(&k, start + 128) >> 12, 1);
-	pfs_page_decode_run(&k.t, start, 600, run);
+	pfs_page_decode_run(&k.t, start, 600, run, NULL, NULL);
+	/* every page repeats the one before but the first, the unreadable
+	 * ones, the first readable after them and the first invalid one */
+	CHECK_EQ(check_same(&k, start, 600), 600 - 1 - 64 - 1 - 1);
 	for (unsigned i = 0; i < 600; i++) {
 		unsigned want = i >= 512 ? PFS_PAGE_INVALID
 			: (i >= 128 && i < 192) ? PFS_PAGE_UNREADABLE : PFS_PAGE_OK;
@@ -557,7 +631,7 @@ TEST(page_run_batched_reads)
 		mock_page_compound(&k, start + 256, 6);
 		pfs_reader_flush(&k.rd);
 		uint64_t reads0 = k.rd.stats_reads, bytes0 = k.rd.stats_bytes;
-		pfs_page_decode_run(&k.t, start, 512, run);
+		pfs_page_decode_run(&k.t, start, 512, run, NULL, NULL);
 		uint64_t reads = k.rd.stats_reads - reads0, bytes = k.rd.stats_bytes - bytes0;
 		/* mem_section (2 blocks), vmemmap page tables (3-4 blocks), one
 		 * 32 KiB bulk read, and the order-10 buddy candidate block */
@@ -567,7 +641,7 @@ TEST(page_run_batched_reads)
 		 * reader cache lost to collisions (5-level tables) */
 		reads0 = k.rd.stats_reads;
 		bytes0 = k.rd.stats_bytes;
-		pfs_page_decode_run(&k.t, start, 512, run);
+		pfs_page_decode_run(&k.t, start, 512, run, NULL, NULL);
 		CHECK(k.rd.stats_reads - reads0 <= 4);
 		CHECK(k.rd.stats_bytes - bytes0 >= 32768);
 		/* page by page gives the same answers */

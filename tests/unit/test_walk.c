@@ -4,6 +4,7 @@
 #include <string.h>
 #include "runner.h"
 #include "mock.h"
+#include "pfnscope/arch.h"
 #include "pfnscope/diagnose.h"
 #include "pfnscope/consumer.h"
 #include "pfnscope/vnp.h"
@@ -435,5 +436,129 @@ TEST(walk_run_verdicts_equal_per_entry)
 	CHECK_EQ(g->e[400].vnp_reason, PFS_VNP_NOT_SPECIAL);
 	CHECK(g->e[450].diag & (1u << PFS_D_BAD_SPECIAL));
 	got_free(g);
+	mock_kernel_fini(&k);
+}
+
+static int entry_eq(const struct pfs_entry *a, const struct pfs_entry *b)
+{
+	const struct pfs_page_info *p = &a->page, *q = &b->page;
+
+	return a->addr == b->addr && a->raw == b->raw && a->pfn == b->pfn &&
+	       a->swp_offset == b->swp_offset && a->bits == b->bits && a->diag == b->diag &&
+	       a->level == b->level && a->kind == b->kind && a->swp_type == b->swp_type &&
+	       a->normal_page == b->normal_page && a->vnp_reason == b->vnp_reason &&
+	       !memcmp(a->consumers, b->consumers, sizeof(a->consumers)) &&
+	       a->changed == b->changed && a->changed_diag == b->changed_diag &&
+	       p->state == q->state && p->bits == q->bits && p->refcount == q->refcount &&
+	       p->page_refcount == q->page_refcount && p->mapcount == q->mapcount &&
+	       p->page_mapcount == q->page_mapcount && p->raw_mapcount == q->raw_mapcount &&
+	       p->flags == q->flags && p->head_pfn == q->head_pfn && p->order == q->order &&
+	       p->mapping == q->mapping;
+}
+
+/* the entry of one pte decided on its own: no run, no repeat */
+static struct pfs_entry lone_entry(struct mock_kernel *k, const struct pfs_vma *v, uint64_t addr,
+				   uint64_t raw)
+{
+	struct pfs_entry e;
+	memset(&e, 0, sizeof(e));
+	e.pfn = PFS_NO_PFN;
+	pfs_decode_entry(&k->lo, raw, PFS_LEVEL_PTE, &e);
+	e.addr = addr;
+	if (e.pfn != PFS_NO_PFN)
+		pfs_page_decode(&k->t, e.pfn, &e.page);
+	int valid = e.page.state == PFS_PAGE_INVALID ? 0 :
+		    e.page.state == PFS_PAGE_NONE ? e.pfn <= k->lo.highest_memmap_pfn : 1;
+	pfs_vnp(&k->lo, v, &e, valid);
+	pfs_consumers(&k->lo, v, &e);
+	pfs_diagnose_entry(&k->lo, v, &e);
+	return e;
+}
+
+struct got_repeats {
+	struct got *g;
+	uint64_t calls, entries;
+};
+
+static int collect_entry(const struct pfs_entry *e, const struct pfs_vma *vma, void *arg)
+{
+	struct got_repeats *r = arg;
+	return collect(e, vma, r->g);
+}
+
+/* the repeat callback, each entry made from the one before */
+static int collect_repeats(const struct pfs_entry *e, uint64_t count, const uint64_t *raw,
+			   const struct pfs_vma *vma, void *arg)
+{
+	struct got_repeats *r = arg;
+	struct pfs_entry x = *e;
+	r->calls++;
+	r->entries += count;
+	for (uint64_t i = 0; i < count; i++) {
+		pfs_entry_step(&x, 1, raw[i]);
+		collect(&x, vma, r->g);
+	}
+	return 0;
+}
+
+/* Entries that repeat the one before (pte and struct page) are the entries
+ * each pte decides on its own, through the entry callback and through the
+ * repeat callback; the repeats are there to be found. */
+TEST(walk_repeats_equal_lone_entries)
+{
+	struct mock_kernel k;
+	mock_kernel_init(&k, 4, 6, 1);
+	uint64_t pgd = mock_user_pgd(&k);
+	uint64_t first = mock_alloc_pfns(&k, 1024), raw[1024];
+	for (unsigned i = 0; i < 1024; i++) {
+		uint64_t pfn = first + i, bits = MOCK_USER_PTE;
+		mock_page_simple(&k, pfn, 0, 1, 1);
+		mock_page_set_mapping(&k, pfn, 0xffff888000100001ull);
+		if (i == 50)
+			bits &= ~MOCK_D;
+		if (i == 450)
+			bits |= MOCK_SPECIAL;
+		if (i >= 600 && i < 700)
+			pfn = first + i - 600 + 20;    /* the same pages again */
+		raw[i] = i == 60 || i == 512 + 7 ? 0 : MOCK_PTE(pfn, bits);
+		mock_map(&k, pgd, VA + i * 4096ull, PFS_LEVEL_PTE, raw[i]);
+	}
+	mock_page_compound(&k, first + 72, 3);
+	mock_page_set_refcount(&k, first + 100, 0);
+	k.lo.zero_pfn = first + 300;
+	k.lo.huge_zero_pfn = first + 320;
+	k.lo.highest_memmap_pfn = first + 400;
+	pfs_reader_flush(&k.rd);
+	struct pfs_vma v = vma_of(VA, VA + (4ull << 20), ANON, 0);
+	for (int with_rcb = 0; with_rcb <= 1; with_rcb++) {
+		for (unsigned flags = 0; flags <= (PFS_WALK_NONE | PFS_WALK_NO_PAGE); flags++) {
+			struct got_repeats r = { got_new(1024), 0, 0 };
+			CHECK_EQ(pfs_walk_vma_repeats(&k.t, pgd, &v, VA, VA + (4ull << 20), flags,
+						      collect_entry, with_rcb ? collect_repeats : NULL, &r), 0);
+			unsigned bad = 0, n = 0;
+			for (unsigned i = 0; i < 1024; i++) {
+				if (!raw[i] && !(flags & PFS_WALK_NONE))
+					continue;
+				struct pfs_entry want = lone_entry(&k, &v, VA + i * 4096ull, raw[i]);
+				if (flags & PFS_WALK_NO_PAGE) {
+					memset(&want.page, 0, sizeof(want.page));
+					pfs_vnp(&k.lo, &v, &want, want.pfn <= k.lo.highest_memmap_pfn);
+					pfs_consumers(&k.lo, &v, &want);
+					pfs_diagnose_entry(&k.lo, &v, &want);
+				}
+				bad += n >= r.g->n || !entry_eq(&r.g->e[n], &want);
+				n++;
+			}
+			CHECK_EQ(r.g->n, n);
+			CHECK_EQ(bad, 0);
+			if (with_rcb) {
+				/* a run from each break to the next: breaks at 0, 50, 51,
+				 * the none pte and after it, the THP and after it, ... */
+				CHECK(r.calls >= 10 && r.calls <= 40);
+				CHECK(r.entries >= 900);
+			}
+			got_free(r.g);
+		}
+	}
 	mock_kernel_fini(&k);
 }

@@ -284,3 +284,70 @@ TEST(arm64_decode)
 	CHECK_EQ(e.swp_offset, 1ull << 40);
 	CHECK(!(e.bits & PFS_E_CONT));
 }
+
+/* pfs_pte_next(): for any present pte it accepts, the pte it gives decodes as
+ * the pte with its pfn one up and nothing else changed; it refuses a
+ * carry out of the pfn field (into the SME C-bit, a flag, LPA2's GP) */
+static unsigned pte_next_checked(const struct pfs_layout *lo, const uint64_t *edge, unsigned nedge)
+{
+	const struct pfs_arch_ops *ops = pfs_arch_get(lo);
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+	unsigned bad = 0, taken = 0;
+
+	for (unsigned i = 0; i < 200000 + nedge; i++) {
+		uint64_t v;
+		if (i < nedge) {
+			v = edge[i];
+		} else {
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			/* long runs of ones in the pfn field now and then */
+			v = (i & 7) ? x : x | (((1ull << (x % 40)) - 1) << 12);
+		}
+		struct pfs_entry a = dec(lo, v, PFS_LEVEL_PTE);
+		uint64_t n = pfs_pte_next(v, ops->pte_pfn_mask(lo));
+		if (a.kind != PFS_KIND_PRESENT || !n)
+			continue;
+		taken++;
+		struct pfs_entry b = dec(lo, n, PFS_LEVEL_PTE);
+		bad += b.kind != a.kind || b.bits != a.bits || b.pfn != a.pfn + 1 || b.raw != n;
+	}
+	CHECK_EQ(bad, 0);
+	CHECK(taken > 1000);
+	return taken;
+}
+
+TEST(pte_next_steps_the_pfn_only)
+{
+	struct pfs_layout lo;
+	lay(&lo, 6, 1);
+	uint64_t x86_edge[] = {
+		0x000ffffffffff067ull,   /* pfn field full: no next */
+		0x0000fffffffff067ull,   /* carry into bit 48 */
+		0x00007ffffffff067ull,   /* carry into bit 47: the C-bit with SME */
+	};
+	pte_next_checked(&lo, x86_edge, 3);
+	CHECK_EQ(pfs_pte_next(x86_edge[0], pfs_arch_get(&lo)->pte_pfn_mask(&lo)), 0);
+	lo.sme_mask = 1ull << 47;
+	pte_next_checked(&lo, x86_edge, 3);
+	CHECK_EQ(pfs_pte_next(x86_edge[2], pfs_arch_get(&lo)->pte_pfn_mask(&lo)), 0);
+	CHECK_EQ(pfs_pte_next(0x3ffffffff067ull, pfs_arch_get(&lo)->pte_pfn_mask(&lo)), 0x3ffffffff067ull + 0x1000);
+
+	pfs_layout_init(&lo);
+	lo.arch = PFS_ARCH_ARM64;
+	pfs_layout_set_version(&lo, 6, 12, 0);
+	lo.max_physmem_bits = 48;
+	lo.va_bits = 48;
+	uint64_t a64_edge[] = {
+		0x0000fffffffff003ull,   /* OA field full: carry into bit 48 */
+		0x0003fffffffff003ull,   /* LPA2's full field: carry into GP */
+		0x0000fffffffff303ull,
+	};
+	pte_next_checked(&lo, a64_edge, 3);
+	CHECK_EQ(pfs_pte_next(a64_edge[0], pfs_arch_get(&lo)->pte_pfn_mask(&lo)), 0);
+	lo.va_bits = 52;
+	pte_next_checked(&lo, a64_edge, 3);
+	CHECK_EQ(pfs_pte_next(a64_edge[0], pfs_arch_get(&lo)->pte_pfn_mask(&lo)), a64_edge[0] + 0x1000);
+	CHECK_EQ(pfs_pte_next(a64_edge[1], pfs_arch_get(&lo)->pte_pfn_mask(&lo)), 0);
+}
