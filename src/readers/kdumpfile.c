@@ -76,8 +76,17 @@ struct pfs_elf_load {
 struct pfs_elf_direct {
 	struct pfs_elf_load *map;
 	size_t nmap;
+	int fd;
 	struct pfs_fmap file;
 };
+
+/* A read of this much or more (a page table's struct pages, 32 KiB) is a
+ * pread(2), not a copy out of the mapping: the copy costs the same, and it
+ * maps no page.  Mapping the file's pages is the larger cost where page
+ * tables are shadowed (a paravirtualized guest: ~1 us a page, 4.6 ms to
+ * fault in 18 MiB against 1.8 ms to pread it 32 KiB at a time), and every
+ * page mapped counts in the resident set until the next trim. */
+#define PFS_ELF_PREAD_MIN (16u << 10)
 
 struct pfs_kdump {
 	kdump_ctx_t *ctx;
@@ -1229,8 +1238,13 @@ static int elf_direct_read(struct pfs_elf_direct *d, uint64_t paddr, void *buf, 
 			return -PFS_EREAD;
 		uint64_t off = paddr - l->paddr, at = l->offset + off;
 		size_t n = l->filesz - off < len ? (size_t)(l->filesz - off) : len;
-		memcpy(p, d->file.base + at, n);
-		pfs_fmap_touched(&d->file, at, n);
+		if (n >= PFS_ELF_PREAD_MIN) {
+			if (pfs_pread_all(d->fd, p, n, at))
+				return -PFS_EREAD;
+		} else {
+			memcpy(p, d->file.base + at, n);
+			pfs_fmap_touched(&d->file, at, n);
+		}
 		p += n;
 		paddr += n;
 		len -= n;
@@ -1255,6 +1269,7 @@ static struct pfs_elf_direct *elf_direct_new(struct pfs_kdump *k)
 
 	if (!d)
 		return NULL;
+	d->fd = k->fd;
 	d->map = elf_direct_map(k, &d->nmap);
 	if (!d->map || !d->nmap || pfs_fmap_init(&d->file, k->fd, k->size))
 		goto fail;
