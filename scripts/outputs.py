@@ -1,9 +1,9 @@
 #!/usr/bin/python3
 """Record what the CLI prints on every cached lab dump, to prove that a change
 of structure changes no output: `scripts/outputs.py OUT` writes, per fixture and
-dump, the sha256 and size of `check --json`, `tasks --json` and `walk --json --all`
-over every task (and the exit codes) to OUT/outputs.json; compare two such files
-with `scripts/outputs.py --diff A B` (`--diff-body A B`: apart from the
+dump, the sha256 and size of `check --json`, `tasks --json`, `walk --json --all`
+and `walk --json --summary --all` over every task (and the exit codes) to
+OUT/outputs.json; compare two such files with `scripts/outputs.py --diff A B` (`--diff-body A B`: apart from the
 first record, the target's, which says where the layout came from).  The
 environment passes through: PFNSCOPE_JOBS=2 records two worker threads,
 PFNSCOPE_LAYOUT_CACHE=0 the layout from the debug info every time."""
@@ -53,6 +53,7 @@ def record(out: str) -> None:
                     if j.get("type") == "task" and j.get("mm") not in (None, "0x0")]
             pargs = [a for p in pids for a in ("-p", p)]
             r["walk"] = run(base + ["--json", "walk", "--all"] + pargs) if pids else {}
+            r["summary"] = run(base + ["--json", "walk", "--summary", "--all"] + pargs) if pids else {}
             for v in r.values():
                 v.pop("_out", None)
             res[f"{fx}/{fn}"] = r
@@ -67,7 +68,7 @@ def diff(a: str, b: str, field: str = "sha256") -> int:
     B = json.load(open(b))
     bad = 0
     for k in sorted(set(A) | set(B)):
-        for c in ("check", "tasks", "walk"):
+        for c in ("check", "tasks", "walk", "summary"):
             x = A.get(k, {}).get(c, {})
             y = B.get(k, {}).get(c, {})
             if (x.get("rc"), x.get(field)) != (y.get("rc"), y.get(field)):
