@@ -72,6 +72,16 @@ void pfs_buddy_memo_init(struct pfs_buddy_memo *m);
 void pfs_page_decode_run(struct pfs_target *t, uint64_t pfn, unsigned n, struct pfs_page_info *out,
 			 uint8_t *same, struct pfs_buddy_memo *memo);
 
+/* every field of a and b alike */
+static inline int pfs_page_info_equal(const struct pfs_page_info *a, const struct pfs_page_info *b)
+{
+	return a->state == b->state && a->bits == b->bits && a->refcount == b->refcount &&
+	       a->page_refcount == b->page_refcount && a->mapcount == b->mapcount &&
+	       a->page_mapcount == b->page_mapcount && a->raw_mapcount == b->raw_mapcount &&
+	       a->flags == b->flags && a->head_pfn == b->head_pfn && a->order == b->order &&
+	       a->mapping == b->mapping;
+}
+
 /* p, the page of pfn, made that of pfn + count when every page between
  * repeats the one before it (pfs_page_decode_run's same[]): an order-0
  * page is its own head. */

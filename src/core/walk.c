@@ -62,15 +62,6 @@ static int pfn_valid_of(const struct pfs_layout *lo, const struct pfs_entry *e)
 	return 1;
 }
 
-static int page_info_equal(const struct pfs_page_info *a, const struct pfs_page_info *b)
-{
-	return a->state == b->state && a->bits == b->bits && a->refcount == b->refcount &&
-	       a->page_refcount == b->page_refcount && a->mapcount == b->mapcount &&
-	       a->page_mapcount == b->page_mapcount && a->raw_mapcount == b->raw_mapcount &&
-	       a->flags == b->flags && a->head_pfn == b->head_pfn && a->order == b->order &&
-	       a->mapping == b->mapping;
-}
-
 static int worth_confirming(const struct pfs_entry *e)
 {
 	return pfs_diag_max_severity(e->diag) >= PFS_SEV_MEDIUM;
@@ -132,7 +123,7 @@ static void confirm(struct walk *w, struct pfs_entry *e)
 		struct pfs_page_info p;
 		memset(&p, 0, sizeof(p));
 		pfs_page_decode_run(t, e->pfn, 1, &p, NULL, NULL);
-		if (!page_info_equal(&p, &e->page))
+		if (!pfs_page_info_equal(&p, &e->page))
 			what = PFS_CHANGED_PAGE;
 	}
 	if (what == PFS_CHANGED_NO && w->vma->vma) {

@@ -19,6 +19,8 @@
  *       5 maple area u64 [idx % 4096] = node(val & 127) | (val >> 8 & 0xff)
  *       6 pgd[idx] = val (raw)
  *       7 mm->mm_mt.ma_root = node(val & 127) | (val >> 8 & 0xff)
+ * The walk of the header VMA with the repeat callback (pfs_walk_vma_repeats)
+ * must deliver what the plain walk does, entry for entry.
  * The mock kernel of each (levels, version) is built once and rolled back
  * after every input (fuzz_common.h).
  */
@@ -53,6 +55,58 @@ static int on_entry(const struct pfs_entry *e, const struct pfs_vma *vma, void *
 		  (uintptr_t)pfs_vnp_reason_name(e->vnp_reason);
 	for (unsigned i = 0; i < PFS_C__COUNT; i++)
 		c->sum += (uintptr_t)pfs_consumer_verdict_name(e->consumers[i]);
+	return 0;
+}
+
+/* Every field of the entries a walk delivers, in order, one digest each:
+ * the walk of the header VMA is run again with the repeat callback, which
+ * must deliver the same entries (pfs_walk_vma_repeats). */
+#define MAX_DIGESTS 16384
+struct digests {
+	uint64_t d[MAX_DIGESTS];
+	size_t n;
+};
+
+static uint64_t fold(uint64_t h, uint64_t v)
+{
+	return (h ^ v) * 0x100000001b3ull;
+}
+
+static uint64_t entry_digest(const struct pfs_entry *e)
+{
+	const struct pfs_page_info *p = &e->page;
+	uint64_t h = 0xcbf29ce484222325ull;
+	uint64_t v[] = { e->addr, e->raw, e->pfn, e->swp_offset, e->bits, e->diag, e->level,
+			 e->kind, e->swp_type, e->normal_page, e->vnp_reason, e->changed,
+			 e->changed_diag, p->state, p->bits, (uint32_t)p->refcount,
+			 (uint32_t)p->page_refcount, (uint32_t)p->mapcount,
+			 (uint32_t)p->page_mapcount, (uint32_t)p->raw_mapcount, p->flags,
+			 p->head_pfn, p->order, p->mapping };
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+		h = fold(h, v[i]);
+	for (unsigned i = 0; i < PFS_C__COUNT; i++)
+		h = fold(h, e->consumers[i]);
+	return h;
+}
+
+static int keep_digest(const struct pfs_entry *e, const struct pfs_vma *vma, void *arg)
+{
+	struct digests *d = arg;
+	(void)vma;
+	if (d->n < MAX_DIGESTS)
+		d->d[d->n] = entry_digest(e);
+	d->n++;
+	return 0;
+}
+
+static int keep_repeats(const struct pfs_entry *e, uint64_t count, const uint64_t *raw,
+			const struct pfs_vma *vma, void *arg)
+{
+	struct pfs_entry x = *e;
+	for (uint64_t i = 0; i < count; i++) {
+		pfs_entry_step(&x, 1, raw[i]);
+		keep_digest(&x, vma, arg);
+	}
 	return 0;
 }
 
@@ -152,6 +206,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* the walker on the VMA of the header */
 	pfs_walk_vma(&kp->t, c.pgd, &v, 0, UINT64_MAX, c.flags, on_entry, &c);
 	c.sum += pfs_diagnose_vma(&kp->lo, &v);
+	static struct digests one, rep;
+	one.n = rep.n = 0;
+	int r1 = pfs_walk_vma(&kp->t, c.pgd, &v, 0, UINT64_MAX, c.flags, keep_digest, &one);
+	int r2 = pfs_walk_vma_repeats(&kp->t, c.pgd, &v, 0, UINT64_MAX, c.flags, keep_digest,
+				      keep_repeats, &rep);
+	if (r1 != r2 || one.n != rep.n ||
+	    memcmp(one.d, rep.d, (one.n < MAX_DIGESTS ? one.n : MAX_DIGESTS) * sizeof(one.d[0])))
+		__builtin_trap();
 	/* maple iteration (6.1+ layouts), walking each VMA found */
 	if (kp->lo.mm_mm_mt != PFS_ABSENT) {
 		mock_write_kva_u64(kp, mm + (uint64_t)kp->lo.mm_pgd, mock_direct_va(kp, c.pgd));

@@ -37,15 +37,6 @@ static void set_folio(struct mock_kernel *k, uint64_t head, int32_t off, int32_t
 	mock_page_set(k, head, off, 4, (uint32_t)raw);
 }
 
-static int page_info_eq(const struct pfs_page_info *a, const struct pfs_page_info *b)
-{
-	return a->state == b->state && a->bits == b->bits && a->refcount == b->refcount &&
-	       a->page_refcount == b->page_refcount && a->mapcount == b->mapcount &&
-	       a->page_mapcount == b->page_mapcount && a->raw_mapcount == b->raw_mapcount &&
-	       a->flags == b->flags && a->head_pfn == b->head_pfn && a->order == b->order &&
-	       a->mapping == b->mapping;
-}
-
 /* pfs_page_decode_run() with same[]: every page it calls a repeat is the
  * page before stepped, as the plain decode has it; the number of repeats */
 static unsigned check_same(struct mock_kernel *k, uint64_t pfn, unsigned n)
@@ -66,7 +57,7 @@ static unsigned check_same(struct mock_kernel *k, uint64_t pfn, unsigned n)
 			pfs_page_info_step(&got[i], pfn + i - 1, 1);
 			repeats++;
 		}
-		bad += !page_info_eq(&got[i], &want[i]);
+		bad += !pfs_page_info_equal(&got[i], &want[i]);
 	}
 	CHECK_EQ(bad, 0);
 	free(want);
