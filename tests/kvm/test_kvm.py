@@ -23,7 +23,6 @@ dump format:
 """
 import json
 import os
-import re
 import subprocess
 import sys
 
@@ -31,6 +30,7 @@ import jsonschema
 import pytest
 
 from tests.kvm import kvmlab
+from tests.vm.conftest import lacks_in_real_kdump
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 KEYS = kvmlab.kvm_set()
@@ -74,32 +74,6 @@ def validator():
         with open(os.path.join(ROOT, "docs", "pfnscope.schema.json")) as f:
             _validator.append(jsonschema.Draft202012Validator(json.load(f)))
     return _validator[0]
-
-
-def lacks_in_real_kdump(fx, fmt, rc, err):
-    """Whether this run is the honest answer to a real kdump that lacks kernel
-    memory KVM's structures sit in: the capture kernel's makedumpfile said it
-    does not support this kernel (its page-flag tests then exclude pages that
-    -d 31 must keep), the CLI exited 2 with one line naming kernel memory, and
-    that memory is really absent from this dump while the QEMU dump of the
-    same guest holds it."""
-    if not fmt.startswith("kdump-real") or rc != 2:
-        return False
-    with open(os.path.join(os.path.dirname(fx.dumps[fmt]), "makedumpfile.log"), errors="replace") as f:
-        if "The kernel version is not supported" not in f.read():
-            return False
-    lines = [ln for ln in err.splitlines() if ln.strip()]
-    m = re.search(r"kernel memory at (0x[0-9a-f]+)", lines[0]) if len(lines) == 1 else None
-    assert m, "a real kdump that fails must fail with one line naming kernel memory: %r" % err
-    from pfnscope import errors, opening
-    va = int(m.group(1), 16)
-    qemu = opening.open_dump(fx.dumps["elf-paging"], vmlinux=fx.vmlinux)
-    pa = qemu.target.kvirt_to_phys(va)
-    assert len(qemu.target.read_phys(pa, 8)) == 8
-    real = opening.open_dump(fx.dumps[fmt], vmlinux=fx.vmlinux)
-    with pytest.raises(errors.FaultError):
-        real.target.read_phys(pa, 8)
-    return True
 
 
 EFAULT = 14
