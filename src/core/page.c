@@ -46,6 +46,10 @@
 /* One bulk read buffer: a whole page table of 64-byte struct pages. */
 #define PFS_RUN_BUF_BYTES          (512u * 64u)
 
+/* The words of a struct page that hold the fields an order-0 page decodes
+ * from (same_mask_init()): one each at most. */
+#define PFS_SAME_WORDS             5
+
 /* Folio-level facts, computed once per head in a run. */
 struct folio_info {
 	uint64_t head_pfn;      /* UINT64_MAX: none */
@@ -72,6 +76,11 @@ struct decode_ctx {
 	/* buddy candidates: result per order for the last candidate pfn */
 	struct pfs_buddy_memo *memo;
 	struct folio_info fi;
+	/* the bytes of a struct page repeats_prev() compares: the 8-byte words
+	 * at same_off[], under same_mask[] (same_ok 0: no repeats) */
+	int same_ok;
+	int32_t same_off[PFS_SAME_WORDS];
+	uint64_t same_mask[PFS_SAME_WORDS];
 	unsigned char scratch[PFS_STRUCT_PAGE_MAX];
 	unsigned char scratch2[PFS_STRUCT_PAGE_MAX];
 };
@@ -592,57 +601,116 @@ static void decode_one(struct decode_ctx *c, uint64_t pfn, struct pfs_page_info 
 	out->page_mapcount = clamp32(pmc);
 }
 
-/* The memo after is_free_buddy_page(pfn) found pfn itself no PageBuddy
- * (repeats_prev()): pfn is its own candidate up to order ctz(pfn), and its
- * candidates above are pfn - 1's, which the memo holds. */
-static void buddy_memo_not_buddy(struct decode_ctx *c, uint64_t pfn)
+/* The memo after is_free_buddy_page() found each of the pfns [first, last]
+ * no PageBuddy, one after the other (repeats_prev()): a pfn is its own
+ * candidate up to order ctz(pfn), and its candidates above are those of the
+ * pfn before it.  So at each order the candidate is the last multiple of
+ * 2^order in [first, last], where there is one. */
+static void buddy_memo_not_buddy(struct decode_ctx *c, uint64_t first, uint64_t last)
 {
 	unsigned nr = c->lo->nr_page_orders > 0 ? (unsigned)c->lo->nr_page_orders
 		: PFS_NR_PAGE_ORDERS_DEFAULT;
-	unsigned top = pfn ? (unsigned)__builtin_ctzll(pfn) : PFS_NR_PAGE_ORDERS_MAX;
 
 	if (nr > PFS_NR_PAGE_ORDERS_MAX)
 		nr = PFS_NR_PAGE_ORDERS_MAX;
-	for (unsigned o = 0; o < nr && o <= top; o++) {
-		c->memo->pfn[o] = pfn;
+	for (unsigned o = 0; o < nr; o++) {
+		uint64_t x = last & ~((1ull << o) - 1);
+		if (x < first)
+			break;
+		c->memo->pfn[o] = x;
 		c->memo->buddy[o] = 0;
 	}
 }
 
+/* The words decode_one() reads of an order-0 page, as masks over the
+ * 8-byte words of its struct page that hold them: flags, mapping,
+ * _refcount, the _mapcount and page_type words.  Words no field needs have
+ * mask 0.  None when the struct page is not whole words (no repeats). */
+static void same_mask_init(struct decode_ctx *c)
+{
+	const struct pfs_layout *lo = c->lo;
+	struct { int32_t off; unsigned len; } f[] = {
+		{ lo->page_flags, 8 }, { lo->page_mapping, 8 }, { lo->page_refcount, 4 },
+		{ lo->page_mapcount, 4 },
+		{ pfs_layout_has(lo, page_page_type) ? lo->page_page_type : lo->page_mapcount, 4 },
+	};
+	unsigned nw = 0;
+
+	c->same_ok = 0;
+	for (unsigned w = 0; w < PFS_SAME_WORDS; w++) {
+		c->same_off[w] = 0;
+		c->same_mask[w] = 0;
+	}
+	if (c->ps % 8)
+		return;
+	for (unsigned i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
+		for (unsigned b = (unsigned)f[i].off; b < (unsigned)f[i].off + f[i].len; b++) {
+			int32_t woff = (int32_t)(b & ~7u);
+			unsigned w = 0;
+			while (w < nw && c->same_off[w] != woff)
+				w++;
+			if (w == nw) {
+				if (nw == PFS_SAME_WORDS)
+					return;
+				c->same_off[nw++] = woff;
+			}
+			/* the byte's place in the word as rd_u64() loads it */
+			unsigned char m[8] = { 0 };
+			uint64_t bit;
+			m[b & 7] = 0xff;
+			memcpy(&bit, m, 8);
+			c->same_mask[w] |= bit;
+		}
+	}
+	c->same_ok = 1;
+}
+
 /*
- * 1 when the struct page of pfn decodes to what prev, the order-0 page at
- * pfn - 1 (its own head: the caller checks), did: both in the run buffer,
- * the words decode_one() reads of an order-0 page equal (flags, mapping,
- * _refcount, the _mapcount and page_type words), pfn no tail (compound_head bit 0 clear; PG_head is in the equal
- * flags), neither the zero page nor the huge zero folio's head, and prev
- * neither PageBuddy nor inside a free block: is_free_buddy_page(pfn) is
- * then 0 as well, for its candidate heads above order ctz(pfn) are those of
- * pfn - 1 and the others are pfn itself, whose page type is prev's.
+ * The pages from index i of the run buffer on (at most up to index j) that
+ * each decode to what the page before did, that page being an order-0 page
+ * in the state prev (its own head: the caller checks): both read, the
+ * words decode_one() reads equal (same_mask_init()), the page no tail
+ * (compound_head bit 0 clear; PG_head is in the equal flags), neither the
+ * zero page nor the huge zero folio's head, and prev neither PageBuddy nor
+ * inside a free block: is_free_buddy_page() is then 0 as well, for a
+ * page's candidate heads above order ctz(pfn) are those of the pfn before
+ * and the others are the page itself, whose page type is prev's.
  */
-static int repeats_prev(const struct decode_ctx *c, uint64_t pfn, const struct pfs_page_info *prev,
-			int zone_device)
+static unsigned repeats_prev(const struct decode_ctx *c, unsigned i, unsigned j,
+			     const struct pfs_page_info *prev, int zone_device)
 {
 	const struct pfs_layout *lo = c->lo;
 	const uint32_t not = PFS_PG_HEAD | PFS_PG_TAIL | PFS_PG_BUDDY | PFS_PG_FREE | PFS_PG_ZERO;
-	const unsigned char *pg, *pp;
-	uint64_t i = pfn - c->buf_pfn;
+	unsigned k = i;
 
-	if (prev->state != PFS_PAGE_OK || (prev->bits & not) ||
-	    !(prev->bits & PFS_PG_ZONE_DEVICE) != !zone_device ||
-	    pfn <= c->buf_pfn || i >= c->buf_n || !c->buf_ok[i] || !c->buf_ok[i - 1])
+	if (!c->same_ok || prev->state != PFS_PAGE_OK || (prev->bits & not) ||
+	    !(prev->bits & PFS_PG_ZONE_DEVICE) != !zone_device || i == 0 || !c->buf_ok[i - 1])
 		return 0;
-	pg = c->buf + i * c->ps;
-	pp = pg - c->ps;
-	if (rd_u64(pg, lo->page_flags) != rd_u64(pp, lo->page_flags) ||
-	    rd_u64(pg, lo->page_mapping) != rd_u64(pp, lo->page_mapping) ||
-	    rd_u32(pg, lo->page_refcount) != rd_u32(pp, lo->page_refcount) ||
-	    rd_u32(pg, lo->page_mapcount) != rd_u32(pp, lo->page_mapcount) ||
-	    (pfs_layout_has(lo, page_page_type) &&
-	     rd_u32(pg, lo->page_page_type) != rd_u32(pp, lo->page_page_type)) ||
-	    (rd_u64(pg, lo->page_compound_head) & 1))
-		return 0;
-	return !(pfs_layout_has(lo, zero_pfn) && pfn == lo->zero_pfn) &&
-	       !(pfs_layout_has(lo, huge_zero_pfn) && pfn == lo->huge_zero_pfn);
+	if (j > c->buf_n)
+		j = c->buf_n;
+	/* stop before the zero page and the huge zero folio's head */
+	if (pfs_layout_has(lo, zero_pfn) && lo->zero_pfn >= c->buf_pfn + i &&
+	    lo->zero_pfn < c->buf_pfn + j)
+		j = (unsigned)(lo->zero_pfn - c->buf_pfn);
+	if (pfs_layout_has(lo, huge_zero_pfn) && lo->huge_zero_pfn >= c->buf_pfn + i &&
+	    lo->huge_zero_pfn < c->buf_pfn + j)
+		j = (unsigned)(lo->huge_zero_pfn - c->buf_pfn);
+	const int32_t o0 = c->same_off[0], o1 = c->same_off[1], o2 = c->same_off[2],
+		      o3 = c->same_off[3], o4 = c->same_off[4], ch = lo->page_compound_head;
+	const uint64_t m0 = c->same_mask[0], m1 = c->same_mask[1], m2 = c->same_mask[2],
+		       m3 = c->same_mask[3], m4 = c->same_mask[4];
+	const unsigned char *pg = c->buf + (size_t)k * c->ps;
+	for (; k < j && c->buf_ok[k]; k++, pg += c->ps) {
+		const unsigned char *pp = pg - c->ps;
+		uint64_t d = ((rd_u64(pg, o0) ^ rd_u64(pp, o0)) & m0) |
+			     ((rd_u64(pg, o1) ^ rd_u64(pp, o1)) & m1) |
+			     ((rd_u64(pg, o2) ^ rd_u64(pp, o2)) & m2) |
+			     ((rd_u64(pg, o3) ^ rd_u64(pp, o3)) & m3) |
+			     ((rd_u64(pg, o4) ^ rd_u64(pp, o4)) & m4);
+		if (d || (rd_u64(pg, ch) & 1))
+			break;
+	}
+	return k - i;
 }
 
 void pfs_buddy_memo_init(struct pfs_buddy_memo *m)
@@ -715,6 +783,8 @@ void pfs_page_decode_run(struct pfs_target *t, uint64_t pfn, unsigned n, struct 
 		memo = &local_memo;
 	}
 	c->memo = memo;
+	if (same)
+		same_mask_init(c);
 
 	const uint64_t vmask = (1ull << pfs_pfn_valid_shift(lo)) - 1;
 	while (i < n) {
@@ -724,13 +794,14 @@ void pfs_page_decode_run(struct pfs_target *t, uint64_t pfn, unsigned n, struct 
 		/* the longest stretch of valid pfns from i that fits the buffer,
 		 * in one ZONE_DEVICE state, asked once per subsection */
 		while (j < n && j - i < c->buf_cap) {
-			if (j == i || !((pfn + j) & vmask)) {
-				v = pfs_pfn_valid_cached(t, &c->sc, pfn + j, &zd);
-				if (v != 1 || (j != i && zd != zd_run))
-					break;
-				zd_run = zd;
-			}
-			j++;
+			v = pfs_pfn_valid_cached(t, &c->sc, pfn + j, &zd);
+			if (v != 1 || (j != i && zd != zd_run))
+				break;
+			zd_run = zd;
+			/* on to the next subsection */
+			uint64_t next = ((pfn + j) | vmask) + 1 - pfn;
+			j = next < n && next - i < c->buf_cap ? (unsigned)next :
+			    n < i + c->buf_cap ? n : i + c->buf_cap;
 		}
 		if (j == i) {
 			/* invalid (a run of them is one state) or unreadable */
@@ -749,10 +820,13 @@ void pfs_page_decode_run(struct pfs_target *t, uint64_t pfn, unsigned n, struct 
 				run_fill(c, pfn + i, j - i);
 			/* the page before is out[last] stepped (pfs_page_info_step):
 			 * an order-0 page if out[last] was its own head */
-			if (same && i > 0 && out[last].head_pfn == pfn + last) {
-				if (repeats_prev(c, pfn + i, &out[last], zd_run)) {
-					buddy_memo_not_buddy(c, pfn + i);
-					same[i] = 1;
+			if (same && i > 0 && out[last].head_pfn == pfn + last && pfn + i > c->buf_pfn) {
+				unsigned b = (unsigned)(pfn + i - c->buf_pfn);
+				unsigned r = repeats_prev(c, b, b + (j - i), &out[last], zd_run);
+				if (r) {
+					buddy_memo_not_buddy(c, pfn + i, pfn + i + r - 1);
+					memset(same + i, 1, r);
+					i += r - 1;
 					continue;
 				}
 			}

@@ -45,6 +45,7 @@ struct walk {
 	 * entries that do not and their pages */
 	uint64_t raw[512], pfns[512];
 	uint8_t rep[512], same[512];
+	uint16_t run_start[512], run_end[512];
 	struct pfs_entry ents[512];
 	struct pfs_page_info run[512];
 	/* copies of the upper tables on the path: the reader's cache has
@@ -255,11 +256,42 @@ static void verdict_set(struct pfs_entry *e, const struct verdict *v)
 	e->changed_raw_before = e->changed_raw_after = 0;
 }
 
-/* a repeat of the pte before it at pfn q decides as it did (same_state()) */
-static int repeat_decides_alike(const struct pfs_layout *lo, uint64_t q)
+/* How many repeats from the pte at pfn q on, at most max, decide as the pte
+ * before each did (same_state()): the pfns from q to the last repeat's are
+ * none the zero page nor in the huge zero folio, and all on one side of
+ * highest_memmap_pfn. */
+static unsigned repeats_decide_alike(const struct pfs_layout *lo, uint64_t q, unsigned max)
 {
-	return !zeroish(lo, q) && !zeroish(lo, q + 1) &&
-	       (q + 1 > lo->highest_memmap_pfn) == (q > lo->highest_memmap_pfn);
+	uint64_t m = max, hz = lo->huge_zero_pfn;
+
+	if (zeroish(lo, q))
+		return 0;
+	if (lo->zero_pfn > q && lo->zero_pfn - q - 1 < m)
+		m = lo->zero_pfn - q - 1;
+	/* (a huge zero pfn not 512-aligned names no pfn: pfs_is_huge_zero_pfn) */
+	if (pfs_layout_has(lo, huge_zero_pfn) && !(hz & 511) && hz > q && hz - q - 1 < m)
+		m = hz - q - 1;
+	if (q <= lo->highest_memmap_pfn && lo->highest_memmap_pfn - q < m)
+		m = lo->highest_memmap_pfn - q;
+	return (unsigned)m;
+}
+
+/* The end of the stretch of entries from i (below n) that repeat the one
+ * before, pte and struct page (rep[] and same[] hold 0 or 1), 8 at a time */
+static unsigned repeats_from(const struct walk *w, unsigned i, unsigned n)
+{
+	const uint64_t ones = 0x0101010101010101ull;
+	unsigned j = i;
+
+	for (uint64_t r, s; j + 8 <= n; j += 8) {
+		memcpy(&r, w->rep + j, 8);
+		memcpy(&s, w->same + j, 8);
+		if ((r & s) != ones)
+			break;
+	}
+	while (j < n && w->rep[j] && w->same[j])
+		j++;
+	return j;
 }
 
 /*
@@ -277,7 +309,11 @@ static int walk_ptes(struct walk *w, const unsigned char *tbl, uint64_t lo_va, u
 	int want_page = !(w->flags & PFS_WALK_NO_PAGE);
 	uint64_t next = 0;              /* pfs_pte_next() of the pte before */
 
-	/* decode every pte that is not a repeat of the one before */
+	/* decode every pte that is not a repeat of the one before; the runs
+	 * of consecutive pfns at consecutive entries start where a decoded
+	 * pte's pfn does not follow the one before (a repeat's always does) */
+	unsigned nruns = 0;
+	int open = 0;                   /* a run is open: run_start[nruns - 1] */
 	memcpy(w->raw, tbl + first * 8, (size_t)n * 8);
 	for (unsigned i = 0; i < n; i++) {
 		uint64_t raw = w->raw[i];
@@ -294,29 +330,30 @@ static int walk_ptes(struct walk *w, const unsigned char *tbl, uint64_t lo_va, u
 		e->addr = lo_va + ((uint64_t)i << 12);
 		w->pfns[i] = e->pfn;
 		next = e->kind == PFS_KIND_PRESENT && e->pfn != PFS_NO_PFN ? pfs_pte_next(raw, w->pte_pfn_mask) : 0;
-	}
-	/* one memmap read per run of consecutive pfns */
-	memset(w->same, !want_page, n);
-	for (unsigned i = 0; want_page && i < n;) {
-		if (w->pfns[i] == PFS_NO_PFN) {
-			i++;
-			continue;
+		if (open && (e->pfn == PFS_NO_PFN || e->pfn != w->pfns[i - 1] + 1)) {
+			w->run_end[nruns - 1] = (uint16_t)i;
+			open = 0;
 		}
-		unsigned j = i + 1;
-		while (j < n && w->pfns[j] != PFS_NO_PFN && w->pfns[j] == w->pfns[j - 1] + 1)
-			j++;
-		pfs_page_decode_run(w->t, w->pfns[i], j - i, &w->run[i], &w->same[i], &w->memo);
-		i = j;
+		if (e->pfn != PFS_NO_PFN && !open) {
+			w->run_start[nruns++] = (uint16_t)i;
+			open = 1;
+		}
+	}
+	if (open)
+		w->run_end[nruns - 1] = (uint16_t)n;
+	/* one memmap read per run */
+	memset(w->same, !want_page, n);
+	for (unsigned r = 0; want_page && r < nruns; r++) {
+		unsigned i = w->run_start[r];
+		pfs_page_decode_run(w->t, w->pfns[i], w->run_end[r] - i, &w->run[i], &w->same[i], &w->memo);
 	}
 	/* verdicts once per run of entries in the same state (same_state) */
 	struct pfs_entry *cur = NULL;   /* entry i - 1, as decided */
 	struct verdict v = { 0, 0, { 0 }, 0 };
 	for (unsigned i = 0; i < n;) {
 		if (cur && w->rep[i] && w->same[i]) {
-			unsigned j = i;
-			for (uint64_t q = cur->pfn; j < n && w->rep[j] && w->same[j] &&
-			     repeat_decides_alike(lo, q); q++)
-				j++;
+			unsigned j = repeats_from(w, i, n);
+			j = i + repeats_decide_alike(lo, cur->pfn, j - i);
 			if (j > i) {
 				int r = 0;
 				/* cur's diagnoses read again: each repeat's too */

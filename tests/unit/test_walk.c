@@ -501,6 +501,47 @@ static int collect_repeats(const struct pfs_entry *e, uint64_t count, const uint
 	return 0;
 }
 
+/* The walk of the 1024 ptes raw at VA over v, with and without the repeat
+ * callback, in every mode, gives the entries each pte decides on its own;
+ * the fewest repeats delivered through the callback and the fewest and
+ * most calls. */
+static void walk_repeats_check(struct mock_kernel *k, uint64_t pgd, const struct pfs_vma *v,
+			       const uint64_t *raw, uint64_t *min_entries, uint64_t *min_calls,
+			       uint64_t *max_calls)
+{
+	*min_entries = *min_calls = UINT64_MAX;
+	*max_calls = 0;
+	for (int with_rcb = 0; with_rcb <= 1; with_rcb++) {
+		for (unsigned flags = 0; flags <= (PFS_WALK_NONE | PFS_WALK_NO_PAGE); flags++) {
+			struct got_repeats r = { got_new(1024), 0, 0 };
+			CHECK_EQ(pfs_walk_vma_repeats(&k->t, pgd, v, VA, VA + (4ull << 20), flags,
+						      collect_entry, with_rcb ? collect_repeats : NULL, &r), 0);
+			unsigned bad = 0, n = 0;
+			for (unsigned i = 0; i < 1024; i++) {
+				if (!raw[i] && !(flags & PFS_WALK_NONE))
+					continue;
+				struct pfs_entry want = lone_entry(k, v, VA + i * 4096ull, raw[i]);
+				if (flags & PFS_WALK_NO_PAGE) {
+					memset(&want.page, 0, sizeof(want.page));
+					pfs_vnp(&k->lo, v, &want, want.pfn <= k->lo.highest_memmap_pfn);
+					pfs_consumers(&k->lo, v, &want);
+					pfs_diagnose_entry(&k->lo, v, &want);
+				}
+				bad += n >= r.g->n || !entry_eq(&r.g->e[n], &want);
+				n++;
+			}
+			CHECK_EQ(r.g->n, n);
+			CHECK_EQ(bad, 0);
+			if (with_rcb) {
+				*min_entries = r.entries < *min_entries ? r.entries : *min_entries;
+				*min_calls = r.calls < *min_calls ? r.calls : *min_calls;
+				*max_calls = r.calls > *max_calls ? r.calls : *max_calls;
+			}
+			got_free(r.g);
+		}
+	}
+}
+
 /* Entries that repeat the one before (pte and struct page) are the entries
  * each pte decides on its own, through the entry callback and through the
  * repeat callback; the repeats are there to be found. */
@@ -530,35 +571,46 @@ TEST(walk_repeats_equal_lone_entries)
 	k.lo.highest_memmap_pfn = first + 400;
 	pfs_reader_flush(&k.rd);
 	struct pfs_vma v = vma_of(VA, VA + (4ull << 20), ANON, 0);
-	for (int with_rcb = 0; with_rcb <= 1; with_rcb++) {
-		for (unsigned flags = 0; flags <= (PFS_WALK_NONE | PFS_WALK_NO_PAGE); flags++) {
-			struct got_repeats r = { got_new(1024), 0, 0 };
-			CHECK_EQ(pfs_walk_vma_repeats(&k.t, pgd, &v, VA, VA + (4ull << 20), flags,
-						      collect_entry, with_rcb ? collect_repeats : NULL, &r), 0);
-			unsigned bad = 0, n = 0;
-			for (unsigned i = 0; i < 1024; i++) {
-				if (!raw[i] && !(flags & PFS_WALK_NONE))
-					continue;
-				struct pfs_entry want = lone_entry(&k, &v, VA + i * 4096ull, raw[i]);
-				if (flags & PFS_WALK_NO_PAGE) {
-					memset(&want.page, 0, sizeof(want.page));
-					pfs_vnp(&k.lo, &v, &want, want.pfn <= k.lo.highest_memmap_pfn);
-					pfs_consumers(&k.lo, &v, &want);
-					pfs_diagnose_entry(&k.lo, &v, &want);
-				}
-				bad += n >= r.g->n || !entry_eq(&r.g->e[n], &want);
-				n++;
-			}
-			CHECK_EQ(r.g->n, n);
-			CHECK_EQ(bad, 0);
-			if (with_rcb) {
-				/* a run from each break to the next: breaks at 0, 50, 51,
-				 * the none pte and after it, the THP and after it, ... */
-				CHECK(r.calls >= 10 && r.calls <= 40);
-				CHECK(r.entries >= 900);
-			}
-			got_free(r.g);
-		}
-	}
+	uint64_t entries, min_calls, max_calls;
+	walk_repeats_check(&k, pgd, &v, raw, &entries, &min_calls, &max_calls);
+	/* a run from each break to the next: breaks at 0, 50, 51, the none pte
+	 * and after it, the THP and after it, ... */
+	CHECK(min_calls >= 10 && max_calls <= 40);
+	CHECK(entries >= 900);
 	mock_kernel_fini(&k);
+}
+
+/* Repeats stop at the zero page, at highest_memmap_pfn and at the huge zero
+ * folio, whose 512 pages each decide on their own (zeroish()). */
+TEST(walk_repeats_stop_at_zero_pages)
+{
+	/* 6.18: __vm_normal_page() tells the huge zero folio's ptes apart */
+	static const unsigned minor[] = { 1, 18 };
+	for (unsigned m = 0; m < 2; m++) {
+		struct mock_kernel k;
+		mock_kernel_init(&k, 4, 6, minor[m]);
+		uint64_t pgd = mock_user_pgd(&k);
+		uint64_t first = mock_alloc_pfns(&k, 2048), raw[1024];
+		/* pte i maps pfn p + i; the huge zero folio from pte 256 to 767,
+		 * across the pte tables' boundary */
+		uint64_t p = ((first + 511) & ~511ull) + 256;
+		for (unsigned i = 0; i < 1024; i++) {
+			mock_page_simple(&k, p + i, 0, 1, 1);
+			/* special: the huge zero folio's ptes are (vm_normal_page
+			 * tells them by pfn, the diagnoses too) */
+			raw[i] = MOCK_PTE(p + i, MOCK_USER_PTE | MOCK_SPECIAL);
+			mock_map(&k, pgd, VA + i * 4096ull, PFS_LEVEL_PTE, raw[i]);
+		}
+		k.lo.zero_pfn = p + 100;
+		k.lo.highest_memmap_pfn = p + 200;
+		k.lo.huge_zero_pfn = p + 256;
+		pfs_reader_flush(&k.rd);
+		struct pfs_vma v = vma_of(VA, VA + (4ull << 20), ANON, 0);
+		uint64_t entries, min_calls, max_calls;
+		walk_repeats_check(&k, pgd, &v, raw, &entries, &min_calls, &max_calls);
+		/* repeats in [1, 99], [102, 200], [202, 255], [769, 1023] */
+		CHECK(entries >= 490 && entries <= 510);
+		CHECK(min_calls >= 4);
+		mock_kernel_fini(&k);
+	}
 }
