@@ -21,6 +21,10 @@
  * order, and one counted at each read would trim a 59 MB kdump 214 times
  * in one check).
  *
+ * pfs_fmap_read() decides how each read is served: a large one, or one of
+ * a block read only once or twice so far, with pread(2); others out of the
+ * mapping.
+ *
  * Any number of threads read through one map: the counts are atomic, and
  * a trim only drops page-table entries, so a pointer into the mapping
  * stays valid through it.  The file must hold every byte read: the
@@ -33,6 +37,15 @@
 
 #define PFS_FMAP_TRIM_BYTES (32ull << 20)
 #define PFS_FMAP_FAULT_AROUND (64u << 10)
+/* A copy of this much or more (a page table's struct pages, 32 KiB) is a
+ * pread(2): it copies as fast, and maps nothing (pfs_fmap_read). */
+#define PFS_FMAP_PREAD_MIN (16u << 10)
+/* A block not mapped yet is read with pread(2) this many times before a
+ * read maps it: a fault costs ~5 us where page tables are shadowed (a
+ * paravirtualized guest), a 4 KiB pread(2) ~0.5 us, so the blocks read
+ * once or twice (a walk's page tables, scattered) are not mapped, and those
+ * read often (slab pages of tasks, mms and maple nodes) are. */
+#define PFS_FMAP_PREADS_BEFORE_MAP 2
 
 struct pfs_fmap {
 	const unsigned char *base;  /* the whole file, PROT_READ; NULL: not mapped */
@@ -40,6 +53,8 @@ struct pfs_fmap {
 	atomic_ullong touched;      /* fault-around blocks touched since the last trim */
 	atomic_ullong *seen;        /* which: a bit per block */
 	size_t nseen;               /* words of seen */
+	atomic_uchar *preads;       /* pread(2)s of each block since the last trim */
+	int fd;
 };
 
 /* Map the len bytes of fd: 0, or -1 (errno set) with m->base NULL. */
@@ -50,5 +65,9 @@ void pfs_fmap_fini(struct pfs_fmap *m);
 void pfs_fmap_touched(struct pfs_fmap *m, uint64_t off, size_t n);
 /* Drop every page of the mapping from the page tables now. */
 void pfs_fmap_trim(struct pfs_fmap *m);
+/* Copy the bytes [off, off + n) of the file (within its length) to buf:
+ * out of the mapping, or with pread(2) (PFS_FMAP_PREAD_MIN,
+ * PFS_FMAP_PREADS_BEFORE_MAP).  0, or -1 when pread(2) failed. */
+int pfs_fmap_read(struct pfs_fmap *m, void *buf, uint64_t off, size_t n);
 
 #endif

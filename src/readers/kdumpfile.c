@@ -23,8 +23,8 @@
  *   later page.  Every read of a damaged dump is therefore checked here
  *   first, against what was found at open.
  * - The pages of a whole file are read without libkdumpfile where that is
- *   simple and much cheaper: an ELF file copied out of its mapping
- *   (elf_direct_*), a kdump-compressed file of raw and zlib pages by
+ *   simple and much cheaper: an ELF file copied out of its mapping or
+ *   read with pread(2) (elf_direct_*, pfs_fmap_read), a kdump-compressed file of raw and zlib pages by
  *   diskdump.c (diskdump_direct_open), checked against libkdumpfile on a
  *   few pages at open.  A whole 64-bit little-endian ELF core of x86-64 or
  *   arm64 is opened without libkdumpfile at all (elf_open_plain: its
@@ -66,7 +66,8 @@ struct pfs_elf_load {
 
 /* A whole ELF dump is read here, not through libkdumpfile: physical
  * [paddr, paddr + filesz) at file offset `offset`, disjoint and sorted.
- * Pages are copied out of the file mapped whole (fmap.h: its resident set
+ * Pages are copied out of the file mapped whole, or read with pread(2)
+ * where mapping them would cost more (pfs_fmap_read; fmap.h: its resident set
  * trimmed: 50 MiB at most in a check of an 8 GiB guest's ELF dump,
  * against 343 MiB in libkdumpfile's mapping). */
 #define PFS_PAGE_BYTES 4096u
@@ -76,17 +77,8 @@ struct pfs_elf_load {
 struct pfs_elf_direct {
 	struct pfs_elf_load *map;
 	size_t nmap;
-	int fd;
 	struct pfs_fmap file;
 };
-
-/* A read of this much or more (a page table's struct pages, 32 KiB) is a
- * pread(2), not a copy out of the mapping: the copy costs the same, and it
- * maps no page.  Mapping the file's pages is the larger cost where page
- * tables are shadowed (a paravirtualized guest: ~1 us a page, 4.6 ms to
- * fault in 18 MiB against 1.8 ms to pread it 32 KiB at a time), and every
- * page mapped counts in the resident set until the next trim. */
-#define PFS_ELF_PREAD_MIN (16u << 10)
 
 struct pfs_kdump {
 	kdump_ctx_t *ctx;
@@ -1238,13 +1230,8 @@ static int elf_direct_read(struct pfs_elf_direct *d, uint64_t paddr, void *buf, 
 			return -PFS_EREAD;
 		uint64_t off = paddr - l->paddr, at = l->offset + off;
 		size_t n = l->filesz - off < len ? (size_t)(l->filesz - off) : len;
-		if (n >= PFS_ELF_PREAD_MIN) {
-			if (pfs_pread_all(d->fd, p, n, at))
-				return -PFS_EREAD;
-		} else {
-			memcpy(p, d->file.base + at, n);
-			pfs_fmap_touched(&d->file, at, n);
-		}
+		if (pfs_fmap_read(&d->file, p, at, n))
+			return -PFS_EREAD;
 		p += n;
 		paddr += n;
 		len -= n;
@@ -1269,7 +1256,6 @@ static struct pfs_elf_direct *elf_direct_new(struct pfs_kdump *k)
 
 	if (!d)
 		return NULL;
-	d->fd = k->fd;
 	d->map = elf_direct_map(k, &d->nmap);
 	if (!d->map || !d->nmap || pfs_fmap_init(&d->file, k->fd, k->size))
 		goto fail;
