@@ -695,12 +695,30 @@ static unsigned repeats_prev(const struct decode_ctx *c, unsigned i, unsigned j,
 	if (pfs_layout_has(lo, huge_zero_pfn) && lo->huge_zero_pfn >= c->buf_pfn + i &&
 	    lo->huge_zero_pfn < c->buf_pfn + j)
 		j = (unsigned)(lo->huge_zero_pfn - c->buf_pfn);
+	if (j <= k)
+		return 0;
+	/* stop before the first struct page not read */
+	const unsigned char *bad = memchr(c->buf_ok + k, 0, j - k);
+	if (bad)
+		j = (unsigned)(bad - c->buf_ok);
 	const int32_t o0 = c->same_off[0], o1 = c->same_off[1], o2 = c->same_off[2],
 		      o3 = c->same_off[3], o4 = c->same_off[4], ch = lo->page_compound_head;
 	const uint64_t m0 = c->same_mask[0], m1 = c->same_mask[1], m2 = c->same_mask[2],
 		       m3 = c->same_mask[3], m4 = c->same_mask[4];
 	const unsigned char *pg = c->buf + (size_t)k * c->ps;
-	for (; k < j && c->buf_ok[k]; k++, pg += c->ps) {
+	if (!m3 && !m4) {
+		/* three words: flags, mapping, _refcount and _mapcount (6.1) */
+		for (; k < j; k++, pg += c->ps) {
+			const unsigned char *pp = pg - c->ps;
+			uint64_t d = ((rd_u64(pg, o0) ^ rd_u64(pp, o0)) & m0) |
+				     ((rd_u64(pg, o1) ^ rd_u64(pp, o1)) & m1) |
+				     ((rd_u64(pg, o2) ^ rd_u64(pp, o2)) & m2);
+			if (d || (rd_u64(pg, ch) & 1))
+				break;
+		}
+		return k - i;
+	}
+	for (; k < j; k++, pg += c->ps) {
 		const unsigned char *pp = pg - c->ps;
 		uint64_t d = ((rd_u64(pg, o0) ^ rd_u64(pp, o0)) & m0) |
 			     ((rd_u64(pg, o1) ^ rd_u64(pp, o1)) & m1) |
