@@ -130,16 +130,18 @@ def test_every_page_reads_as_libkdumpfile(dump):
     ref.close()
 
 
-def _patch_target(path):
+def _patch_target(path, zlib_before=False):
     """(index, pfn, file offset of its flags) of the first zlib page descriptor
-    from n // 3 on: the open reads the descriptor batches of the first,
-    middle and last dumpable pages, none of them this one's."""
+    from n // 3 on (zlib_before: whose predecessor is a zlib one too, data of
+    its own, not the zero page's that every zero page's descriptor shares):
+    the open reads the descriptor batches of the first, middle and last
+    dumpable pages, none of them this one's."""
     ps, max_pfn, bits, desc_off, n = _geometry(path)
     with open(path, "rb") as f:
         for i in range(n // 3, n):
-            f.seek(desc_off + 24 * i)
-            off, size, flags = struct.unpack("<QII", f.read(16))
-            if flags == ZLIB:
+            f.seek(desc_off + 24 * (i - 1))
+            _, _, flags_before, _, off, size, flags = struct.unpack("<QIIQQII", f.read(40))
+            if flags == ZLIB and (flags_before == ZLIB or not zlib_before):
                 break
         else:
             raise AssertionError(f"{path}: no zlib page after descriptor {n // 3}")
@@ -204,8 +206,9 @@ def _damage(src, path, how):
         struct.pack_into("<I", data, 424, status | 0x8)
     else:
         # descriptor n // 3 a copy of the one before it: another page's data,
-        # which the open finds out of place (check_diskdump)
-        i, pfn, at = _patch_target(src)
+        # which the open finds out of place (check_diskdump); not a copy of
+        # the zero page's, which would be a consistent dump of a zero page
+        i, pfn, at = _patch_target(src, zlib_before=True)
         d = at - 12
         data[d:d + 24] = data[d - 24:d]
         lost = [pfn]

@@ -74,7 +74,7 @@ def _full(key, fmt):
 
 
 # the address span a table at an entry's level maps (x86-64, 4 KiB pages)
-_TABLE_SPAN = {"pte": 1 << 21, "pmd": 1 << 30, "pud": 1 << 39}
+_TABLE_SPAN = {"pte": 1 << 21, "pmd": 1 << 30, "pud": 1 << 39, "p4d": 1 << 48}
 
 
 def _ekey(o):
