@@ -501,14 +501,20 @@ static int collect_repeats(const struct pfs_entry *e, uint64_t count, const uint
 	return 0;
 }
 
-/* The walk of the 1024 ptes raw at VA over v, with and without the repeat
- * callback, in every mode, gives the entries each pte decides on its own;
- * the fewest repeats delivered through the callback and the fewest and
+/* The walk of the 1024 ptes raw at VA over an anon VMA, the zero page, the
+ * huge zero folio and highest_memmap_pfn where given, with and without the
+ * repeat callback, in every mode, gives the entries each pte decides on its
+ * own; the fewest repeats delivered through the callback and the fewest and
  * most calls. */
-static void walk_repeats_check(struct mock_kernel *k, uint64_t pgd, const struct pfs_vma *v,
-			       const uint64_t *raw, uint64_t *min_entries, uint64_t *min_calls,
-			       uint64_t *max_calls)
+static void walk_repeats_check(struct mock_kernel *k, uint64_t pgd, const uint64_t *raw,
+			       uint64_t zero_pfn, uint64_t huge_zero_pfn, uint64_t highest,
+			       uint64_t *min_entries, uint64_t *min_calls, uint64_t *max_calls)
 {
+	k->lo.zero_pfn = zero_pfn;
+	k->lo.huge_zero_pfn = huge_zero_pfn;
+	k->lo.highest_memmap_pfn = highest;
+	pfs_reader_flush(&k->rd);
+	struct pfs_vma vma = vma_of(VA, VA + (4ull << 20), ANON, 0), *v = &vma;
 	*min_entries = *min_calls = UINT64_MAX;
 	*max_calls = 0;
 	for (int with_rcb = 0; with_rcb <= 1; with_rcb++) {
@@ -566,13 +572,9 @@ TEST(walk_repeats_equal_lone_entries)
 	}
 	mock_page_compound(&k, first + 72, 3);
 	mock_page_set_refcount(&k, first + 100, 0);
-	k.lo.zero_pfn = first + 300;
-	k.lo.huge_zero_pfn = first + 320;
-	k.lo.highest_memmap_pfn = first + 400;
-	pfs_reader_flush(&k.rd);
-	struct pfs_vma v = vma_of(VA, VA + (4ull << 20), ANON, 0);
 	uint64_t entries, min_calls, max_calls;
-	walk_repeats_check(&k, pgd, &v, raw, &entries, &min_calls, &max_calls);
+	walk_repeats_check(&k, pgd, raw, first + 300, first + 320, first + 400,
+			   &entries, &min_calls, &max_calls);
 	/* a run from each break to the next: breaks at 0, 50, 51, the none pte
 	 * and after it, the THP and after it, ... */
 	CHECK(min_calls >= 10 && max_calls <= 40);
@@ -601,13 +603,9 @@ TEST(walk_repeats_stop_at_zero_pages)
 			raw[i] = MOCK_PTE(p + i, MOCK_USER_PTE | MOCK_SPECIAL);
 			mock_map(&k, pgd, VA + i * 4096ull, PFS_LEVEL_PTE, raw[i]);
 		}
-		k.lo.zero_pfn = p + 100;
-		k.lo.highest_memmap_pfn = p + 200;
-		k.lo.huge_zero_pfn = p + 256;
-		pfs_reader_flush(&k.rd);
-		struct pfs_vma v = vma_of(VA, VA + (4ull << 20), ANON, 0);
 		uint64_t entries, min_calls, max_calls;
-		walk_repeats_check(&k, pgd, &v, raw, &entries, &min_calls, &max_calls);
+		walk_repeats_check(&k, pgd, raw, p + 100, p + 256, p + 200,
+				   &entries, &min_calls, &max_calls);
 		/* repeats in [1, 99], [102, 200], [202, 255], [769, 1023] */
 		CHECK(entries >= 490 && entries <= 510);
 		CHECK(min_calls >= 4);
