@@ -665,6 +665,32 @@ static void same_mask_init(struct decode_ctx *c)
 	c->same_ok = 1;
 }
 
+/* The first index from k (below j) of the run buffer whose struct page's
+ * first nw words under same_mask[] (nw a constant where it is inlined: the
+ * loop unrolled) differ from the page before's, or whose compound_head has
+ * bit 0 set; j when none. */
+static inline unsigned alike_from(const struct decode_ctx *c, unsigned k, unsigned j, const unsigned nw)
+{
+	const int32_t ch = c->lo->page_compound_head;
+	const size_t ps = c->ps;
+	const unsigned char *pg = c->buf + k * ps;
+	int32_t off[PFS_SAME_WORDS];
+	uint64_t mask[PFS_SAME_WORDS];
+
+	memcpy(off, c->same_off, sizeof(off));
+	memcpy(mask, c->same_mask, sizeof(mask));
+	for (; k < j; k++, pg += ps) {
+		const unsigned char *pp = pg - ps;
+		uint64_t d = 0;
+#pragma GCC unroll 8
+		for (unsigned w = 0; w < nw; w++)
+			d |= (rd_u64(pg, off[w]) ^ rd_u64(pp, off[w])) & mask[w];
+		if (d || (rd_u64(pg, ch) & 1))
+			break;
+	}
+	return k;
+}
+
 /*
  * The pages from index i of the run buffer on (at most up to index j) that
  * each decode to what the page before did, that page being an order-0 page
@@ -701,34 +727,11 @@ static unsigned repeats_prev(const struct decode_ctx *c, unsigned i, unsigned j,
 	const unsigned char *bad = memchr(c->buf_ok + k, 0, j - k);
 	if (bad)
 		j = (unsigned)(bad - c->buf_ok);
-	const int32_t o0 = c->same_off[0], o1 = c->same_off[1], o2 = c->same_off[2],
-		      o3 = c->same_off[3], o4 = c->same_off[4], ch = lo->page_compound_head;
-	const uint64_t m0 = c->same_mask[0], m1 = c->same_mask[1], m2 = c->same_mask[2],
-		       m3 = c->same_mask[3], m4 = c->same_mask[4];
-	const unsigned char *pg = c->buf + (size_t)k * c->ps;
-	if (!m3 && !m4) {
-		/* three words: flags, mapping, _refcount and _mapcount (6.1) */
-		for (; k < j; k++, pg += c->ps) {
-			const unsigned char *pp = pg - c->ps;
-			uint64_t d = ((rd_u64(pg, o0) ^ rd_u64(pp, o0)) & m0) |
-				     ((rd_u64(pg, o1) ^ rd_u64(pp, o1)) & m1) |
-				     ((rd_u64(pg, o2) ^ rd_u64(pp, o2)) & m2);
-			if (d || (rd_u64(pg, ch) & 1))
-				break;
-		}
-		return k - i;
-	}
-	for (; k < j; k++, pg += c->ps) {
-		const unsigned char *pp = pg - c->ps;
-		uint64_t d = ((rd_u64(pg, o0) ^ rd_u64(pp, o0)) & m0) |
-			     ((rd_u64(pg, o1) ^ rd_u64(pp, o1)) & m1) |
-			     ((rd_u64(pg, o2) ^ rd_u64(pp, o2)) & m2) |
-			     ((rd_u64(pg, o3) ^ rd_u64(pp, o3)) & m3) |
-			     ((rd_u64(pg, o4) ^ rd_u64(pp, o4)) & m4);
-		if (d || (rd_u64(pg, ch) & 1))
-			break;
-	}
-	return k - i;
+	/* 6.1 holds the fields in three words (flags, mapping, _refcount with
+	 * _mapcount): the scan unrolled for three, or for all five */
+	if (!c->same_mask[3] && !c->same_mask[4])
+		return alike_from(c, k, j, 3) - i;
+	return alike_from(c, k, j, PFS_SAME_WORDS) - i;
 }
 
 void pfs_buddy_memo_init(struct pfs_buddy_memo *m)

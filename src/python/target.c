@@ -658,6 +658,17 @@ static int run_write_cb(const struct pfs_run *r, void *arg)
 	return w->buf.error.code ? WRITE_ERROR : 0;
 }
 
+/* n entries written (or counted), each with the diagnoses diag */
+static void count_entries(struct wctx *w, uint32_t diag, uint64_t n)
+{
+	w->entries += n;
+	for (uint32_t m = diag; m; m &= m - 1) {
+		unsigned d = (unsigned)__builtin_ctz(m);
+		if (d < PFS_D__COUNT)
+			w->diag_counts[d] += n;
+	}
+}
+
 static int entry_write_cb(const struct pfs_entry *e, const struct pfs_vma *vma, void *arg)
 {
 	struct wctx *w = arg;
@@ -665,7 +676,7 @@ static int entry_write_cb(const struct pfs_entry *e, const struct pfs_vma *vma, 
 
 	if (!pfn_filter_pass(e, w->pfn_lo, w->pfn_hi))
 		return 0;
-	w->entries++;
+	count_entries(w, e->diag, 1);
 	if (e->changed && w->mode != WM_COUNT) {
 		/* PFS_WALK_CONFIRM withdrew the entry's diagnoses */
 		if (w->mode == WM_JSON || w->mode == WM_SUM_JSON)
@@ -675,11 +686,6 @@ static int entry_write_cb(const struct pfs_entry *e, const struct pfs_vma *vma, 
 		else
 			pfs_table_changed(&w->buf, e->addr, e->changed_raw_before, e->changed_raw_after,
 					  e->changed_level, e->changed, e->changed_diag);
-	}
-	for (uint32_t m = e->diag; m; m &= m - 1) {
-		unsigned d = (unsigned)__builtin_ctz(m);
-		if (d < PFS_D__COUNT)
-			w->diag_counts[d]++;
 	}
 	switch (w->mode) {
 	case WM_JSON:
@@ -707,12 +713,7 @@ static int entry_repeat_cb(const struct pfs_entry *e, uint64_t count, const uint
 	struct wctx *w = arg;
 	(void)vma;
 
-	w->entries += count;
-	for (uint32_t m = e->diag; m; m &= m - 1) {
-		unsigned d = (unsigned)__builtin_ctz(m);
-		if (d < PFS_D__COUNT)
-			w->diag_counts[d] += count;
-	}
+	count_entries(w, e->diag, count);
 	if (w->mode == WM_COUNT)
 		return 0;
 	return pfs_summary_add_repeats(&w->sum, e, count, raw);
