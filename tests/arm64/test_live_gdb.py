@@ -136,10 +136,19 @@ def _run(gen, cpu):
                 # TTBR1_EL1 as KPTI leaves it in user mode (entry.S tramp_unmap_kernel:
                 # tramp_pg_dir = swapper_pg_dir - TRAMP_SWAPPER_OFFSET, USER_ASID_FLAG
                 # set), which a vCPU stopped in EL0 shows: given to the plugin's
-                # register reader, the kernel must be found all the same
-                "python real = _register; off = linked_address('swapper_pg_dir') - "
-                "linked_address('tramp_pg_dir'); globals()['_register'] = lambda n: "
-                "(real(n) - off) | (1 << 48) if n == 'TTBR1_EL1' else real(n); "
+                # register reader, the kernel must be found all the same.  A vCPU
+                # the QMP stop caught in EL0 already shows it: TTBR1_EL1 is moved
+                # only when it holds swapper_pg_dir (its physical address:
+                # the linked one + KASLR - kimage_voffset)
+                "python real = _register; s = current_session(); "
+                "sw = (linked_address('swapper_pg_dir') + s.kaslr_offset - "
+                "s.layout_dict['kimage_voffset']) & U64; "
+                "off = linked_address('swapper_pg_dir') - linked_address('tramp_pg_dir'); "
+                "at = _arm64.ttbr_baddr(real('TTBR1_EL1')); "
+                "print('STOPPED EL%d' % ((int(gdb.parse_and_eval('$cpsr')) >> 2) & 3), "
+                "'swapper_pg_dir' if at == sw else 'tramp_pg_dir' if at == sw - off else hex(at)); "
+                "globals()['_register'] = lambda n: ((real(n) - off) | (1 << 48) "
+                "if _arm64.ttbr_baddr(real(n)) == sw else real(n)) if n == 'TTBR1_EL1' else real(n); "
                 "gdb.execute('pfnscope --reload tasks --json'); globals()['_register'] = real"])
             r["gdb_s"] = time.time() - t1
         finally:
@@ -194,11 +203,20 @@ def test_gdb_finds_the_layout(key):
     found = [o for o in _payload(records(r["gdb"][1][1])) if o["pid"] == pid]
     assert by_hand == found and len(found) > 10, (len(by_hand), len(found))
     # the kernel found from the trampoline's page table (KPTI, user mode)
-    tramp = _payload(records(r["gdb"][5][1]))
-    assert r["gdb"][5][0] == 0 and tramp == _payload(records(r["gdb"][0][1])) and tramp
+    rc5, out5, err5 = r["gdb"][5]
+    stopped = out5.split("STOPPED ", 1)[1].split("\n", 1)[0].split() if "STOPPED " in out5 else []
+    # where the stop caught the vCPU: the kernel's table, or (in EL0, with
+    # KPTI) already the trampoline's
+    assert len(stopped) == 2 and stopped[1] in ("swapper_pg_dir", "tramp_pg_dir"), \
+        (stopped, out5[-2000:], err5[-2000:])
+    tramp = _payload(records(out5))
+    assert rc5 == 0 and tramp == _payload(records(r["gdb"][0][1])) and tramp, \
+        (rc5, stopped, out5[-2000:], err5[-2000:])
     _say(key, "boot %.0fs, GDB commands %.0fs; KASLR %#x, kimage_voffset %#x, PHYS_OFFSET %#x, "
          "va_bits %d, levels %d: as the dump's; --kaslr-offset by hand: %d records of pid %d "
-         "identical; the same %d tasks from tramp_pg_dir" % (r["boot_s"], r["gdb_s"], kaslr, kvo, po, vab, lev, len(found), pid, len(tramp)))
+         "identical; the same %d tasks from tramp_pg_dir (stopped in %s on %s)" % (
+             r["boot_s"], r["gdb_s"], kaslr, kvo, po, vab, lev, len(found), pid, len(tramp),
+             stopped[0], stopped[1]))
 
 
 def _payload(recs):
