@@ -719,6 +719,44 @@ static int entry_repeat_cb(const struct pfs_entry *e, uint64_t count, const uint
 	return pfs_summary_add_repeats(&w->sum, e, count, raw);
 }
 
+/* A walk's output context: mode ("json", "table", "summary-json",
+ * "summary-table" or "count") written to fd, or kept in memory (fd -1);
+ * every pfn passes.  NULL with an exception set. */
+static struct wctx *wctx_new(TargetObject *self, const char *mode, int fd, int pid, int only_diag)
+{
+	static const char *const names[] = {
+		[WM_JSON] = "json", [WM_TABLE] = "table", [WM_SUM_JSON] = "summary-json",
+		[WM_SUM_TABLE] = "summary-table", [WM_COUNT] = "count",
+	};
+	unsigned m = 0;
+
+	while (m <= WM_COUNT && strcmp(mode, names[m]))
+		m++;
+	if (m > WM_COUNT) {
+		PyErr_Format(PyExc_ValueError,
+			     "mode must be json, table, summary-json, summary-table or count, not %s",
+			     mode);
+		return NULL;
+	}
+	struct wctx *w = calloc(1, sizeof(*w));
+	if (!w) {
+		PyErr_NoMemory();
+		return NULL;
+	}
+	w->mode = (enum wmode)m;
+	w->only_diag = only_diag;
+	w->pfn_hi = UINT64_MAX;
+	w->pid = pid;
+	w->lo = &self->layout->lo;
+	pfs_summary_init(&w->sum, run_write_cb, w);
+	if (pfs_buf_init(&w->buf, fd < 0 ? 4096 : 1u << 20, w->mode == WM_COUNT ? -1 : fd)) {
+		free(w);
+		PyErr_NoMemory();
+		return NULL;
+	}
+	return w;
+}
+
 /* walk_write's and walk_bytes's arguments, but for the fd */
 struct walk_args {
 	unsigned long long mm, pfn_lo, pfn_hi;
@@ -745,47 +783,18 @@ static struct wctx *walk_output(TargetObject *self, const struct walk_args *a, i
 	if (parse_vma(a->vma_o, a->mm, &v) || parse_range(a->start_o, a->end_o, &v, &start, &end))
 		return NULL;
 
-	struct wctx *w = calloc(1, sizeof(*w));
-	if (!w) {
-		PyErr_NoMemory();
-		return NULL;
+	uint64_t vma_start = v.start;
+	if (a->vs_o && a->vs_o != Py_None) {
+		vma_start = PyLong_AsUnsignedLongLongMask(a->vs_o);
+		if (PyErr_Occurred())
+			return NULL;
 	}
-	if (!strcmp(a->mode, "json"))
-		w->mode = WM_JSON;
-	else if (!strcmp(a->mode, "table"))
-		w->mode = WM_TABLE;
-	else if (!strcmp(a->mode, "summary-json"))
-		w->mode = WM_SUM_JSON;
-	else if (!strcmp(a->mode, "summary-table"))
-		w->mode = WM_SUM_TABLE;
-	else if (!strcmp(a->mode, "count"))
-		w->mode = WM_COUNT;
-	else {
-		free(w);
-		PyErr_Format(PyExc_ValueError,
-			     "mode must be json, table, summary-json, summary-table or count, not %s",
-			     a->mode);
+	struct wctx *w = wctx_new(self, a->mode, fd, a->pid, a->only_diag);
+	if (!w)
 		return NULL;
-	}
-	w->only_diag = a->only_diag;
 	w->pfn_lo = a->pfn_lo;
 	w->pfn_hi = a->pfn_hi;
-	w->pid = a->pid;
-	w->vma_start = v.start;
-	if (a->vs_o && a->vs_o != Py_None) {
-		w->vma_start = PyLong_AsUnsignedLongLongMask(a->vs_o);
-		if (PyErr_Occurred()) {
-			free(w);
-			return NULL;
-		}
-	}
-	w->lo = &self->layout->lo;
-	pfs_summary_init(&w->sum, run_write_cb, w);
-	if (pfs_buf_init(&w->buf, fd < 0 ? 4096 : 1u << 20, w->mode == WM_COUNT ? -1 : fd)) {
-		free(w);
-		PyErr_NoMemory();
-		return NULL;
-	}
+	w->vma_start = vma_start;
 	need_pgd = walk_root(a->pgd_o, &pgd);
 	if (need_pgd < 0 || tgt_enter(self)) {
 		pfs_buf_fini(&w->buf);
@@ -881,6 +890,128 @@ static PyObject *Target_walk_bytes(TargetObject *self, PyObject *args, PyObject 
 	return walk_result(w, data);
 }
 
+/* ---- check: every VMA of an mm in one call ---- */
+
+/* One VMA of check_mm(): its diagnoses, the entries walked, and its
+ * only_diag summary runs, bytes [runs, runs + runs_len) of the shared
+ * output buffer. */
+struct mm_vma {
+	struct pfs_vma v;
+	uint32_t diags;
+	uint64_t entries;
+	size_t runs, runs_len;
+};
+
+static int mm_vma_cb(const struct pfs_vma *vma, void *arg)
+{
+	struct mm_vma m = { .v = *vma };
+
+	return vec_push(arg, &m) ? -PFS_ENOMEM : 0;
+}
+
+/* The VMAs of mm (for_each_vma(), unless listed: those in vmas already),
+ * then each one as vma_diagnoses() and walk_bytes(mode="summary-json",
+ * only_diag=True) see it: the tree's vm_area_struct read once, mm->pgd
+ * read once.  No Python inside. */
+static int mm_walks(struct pfs_target *t, uint64_t mm, unsigned flags, struct wctx *w,
+		    struct vec *vmas, int listed)
+{
+	uint64_t pgd = 0;
+	int r = listed ? 0 : pfs_for_each_vma(t, mm, mm_vma_cb, vmas);
+
+	if (r == 0 && vmas->n)
+		r = pfs_mm_pgd_phys(t, mm, &pgd);
+	for (size_t i = 0; r == 0 && i < vmas->n; i++) {
+		struct mm_vma *m = (struct mm_vma *)vmas->data + i;
+		m->v.mm = mm;
+		m->diags = pfs_diagnose_vma(w->lo, &m->v);
+		w->vma_start = m->v.start;
+		w->entries = 0;
+		pfs_summary_init(&w->sum, run_write_cb, w);
+		m->runs = w->buf.len;
+		if (m->v.start < m->v.end)
+			r = pfs_walk_vma_repeats(t, pgd, &m->v, m->v.start, m->v.end, flags,
+						 entry_write_cb, entry_repeat_cb, w);
+		if (r == 0)
+			r = pfs_summary_flush(&w->sum);
+		m->runs_len = w->buf.len - m->runs;
+		m->entries = w->entries;
+	}
+	return r;
+}
+
+static PyObject *Target_check_mm(TargetObject *self, PyObject *args, PyObject *kwds)
+{
+	static char *kwlist[] = { "mm", "pid", "flags", "each", "vmas", NULL };
+	unsigned long long mm;
+	unsigned flags = 0;
+	int pid, each = 0, r = 0;
+	PyObject *vmas_o = Py_None, *hits = NULL, *all = NULL, *ret = NULL;
+	struct vec vmas = { NULL, 0, 0, sizeof(struct mm_vma) };
+	unsigned long long total = 0;
+
+	if (!PyArg_ParseTupleAndKeywords(args, kwds, "Ki|IpO:check_mm", kwlist, &mm, &pid, &flags,
+					 &each, &vmas_o))
+		return NULL;
+	struct wctx *w = wctx_new(self, "summary-json", -1, pid, 1);
+	if (!w)
+		return NULL;
+	int listed = vmas_o != Py_None;
+	PyObject *seq = listed ? PySequence_Fast(vmas_o, "vmas must be a list of VMA tuples") : NULL;
+	if (listed && !seq)
+		goto out;
+	for (Py_ssize_t i = 0; listed && i < PySequence_Fast_GET_SIZE(seq); i++) {
+		struct mm_vma m = { .diags = 0 };
+		if (parse_vma(PySequence_Fast_GET_ITEM(seq, i), mm, &m.v))
+			goto out;
+		if (vec_push(&vmas, &m)) {
+			PyErr_NoMemory();
+			goto out;
+		}
+	}
+	if (tgt_enter(self))
+		goto out;
+	for (size_t i = 0; i < vmas.n; i++)
+		vma_complete(self, &((struct mm_vma *)vmas.data)[i].v);
+	if (mm)
+		CORE_CALL(self, r, mm_walks(&self->t, mm, flags, w, &vmas, listed));
+	struct pfs_error werr = w->buf.error;
+	if (r == WRITE_ERROR)
+		r = 0;
+	if (tgt_leave(self, r) < 0)
+		goto out;
+	if (werr.code) {
+		pfs_py_error(0, &werr);
+		goto out;
+	}
+	hits = PyList_New(0);
+	all = each ? PyList_New(0) : Py_NewRef(Py_None);
+	if (!hits || !all)
+		goto out;
+	for (size_t i = 0; i < vmas.n; i++) {
+		const struct mm_vma *m = (const struct mm_vma *)vmas.data + i;
+		total += m->entries;
+		if (each && pfs_py_list_append(all, Py_BuildValue("(NK)", vma_tuple(&m->v),
+								   (unsigned long long)m->entries)) < 0)
+			goto out;
+		if ((m->diags || m->runs_len) &&
+		    pfs_py_list_append(hits, Py_BuildValue(
+				"(NNNK)", vma_tuple(&m->v), diag_list(m->diags),
+				PyBytes_FromStringAndSize(w->buf.data + m->runs, (Py_ssize_t)m->runs_len),
+				(unsigned long long)m->entries)) < 0)
+			goto out;
+	}
+	ret = Py_BuildValue("(KOO)", total, hits, all);
+out:
+	Py_XDECREF(seq);
+	Py_XDECREF(hits);
+	Py_XDECREF(all);
+	free(vmas.data);
+	pfs_buf_fini(&w->buf);
+	free(w);
+	return ret;
+}
+
 static PyObject *Target_stats(TargetObject *self, PyObject *noargs)
 {
 	(void)noargs;
@@ -943,6 +1074,12 @@ static PyMethodDef Target_methods[] = {
 	  "walk_bytes(mm, vma, pid, ...) -> (output, entries, runs, diag_counts): walk_write's"
 	  " walk with its output returned as bytes, not written (for small outputs: check's"
 	  " only_diag summaries)" },
+	{ "check_mm", (PyCFunction)(void (*)(void))Target_check_mm, METH_VARARGS | METH_KEYWORDS,
+	  "check_mm(mm, pid, flags=0, each=False, vmas=None) -> (entries, hits, each): every VMA"
+	  " of mm (or the VMA tuples vmas) as"
+	  " vma_diagnoses(vma) and walk_bytes(mm, vma, pid, mode='summary-json', only_diag=True)"
+	  " give it, in one call; hits: [(vma, diagnoses, runs, entries)] for the VMAs with a"
+	  " diagnosis or a run, each: [(vma, entries)] for every VMA when each, else None" },
 	{ "stats", (PyCFunction)Target_stats, METH_NOARGS, "reader statistics" },
 	{ "flush_cache", (PyCFunction)Target_flush_cache, METH_NOARGS, "drop cached pages" },
 	{ NULL, NULL, 0, NULL }

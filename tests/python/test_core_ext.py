@@ -772,3 +772,37 @@ def test_errors_carry_their_fields(mock, tmp_path):
     # a user error keeps its (where, problem) constructor
     e = errors.PfnscopeError("pid 7", "no such process")
     assert e.line() == _describe(e) == "pid 7: no such process"
+
+
+def test_check_mm_is_the_per_vma_walks():
+    """check_mm() gives, for every task of a buggy lab dump, what its VMAs
+    give one at a time: vma_diagnoses() and walk_bytes(mode="summary-json",
+    only_diag=True), entries included; with the VMAs given (vmas=) the
+    same; each=False lists no VMA."""
+    import lab_support as LS
+    from pfnscope import target
+    fx = LS.fixture(*LS.buggy_keys()[0])
+    sess = target.open_dump(fx.dumps["elf-paging"], fx.vmlinux)
+    t = sess.target
+    tasks = [x for x in t.tasks() if x[3]]
+    hit_vmas = diagnosed = 0
+    for _, pid, _, mm, _ in tasks:
+        vmas = t.vmas(mm)
+        want_hits, want_each = [], []
+        for vt in vmas:
+            diags = t.vma_diagnoses(vt)
+            runs, entries = t.walk_bytes(mm, vt, pid, mode="summary-json", only_diag=True)[:2]
+            want_each.append((vt, entries))
+            if diags or runs:
+                want_hits.append((vt, diags, runs, entries))
+        total = sum(e for _, e in want_each)
+        assert t.check_mm(mm, pid, each=True) == (total, want_hits, want_each), pid
+        assert t.check_mm(mm, pid, 0, True, vmas) == (total, want_hits, want_each), pid
+        assert t.check_mm(mm, pid) == (total, want_hits, None), pid
+        hit_vmas += len(want_hits)
+        diagnosed += sum(1 for h in want_hits if h[2])
+    # the buggy scenario's mappings are there to be found
+    assert len(tasks) > 10 and hit_vmas > 5 and diagnosed > 5, (len(tasks), hit_vmas, diagnosed)
+    assert t.check_mm(0, 1, each=True) == (0, [], [])
+    with pytest.raises(TypeError):
+        t.check_mm(tasks[0][3], 1, 0, False, [(1, 2)])

@@ -431,20 +431,41 @@ def _vma_findings(sess: Session, task: Task, vma: Vma,
     confirm = getattr(sess, "confirm", False)
     if changed is None:
         changed = []
-    for code, sev in sess.target.vma_diagnoses(vma._tuple):
-        out.append(Finding(task.pid, task.comm, vma.start, vma.end, vma.start, vma.end,
-                           1, code, sev, "vma", file=vma.file))
+    diags = sess.target.vma_diagnoses(vma._tuple)
+    runs, entries = sess.target.walk_bytes(task.mm, vma._tuple, task.pid, mode="summary-json",
+                                           only_diag=True, flags=_walk_flags(confirm))[:2]
+    return _hit_findings(sess, task, vma, diags, runs, confirm, changed), entries
+
+
+def _walk_flags(confirm: bool) -> int:
+    return core().WALK_CONFIRM if confirm else 0
+
+
+def _hit_findings(sess: Session, task: Task, vma: Vma, diags: List[Tuple[str, str]],
+                  runs: bytes, confirm: bool, changed: List[dict]) -> List[Finding]:
+    """The findings of a VMA from its VMA-level diagnoses and its only_diag
+    summary runs (Target.vma_diagnoses and walk_bytes, or check_mm's hit)."""
+    out = [Finding(task.pid, task.comm, vma.start, vma.end, vma.start, vma.end,
+                   1, code, sev, "vma", file=vma.file) for code, sev in diags]
     if confirm and out:
         out = _confirm_vma(sess, task, vma, out, changed)
-    runs, entries = _vma_runs(sess.target, task, vma._tuple, confirm)
-    return out + _run_findings(task, vma, runs, changed), entries
+    return out + _run_findings(task, vma, runs, changed)
 
 
-def _vma_runs(target, task: Task, vt: VmaTuple, confirm: bool = False) -> Tuple[bytes, int]:
-    """The summary-json runs that carry a diagnosis of the VMA vt, walked
-    by target (any thread's), and the number of entries walked."""
-    return target.walk_bytes(task.mm, vt, task.pid, mode="summary-json", only_diag=True,
-                             flags=core().WALK_CONFIRM if confirm else 0)[:2]
+def _task_findings(sess: Session, task: Task, walked, confirm: bool,
+                   changed: List[dict]) -> List[Finding]:
+    """The findings of a task from Target.check_mm()'s result."""
+    out: List[Finding] = []
+    for vt, diags, runs, _ in walked[1]:
+        out.extend(_hit_findings(sess, task, Vma(sess, task.mm, vt, task.pid), diags, runs,
+                                 confirm, changed))
+    return out
+
+
+def _vmas_done(sess: Session, task: Task, walked, vma_done) -> None:
+    if vma_done:
+        for vt, entries in walked[2]:
+            vma_done(task, Vma(sess, task.mm, vt, task.pid), entries)
 
 
 def _run_findings(task: Task, vma: Vma, runs: bytes, changed: List[dict]) -> List[Finding]:
@@ -507,19 +528,17 @@ def check(prog: drgn.Program, pids: Optional[Iterable[int]] = None,
     if jobs > 1:
         with parallel.Workers(sess, jobs) as workers:
             return _check_parallel(sess, todo, workers, progress, errors, vma_done)
+    confirm = getattr(sess, "confirm", False)
     for i, t in enumerate(todo):
         if progress:
             progress(i, len(todo), t)
         for attempt in range(tries):
-            found: List[Finding] = []
             moved: List[dict] = []
-            done = []
             try:
-                for v in sess.vmas(t.mm):
-                    vma = Vma(sess, t.mm, v, t.pid)
-                    f, entries = _vma_findings(sess, t, vma, moved)
-                    found.extend(f)
-                    done.append((vma, entries))
+                # a live mm's VMAs: read as Session.vmas() reads a tree that may change
+                walked = sess.target.check_mm(t.mm, t.pid, _walk_flags(confirm), bool(vma_done),
+                                              sess.vmas(t.mm) if confirm else None)
+                found = _task_findings(sess, t, walked, confirm, moved)
             except c.Error as e:
                 err = e
                 sess.target.flush_cache()
@@ -527,9 +546,7 @@ def check(prog: drgn.Program, pids: Optional[Iterable[int]] = None,
             out.extend(found)
             if changed is not None:
                 changed.extend(moved)
-            if vma_done:
-                for vma, entries in done:
-                    vma_done(t, vma, entries)
+            _vmas_done(sess, t, walked, vma_done)
             break
         else:
             if errors is None:
@@ -549,12 +566,7 @@ def _check_parallel(sess: Session, todo: List[Task], workers, progress, errors,
     def walk_task(t: Task):
         target = workers.target()
         try:
-            res = []
-            for vt in target.vmas(t.mm):
-                diags = target.vma_diagnoses(vt)
-                runs, entries = _vma_runs(target, t, vt)
-                res.append((vt, diags, runs, entries))
-            return res
+            return target.check_mm(t.mm, t.pid, 0, bool(vma_done))
         except c.Error as e:
             target.flush_cache()
             return e
@@ -568,16 +580,7 @@ def _check_parallel(sess: Session, todo: List[Task], workers, progress, errors,
                 raise PfnscopeError(f"pid {t.pid}", str(res))
             errors.append(CheckError(t.pid, t.comm, str(res)))
             continue
-        done = []
-        for vt, diags, runs, entries in res:
-            vma = Vma(sess, t.mm, vt, t.pid)
-            for code, sev in diags:
-                out.append(Finding(t.pid, t.comm, vma.start, vma.end, vma.start, vma.end,
-                                   1, code, sev, "vma", file=vma.file))
-            out.extend(_run_findings(t, vma, runs, []))
-            done.append((vma, entries))
-        if vma_done:
-            for vma, entries in done:
-                vma_done(t, vma, entries)
+        out.extend(_task_findings(sess, t, res, False, []))
+        _vmas_done(sess, t, res, vma_done)
     out.sort(key=lambda f: (-severity_rank(f.severity), f.pid, f.start))
     return out
