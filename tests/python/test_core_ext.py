@@ -360,6 +360,14 @@ def test_summary_runs(mock):
     (_, _, _), text = walk_out(t, "summary-json", mock.mm, vma, 5, only_diag=True)
     assert [json.loads(l)["addr"] for l in text.splitlines()] == [hex(VA + 9 * 4096),
                                                                    hex(VA + 12 * 4096)]
+    # check_mm over given VMAs, through the Python reader: the same runs, and
+    # the VMA-level diagnoses of the pfnmap one (no runs: nothing mapped there)
+    pm = (0, VA + (1 << 30), VA + (1 << 30) + 4 * 4096) + pfnmap_vma(4)[3:]
+    pm = pm[:3] + (pm[3] | VM_MIXEDMAP,) + pm[4:]
+    assert t.check_mm(mock.mm, 5, 0, True, [vma, pm]) == (
+        12, [(vma, [], text.encode(), 12), (pm, t.vma_diagnoses(pm), b"", 0)],
+        [(vma, 12), (pm, 0)])
+    assert t.vma_diagnoses(pm) and mock.reads
 
 
 def test_table_lines_aligned(mock):
