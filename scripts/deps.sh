@@ -3,6 +3,7 @@
 # Idempotent: does nothing when every package is already installed.
 set -euo pipefail
 PKGS="build-essential clang libclang-rt-14-dev llvm python3-dev python3-setuptools python3-drgn
+python3-pyflakes
 python3-pytest python3-pip python3-jsonschema libkdumpfile-dev libdeflate-dev libdw-dev libelf-dev libcmocka-dev qemu-system-x86 qemu-utils
 busybox-static gdb makedumpfile kexec-tools cpio xz-utils zstd dpkg-dev debootstrap socat
 file kmod bc flex bison libssl-dev stress-ng"

@@ -814,3 +814,28 @@ def test_check_mm_is_the_per_vma_walks():
     assert t.check_mm(0, 1, each=True) == (0, [], [])
     with pytest.raises(TypeError):
         t.check_mm(tasks[0][3], 1, 0, False, [(1, 2)])
+
+
+def test_api_walk_none_entries_and_vma_findings():
+    """The Python API on a buggy lab dump: walk(include_none=True) adds the
+    "none" entries to the same others; vma_findings() of every VMA are
+    check()'s findings."""
+    import lab_support as LS
+    from pfnscope import api, target
+    fx = LS.fixture(*LS.buggy_keys()[0])
+    sess = target.open_dump(fx.dumps["elf-paging"], fx.vmlinux)
+    pid = LS.manifest_pids(fx)[0]
+    plain = api.walk(sess, pid)
+    full = api.walk(sess, pid, include_none=True)
+    nones = [e for e in full if e.kind == "none"]
+    assert nones and all(e.kind != "none" for e in plain)
+    assert [e.to_json() for e in full if e.kind != "none"] == [e.to_json() for e in plain]
+    one_by_one = []
+    for t in api.tasks(sess):
+        if t.mm:
+            for vma in api.for_each_vma(t.mm, sess, t.pid):
+                one_by_one.extend(api.vma_findings(sess, t, vma))
+    key = (lambda f: (-api.severity_rank(f.severity), f.pid, f.start))
+    found = api.check(sess)
+    assert found and [f.to_json() for f in sorted(one_by_one, key=key)] == \
+        [f.to_json() for f in found]

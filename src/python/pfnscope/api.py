@@ -421,30 +421,19 @@ def vma_findings(sess: Session, task: Task, vma: Vma,
     live target (sess.confirm) a finding at medium or above is read again
     before it is reported; one that changed meanwhile is not a finding but a
     {"type":"changed"} record, appended to ``changed`` when given."""
-    return _vma_findings(sess, task, vma, changed)[0]
-
-
-def _vma_findings(sess: Session, task: Task, vma: Vma,
-                  changed: Optional[List[dict]] = None) -> Tuple[List[Finding], int]:
-    """vma_findings() and the number of entries walked."""
-    out: List[Finding] = []
     confirm = getattr(sess, "confirm", False)
-    if changed is None:
-        changed = []
-    diags = sess.target.vma_diagnoses(vma._tuple)
-    runs, entries = sess.target.walk_bytes(task.mm, vma._tuple, task.pid, mode="summary-json",
-                                           only_diag=True, flags=_walk_flags(confirm))[:2]
-    return _hit_findings(sess, task, vma, diags, runs, confirm, changed), entries
+    walked = sess.target.check_mm(task.mm, task.pid, _confirm_flags(confirm), False, [vma._tuple])
+    return _task_findings(sess, task, walked, confirm, [] if changed is None else changed)
 
 
-def _walk_flags(confirm: bool) -> int:
+def _confirm_flags(confirm: bool) -> int:
     return core().WALK_CONFIRM if confirm else 0
 
 
 def _hit_findings(sess: Session, task: Task, vma: Vma, diags: List[Tuple[str, str]],
                   runs: bytes, confirm: bool, changed: List[dict]) -> List[Finding]:
     """The findings of a VMA from its VMA-level diagnoses and its only_diag
-    summary runs (Target.vma_diagnoses and walk_bytes, or check_mm's hit)."""
+    summary runs (a hit of Target.check_mm)."""
     out = [Finding(task.pid, task.comm, vma.start, vma.end, vma.start, vma.end,
                    1, code, sev, "vma", file=vma.file) for code, sev in diags]
     if confirm and out:
@@ -536,7 +525,7 @@ def check(prog: drgn.Program, pids: Optional[Iterable[int]] = None,
             moved: List[dict] = []
             try:
                 # a live mm's VMAs: read as Session.vmas() reads a tree that may change
-                walked = sess.target.check_mm(t.mm, t.pid, _walk_flags(confirm), bool(vma_done),
+                walked = sess.target.check_mm(t.mm, t.pid, _confirm_flags(confirm), bool(vma_done),
                                               sess.vmas(t.mm) if confirm else None)
                 found = _task_findings(sess, t, walked, confirm, moved)
             except c.Error as e:
