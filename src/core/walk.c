@@ -314,23 +314,26 @@ static int walk_ptes(struct walk *w, const unsigned char *tbl, uint64_t lo_va, u
 	 * pte's pfn does not follow the one before (a repeat's always does) */
 	unsigned nruns = 0;
 	int open = 0;                   /* a run is open: run_start[nruns - 1] */
+	/* (locals: a store through rep, a byte, may alias w's members) */
+	const uint64_t *raws = w->raw, pfn_mask = w->pte_pfn_mask;
+	uint8_t *rep = w->rep;
+	uint64_t *pfns = w->pfns, pfn = 0;      /* pfn: pfns[i - 1] */
 	memcpy(w->raw, tbl + first * 8, (size_t)n * 8);
 	for (unsigned i = 0; i < n; i++) {
-		uint64_t raw = w->raw[i];
+		uint64_t raw = raws[i];
 		if (next && raw == next) {
-			w->rep[i] = 1;
-			w->pfns[i] = w->pfns[i - 1] + 1;
-			next = pfs_pte_next(raw, w->pte_pfn_mask);
+			rep[i] = 1;
+			pfns[i] = ++pfn;
+			next = pfs_pte_next(raw, pfn_mask);
 			continue;
 		}
 		struct pfs_entry *e = &w->ents[i];
-		w->rep[i] = 0;
+		rep[i] = 0;
 		blank(e, lo_va + ((uint64_t)i << 12), PFS_LEVEL_PTE);
 		w->ops->decode(lo, raw, PFS_LEVEL_PTE, e);
 		e->addr = lo_va + ((uint64_t)i << 12);
-		w->pfns[i] = e->pfn;
-		next = e->kind == PFS_KIND_PRESENT && e->pfn != PFS_NO_PFN ? pfs_pte_next(raw, w->pte_pfn_mask) : 0;
-		if (open && (e->pfn == PFS_NO_PFN || e->pfn != w->pfns[i - 1] + 1)) {
+		next = e->kind == PFS_KIND_PRESENT && e->pfn != PFS_NO_PFN ? pfs_pte_next(raw, pfn_mask) : 0;
+		if (open && (e->pfn == PFS_NO_PFN || e->pfn != pfn + 1)) {
 			w->run_end[nruns - 1] = (uint16_t)i;
 			open = 0;
 		}
@@ -338,6 +341,7 @@ static int walk_ptes(struct walk *w, const unsigned char *tbl, uint64_t lo_va, u
 			w->run_start[nruns++] = (uint16_t)i;
 			open = 1;
 		}
+		pfns[i] = pfn = e->pfn;
 	}
 	if (open)
 		w->run_end[nruns - 1] = (uint16_t)n;
