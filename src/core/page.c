@@ -668,24 +668,28 @@ static void same_mask_init(struct decode_ctx *c)
 /* The first index from k (below j) of the run buffer whose struct page's
  * first nw words under same_mask[] (nw a constant where it is inlined: the
  * loop unrolled) differ from the page before's, or whose compound_head has
- * bit 0 set; j when none. */
+ * bit 0 set; j when none.  Pages equal to the page before, one after the
+ * other, are all equal to the page before k: each is compared with that
+ * one's words, read once. */
 static inline unsigned alike_from(const struct decode_ctx *c, unsigned k, unsigned j, const unsigned nw)
 {
 	const int32_t ch = c->lo->page_compound_head;
 	const size_t ps = c->ps;
 	const unsigned char *pg = c->buf + k * ps;
 	int32_t off[PFS_SAME_WORDS];
-	uint64_t mask[PFS_SAME_WORDS];
+	uint64_t mask[PFS_SAME_WORDS], ref[PFS_SAME_WORDS];
 
 	memcpy(off, c->same_off, sizeof(off));
 	memcpy(mask, c->same_mask, sizeof(mask));
+#pragma GCC unroll 8
+	for (unsigned w = 0; w < nw; w++)
+		ref[w] = rd_u64(pg - ps, off[w]) & mask[w];
 	for (; k < j; k++, pg += ps) {
-		const unsigned char *pp = pg - ps;
-		uint64_t d = 0;
+		uint64_t d = rd_u64(pg, ch) & 1;
 #pragma GCC unroll 8
 		for (unsigned w = 0; w < nw; w++)
-			d |= (rd_u64(pg, off[w]) ^ rd_u64(pp, off[w])) & mask[w];
-		if (d || (rd_u64(pg, ch) & 1))
+			d |= (rd_u64(pg, off[w]) & mask[w]) ^ ref[w];
+		if (d)
 			break;
 	}
 	return k;
