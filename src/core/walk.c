@@ -315,7 +315,8 @@ static int walk_ptes(struct walk *w, const unsigned char *tbl, uint64_t lo_va, u
 	unsigned nruns = 0;
 	int open = 0;                   /* a run is open: run_start[nruns - 1] */
 	/* (locals: a store through rep, a byte, may alias w's members) */
-	const uint64_t *raws = w->raw, pfn_mask = w->pte_pfn_mask;
+	const uint64_t *raws = w->raw;
+	const uint64_t pfn_mask = w->pte_pfn_mask;
 	uint8_t *rep = w->rep;
 	uint64_t *pfns = w->pfns, pfn = 0;      /* pfn: pfns[i - 1] */
 	memcpy(w->raw, tbl + first * 8, (size_t)n * 8);

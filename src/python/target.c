@@ -757,6 +757,14 @@ static struct wctx *wctx_new(TargetObject *self, const char *mode, int fd, int p
 	return w;
 }
 
+/* entry_repeat_cb when w's output takes a run of repeats whole (a summary
+ * or a count, every pfn passing), else NULL: each entry is delivered */
+static pfs_repeat_cb wctx_repeat_cb(const struct wctx *w)
+{
+	return (w->mode == WM_SUM_JSON || w->mode == WM_SUM_TABLE || w->mode == WM_COUNT) &&
+	       w->pfn_lo == 0 && w->pfn_hi == UINT64_MAX ? entry_repeat_cb : NULL;
+}
+
 /* walk_write's and walk_bytes's arguments, but for the fd */
 struct walk_args {
 	unsigned long long mm, pfn_lo, pfn_hi;
@@ -802,8 +810,7 @@ static struct wctx *walk_output(TargetObject *self, const struct walk_args *a, i
 		return NULL;
 	}
 	r = target_walk(self, a->mm, need_pgd, pgd, &v, start, end, a->flags, entry_write_cb,
-			(w->mode == WM_SUM_JSON || w->mode == WM_SUM_TABLE || w->mode == WM_COUNT) &&
-			w->pfn_lo == 0 && w->pfn_hi == UINT64_MAX ? entry_repeat_cb : NULL, w);
+			wctx_repeat_cb(w), w);
 	if (r == 0 && (w->mode == WM_SUM_JSON || w->mode == WM_SUM_TABLE))
 		r = pfs_summary_flush(&w->sum);
 	if (w->buf.fd >= 0) {     /* walk_write's output; not count mode or walk_bytes */
@@ -923,7 +930,7 @@ static int mm_walks(struct pfs_target *t, uint64_t mm, unsigned flags, struct wc
 		r = pfs_mm_pgd_phys(t, mm, &pgd);
 	for (size_t i = 0; r == 0 && i < vmas->n; i++) {
 		struct mm_vma *m = (struct mm_vma *)vmas->data + i;
-		m->v.mm = mm;
+		m->v.mm = mm;   /* as parse_vma() sets it (a layout without vm_mm reads 0) */
 		m->diags = pfs_diagnose_vma(w->lo, &m->v);
 		w->vma_start = m->v.start;
 		w->entries = 0;
@@ -931,7 +938,7 @@ static int mm_walks(struct pfs_target *t, uint64_t mm, unsigned flags, struct wc
 		m->runs = w->buf.len;
 		if (m->v.start < m->v.end)
 			r = pfs_walk_vma_repeats(t, pgd, &m->v, m->v.start, m->v.end, flags,
-						 entry_write_cb, entry_repeat_cb, w);
+						 entry_write_cb, wctx_repeat_cb(w), w);
 		if (r == 0)
 			r = pfs_summary_flush(&w->sum);
 		m->runs_len = w->buf.len - m->runs;
@@ -1072,8 +1079,7 @@ static PyMethodDef Target_methods[] = {
 	  " pfns=(lo, hi): only entries that map a pfn in [lo, hi]" },
 	{ "walk_bytes", (PyCFunction)(void (*)(void))Target_walk_bytes, METH_VARARGS | METH_KEYWORDS,
 	  "walk_bytes(mm, vma, pid, ...) -> (output, entries, runs, diag_counts): walk_write's"
-	  " walk with its output returned as bytes, not written (for small outputs: check's"
-	  " only_diag summaries)" },
+	  " walk with its output returned as bytes, not written (for small outputs)" },
 	{ "check_mm", (PyCFunction)(void (*)(void))Target_check_mm, METH_VARARGS | METH_KEYWORDS,
 	  "check_mm(mm, pid, flags=0, each=False, vmas=None) -> (entries, hits, each): every VMA"
 	  " of mm (or the VMA tuples vmas) as"
