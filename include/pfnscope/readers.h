@@ -33,6 +33,9 @@ int pfs_kdump_open(const char *path, unsigned flags, struct pfs_kdump **out,
 void pfs_kdump_close(struct pfs_kdump *k);
 /* pfs_read_phys_fn over KDUMP_MACHPHYSADDR (thread-safe: one lock). */
 int pfs_kdump_read_phys(void *ctx, uint64_t paddr, void *buf, size_t len);
+/* pfs_map_phys_fn: a whole ELF dump's bytes where the file is mapped (the
+ * range within one segment's file bytes), NULL for any other dump. */
+const void *pfs_kdump_map_phys(void *ctx, uint64_t paddr, size_t len);
 /* Another context on the same dump, for one other thread (a libkdumpfile
  * context of its own on the same descriptor, its own page cache; with
  * pfnscope's own page reads, their state of its own and a libkdumpfile
@@ -42,6 +45,7 @@ struct pfs_kdump_view;
 int pfs_kdump_clone(struct pfs_kdump *k, struct pfs_kdump_view **out);
 void pfs_kdump_view_close(struct pfs_kdump_view *v);
 int pfs_kdump_view_read_phys(void *ctx, uint64_t paddr, void *buf, size_t len);
+const void *pfs_kdump_view_map_phys(void *ctx, uint64_t paddr, size_t len);
 /* VMCOREINFO raw text or NULL; libkdumpfile's file.format ("elf",
  * "diskdump", ...); arch.name; 1 if rebuilt from the flattened form. */
 const char *pfs_kdump_vmcoreinfo(const struct pfs_kdump *k);

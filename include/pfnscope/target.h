@@ -13,6 +13,18 @@
 #include "pfnscope/layout.h"
 #include "pfnscope/reader.h"
 
+/* The last mem_section that pfn_valid() read (sparsemem.c), and its
+ * subsection_map word */
+struct pfs_section_cache {
+	uint64_t nr;            /* UINT64_MAX: nothing cached */
+	int state;              /* < 0 error, 0 no memmap, 1 has memmap */
+	uint64_t smm;           /* section_mem_map */
+	uint64_t usage;         /* mem_section_usage * */
+	uint64_t word_idx;      /* cached subsection_map word */
+	uint64_t word;
+	int word_state;         /* 0 none, 1 ok, < 0 error */
+};
+
 struct pfs_target {
 	const struct pfs_layout *lo;
 	struct pfs_reader *rd;
@@ -22,6 +34,9 @@ struct pfs_target {
 	/* older translations: page decode alternates between the direct map
 	 * (mem_section) and the vmemmap */
 	struct { uint64_t va, pa, len; } kv_more[3];
+	/* the page decodes' pfn_valid(): consecutive runs of struct pages
+	 * (a walk's pte tables) mostly lie in one section */
+	struct pfs_section_cache sc;
 	/* the last error: what was being read where */
 	struct pfs_error error;
 };

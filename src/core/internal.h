@@ -37,15 +37,6 @@ void pfs_buf_qhex(struct pfs_buf *b, uint64_t v);
 void pfs_changed_codes(struct pfs_buf *b, uint32_t codes, int as_json);
 
 /* sparsemem.c: the last mem_section read, for runs of pfns in one section */
-struct pfs_section_cache {
-	uint64_t nr;            /* UINT64_MAX: nothing cached */
-	int state;              /* < 0 error, 0 no memmap, 1 has memmap */
-	uint64_t smm;           /* section_mem_map */
-	uint64_t usage;         /* mem_section_usage * */
-	uint64_t word_idx;      /* cached subsection_map word */
-	uint64_t word;
-	int word_state;         /* 0 none, 1 ok, < 0 error */
-};
 struct pfs_target;
 /* pfn_valid() through sc: 1 valid, 0 not, negative code when mem_section
  * is unreadable; *zone_device (optional) the section's ZONE_DEVICE taint. */

@@ -67,10 +67,11 @@ struct decode_ctx {
 	struct pfs_target *t;
 	const struct pfs_layout *lo;
 	uint32_t ps;
-	struct pfs_section_cache sc;
-	/* the run buffer: struct pages of [buf_pfn, buf_pfn + buf_n) */
+	/* the run: struct pages of [buf_pfn, buf_pfn + buf_n), in buf or
+	 * where the reader maps them (run_fill) */
 	uint64_t buf_pfn;
 	unsigned buf_n, buf_cap;
+	const unsigned char *run;
 	unsigned char *buf;
 	unsigned char *buf_ok;          /* per page: read succeeded */
 	/* buddy candidates: result per order for the last candidate pfn */
@@ -128,15 +129,18 @@ static uint64_t second_off(const struct decode_ctx *c, int32_t off)
 	return (uint64_t)off < c->ps ? c->ps + (uint64_t)off : (uint64_t)off;
 }
 
-/* Fill the run buffer with the struct pages of [pfn, pfn + n): one bulk read
- * per leaf of the vmemmap mapping; a leaf that fails is retried page by page
- * through the block cache so one bad block does not hide its neighbours. */
+/* The run: the struct pages of [pfn, pfn + n) where the reader maps them
+ * when one leaf of the vmemmap mapping holds them all, else read into the
+ * run buffer: one bulk read per leaf; a leaf that fails is retried page by
+ * page through the block cache so one bad block does not hide its
+ * neighbours. */
 static void run_fill(struct decode_ctx *c, uint64_t pfn, unsigned n)
 {
 	uint64_t va = page_va(c, pfn), len = (uint64_t)n * c->ps, done = 0;
 
 	c->buf_pfn = pfn;
 	c->buf_n = n;
+	c->run = c->buf;
 	memset(c->buf_ok, 1, n);
 	while (done < len) {
 		uint64_t pa, run, chunk;
@@ -145,6 +149,14 @@ static void run_fill(struct decode_ctx *c, uint64_t pfn, unsigned n)
 		chunk = len - done;
 		if (ok && run < chunk)
 			chunk = run;
+		if (ok && chunk == len) {
+			const unsigned char *p = pfs_map_phys_bulk(c->t->rd, pa, len);
+
+			if (p) {
+				c->run = p;
+				return;
+			}
+		}
 		if (!ok) {
 			/* unmapped: skip to the next 4 KiB of vmemmap */
 			chunk = PFS_PAGE_SIZE - ((va + done) & (PFS_PAGE_SIZE - 1));
@@ -170,7 +182,7 @@ static const unsigned char *get_page(struct decode_ctx *c, uint64_t pfn, unsigne
 	if (pfn >= c->buf_pfn && pfn - c->buf_pfn < c->buf_n) {
 		uint64_t i = pfn - c->buf_pfn;
 
-		return c->buf_ok[i] ? c->buf + i * c->ps : NULL;
+		return c->buf_ok[i] ? c->run + i * c->ps : NULL;
 	}
 	if (pfs_read_kvirt(c->t, page_va(c, pfn), dst, c->ps) < 0)
 		return NULL;
@@ -184,7 +196,7 @@ static int read_field(struct decode_ctx *c, uint64_t head_pfn, uint64_t off, voi
 
 	if (in + size <= c->ps && pfn >= c->buf_pfn && pfn - c->buf_pfn < c->buf_n &&
 	    c->buf_ok[pfn - c->buf_pfn]) {
-		memcpy(out, c->buf + (pfn - c->buf_pfn) * c->ps + in, size);
+		memcpy(out, c->run + (pfn - c->buf_pfn) * c->ps + in, size);
 		return 0;
 	}
 	return pfs_read_kvirt(c->t, page_va(c, head_pfn) + off, out, size);
@@ -671,11 +683,13 @@ static void same_mask_init(struct decode_ctx *c)
  * bit 0 set; j when none.  Pages equal to the page before, one after the
  * other, are all equal to the page before k: each is compared with that
  * one's words, read once. */
-static inline unsigned alike_from(const struct decode_ctx *c, unsigned k, unsigned j, const unsigned nw)
+static inline __attribute__((always_inline)) unsigned
+alike_from(const struct decode_ctx *c, unsigned k, unsigned j, const unsigned nw)
 {
 	const int32_t ch = c->lo->page_compound_head;
 	const size_t ps = c->ps;
-	const unsigned char *pg = c->buf + k * ps;
+	const unsigned char *const run = c->run, *pg = run + (size_t)k * ps;
+	const unsigned char *const end = run + (size_t)j * ps;
 	int32_t off[PFS_SAME_WORDS];
 	uint64_t mask[PFS_SAME_WORDS], ref[PFS_SAME_WORDS];
 
@@ -684,7 +698,7 @@ static inline unsigned alike_from(const struct decode_ctx *c, unsigned k, unsign
 #pragma GCC unroll 8
 	for (unsigned w = 0; w < nw; w++)
 		ref[w] = rd_u64(pg - ps, off[w]) & mask[w];
-	for (; k < j; k++, pg += ps) {
+	for (; pg < end; pg += ps) {
 		uint64_t d = rd_u64(pg, ch) & 1;
 #pragma GCC unroll 8
 		for (unsigned w = 0; w < nw; w++)
@@ -692,7 +706,19 @@ static inline unsigned alike_from(const struct decode_ctx *c, unsigned k, unsign
 		if (d)
 			break;
 	}
-	return k;
+	return (unsigned)((size_t)(pg - run) / ps);
+}
+
+/* alike_from() with nw a constant, each a function of its own: inlined
+ * into its caller the scan's words and masks do not stay in registers */
+static __attribute__((noinline)) unsigned alike_from3(const struct decode_ctx *c, unsigned k, unsigned j)
+{
+	return alike_from(c, k, j, 3);
+}
+
+static __attribute__((noinline)) unsigned alike_from5(const struct decode_ctx *c, unsigned k, unsigned j)
+{
+	return alike_from(c, k, j, PFS_SAME_WORDS);
 }
 
 /*
@@ -734,8 +760,8 @@ static unsigned repeats_prev(const struct decode_ctx *c, unsigned i, unsigned j,
 	/* 6.1 holds the fields in three words (flags, mapping, _refcount with
 	 * _mapcount): the scan unrolled for three, or for all five */
 	if (!c->same_mask[3] && !c->same_mask[4])
-		return alike_from(c, k, j, 3) - i;
-	return alike_from(c, k, j, PFS_SAME_WORDS) - i;
+		return alike_from3(c, k, j) - i;
+	return alike_from5(c, k, j) - i;
 }
 
 void pfs_buddy_memo_init(struct pfs_buddy_memo *m)
@@ -800,7 +826,9 @@ void pfs_page_decode_run(struct pfs_target *t, uint64_t pfn, unsigned n, struct 
 	c->t = t;
 	c->lo = lo;
 	c->ps = lo->page_size;
-	c->sc.nr = UINT64_MAX;
+	/* a section that could not be read is asked again */
+	if (t->sc.state < 0 || t->sc.word_state < 0)
+		t->sc.nr = UINT64_MAX;
 	c->fi.head_pfn = UINT64_MAX;
 	c->buf_pfn = UINT64_MAX;
 	if (!memo) {
@@ -819,7 +847,7 @@ void pfs_page_decode_run(struct pfs_target *t, uint64_t pfn, unsigned n, struct 
 		/* the longest stretch of valid pfns from i that fits the buffer,
 		 * in one ZONE_DEVICE state, asked once per subsection */
 		while (j < n && j - i < c->buf_cap) {
-			v = pfs_pfn_valid_cached(t, &c->sc, pfn + j, &zd);
+			v = pfs_pfn_valid_cached(t, &t->sc, pfn + j, &zd);
 			if (v != 1 || (j != i && zd != zd_run))
 				break;
 			zd_run = zd;

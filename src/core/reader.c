@@ -88,14 +88,39 @@ int pfs_read_phys(struct pfs_reader *r, uint64_t paddr, void *buf, size_t len)
 	return 0;
 }
 
+/* paddr + len - 1 a physical address (len > 0) */
+static int range_ok(uint64_t paddr, size_t len)
+{
+	return (paddr >> 12) <= PFS_MAX_PFN && ((paddr + len - 1) >> 12) <= PFS_MAX_PFN &&
+	       paddr + len >= paddr;
+}
+
 int pfs_read_phys_bulk(struct pfs_reader *r, uint64_t paddr, void *buf, size_t len)
 {
 	if (len == 0)
 		return 0;
-	if ((paddr >> 12) > PFS_MAX_PFN || ((paddr + len - 1) >> 12) > PFS_MAX_PFN ||
-	    paddr + len < paddr)
+	if (!range_ok(paddr, len))
 		return -PFS_EREAD;
 	r->stats_reads++;
 	r->stats_bytes += len;
 	return r->read_phys(r->ctx, paddr, buf, len) == 0 ? 0 : -PFS_EREAD;
+}
+
+void pfs_reader_set_map(struct pfs_reader *r, pfs_map_phys_fn fn)
+{
+	r->map_phys = fn;
+}
+
+const unsigned char *pfs_map_phys_bulk(struct pfs_reader *r, uint64_t paddr, size_t len)
+{
+	const unsigned char *p;
+
+	if (!r->map_phys || len == 0 || !range_ok(paddr, len))
+		return NULL;
+	p = r->map_phys(r->ctx, paddr, len);
+	if (p) {
+		r->stats_reads++;
+		r->stats_bytes += len;
+	}
+	return p;
 }

@@ -9,12 +9,14 @@ void pfs_target_init(struct pfs_target *t, const struct pfs_layout *lo, struct p
 	memset(t, 0, sizeof(*t));
 	t->lo = lo;
 	t->rd = rd;
+	t->sc.nr = UINT64_MAX;
 }
 
 void pfs_target_flush(struct pfs_target *t)
 {
 	t->kv_cache_len = 0;
 	memset(t->kv_more, 0, sizeof(t->kv_more));
+	t->sc.nr = UINT64_MAX;
 	if (t->rd)
 		pfs_reader_flush(t->rd);
 }

@@ -40,10 +40,10 @@ struct walk {
 	pfs_repeat_cb rcb;
 	struct pfs_buddy_memo memo;   /* the candidate buddy heads of the walk's pages */
 	uint64_t pte_pfn_mask;
-	/* one pte table, by index: its ptes, their pfns, whether each repeats
-	 * the one before (rep: its pte, same: its struct page), the decoded
-	 * entries that do not and their pages */
-	uint64_t raw[512], pfns[512];
+	/* one pte table, by index: its ptes, whether each repeats the one
+	 * before (rep: its pte, same: its struct page), the decoded entries
+	 * that do not and their pages */
+	uint64_t raw[512];
 	uint8_t rep[512], same[512];
 	uint16_t run_start[512], run_end[512];
 	struct pfs_entry ents[512];
@@ -96,9 +96,12 @@ static void confirm(struct walk *w, struct pfs_entry *e)
 	unsigned what = PFS_CHANGED_NO, level = e->level;
 	uint64_t before = e->raw, after = e->raw, v;
 
+	struct pfs_section_cache sc = t->sc;
+
 	memcpy(more, t->kv_more, sizeof(more));
 	t->kv_cache_len = 0;
 	memset(t->kv_more, 0, sizeof(t->kv_more));
+	t->sc.nr = UINT64_MAX;
 	t->rd->nocache = 1;
 	/* the path from the top: every entry that leads to e's table */
 	for (unsigned l = top; l > e->level && l <= top; l--) {
@@ -143,6 +146,7 @@ static void confirm(struct walk *w, struct pfs_entry *e)
 	t->kv_cache_pa = kv_pa;
 	t->kv_cache_len = kv_len;
 	memcpy(t->kv_more, more, sizeof(more));
+	t->sc = sc;
 	t->error = error;
 	if (what == PFS_CHANGED_NO)
 		return;
@@ -307,7 +311,6 @@ static int walk_ptes(struct walk *w, const unsigned char *tbl, uint64_t lo_va, u
 	unsigned first = (unsigned)((lo_va >> 12) & 511);
 	unsigned n = (unsigned)((hi_va - lo_va) >> 12);
 	int want_page = !(w->flags & PFS_WALK_NO_PAGE);
-	uint64_t next = 0;              /* pfs_pte_next() of the pte before */
 
 	/* decode every pte that is not a repeat of the one before; the runs
 	 * of consecutive pfns at consecutive entries start where a decoded
@@ -318,22 +321,47 @@ static int walk_ptes(struct walk *w, const unsigned char *tbl, uint64_t lo_va, u
 	const uint64_t *raws = w->raw;
 	const uint64_t pfn_mask = w->pte_pfn_mask;
 	uint8_t *rep = w->rep;
-	uint64_t *pfns = w->pfns, pfn = 0;      /* pfn: pfns[i - 1] */
+	uint64_t pfn = 0;               /* the pfn of the pte before */
+	int present = 0;                /* the pte before is present, with a pfn */
 	memcpy(w->raw, tbl + first * 8, (size_t)n * 8);
-	for (unsigned i = 0; i < n; i++) {
-		uint64_t raw = raws[i];
-		if (next && raw == next) {
-			rep[i] = 1;
-			pfns[i] = ++pfn;
-			next = pfs_pte_next(raw, pfn_mask);
-			continue;
+	for (unsigned i = 0; i < n;) {
+		if (present) {
+			/* the repeats from i: each the pte before with its
+			 * pfn one up, none carrying out of the pfn's bits
+			 * (pfs_pte_next).  A carry out of them changes the
+			 * bit above the pfn's lowest bits (at least 35 of
+			 * them), once in 512 steps: a stretch whose last pte
+			 * differs from the pte before it only in pfn bits
+			 * had none. */
+			unsigned j = i;
+			uint64_t base = raws[i - 1], want = base + (1ull << 12);
+
+			while (j < n && raws[j] == want) {
+				j++;
+				want += 1ull << 12;
+			}
+			if (j > i && ((raws[j - 1] ^ base) & ~pfn_mask)) {
+				/* a carry: where the first was */
+				for (j = i; j < n; j++) {
+					uint64_t nx = pfs_pte_next(raws[j - 1], pfn_mask);
+					if (!nx || raws[j] != nx)
+						break;
+				}
+			}
+			if (j > i) {
+				memset(rep + i, 1, j - i);
+				pfn += j - i;
+				i = j;
+				continue;
+			}
 		}
+		uint64_t raw = raws[i];
 		struct pfs_entry *e = &w->ents[i];
 		rep[i] = 0;
 		blank(e, lo_va + ((uint64_t)i << 12), PFS_LEVEL_PTE);
 		w->ops->decode(lo, raw, PFS_LEVEL_PTE, e);
 		e->addr = lo_va + ((uint64_t)i << 12);
-		next = e->kind == PFS_KIND_PRESENT && e->pfn != PFS_NO_PFN ? pfs_pte_next(raw, pfn_mask) : 0;
+		present = e->kind == PFS_KIND_PRESENT && e->pfn != PFS_NO_PFN;
 		if (open && (e->pfn == PFS_NO_PFN || e->pfn != pfn + 1)) {
 			w->run_end[nruns - 1] = (uint16_t)i;
 			open = 0;
@@ -342,7 +370,8 @@ static int walk_ptes(struct walk *w, const unsigned char *tbl, uint64_t lo_va, u
 			w->run_start[nruns++] = (uint16_t)i;
 			open = 1;
 		}
-		pfns[i] = pfn = e->pfn;
+		pfn = e->pfn;
+		i++;
 	}
 	if (open)
 		w->run_end[nruns - 1] = (uint16_t)n;
@@ -350,7 +379,7 @@ static int walk_ptes(struct walk *w, const unsigned char *tbl, uint64_t lo_va, u
 	memset(w->same, !want_page, n);
 	for (unsigned r = 0; want_page && r < nruns; r++) {
 		unsigned i = w->run_start[r];
-		pfs_page_decode_run(w->t, w->pfns[i], w->run_end[r] - i, &w->run[i], &w->same[i], &w->memo);
+		pfs_page_decode_run(w->t, w->ents[i].pfn, w->run_end[r] - i, &w->run[i], &w->same[i], &w->memo);
 	}
 	/* verdicts once per run of entries in the same state (same_state) */
 	struct pfs_entry *cur = NULL;   /* entry i - 1, as decided */

@@ -16,14 +16,14 @@ static void kdump_close(void *file) { pfs_kdump_close(file); }
 static void raw_close(void *file) { pfs_rawfile_close(file); }
 
 static const struct pfs_py_file_format kdump_format = {
-	"KdumpFile", pfs_kdump_read_phys, kdump_close,
+	"KdumpFile", pfs_kdump_read_phys, pfs_kdump_map_phys, kdump_close,
 };
 static void kdump_view_close(void *file) { pfs_kdump_view_close(file); }
 static const struct pfs_py_file_format kdump_view_format = {
-	"KdumpFile clone", pfs_kdump_view_read_phys, kdump_view_close,
+	"KdumpFile clone", pfs_kdump_view_read_phys, pfs_kdump_view_map_phys, kdump_view_close,
 };
 static const struct pfs_py_file_format raw_format = {
-	"RawFile", pfs_rawfile_read_phys, raw_close,
+	"RawFile", pfs_rawfile_read_phys, NULL, raw_close,
 };
 
 static const char *file_name(FileObject *self)

@@ -69,6 +69,7 @@ extern PyTypeObject LayoutType;
 struct pfs_py_file_format {
 	const char *name;              /* the Python type's name, for messages */
 	pfs_read_phys_fn read_phys;
+	pfs_map_phys_fn map_phys;      /* NULL: none */
 	void (*close)(void *file);
 };
 typedef struct {

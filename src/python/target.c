@@ -84,6 +84,7 @@ static int Target_init(TargetObject *self, PyObject *args, PyObject *kwds)
 	static char *kwlist[] = { "layout", "reader", NULL };
 	PyObject *layout, *reader;
 	pfs_read_phys_fn fn;
+	pfs_map_phys_fn map = NULL;
 	void *ctx;
 	int rkind;
 
@@ -99,6 +100,7 @@ static int Target_init(TargetObject *self, PyObject *args, PyObject *kwds)
 		if (pfs_py_file_check(f))
 			return -1;
 		fn = f->format->read_phys;
+		map = f->format->map_phys;
 		ctx = f->file;
 		rkind = RD_FILE;
 	} else if (PyCallable_Check(reader)) {
@@ -114,6 +116,7 @@ static int Target_init(TargetObject *self, PyObject *args, PyObject *kwds)
 		PyErr_NoMemory();
 		return -1;
 	}
+	pfs_reader_set_map(&self->rd, map);
 	self->rd_ok = 1;
 	Py_INCREF(layout);
 	self->layout = (LayoutObject *)layout;
@@ -166,7 +169,7 @@ static int tgt_leave(TargetObject *self, int err)
 	if (self->pend_type) {
 		PyErr_Restore(self->pend_type, self->pend_val, self->pend_tb);
 		self->pend_type = self->pend_val = self->pend_tb = NULL;
-		pfs_reader_flush(&self->rd);   /* negative cache entries are bogus */
+		pfs_target_flush(&self->t);    /* negative cache entries are bogus */
 		return -1;
 	}
 	if (err < 0) {
@@ -1035,8 +1038,7 @@ static PyObject *Target_flush_cache(TargetObject *self, PyObject *noargs)
 		PyErr_SetString(PyExc_RuntimeError, "Target is in use by another thread");
 		return NULL;
 	}
-	pfs_reader_flush(&self->rd);
-	self->t.kv_cache_len = 0;
+	pfs_target_flush(&self->t);
 	Py_RETURN_NONE;
 }
 

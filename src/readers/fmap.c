@@ -109,3 +109,9 @@ int pfs_fmap_read(struct pfs_fmap *m, void *buf, uint64_t off, size_t n)
 	pfs_fmap_touched(m, off, n);
 	return 0;
 }
+
+const void *pfs_fmap_view(struct pfs_fmap *m, uint64_t off, size_t n)
+{
+	pfs_fmap_touched(m, off, n);
+	return m->base + off;
+}

@@ -24,7 +24,9 @@
  *   first, against what was found at open.
  * - The pages of a whole file are read without libkdumpfile where that is
  *   simple and much cheaper: an ELF file copied out of its mapping or
- *   read with pread(2) (elf_direct_*, pfs_fmap_read), a kdump-compressed file of raw and zlib pages by
+ *   read with pread(2) (elf_direct_*, pfs_fmap_read), or its bytes given
+ *   where they lie in the mapping (pfs_kdump_map_phys: a walk's runs of
+ *   struct pages), a kdump-compressed file of raw and zlib pages by
  *   diskdump.c (diskdump_direct_open), checked against libkdumpfile on a
  *   few pages at open.  A whole 64-bit little-endian ELF core of x86-64 or
  *   arm64 is opened without libkdumpfile at all (elf_open_plain: its
@@ -67,7 +69,8 @@ struct pfs_elf_load {
 /* A whole ELF dump is read here, not through libkdumpfile: physical
  * [paddr, paddr + filesz) at file offset `offset`, disjoint and sorted.
  * Pages are copied out of the file mapped whole, or read with pread(2)
- * where mapping them would cost more (pfs_fmap_read; fmap.h: its resident set
+ * where mapping them would cost more (pfs_fmap_read), or not copied at all
+ * (pfs_fmap_view, for pfs_kdump_map_phys; fmap.h: its resident set
  * trimmed: 50 MiB at most in a check of an 8 GiB guest's ELF dump,
  * against 343 MiB in libkdumpfile's mapping). */
 #define PFS_PAGE_BYTES 4096u
@@ -1239,6 +1242,17 @@ static int elf_direct_read(struct pfs_elf_direct *d, uint64_t paddr, void *buf, 
 	return 0;
 }
 
+/* The len bytes at paddr in the mapping, when one segment's file bytes
+ * hold them all (elf_direct_read's bytes, not copied). */
+static const void *elf_direct_map_phys(struct pfs_elf_direct *d, uint64_t paddr, size_t len)
+{
+	const struct pfs_elf_load *l = elf_map_find(d->map, d->nmap, paddr);
+
+	if (!l || !len || l->filesz - (paddr - l->paddr) < len)
+		return NULL;
+	return pfs_fmap_view(&d->file, l->offset + (paddr - l->paddr), len);
+}
+
 static void elf_direct_close(struct pfs_elf_direct *d)
 {
 	if (!d)
@@ -1707,6 +1721,13 @@ int pfs_kdump_read_phys(void *ctx, uint64_t paddr, void *buf, size_t len)
 	return r;
 }
 
+const void *pfs_kdump_map_phys(void *ctx, uint64_t paddr, size_t len)
+{
+	struct pfs_kdump *k = ctx;
+
+	return k->direct ? elf_direct_map_phys(k->direct, paddr, len) : NULL;
+}
+
 /*
  * A second context on the same dump for another thread: a context of its
  * own, opened on the same file descriptor (pread(2) only: the mmap policy
@@ -1816,6 +1837,13 @@ int pfs_kdump_view_read_phys(void *ctx, uint64_t paddr, void *buf, size_t len)
 	if (range_ok(v->k, paddr, len))
 		return -PFS_EREAD;
 	return ctx_read(v->ctx, paddr, buf, len);
+}
+
+const void *pfs_kdump_view_map_phys(void *ctx, uint64_t paddr, size_t len)
+{
+	struct pfs_kdump_view *v = ctx;
+
+	return v->k->direct ? elf_direct_map_phys(v->k->direct, paddr, len) : NULL;
 }
 
 const char *pfs_kdump_vmcoreinfo(const struct pfs_kdump *k) { return k->vmcoreinfo; }

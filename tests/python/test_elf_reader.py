@@ -246,3 +246,37 @@ def test_made_up_core_left_to_libkdumpfile(tmp_path, what):
     except c.OpenError:
         return   # refused, by pfnscope's header checks or by libkdumpfile
     assert kf.libkdumpfile_context, what
+
+
+@pytest.mark.parametrize("dump", ["elf-paging", "elf-nopaging"])
+def test_walk_decodes_struct_pages_where_mapped(dump):
+    """A Target over a whole ELF dump decodes runs of struct pages where the
+    file is mapped (pfs_kdump_map_phys), copying nothing: every task's walk
+    (--json, every entry) is byte for byte the walk through a reader that
+    copies (a Python callable over the same file), and makes fewer read
+    system calls -- none for the memmap runs."""
+    fx = lab.fixture("6.1", "max", "healthy")
+    sess = target.open_dump(fx.dumps[dump], fx.vmlinux)
+    c = target.core()
+    tasks = [x for x in sess.target.tasks() if x[3]]
+    assert len(tasks) > 10
+    out = {}
+    calls = {}
+    for how in ("mapped", "copied"):
+        # each on a file of its own: what one read of the file maps, the
+        # other would copy out of the mapping
+        kf = c.KdumpFile(fx.dumps[dump])
+        assert kf.pages_reader == "elf"
+        t = c.Target(sess.layout, kf if how == "mapped" else (lambda a, n, kf=kf: kf.read_phys(a, n)))
+        chunks = []
+        before = _syscr()
+        for _, pid, _, mm, _ in tasks:
+            for vt in t.vmas(mm):
+                data = t.walk_bytes(mm, vt, pid, mode="json")[0]
+                chunks.append(data)
+        calls[how] = _syscr() - before
+        out[how] = b"".join(chunks)
+        del t
+        kf.close()
+    assert out["mapped"] == out["copied"] and len(out["mapped"]) > 100000
+    assert calls["mapped"] < calls["copied"], calls

@@ -46,6 +46,11 @@ void mock_mem_fini(struct mock_mem *m)
 	m->slots = NULL;
 	free(m->undo);
 	m->undo = NULL;
+	for (size_t i = 0; i < m->nviews; i++)
+		free(m->views[i]);
+	free(m->views);
+	m->views = NULL;
+	m->nviews = 0;
 }
 
 static size_t hash(uint64_t pfn, size_t cap)
@@ -141,6 +146,27 @@ void mock_mem_set_unreadable(struct mock_mem *m, uint64_t pfn, int unreadable)
 	get_page(m, pfn, 1)->unreadable = unreadable;
 }
 
+const void *mock_map_phys(void *ctx, uint64_t pa, size_t len)
+{
+	struct mock_mem *m = ctx;
+	unsigned char *v = malloc(len ? len : 1);
+	void **views = realloc(m->views, (m->nviews + 1) * sizeof(*views));
+
+	if (!views)
+		die("mock_map_phys", 0);
+	m->views = views;
+	if (!v)
+		die("mock_map_phys", 0);
+	if (mock_read_phys(ctx, pa, v, len)) {
+		free(v);
+		return NULL;
+	}
+	m->reads--;     /* counted as a view, not a read */
+	m->bytes -= len;
+	m->views[m->nviews++] = v;
+	return v;
+}
+
 int mock_read_phys(void *ctx, uint64_t pa, void *buf, size_t len)
 {
 	struct mock_mem *m = ctx;
@@ -196,9 +222,13 @@ void mock_mem_rollback(struct mock_mem *m)
 #define MOCK_IMAGE_SIZE (64ull << 20)
 #define MOCK_IMAGE_DATA (16ull << 20)   /* kimage_alloc starts past "text" */
 
+/* the kernel's memory changed: what the target keeps of it goes, as a
+ * live target's does (pfs_target_flush) */
 static void flush(struct mock_kernel *k)
 {
-	if (k->rd.cache)
+	if (k->t.rd)
+		pfs_target_flush(&k->t);
+	else if (k->rd.cache)
 		pfs_reader_flush(&k->rd);
 }
 

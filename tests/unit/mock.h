@@ -74,11 +74,19 @@ struct mock_mem {
 	uint64_t epoch;
 	struct mock_undo *undo;
 	size_t nundo, capundo;
+	/* mock_map_phys: the copies it handed out (freed with the memory),
+	 * and how many */
+	void **views;
+	size_t nviews;
 };
 
 void mock_mem_init(struct mock_mem *m);
 void mock_mem_fini(struct mock_mem *m);
 int mock_read_phys(void *ctx, uint64_t paddr, void *buf, size_t len);
+/* pfs_map_phys_fn over the same memory: the bytes mock_read_phys reads,
+ * copied once into a buffer of exactly len bytes that lives as long as
+ * the memory (ASan sees a read past it), NULL where mock_read_phys fails. */
+const void *mock_map_phys(void *ctx, uint64_t paddr, size_t len);
 /* Writable pointer to the 4 KiB page of pfn (allocated zeroed on demand). */
 unsigned char *mock_mem_page(struct mock_mem *m, uint64_t pfn);
 void mock_mem_write(struct mock_mem *m, uint64_t pa, const void *buf, size_t len);

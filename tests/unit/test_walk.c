@@ -572,14 +572,50 @@ TEST(walk_repeats_equal_lone_entries)
 	}
 	mock_page_compound(&k, first + 72, 3);
 	mock_page_set_refcount(&k, first + 100, 0);
-	uint64_t entries, min_calls, max_calls;
-	walk_repeats_check(&k, pgd, raw, first + 300, first + 320, first + 400,
-			   &entries, &min_calls, &max_calls);
-	/* a run from each break to the next: breaks at 0, 50, 51, the none pte
-	 * and after it, the THP and after it, ... */
-	CHECK(min_calls >= 10 && max_calls <= 40);
-	CHECK(entries >= 900);
+	/* and the same with the struct pages decoded where the reader maps
+	 * them (pfs_map_phys_bulk) instead of copied */
+	for (int map = 0; map <= 1; map++) {
+		uint64_t entries, min_calls, max_calls;
+		pfs_reader_set_map(&k.rd, map ? mock_map_phys : NULL);
+		size_t views = k.mem.nviews;
+		walk_repeats_check(&k, pgd, raw, first + 300, first + 320, first + 400,
+				   &entries, &min_calls, &max_calls);
+		/* a run from each break to the next: breaks at 0, 50, 51, the
+		 * none pte and after it, the THP and after it, ... */
+		CHECK(min_calls >= 10 && max_calls <= 40);
+		CHECK(entries >= 900);
+		CHECK_EQ(k.mem.nviews > views, map);
+	}
 	mock_kernel_fini(&k);
+}
+
+/* A stretch of ptes each the one before with its pfn one up ends where the
+ * pfn field would carry out of its bits: into bit 52 (a bit the decode
+ * ignores), or into the SME C-bit (bit 47); the ptes from there decode on
+ * their own, as pfs_pte_next() says. */
+TEST(walk_repeats_stop_at_a_carry)
+{
+	for (int sme = 0; sme <= 1; sme++) {
+		struct mock_kernel k;
+		mock_kernel_init(&k, 4, 6, 1);
+		if (sme)
+			k.lo.sme_mask = 1ull << 47;
+		uint64_t pgd = mock_user_pgd(&k);
+		uint64_t top = sme ? (1ull << 35) - 1 : (1ull << 40) - 1, raw[1024];
+		for (unsigned i = 0; i < 1024; i++) {
+			/* the pfn field full at i = 700, the carry at 701 */
+			raw[i] = MOCK_PTE(top - 700 + i, MOCK_USER_PTE);
+			mock_map(&k, pgd, VA + i * 4096ull, PFS_LEVEL_PTE, raw[i]);
+		}
+		CHECK_EQ(pfs_pte_next(raw[700], pfs_arch_get(&k.lo)->pte_pfn_mask(&k.lo)), 0);
+		uint64_t entries, min_calls, max_calls;
+		walk_repeats_check(&k, pgd, raw, 0, 0, 1ull << 30, &entries, &min_calls, &max_calls);
+		/* the stretch up to the carry taken whole, another after it
+		 * (over the struct pages of pfns 0 up) */
+		CHECK(min_calls >= 2);
+		CHECK(entries >= 699);
+		mock_kernel_fini(&k);
+	}
 }
 
 /* Repeats stop at the zero page, at highest_memmap_pfn and at the huge zero
