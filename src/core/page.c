@@ -15,11 +15,12 @@
  *   is_free_buddy_page()                             mm/page_alloc.c
  *   PageAnon() / PageKsm(): mapping & PAGE_MAPPING_ANON / PAGE_MAPPING_KSM
  *
- * Reads: the struct pages of a run of valid pfns are read as one bulk
- * physical read per leaf of the vmemmap mapping (2 MiB leaves normally, so
- * one read for a page table's 512 pages); the head page, page[1] and the
- * buddy-order candidates outside that run go through the reader's block
- * cache.  Folio-level results are memoised across the run, so a
+ * Reads: the struct pages of a run of valid pfns are decoded where the
+ * reader maps them (a whole ELF dump: pfs_map_phys_bulk), else read as one
+ * bulk physical read per leaf of the vmemmap mapping (2 MiB leaves
+ * normally, so one read for a page table's 512 pages); the head page,
+ * page[1] and the buddy-order candidates outside that run go through the
+ * reader's block cache.  Folio-level results are memoised across the run, so a
  * PTE-mapped THP costs one subpage scan, not one per PTE, and buddy
  * candidates across a walk's runs (struct pfs_buddy_memo).  An order-0 page
  * whose words are those of the page before it is not decoded again
@@ -28,6 +29,9 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>  /* alike_from_avx2 */
+#endif
 #include "internal.h"
 #include "pfnscope/page.h"
 
@@ -82,6 +86,7 @@ struct decode_ctx {
 	int same_ok;
 	int32_t same_off[PFS_SAME_WORDS];
 	uint64_t same_mask[PFS_SAME_WORDS];
+	int same_avx2;          /* they and compound_head lie in 64 bytes */
 	unsigned char scratch[PFS_STRUCT_PAGE_MAX];
 	unsigned char scratch2[PFS_STRUCT_PAGE_MAX];
 };
@@ -675,6 +680,19 @@ static void same_mask_init(struct decode_ctx *c)
 		}
 	}
 	c->same_ok = 1;
+	c->same_avx2 = c->lo->page_compound_head >= 0 && c->lo->page_compound_head < 64;
+	for (unsigned w = 0; w < nw; w++)
+		c->same_avx2 &= c->same_off[w] >= 0 && c->same_off[w] <= 56;
+}
+
+/* Ask for the struct pages two 4 KiB pages on while these are compared: a
+ * run read in place (pfs_map_phys_bulk) crosses a page of the mapping
+ * every 64 struct pages, each a TLB miss the stream would otherwise wait
+ * on (about a tenth of a summary walk of a 1 GiB VMA); a prefetch of an
+ * address past the run, or not mapped, is dropped. */
+static inline void prefetch_ahead(const unsigned char *pg)
+{
+	__builtin_prefetch((const void *)((uintptr_t)pg + 8192));
 }
 
 /* The first index from k (below j) of the run buffer whose struct page's
@@ -700,6 +718,7 @@ alike_from(const struct decode_ctx *c, unsigned k, unsigned j, const unsigned nw
 		ref[w] = rd_u64(pg - ps, off[w]) & mask[w];
 	for (; pg < end; pg += ps) {
 		uint64_t d = rd_u64(pg, ch) & 1;
+		prefetch_ahead(pg);
 #pragma GCC unroll 8
 		for (unsigned w = 0; w < nw; w++)
 			d |= (rd_u64(pg, off[w]) & mask[w]) ^ ref[w];
@@ -711,15 +730,58 @@ alike_from(const struct decode_ctx *c, unsigned k, unsigned j, const unsigned nw
 
 /* alike_from() with nw a constant, each a function of its own: inlined
  * into its caller the scan's words and masks do not stay in registers */
-static __attribute__((noinline)) unsigned alike_from3(const struct decode_ctx *c, unsigned k, unsigned j)
+static __attribute__((noinline)) unsigned
+alike_from3(const struct decode_ctx *c, unsigned k, unsigned j)
 {
 	return alike_from(c, k, j, 3);
 }
 
-static __attribute__((noinline)) unsigned alike_from5(const struct decode_ctx *c, unsigned k, unsigned j)
+static __attribute__((noinline)) unsigned
+alike_from5(const struct decode_ctx *c, unsigned k, unsigned j)
 {
 	return alike_from(c, k, j, PFS_SAME_WORDS);
 }
+
+#if defined(__x86_64__) && defined(__GNUC__)
+/* alike_from() for a 64-byte struct page with AVX2: the words compared and
+ * compound_head's bit 0 under two 32-byte masks, a page two loads and one
+ * test; every page's bit 0 is compared with a clear one (a tail's is set) */
+static __attribute__((target("avx2"), noinline)) unsigned
+alike_from_avx2(const struct decode_ctx *c, unsigned k, unsigned j)
+{
+	unsigned char m[64] = { 0 }, r[64];
+	const unsigned char *const run = c->run, *pg = run + (size_t)k * 64;
+	const unsigned char *const end = run + (size_t)j * 64;
+
+	for (unsigned w = 0; w < PFS_SAME_WORDS; w++) {
+		uint64_t x;
+
+		memcpy(&x, m + c->same_off[w], 8);
+		x |= c->same_mask[w];
+		memcpy(m + c->same_off[w], &x, 8);
+	}
+	m[c->lo->page_compound_head] |= 1;
+	for (unsigned b = 0; b < 64; b++)
+		r[b] = pg[(ptrdiff_t)b - 64] & m[b];
+	r[c->lo->page_compound_head] &= (unsigned char)~1u;
+	const __m256i m0 = _mm256_loadu_si256((const __m256i *)m);
+	const __m256i m1 = _mm256_loadu_si256((const __m256i *)(m + 32));
+	const __m256i r0 = _mm256_loadu_si256((const __m256i *)r);
+	const __m256i r1 = _mm256_loadu_si256((const __m256i *)(r + 32));
+	for (; pg < end; pg += 64) {
+		__m256i lo = _mm256_loadu_si256((const __m256i *)pg);
+		__m256i hi = _mm256_loadu_si256((const __m256i *)(pg + 32));
+		__m256i d = _mm256_or_si256(_mm256_xor_si256(_mm256_and_si256(lo, m0), r0),
+					    _mm256_xor_si256(_mm256_and_si256(hi, m1), r1));
+
+		prefetch_ahead(pg);
+		if (!_mm256_testz_si256(d, d))
+			break;
+	}
+	return (unsigned)((size_t)(pg - run) / 64);
+}
+
+#endif
 
 /*
  * The pages from index i of the run buffer on (at most up to index j) that
@@ -759,6 +821,10 @@ static unsigned repeats_prev(const struct decode_ctx *c, unsigned i, unsigned j,
 		j = (unsigned)(bad - c->buf_ok);
 	/* 6.1 holds the fields in three words (flags, mapping, _refcount with
 	 * _mapcount): the scan unrolled for three, or for all five */
+#if defined(__x86_64__) && defined(__GNUC__)
+	if (c->ps == 64 && c->same_avx2 && __builtin_cpu_supports("avx2"))
+		return alike_from_avx2(c, k, j) - i;
+#endif
 	if (!c->same_mask[3] && !c->same_mask[4])
 		return alike_from3(c, k, j) - i;
 	return alike_from5(c, k, j) - i;

@@ -336,6 +336,13 @@ static int walk_ptes(struct walk *w, const unsigned char *tbl, uint64_t lo_va, u
 			unsigned j = i;
 			uint64_t base = raws[i - 1], want = base + (1ull << 12);
 
+			/* four at a time, one branch for the four */
+			while (j + 4 <= n && !((raws[j] ^ want) | (raws[j + 1] ^ (want + (1ull << 12))) |
+					       (raws[j + 2] ^ (want + (2ull << 12))) |
+					       (raws[j + 3] ^ (want + (3ull << 12))))) {
+				j += 4;
+				want += 4ull << 12;
+			}
 			while (j < n && raws[j] == want) {
 				j++;
 				want += 1ull << 12;

@@ -553,40 +553,46 @@ static void walk_repeats_check(struct mock_kernel *k, uint64_t pgd, const uint64
  * repeat callback; the repeats are there to be found. */
 TEST(walk_repeats_equal_lone_entries)
 {
-	struct mock_kernel k;
-	mock_kernel_init(&k, 4, 6, 1);
-	uint64_t pgd = mock_user_pgd(&k);
-	uint64_t first = mock_alloc_pfns(&k, 1024), raw[1024];
-	for (unsigned i = 0; i < 1024; i++) {
-		uint64_t pfn = first + i, bits = MOCK_USER_PTE;
-		mock_page_simple(&k, pfn, 0, 1, 1);
-		mock_page_set_mapping(&k, pfn, 0xffff888000100001ull);
-		if (i == 50)
-			bits &= ~MOCK_D;
-		if (i == 450)
-			bits |= MOCK_SPECIAL;
-		if (i >= 600 && i < 700)
-			pfn = first + i - 600 + 20;    /* the same pages again */
-		raw[i] = i == 60 || i == 512 + 7 ? 0 : MOCK_PTE(pfn, bits);
-		mock_map(&k, pgd, VA + i * 4096ull, PFS_LEVEL_PTE, raw[i]);
+	/* a 64-byte struct page (compared 32 bytes at a time where the CPU
+	 * can: alike_from_avx2) and an 80-byte one (word by word) */
+	for (unsigned ps = 64; ps <= 80; ps += 16) {
+		struct mock_kernel k;
+		mock_kernel_init(&k, 4, 6, 1);
+		k.lo.page_size = ps;
+		uint64_t pgd = mock_user_pgd(&k);
+		uint64_t first = mock_alloc_pfns(&k, 1024), raw[1024];
+		for (unsigned i = 0; i < 1024; i++) {
+			uint64_t pfn = first + i, bits = MOCK_USER_PTE;
+			mock_page_simple(&k, pfn, 0, 1, 1);
+			mock_page_set_mapping(&k, pfn, 0xffff888000100001ull);
+			if (i == 50)
+				bits &= ~MOCK_D;
+			if (i == 450)
+				bits |= MOCK_SPECIAL;
+			if (i >= 600 && i < 700)
+				pfn = first + i - 600 + 20;    /* the same pages again */
+			raw[i] = i == 60 || i == 512 + 7 ? 0 : MOCK_PTE(pfn, bits);
+			mock_map(&k, pgd, VA + i * 4096ull, PFS_LEVEL_PTE, raw[i]);
+		}
+		mock_page_compound(&k, first + 72, 3);
+		mock_page_set_refcount(&k, first + 100, 0);
+		/* and the same with the struct pages decoded where the reader
+		 * maps them (pfs_map_phys_bulk) instead of copied */
+		for (int map = 0; map <= 1; map++) {
+			uint64_t entries, min_calls, max_calls;
+			pfs_reader_set_map(&k.rd, map ? mock_map_phys : NULL);
+			size_t views = k.mem.nviews;
+			walk_repeats_check(&k, pgd, raw, first + 300, first + 320, first + 400,
+					   &entries, &min_calls, &max_calls);
+			/* a run from each break to the next: breaks at 0, 50,
+			 * 51, the none pte and after it, the THP and after it,
+			 * ... */
+			CHECK(min_calls >= 10 && max_calls <= 40);
+			CHECK(entries >= 900);
+			CHECK_EQ(k.mem.nviews > views, map);
+		}
+		mock_kernel_fini(&k);
 	}
-	mock_page_compound(&k, first + 72, 3);
-	mock_page_set_refcount(&k, first + 100, 0);
-	/* and the same with the struct pages decoded where the reader maps
-	 * them (pfs_map_phys_bulk) instead of copied */
-	for (int map = 0; map <= 1; map++) {
-		uint64_t entries, min_calls, max_calls;
-		pfs_reader_set_map(&k.rd, map ? mock_map_phys : NULL);
-		size_t views = k.mem.nviews;
-		walk_repeats_check(&k, pgd, raw, first + 300, first + 320, first + 400,
-				   &entries, &min_calls, &max_calls);
-		/* a run from each break to the next: breaks at 0, 50, 51, the
-		 * none pte and after it, the THP and after it, ... */
-		CHECK(min_calls >= 10 && max_calls <= 40);
-		CHECK(entries >= 900);
-		CHECK_EQ(k.mem.nviews > views, map);
-	}
-	mock_kernel_fini(&k);
 }
 
 /* A stretch of ptes each the one before with its pfn one up ends where the
