@@ -510,8 +510,9 @@ def m_floor(case, repeat, results):
     out = {"pages": info}
     pat = r"reads=(\d+) bytes=(\d+)(?: failed=(\d+))? best=([\d.]+) median=([\d.]+)"
     runs = max(repeat, 5)
-    for key, mode in (("kdumpfile", []), ("memcpy", ["--memcpy"])):
-        if key == "memcpy" and not case.label.startswith("elf"):
+    for key, mode in (("kdumpfile", []), ("memcpy", ["--memcpy"]),
+                      ("memcpy-fresh", ["--memcpy-fresh"])):
+        if key.startswith("memcpy") and not case.label.startswith("elf"):
             continue
         prog = build_physread()
         p = subprocess.run([prog] + mode + [case.dump, logpath, str(runs)], stdout=subprocess.PIPE,
@@ -607,7 +608,8 @@ def summarize(r):
             row(label, None, best(p["time"]), n, "%d reads, %d KiB" % (p["reads"], p["bytes"] // 1024))
     fl = r.get("floor") or {}
     for key, label in (("kdumpfile", "floor: the VMA's table and memmap pages, the dump reader, no decode"),
-                       ("memcpy", "floor: the same pages, plain memcpy from the mapped ELF dump")):
+                       ("memcpy", "floor: the same pages, plain memcpy from the mapped ELF dump"),
+                       ("memcpy-fresh", "the same memcpy, the dump mapped afresh (as each timed walk has it)")):
         if key in fl:
             p = fl[key]
             row(label, None, best(p["time"]), n, "%d pages (%d tables, %d memmap), %d KiB" % (
@@ -636,6 +638,9 @@ def summarize(r):
         if "memcpy" in fl:
             pl, what = best(fl["memcpy"]["time"]), "plain memcpy"
             extra = "; %.1fx the dump reader's floor %.4f s" % (sw / rd, rd) if rd else ""
+            if "memcpy-fresh" in fl and best(fl["memcpy-fresh"]["time"]):
+                fr = best(fl["memcpy-fresh"]["time"])
+                extra += "; %.1fx the memcpy out of a fresh mapping %.4f s" % (sw / fr, fr)
         else:
             pl, what, extra = rd, "the dump reader, no decode", ""
         targets.append({"target": "walk --summary within 3x of the floor (%s)" % what,

@@ -3,6 +3,8 @@
  *
  *   physread DUMP LOG [REPEAT]            through pfnscope's own dump reader
  *   physread --memcpy DUMP LOG [REPEAT]   plain memcpy out of the mapped ELF
+ *   physread --memcpy-fresh DUMP LOG [REPEAT]   the same out of a mapping made
+ *                                          afresh for each repetition
  *
  * LOG: binary pairs of little-endian u64 (paddr, len): the walk's own reads
  * (every page-table page and every struct-page run, logged by bench.py
@@ -12,7 +14,10 @@
  * With --memcpy the dump is mapped and each range located through its
  * PT_LOAD program headers first; a first pass faults the pages in (the page
  * cache holds the file), then each repetition copies every range into one
- * buffer -- no reader, no cache, no decode.
+ * buffer -- no reader, no cache, no decode.  With --memcpy-fresh the file
+ * is mapped anew before each repetition (not timed) and the copies fault
+ * its pages in, as a fresh process's first walk does: the page cache holds
+ * the file either way, so the difference is the cost of mapping it.
  * Prints: "reads=N bytes=B [failed=F ]best=S median=S" (seconds). */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -100,8 +105,8 @@ static int time_reader(const char *dump, double *t, int repeat, int *failed)
 	return 0;
 }
 
-/* plain memcpy out of the mapped ELF file */
-static int time_memcpy(const char *dump, double *t, int repeat)
+/* plain memcpy out of the mapped ELF file (fresh: mapped anew each time) */
+static int time_memcpy(const char *dump, double *t, int repeat, int fresh)
 {
 	struct stat st;
 	int fd = open(dump, O_RDONLY);
@@ -147,6 +152,15 @@ static int time_memcpy(const char *dump, double *t, int repeat)
 	for (size_t i = 0; i < n; i++)      /* fault the mapping in */
 		sink += src[i][0];
 	for (int r = 0; r < repeat; r++) {
+		if (fresh) {
+			/* the same address: src[] stays right */
+			if (munmap((void *)map, (size_t)st.st_size) ||
+			    mmap((void *)map, (size_t)st.st_size, PROT_READ, MAP_PRIVATE | MAP_FIXED,
+				 fd, 0) != map) {
+				perror("mmap");
+				return -1;
+			}
+		}
 		double t0 = now();
 		for (size_t i = 0; i < n; i++) {
 			memcpy(buf, src[i], log_[i][1]);
@@ -161,13 +175,14 @@ static int time_memcpy(const char *dump, double *t, int repeat)
 
 int main(int argc, char **argv)
 {
-	int use_memcpy = argc > 1 && !strcmp(argv[1], "--memcpy");
+	int fresh = argc > 1 && !strcmp(argv[1], "--memcpy-fresh");
+	int use_memcpy = fresh || (argc > 1 && !strcmp(argv[1], "--memcpy"));
 	int failed = 0;
 
 	argv += use_memcpy;
 	argc -= use_memcpy;
 	if (argc < 3) {
-		fprintf(stderr, "usage: physread [--memcpy] DUMP LOG [REPEAT]\n");
+		fprintf(stderr, "usage: physread [--memcpy | --memcpy-fresh] DUMP LOG [REPEAT]\n");
 		return 2;
 	}
 	int repeat = argc > 3 ? atoi(argv[3]) : 3;
@@ -176,7 +191,7 @@ int main(int argc, char **argv)
 	double *t = calloc((size_t)repeat, sizeof(*t));
 	if (!t || load_log(argv[2]) < 0)
 		return 2;
-	if (use_memcpy ? time_memcpy(argv[1], t, repeat) : time_reader(argv[1], t, repeat, &failed))
+	if (use_memcpy ? time_memcpy(argv[1], t, repeat, fresh) : time_reader(argv[1], t, repeat, &failed))
 		return use_memcpy ? 1 : 2;
 	qsort(t, (size_t)repeat, sizeof(*t), cmp);
 	if (use_memcpy)
