@@ -57,14 +57,18 @@ static int same_str(const char *a, const char *b)
 	return a == b || (a && b && !strcmp(a, b));
 }
 
-/* one read of k and the same through the libkdumpfile open l */
+/* one read of k and the same through the libkdumpfile open l; the bytes k
+ * gives in place (pfs_kdump_map_phys), where it does, are the bytes read */
 static uint64_t read_both(struct pfs_kdump *k, struct pfs_kdump *l, uint64_t paddr, size_t len)
 {
 	static unsigned char a[4096], b[4096];
 	int r = pfs_kdump_read_phys(k, paddr, a, len);
+	const unsigned char *m = pfs_kdump_map_phys(k, paddr, len);
 
 	if (l && !r && (pfs_kdump_read_phys(l, paddr, b, len) || memcmp(a, b, len)))
 		abort();   /* the file opened without libkdumpfile reads otherwise */
+	if (m && (r || memcmp(m, a, len)))
+		abort();   /* mapped bytes that a read does not give */
 	return (uint64_t)r;
 }
 

@@ -3,7 +3,8 @@
  * libFuzzer target: struct page / folio decode (pfs_page_decode_run and
  * pfs_page_decode, pfn_valid through mem_section) of memmap runs as found
  * in a dump.  Input (fuzz_common.h): byte 0 bit 0: 5 levels, bits 1-3:
- * kernel version (the flag and field generation decoded); then 4 u64:
+ * kernel version (the flag and field generation decoded), bit 4: the runs
+ * with repeats decoded where the reader maps them (mock_map_phys); then 4 u64:
  *   p0  first pfn of the decoded run, relative to FUZZ_IMG_PFN (low 21 bits)
  *   p1  run length (low 9 bits, +1); the rest: where the run is cut in two
  *       for the check of repeats (pfs_page_decode_run's same[]) against it
@@ -52,9 +53,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct pfs_buddy_memo memo;
 	unsigned cut = (unsigned)((p[1] >> 9) % n);
 	pfs_buddy_memo_init(&memo);
+	pfs_reader_set_map(&k->rd, data[0] & 0x10 ? mock_map_phys : NULL);
 	if (cut)
 		pfs_page_decode_run(&k->t, first, cut, rep, same, &memo);
 	pfs_page_decode_run(&k->t, first + cut, n - cut, rep + cut, same + cut, &memo);
+	pfs_reader_set_map(&k->rd, NULL);
 	for (unsigned i = 0; i < n; i++) {
 		if (same[i] > 1 || (same[i] && (i == 0 || i == cut)))
 			__builtin_trap();

@@ -4,7 +4,9 @@
  * mock kernel built from the input.  Any crash, sanitizer report, leak or
  * timeout is a finding.  Input layout:
  *   byte 0      bit 0: 5 levels; bits 1-3: kernel version (table below);
- *               bit 4: PFS_WALK_NONE; bit 5: PFS_WALK_NO_PAGE; bit 6: arm64 layout
+ *               bit 4: PFS_WALK_NONE; bit 5: PFS_WALK_NO_PAGE; bit 6: arm64 layout;
+ *               bit 7: the repeat walk decodes struct pages where the reader
+ *               maps them (mock_map_phys)
  *   bytes 1-8   vm_flags of the walked VMA
  *   bytes 9-12  vm_pgoff;  13-15: VMA start page (24 bits) above BASE;
  *   bytes 16-17 VMA length in pages - 1 (12 bits: at most 16 MiB)
@@ -209,8 +211,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static struct digests one, rep;
 	one.n = rep.n = 0;
 	int r1 = pfs_walk_vma(&kp->t, c.pgd, &v, 0, UINT64_MAX, c.flags, keep_digest, &one);
+	pfs_reader_set_map(&kp->rd, data[0] & 0x80 ? mock_map_phys : NULL);
 	int r2 = pfs_walk_vma_repeats(&kp->t, c.pgd, &v, 0, UINT64_MAX, c.flags, keep_digest,
 				      keep_repeats, &rep);
+	pfs_reader_set_map(&kp->rd, NULL);
 	if (r1 != r2 || one.n != rep.n ||
 	    memcmp(one.d, rep.d, (one.n < MAX_DIGESTS ? one.n : MAX_DIGESTS) * sizeof(one.d[0])))
 		__builtin_trap();

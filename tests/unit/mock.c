@@ -38,6 +38,16 @@ void mock_mem_init(struct mock_mem *m)
 		die("out of memory", 0);
 }
 
+/* mock_map_phys's copies, handed out since the memory was made or rolled back */
+static void views_free(struct mock_mem *m)
+{
+	for (size_t i = 0; i < m->nviews; i++)
+		free(m->views[i]);
+	free(m->views);
+	m->views = NULL;
+	m->nviews = 0;
+}
+
 void mock_mem_fini(struct mock_mem *m)
 {
 	for (size_t i = 0; i < m->cap; i++)
@@ -46,11 +56,7 @@ void mock_mem_fini(struct mock_mem *m)
 	m->slots = NULL;
 	free(m->undo);
 	m->undo = NULL;
-	for (size_t i = 0; i < m->nviews; i++)
-		free(m->views[i]);
-	free(m->views);
-	m->views = NULL;
-	m->nviews = 0;
+	views_free(m);
 }
 
 static size_t hash(uint64_t pfn, size_t cap)
@@ -202,6 +208,7 @@ void mock_mem_checkpoint(struct mock_mem *m)
 
 void mock_mem_rollback(struct mock_mem *m)
 {
+	views_free(m);
 	while (m->nundo) {
 		struct mock_undo *u = &m->undo[--m->nundo];
 		u->p->unreadable = u->unreadable;

@@ -84,8 +84,9 @@ void mock_mem_init(struct mock_mem *m);
 void mock_mem_fini(struct mock_mem *m);
 int mock_read_phys(void *ctx, uint64_t paddr, void *buf, size_t len);
 /* pfs_map_phys_fn over the same memory: the bytes mock_read_phys reads,
- * copied once into a buffer of exactly len bytes that lives as long as
- * the memory (ASan sees a read past it), NULL where mock_read_phys fails. */
+ * copied once into a buffer of exactly len bytes that lives until the
+ * memory is rolled back or freed (ASan sees a read past it), NULL where
+ * mock_read_phys fails. */
 const void *mock_map_phys(void *ctx, uint64_t paddr, size_t len);
 /* Writable pointer to the 4 KiB page of pfn (allocated zeroed on demand). */
 unsigned char *mock_mem_page(struct mock_mem *m, uint64_t pfn);
