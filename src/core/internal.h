@@ -42,6 +42,10 @@ struct pfs_target;
  * is unreadable; *zone_device (optional) the section's ZONE_DEVICE taint. */
 int pfs_pfn_valid_cached(struct pfs_target *t, struct pfs_section_cache *sc, uint64_t pfn,
 			 int *zone_device);
+/* A section whose mem_section or subsection_map could not be read is read
+ * again at the next pfs_pfn_valid_cached() (sc lives across a walk's runs:
+ * one failed read per run, not one per pfn, and none kept for good). */
+void pfs_section_cache_forget_errors(struct pfs_section_cache *sc);
 /* pfs_pfn_valid_cached() answers the same for pfns equal but in their low
  * this many bits: those of one subsection (pfn_section_valid()) in one
  * section (its flags) */

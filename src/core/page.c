@@ -30,7 +30,10 @@
 #include <stdlib.h>
 #include <string.h>
 #if defined(__x86_64__) && defined(__GNUC__)
+#define ALIKE_AVX2 1
 #include <immintrin.h>  /* alike_from_avx2 */
+#else
+#define ALIKE_AVX2 0
 #endif
 #include "internal.h"
 #include "pfnscope/page.h"
@@ -86,7 +89,11 @@ struct decode_ctx {
 	int same_ok;
 	int32_t same_off[PFS_SAME_WORDS];
 	uint64_t same_mask[PFS_SAME_WORDS];
-	int same_avx2;          /* they and compound_head lie in 64 bytes */
+	/* a 64-byte struct page: its bytes compared, compound_head's bit 0
+	 * among them (same_avx2 0: the page is larger or a field lies past
+	 * 64 bytes) */
+	int same_avx2;
+	unsigned char same_bytes[64];
 	unsigned char scratch[PFS_STRUCT_PAGE_MAX];
 	unsigned char scratch2[PFS_STRUCT_PAGE_MAX];
 };
@@ -652,6 +659,7 @@ static void same_mask_init(struct decode_ctx *c)
 		{ pfs_layout_has(lo, page_page_type) ? lo->page_page_type : lo->page_mapcount, 4 },
 	};
 	unsigned nw = 0;
+	int in64 = 1;           /* every byte compared within same_bytes */
 
 	c->same_ok = 0;
 	for (unsigned w = 0; w < PFS_SAME_WORDS; w++) {
@@ -677,12 +685,17 @@ static void same_mask_init(struct decode_ctx *c)
 			m[b & 7] = 0xff;
 			memcpy(&bit, m, 8);
 			c->same_mask[w] |= bit;
+			if (b < sizeof(c->same_bytes))
+				c->same_bytes[b] = 0xff;
+			else
+				in64 = 0;
 		}
 	}
 	c->same_ok = 1;
-	c->same_avx2 = c->lo->page_compound_head >= 0 && c->lo->page_compound_head < 64;
-	for (unsigned w = 0; w < nw; w++)
-		c->same_avx2 &= c->same_off[w] >= 0 && c->same_off[w] <= 56;
+	c->same_avx2 = in64 && c->ps == sizeof(c->same_bytes) && lo->page_compound_head >= 0 &&
+		       (size_t)lo->page_compound_head < sizeof(c->same_bytes);
+	if (c->same_avx2)
+		c->same_bytes[lo->page_compound_head] |= 1;
 }
 
 /* Ask for the struct pages two 4 KiB pages on while these are compared: a
@@ -742,25 +755,19 @@ alike_from5(const struct decode_ctx *c, unsigned k, unsigned j)
 	return alike_from(c, k, j, PFS_SAME_WORDS);
 }
 
-#if defined(__x86_64__) && defined(__GNUC__)
-/* alike_from() for a 64-byte struct page with AVX2: the words compared and
- * compound_head's bit 0 under two 32-byte masks, a page two loads and one
- * test; every page's bit 0 is compared with a clear one (a tail's is set) */
+#if ALIKE_AVX2
+/* alike_from() for a 64-byte struct page with AVX2: its bytes under
+ * same_bytes as two 32-byte masks, a page two loads and one test; every
+ * page's compound_head bit 0 is compared with a clear one (a tail's is
+ * set) */
 static __attribute__((target("avx2"), noinline)) unsigned
 alike_from_avx2(const struct decode_ctx *c, unsigned k, unsigned j)
 {
-	unsigned char m[64] = { 0 }, r[64];
+	const unsigned char *const m = c->same_bytes;
 	const unsigned char *const run = c->run, *pg = run + (size_t)k * 64;
 	const unsigned char *const end = run + (size_t)j * 64;
+	unsigned char r[64];
 
-	for (unsigned w = 0; w < PFS_SAME_WORDS; w++) {
-		uint64_t x;
-
-		memcpy(&x, m + c->same_off[w], 8);
-		x |= c->same_mask[w];
-		memcpy(m + c->same_off[w], &x, 8);
-	}
-	m[c->lo->page_compound_head] |= 1;
 	for (unsigned b = 0; b < 64; b++)
 		r[b] = pg[(ptrdiff_t)b - 64] & m[b];
 	r[c->lo->page_compound_head] &= (unsigned char)~1u;
@@ -821,8 +828,8 @@ static unsigned repeats_prev(const struct decode_ctx *c, unsigned i, unsigned j,
 		j = (unsigned)(bad - c->buf_ok);
 	/* 6.1 holds the fields in three words (flags, mapping, _refcount with
 	 * _mapcount): the scan unrolled for three, or for all five */
-#if defined(__x86_64__) && defined(__GNUC__)
-	if (c->ps == 64 && c->same_avx2 && __builtin_cpu_supports("avx2"))
+#if ALIKE_AVX2
+	if (c->same_avx2 && __builtin_cpu_supports("avx2"))
 		return alike_from_avx2(c, k, j) - i;
 #endif
 	if (!c->same_mask[3] && !c->same_mask[4])
@@ -892,9 +899,7 @@ void pfs_page_decode_run(struct pfs_target *t, uint64_t pfn, unsigned n, struct 
 	c->t = t;
 	c->lo = lo;
 	c->ps = lo->page_size;
-	/* a section that could not be read is asked again */
-	if (t->sc.state < 0 || t->sc.word_state < 0)
-		t->sc.nr = UINT64_MAX;
+	pfs_section_cache_forget_errors(&t->sc);
 	c->fi.head_pfn = UINT64_MAX;
 	c->buf_pfn = UINT64_MAX;
 	if (!memo) {

@@ -95,6 +95,12 @@ int pfs_pfn_valid_shift(const struct pfs_layout *lo)
 }
 
 /* pfn_valid() with the section flags for ZONE_DEVICE. */
+void pfs_section_cache_forget_errors(struct pfs_section_cache *sc)
+{
+	if (sc->state < 0 || sc->word_state < 0)
+		sc->nr = UINT64_MAX;
+}
+
 int pfs_pfn_valid_cached(struct pfs_target *t, struct pfs_section_cache *sc, uint64_t pfn, int *zone_device)
 {
 	const struct pfs_layout *lo = t->lo;

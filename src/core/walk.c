@@ -95,7 +95,6 @@ static void confirm(struct walk *w, struct pfs_entry *e)
 	struct { uint64_t va, pa, len; } more[3];
 	unsigned what = PFS_CHANGED_NO, level = e->level;
 	uint64_t before = e->raw, after = e->raw, v;
-
 	struct pfs_section_cache sc = t->sc;
 
 	memcpy(more, t->kv_more, sizeof(more));
